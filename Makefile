@@ -1,0 +1,38 @@
+# `make demo` and `make test` work from a fresh clone with only Python 3.11 and the package registry.
+# TORCH_SPEC is installed first: an unpinned torch pulls gigabytes of CUDA wheels. Elsewhere, override it:
+#   make test TORCH_SPEC="torch>=2.4"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.edgeplan-installed
+
+.PHONY: setup demo test test-all bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test,minlp]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/edgeplan demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-all: setup
+	$(PY) -m pytest -q -m ""
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+lint: setup
+	$(VENV)/bin/ruff check edgeplan tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

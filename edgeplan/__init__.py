@@ -1,0 +1,39 @@
+"""edgeplan: plan how AI models run and learn across edge networks.
+
+State a resource-allocation problem, solve it exactly and with published heuristics, compare
+them, validate plans on real PyTorch models, and export plans for runtimes.
+"""
+
+from edgeplan.errors import (
+    EdgeplanError,
+    PlanError,
+    ProblemDataError,
+    ProfileError,
+    SolverError,
+    SolverUnavailableError,
+    UnsupportedProblemError,
+)
+from edgeplan.formulations import MILP, Violation
+from edgeplan.solvers import Limit, Result, Status, available_methods, compare, register, solve
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MILP",
+    "EdgeplanError",
+    "Limit",
+    "PlanError",
+    "ProblemDataError",
+    "ProfileError",
+    "Result",
+    "SolverError",
+    "SolverUnavailableError",
+    "Status",
+    "UnsupportedProblemError",
+    "Violation",
+    "__version__",
+    "available_methods",
+    "compare",
+    "register",
+    "solve",
+]

@@ -1,0 +1,99 @@
+"""What every formulation shares: the :class:`Problem` protocol and :class:`Violation`.
+
+A problem is frozen data plus three pure functions of a plan:
+
+* ``objective(plan) -> float``: the value the family optimises, in the direction ``sense``;
+* ``evaluate(plan)``: the family's metrics (latency, energy, ... and the objective);
+* ``check(plan, tol) -> list[Violation]``: every constraint the plan breaks.
+
+``solve()`` trusts none of the methods: it re-runs ``check`` and ``objective`` on every plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+#: Absolute/relative feasibility tolerance: ``a <= b`` holds when ``a - b <= FEAS_TOL * max(1, |b|)``.
+FEAS_TOL = 1e-6
+#: Integrality tolerance: ``x`` is integral when ``|x - round(x)| <= INT_TOL``.
+INT_TOL = 1e-6
+#: Relative tolerance for agreeing objective values (a method's claim vs ``problem.objective``).
+OBJ_RTOL = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken constraint: ``name`` evaluates to ``value`` against ``limit`` (``kind`` says how)."""
+
+    name: str
+    value: float
+    limit: float
+    kind: str = "<="
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.value:.6g} (needs {self.kind} {self.limit:.6g})"
+
+
+@runtime_checkable
+class Problem(Protocol):
+    """The protocol every formulation follows (see the module docstring)."""
+
+    @property
+    def sense(self) -> str: ...
+
+    def objective(self, plan: Any) -> float: ...
+
+    def evaluate(self, plan: Any) -> Any: ...
+
+    def check(self, plan: Any, tol: float = FEAS_TOL) -> list[Violation]: ...
+
+
+def slack_tol(limit: np.ndarray, tol: float) -> np.ndarray:
+    """Tolerance scaled to the limit: ``tol * max(1, |limit|)`` (inf limits give inf)."""
+    return tol * np.maximum(1.0, np.abs(limit))
+
+
+def violations_le(
+    names: Sequence[str] | str,
+    value: np.ndarray,
+    limit: np.ndarray,
+    tol: float = FEAS_TOL,
+) -> list[Violation]:
+    """Vectorized ``value <= limit`` test; one :class:`Violation` per broken entry.
+
+    ``names`` is a sequence aligned with ``value`` or a format string with ``{i}``.
+    """
+    value = np.atleast_1d(np.asarray(value, dtype=float))
+    limit = np.broadcast_to(np.asarray(limit, dtype=float), value.shape)
+    with np.errstate(invalid="ignore"):
+        bad = ~(value - limit <= slack_tol(limit, tol))
+    bad &= ~np.isposinf(limit)
+    return [
+        Violation(names.format(i=i) if isinstance(names, str) else names[i], float(value[i]), float(limit[i]), "<=")
+        for i in np.flatnonzero(bad)
+    ]
+
+
+def violations_ge(
+    names: Sequence[str] | str,
+    value: np.ndarray,
+    limit: np.ndarray,
+    tol: float = FEAS_TOL,
+) -> list[Violation]:
+    """Vectorized ``value >= limit`` test; one :class:`Violation` per broken entry."""
+    value = np.atleast_1d(np.asarray(value, dtype=float))
+    limit = np.broadcast_to(np.asarray(limit, dtype=float), value.shape)
+    with np.errstate(invalid="ignore"):
+        bad = ~(limit - value <= slack_tol(limit, tol))
+    bad &= ~np.isneginf(limit)
+    return [
+        Violation(names.format(i=i) if isinstance(names, str) else names[i], float(value[i]), float(limit[i]), ">=")
+        for i in np.flatnonzero(bad)
+    ]
+
+
+__all__ = ["FEAS_TOL", "INT_TOL", "OBJ_RTOL", "Problem", "Violation", "slack_tol", "violations_ge", "violations_le"]

@@ -1,0 +1,241 @@
+"""The front door: :func:`solve`, :func:`available_methods` and :func:`compare`.
+
+``solve`` validates the call, picks the method (or reduces the problem to one the method
+takes), runs it, and then re-checks the answer with the problem's own ``check`` and
+``objective``: a plan that breaks a constraint, or whose claimed objective or bound disagrees
+with the problem, is downgraded to ``error`` with the reason in ``message``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from edgeplan.errors import EdgeplanError, ProblemDataError, SolverUnavailableError, UnsupportedProblemError
+from edgeplan.formulations.base import FEAS_TOL, OBJ_RTOL
+from edgeplan.solvers.registry import (
+    Method,
+    SolveContext,
+    get_method,
+    methods_for,
+    require_accepts,
+)
+from edgeplan.solvers.result import Result, Status, relative_gap
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: How many violations a downgraded result's message lists.
+MAX_LISTED_VIOLATIONS = 5
+
+
+def _context(time_limit: Any, seed: Any, options: Any, verbose: Any) -> SolveContext:
+    if time_limit is not None:
+        if isinstance(time_limit, bool) or not isinstance(time_limit, int | float) or not time_limit > 0:
+            raise ProblemDataError(f"`time_limit` = {time_limit!r}; expected a positive number of seconds or None")
+        if math.isinf(time_limit):
+            time_limit = None
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ProblemDataError(f"`seed` = {seed!r}; expected a non-negative integer or None")
+    if options is None:
+        options = {}
+    elif not isinstance(options, Mapping):
+        raise ProblemDataError(f"`options` = {options!r}; expected a mapping of option names to values")
+    return SolveContext(None if time_limit is None else float(time_limit), seed, dict(options), bool(verbose))
+
+
+def _pick(problem: Any, method: str | None) -> Method:
+    if method is not None:
+        chosen = get_method(method)
+        require_accepts(chosen, problem)
+        return chosen
+    candidates = methods_for(problem)
+    if not candidates:
+        raise UnsupportedProblemError(f"no registered method solves a {type(problem).__name__}")
+    for m in candidates:
+        if m.available:
+            return m
+    candidates[0].ensure_available()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def verify(problem: Any, result: Result, tol: float = FEAS_TOL) -> Result:
+    """Re-check ``result`` against ``problem``; downgrade to ``error`` on any disagreement.
+
+    Checks: the plan passes ``problem.check(plan, tol)``; ``result.fun`` equals
+    ``problem.objective(plan)`` to ``OBJ_RTOL`` (relative, floor 1); the bound lies on the right
+    side of the objective. ``fun`` is always replaced by the problem's own objective.
+    """
+    if result.plan is None or not result.has_plan:
+        return result
+    try:
+        violations = problem.check(result.plan, tol)
+        true_fun = float(problem.objective(result.plan))
+    except EdgeplanError as exc:
+        return result.replace(status=Status.ERROR, limit=None,
+                              message=f"the plan does not fit the problem: {exc}; {result.message}".strip("; "))
+    problems: list[str] = []
+    if violations:
+        listed = "; ".join(map(str, violations[:MAX_LISTED_VIOLATIONS]))
+        more = len(violations) - MAX_LISTED_VIOLATIONS
+        problems.append(f"plan breaks {len(violations)} constraint(s): {listed}" + (f"; +{more} more" if more > 0 else ""))
+    scale = max(1.0, abs(true_fun))
+    if result.fun is not None and abs(result.fun - true_fun) > OBJ_RTOL * scale:
+        problems.append(f"claimed objective {result.fun:.9g} but the plan evaluates to {true_fun:.9g}")
+    b = result.bound
+    if b is not None and not math.isnan(b):
+        wrong_side = b > true_fun + OBJ_RTOL * scale if problem.sense == "min" else b < true_fun - OBJ_RTOL * scale
+        if wrong_side:
+            problems.append(f"claimed bound {b:.9g} is on the wrong side of the objective {true_fun:.9g}")
+    if problems:
+        msg = "; ".join(problems) + (f" (method said: {result.message})" if result.message else "")
+        return result.replace(status=Status.ERROR, limit=None, fun=true_fun, message=msg)
+    return result.replace(fun=true_fun)
+
+
+def solve(
+    problem: Any,
+    method: str | None = None,
+    *,
+    time_limit: float | None = None,
+    seed: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    verbose: bool = False,
+) -> Result:
+    """Solve ``problem`` with ``method`` and return a checked :class:`Result`.
+
+    Parameters
+    ----------
+    problem
+        Any formulation (e.g. :class:`~edgeplan.formulations.milp.MILP`, or a family offering
+        ``to_milp()``).
+    method
+        A registered method name (see :func:`available_methods`); default: the first installed
+        exact method that accepts the problem.
+    time_limit
+        Seconds (> 0). The method returns its best plan with ``limit="time"`` when it stops there.
+    seed
+        Seed for randomised methods and solvers.
+    options
+        Method-specific options; unknown keys raise :class:`~edgeplan.errors.ProblemDataError`.
+    verbose
+        Let the solver print its log.
+
+    Raises
+    ------
+    ProblemDataError
+        Bad arguments (unknown method, negative time limit, unknown option).
+    UnsupportedProblemError
+        The method does not accept this problem type.
+    SolverUnavailableError
+        The method's library is not installed.
+    """
+    ctx = _context(time_limit, seed, options, verbose)
+    chosen = _pick(problem, method)
+    chosen.ensure_available()
+    start = time.perf_counter()
+    if chosen.direct(problem):
+        result = chosen.func(problem, ctx)
+    else:
+        attr = chosen.reduction(problem)
+        t0 = time.perf_counter()
+        reduced, decode = getattr(problem, attr)()
+        reduce_time = time.perf_counter() - t0
+        inner = chosen.func(reduced, ctx)
+        plan = decode(inner.plan) if inner.plan is not None else None
+        stats = {**inner.stats, "reduction": attr, "reduction_time": reduce_time,
+                 "reduced_size": repr(reduced)}
+        result = inner.replace(plan=plan, build_time=inner.build_time + reduce_time, stats=stats)
+    wall = time.perf_counter() - start
+    result = result.replace(method=chosen.name, sense=problem.sense, stats={**result.stats, "wall_time": wall})
+    return verify(problem, result)
+
+
+def available_methods(problem: Any = None, kind: str | None = None, *, installed_only: bool = True) -> list[str]:
+    """Names of the methods that accept ``problem`` (or a problem type), optionally of one ``kind``.
+
+    With ``installed_only`` (default) methods whose libraries are missing are left out.
+    """
+    return [m.name for m in methods_for(problem, kind) if m.available or not installed_only]
+
+
+def compare(
+    problems: Any,
+    methods: Iterable[str] | None = None,
+    *,
+    time_limit: float | None = None,
+    seed: int | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Solve every problem with every method; one row per (problem, method).
+
+    Parameters
+    ----------
+    problems
+        A problem, a sequence of problems, or a mapping ``name -> problem``.
+    methods
+        Method names; default every installed method that accepts each problem.
+    options
+        Per-method options: ``{"cp-sat": {"num_workers": 1}}``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``problem, method, kind, status, limit, objective, bound, gap, best_bound,
+        gap_to_best, build_time, solve_time, message``. ``best_bound`` is the tightest valid
+        bound any method proved on that problem (a proven optimum counts), and ``gap_to_best``
+        the relative gap of the row's objective to it. A method that cannot take a problem
+        (unsupported or not installed) gives a row with status ``"skipped"`` and the reason.
+    """
+    import pandas as pd
+
+    if isinstance(problems, Mapping):
+        named = list(problems.items())
+    elif isinstance(problems, list | tuple):
+        named = [(getattr(p, "name", None) or f"problem-{i}", p) for i, p in enumerate(problems)]
+    else:
+        named = [(getattr(problems, "name", None) or "problem-0", problems)]
+    method_list = None if methods is None else [get_method(m).name for m in methods]
+    options = dict(options or {})
+    rows: list[dict[str, Any]] = []
+    for pname, problem in named:
+        names = method_list or available_methods(problem)
+        first = len(rows)
+        for name in names:
+            m = get_method(name)
+            row: dict[str, Any] = {"problem": pname, "method": name, "kind": m.kind}
+            try:
+                r = solve(problem, name, time_limit=time_limit, seed=seed, options=options.get(name))
+            except (UnsupportedProblemError, SolverUnavailableError) as exc:
+                row |= {"status": "skipped", "message": str(exc)}
+                rows.append(row)
+                continue
+            row |= {"status": r.status.value, "limit": r.limit.value if r.limit else None, "objective": r.fun,
+                    "bound": r.bound, "gap": r.gap, "build_time": r.build_time, "solve_time": r.solve_time,
+                    "message": r.message, "_sense": r.sense, "_optimal": r.success}
+            rows.append(row)
+        _fill_best_bound(rows[first:])
+    columns = ["problem", "method", "kind", "status", "limit", "objective", "bound", "gap", "best_bound",
+               "gap_to_best", "build_time", "solve_time", "message"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _fill_best_bound(rows: list[dict[str, Any]]) -> None:
+    solved = [r for r in rows if r.get("_sense")]
+    if not solved:
+        return
+    sense = solved[0]["_sense"]
+    candidates = [r["bound"] for r in solved if r.get("bound") is not None and r["status"] != "error"]
+    candidates += [r["objective"] for r in solved if r["_optimal"]]
+    best = (max if sense == "min" else min)(candidates) if candidates else None
+    for r in rows:
+        r["best_bound"] = best
+        if r.get("objective") is not None and r["status"] in ("optimal", "feasible"):
+            r["gap_to_best"] = relative_gap(r["objective"], best)
+        r.pop("_sense", None)
+        r.pop("_optimal", None)
+
+
+__all__ = ["available_methods", "compare", "solve", "verify"]

@@ -1,0 +1,115 @@
+"""Pieces every MILP backend shares: the watchdog, trivial models, and the final Result."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgeplan.formulations.milp import MILP
+from edgeplan.solvers.result import Limit, Result, Status
+
+#: The watchdog fires at ``WATCHDOG_FACTOR * time_limit + WATCHDOG_SLACK`` seconds.
+WATCHDOG_FACTOR = 1.05
+WATCHDOG_SLACK = 0.1
+
+
+@dataclass
+class Watchdog:
+    """Records whether the watchdog had to stop the solver."""
+
+    fired: bool = False
+
+
+@contextmanager
+def watchdog(time_limit: float | None, cancel: Callable[[], None]) -> Iterator[Watchdog]:
+    """Call ``cancel()`` from a timer thread if the block overruns ``time_limit`` (ours to keep).
+
+    Solvers have overrun their own limits; this stops them and keeps their incumbent.
+    """
+    state = Watchdog()
+    if time_limit is None:
+        yield state
+        return
+
+    def fire() -> None:
+        state.fired = True
+        cancel()
+
+    timer = threading.Timer(WATCHDOG_FACTOR * time_limit + WATCHDOG_SLACK, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield state
+    finally:
+        timer.cancel()
+
+
+class Stopwatch:
+    """``with sw.lap("build"): ...`` accumulates wall seconds per label."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def lap(self, label: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[label] = self.times.get(label, 0.0) + time.perf_counter() - t0
+
+
+def clean_solution(milp: MILP, x: Any) -> np.ndarray:
+    """Round integer columns to the nearest integer and clip every column into its bounds."""
+    x = np.asarray(x, dtype=float).copy()
+    x[milp.integrality] = np.round(x[milp.integrality])
+    return np.clip(x, milp.col_lower, milp.col_upper)
+
+
+def trivial_result(milp: MILP, method: str) -> Result | None:
+    """The answer for a model with no variables (rows must contain 0), else ``None``."""
+    if milp.n_vars:
+        return None
+    ok = bool(np.all(milp.row_lower <= 0.0) and np.all(milp.row_upper >= 0.0))
+    if ok:
+        return Result(plan=np.zeros(0), fun=milp.constant, bound=milp.constant, status=Status.OPTIMAL,
+                      message="empty model", method=method, sense=milp.sense)
+    return Result(plan=None, fun=None, status=Status.INFEASIBLE, message="empty model with a row excluding 0",
+                  method=method, sense=milp.sense)
+
+
+def make_result(
+    milp: MILP,
+    method: str,
+    status: Status,
+    x: Any = None,
+    *,
+    bound: float | None = None,
+    limit: Limit | None = None,
+    message: str = "",
+    build_time: float = 0.0,
+    solve_time: float = 0.0,
+    stats: Mapping[str, Any] | None = None,
+) -> Result:
+    """A backend's Result: cleans ``x``, recomputes ``fun`` from the model, drops a plan without a status."""
+    plan = None
+    fun = None
+    if status in (Status.OPTIMAL, Status.FEASIBLE) and x is not None:
+        plan = clean_solution(milp, x)
+        fun = milp.objective(plan)
+    elif status in (Status.OPTIMAL, Status.FEASIBLE):
+        status = Status.NO_SOLUTION if limit else Status.ERROR
+        message = (message + "; " if message else "") + "the solver reported a solution but returned none"
+    bound = None if bound is None or not np.isfinite(bound) else float(bound)
+    if status is Status.OPTIMAL and bound is None:
+        bound = fun
+    if limit is not None and status not in (Status.FEASIBLE, Status.NO_SOLUTION):
+        limit = None
+    return Result(plan=plan, fun=fun, status=status, bound=bound, limit=limit, message=message, method=method,
+                  build_time=build_time, solve_time=solve_time, stats=dict(stats or {}), sense=milp.sense)

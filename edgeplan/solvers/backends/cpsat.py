@@ -1,0 +1,242 @@
+r"""OR-Tools CP-SAT, an exact integer solver, with an explicit integer scaling of the model.
+
+CP-SAT takes integer variables and integer coefficients only. The model is mapped as follows.
+
+* **Rows.** Row :math:`i` is multiplied by :math:`s_i = 10^{d_i}`, the smallest power of ten
+  (:math:`d_i \le` ``scale_digits``) that makes every coefficient an integer within 1e-9. Its
+  *quantum* is :math:`1/s_i`. Bounds are then rounded inwards (:math:`\lceil s_i \ell_i\rceil`,
+  :math:`\lfloor s_i u_i\rfloor`), which is exact because every activity is an integer. When no
+  :math:`d_i` is exact, coefficients are rounded at ``scale_digits``; a model whose largest
+  relative coefficient change exceeds ``scale_tol`` is refused with the offending row.
+* **Objective.** Scaled the same way (``stats["objective_quantum"]``); the reported objective is
+  recomputed from the original costs, and the bound is divided back.
+* **Unbounded integer columns** get the artificial box :math:`\pm 2^{30}` that CP-SAT needs. A
+  solution on that box is checked against the LP relaxation (``scipy.optimize.linprog``): if the
+  relaxation is unbounded the MILP is unbounded (Meyer's theorem for rational data, since a
+  feasible integer point is in hand); otherwise the plan is returned as ``feasible`` without a
+  bound.
+* **Continuous columns** are refused unless ``continuous_quantum`` :math:`q` is given; then
+  :math:`x_j = q k_j` with integer :math:`k_j`. The result is optimal only for that grid, so it
+  is reported as ``feasible`` with no bound.
+
+The time limit is CP-SAT's ``max_time_in_seconds`` plus our watchdog (``stop_search``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from edgeplan.errors import UnsupportedProblemError
+from edgeplan.formulations.milp import MILP
+from edgeplan.solvers.backends._common import Stopwatch, make_result, trivial_result, watchdog
+from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.result import Limit, Result, Status
+
+#: The artificial box on unbounded integer columns.
+CLAMP = 2**30
+#: Coefficients within this (relative, floor 1) of an integer after scaling count as exact.
+EXACT_TOL = 1e-9
+
+
+def row_scales(csr: sp.csr_array, digits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row decimal exponent ``d_i`` and the largest relative coefficient change at it.
+
+    Vectorized over rows: for each candidate ``d`` the rows still unresolved are tested at once.
+    """
+    m = csr.shape[0]
+    d = np.full(m, digits, dtype=int)
+    unresolved = np.ones(m, dtype=bool)
+    row_of = np.repeat(np.arange(m), np.diff(csr.indptr))
+    data = csr.data
+    for k in range(digits + 1):
+        scaled = data * 10.0**k
+        err = np.abs(scaled - np.round(scaled)) > EXACT_TOL * np.maximum(1.0, np.abs(scaled))
+        bad_rows = np.zeros(m, dtype=bool)
+        bad_rows[row_of[err]] = True
+        fit = unresolved & ~bad_rows
+        d[fit] = k
+        unresolved &= bad_rows
+        if not unresolved.any():
+            break
+    s = 10.0 ** d[row_of]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(np.round(data * s) / s - data) / np.abs(data)
+    change = np.zeros(m)
+    np.maximum.at(change, row_of, np.nan_to_num(rel))
+    return d, change
+
+
+def _refuse_continuous(milp: MILP) -> None:
+    j = int(np.flatnonzero(~milp.integrality)[0])
+    raise UnsupportedProblemError(
+        f"method 'cp-sat' needs integer variables, but {milp.n_vars - milp.n_integer} of {milp.n_vars} are "
+        f"continuous (first: {milp.col_label(j)}); pass options={{'continuous_quantum': q}} to put them on a "
+        "grid of step q (then the result is feasible, not proven optimal), or use 'highs', 'scipy' or 'pyomo'")
+
+
+def _column_domains(milp: MILP, q: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Integer domains of the CP-SAT columns, the value step of each, and which are clamped."""
+    step = np.where(milp.integrality, 1.0, q if q else 1.0)
+    lo = np.ceil(milp.col_lower / step - EXACT_TOL)
+    hi = np.floor(milp.col_upper / step + EXACT_TOL)
+    clamped = ~np.isfinite(lo) | ~np.isfinite(hi) | (np.abs(lo) > CLAMP) | (np.abs(hi) > CLAMP)
+    lo = np.clip(np.nan_to_num(lo, neginf=-CLAMP), -CLAMP, CLAMP)
+    hi = np.clip(np.nan_to_num(hi, posinf=CLAMP), -CLAMP, CLAMP)
+    return lo.astype(np.int64), hi.astype(np.int64), step, clamped
+
+
+def _scaled_model(milp: MILP, step: np.ndarray, digits: int, tol: float) -> dict[str, Any]:
+    A = sp.csr_array(milp.A @ sp.diags_array(step))
+    d, change = row_scales(A, digits)
+    worst = int(np.argmax(change)) if len(change) else -1
+    if worst >= 0 and change[worst] > tol:
+        raise UnsupportedProblemError(
+            f"method 'cp-sat': scaling {milp.row_label(worst)} to integers at quantum 1e-{digits} changes a "
+            f"coefficient by {change[worst]:.3g} (relative) > `scale_tol` = {tol:g}; raise options "
+            "'scale_digits' or 'scale_tol', or use 'highs'")
+    s = 10.0**d
+    coefs = np.round(A.data * np.repeat(s, np.diff(A.indptr)))
+    lo = milp.row_lower * s
+    hi = milp.row_upper * s
+    lo = np.where(np.isfinite(lo), np.ceil(lo - EXACT_TOL * np.maximum(1.0, np.abs(lo))), -np.inf)
+    hi = np.where(np.isfinite(hi), np.floor(hi + EXACT_TOL * np.maximum(1.0, np.abs(hi))), np.inf)
+    c = milp.c * step
+    (dobj,), (cchange,) = row_scales(sp.csr_array(c.reshape(1, -1)), digits)
+    if cchange > tol:
+        raise UnsupportedProblemError(
+            f"method 'cp-sat': scaling the objective to integers at quantum 1e-{digits} changes a cost by "
+            f"{cchange:.3g} (relative) > `scale_tol` = {tol:g}; raise options 'scale_digits' or 'scale_tol'")
+    sobj = 10.0**dobj
+    return {"A": A, "coefs": coefs, "lo": lo, "hi": hi, "c": np.round(c * sobj), "sobj": sobj, "row_digits": d,
+            "max_coef_rel_change": float(max(change.max(initial=0.0), cchange))}
+
+
+def _build(milp: MILP, dom: tuple, scaled: dict[str, Any]) -> Any:
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    proto = model.proto
+    lo, hi = dom[0].tolist(), dom[1].tolist()
+    for j in range(milp.n_vars):
+        proto.variables.add().domain.extend([lo[j], hi[j]])
+    A = scaled["A"]
+    indptr, indices, coefs = A.indptr, A.indices.tolist(), scaled["coefs"].astype(np.int64).tolist()
+    rlo, rhi = scaled["lo"], scaled["hi"]
+    int_min, int_max = -(2**62), 2**62
+    for i in range(milp.n_rows):
+        a, b = indptr[i], indptr[i + 1]
+        ct = proto.constraints.add()
+        ct.linear.vars.extend(indices[a:b])
+        ct.linear.coeffs.extend(coefs[a:b])
+        ct.linear.domain.extend([int(rlo[i]) if np.isfinite(rlo[i]) else int_min,
+                                 int(rhi[i]) if np.isfinite(rhi[i]) else int_max])
+    nz = np.flatnonzero(scaled["c"])
+    proto.objective.vars.extend(nz.tolist())
+    sign = -1 if milp.sense == "max" else 1
+    proto.objective.coeffs.extend((sign * scaled["c"][nz]).astype(np.int64).tolist())
+    proto.objective.scaling_factor = float(sign)
+    return model
+
+
+def _lp_relaxation_unbounded(milp: MILP) -> bool:
+    from scipy.optimize import linprog
+
+    sign = -1.0 if milp.sense == "max" else 1.0
+    finite_hi = np.isfinite(milp.row_upper)
+    finite_lo = np.isfinite(milp.row_lower)
+    A_ub = sp.vstack([milp.A[finite_hi], -milp.A[finite_lo]]).tocsr()
+    b_ub = np.concatenate([milp.row_upper[finite_hi], -milp.row_lower[finite_lo]])
+    bounds = np.column_stack([milp.col_lower, milp.col_upper])
+    bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b) for a, b in bounds]
+    res = linprog(sign * milp.c, A_ub=A_ub if A_ub.shape[0] else None, b_ub=b_ub if A_ub.shape[0] else None,
+                  bounds=bounds, method="highs")
+    return res.status == 3
+
+
+@register("cp-sat", problem=MILP, kind="exact", requires=("ortools",), install="ortools", priority=20)
+def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
+    """OR-Tools CP-SAT on the integer-scaled model (quanta reported in ``stats``).
+
+    Options: ``num_workers`` (CP-SAT default), ``scale_digits`` (6), ``scale_tol`` (1e-9),
+    ``continuous_quantum`` (None: continuous columns are refused).
+    """
+    opts = Options(ctx.options, "cp-sat")
+    workers = opts.get("num_workers", None, int)
+    digits = opts.get("scale_digits", 6, int)
+    tol = opts.get("scale_tol", 1e-9, float)
+    q = opts.get("continuous_quantum", None, float)
+    opts.done()
+    trivial = trivial_result(milp, "cp-sat")
+    if trivial is not None:
+        return trivial
+    if not milp.integrality.all() and not (q and q > 0):
+        _refuse_continuous(milp)
+    from ortools.sat.python import cp_model
+
+    sw = Stopwatch()
+    with sw.lap("build"):
+        dom = _column_domains(milp, q)
+        scaled = _scaled_model(milp, dom[2], digits, tol)
+        model = _build(milp, dom, scaled)
+    solver = cp_model.CpSolver()
+    solver.parameters.log_search_progress = bool(ctx.verbose)
+    if workers is not None:
+        solver.parameters.num_workers = workers
+    if ctx.seed is not None:
+        solver.parameters.random_seed = int(ctx.seed) % 2147483647
+    if ctx.time_limit is not None:
+        solver.parameters.max_time_in_seconds = ctx.time_limit
+    with sw.lap("solve"), watchdog(ctx.time_limit, solver.stop_search) as dog:
+        code = solver.solve(model)
+    response = solver.response_proto
+    x = np.asarray(response.solution, dtype=float) * dom[2] if len(response.solution) else None
+    bound = None
+    if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        bound = solver.best_objective_bound / scaled["sobj"] + milp.constant
+    limit = None
+    message = solver.status_name(code)
+    gridded = not milp.integrality.all()
+    if code == cp_model.OPTIMAL:
+        status = Status.OPTIMAL
+    elif code == cp_model.FEASIBLE:
+        status = Status.FEASIBLE
+        limit = Limit.TIME if ctx.time_limit is not None else Limit.OTHER
+    elif code == cp_model.INFEASIBLE:
+        status = Status.INFEASIBLE
+        if dom[3].any() or gridded:
+            status, limit = Status.NO_SOLUTION, Limit.OTHER
+            message += " within the artificial box / continuous grid; the original model may still be feasible"
+    elif code == cp_model.UNKNOWN:
+        status, limit = Status.NO_SOLUTION, Limit.TIME if ctx.time_limit is not None else Limit.OTHER
+    else:
+        status = Status.ERROR
+        message += ": " + model.validate()
+    if x is not None and dom[3].any() and status in (Status.OPTIMAL, Status.FEASIBLE):
+        at_box = dom[3] & (np.abs(x / dom[2]) >= CLAMP - 1)
+        if at_box.any():
+            if _lp_relaxation_unbounded(milp):
+                status, x, bound, limit = Status.UNBOUNDED, None, None, None
+                message += "; a column reached the artificial box and the LP relaxation is unbounded"
+            else:
+                status, bound = Status.FEASIBLE, None
+                limit = limit or Limit.OTHER
+                message += f"; a column sits on the artificial box ±{CLAMP}, so optimality is not proven"
+    if gridded and status is Status.OPTIMAL:
+        status, bound, limit = Status.FEASIBLE, None, Limit.OTHER
+        message += f"; optimal for continuous columns on the grid q={q:g}, not proven for the original model"
+    stats = {"objective_quantum": 1.0 / scaled["sobj"],
+             "row_quantum_min": float(10.0 ** -scaled["row_digits"].max(initial=0)),
+             "row_quantum_max": float(10.0 ** -scaled["row_digits"].min(initial=0)),
+             "max_coef_rel_change": scaled["max_coef_rel_change"], "continuous_quantum": q,
+             "clamped_columns": int(dom[3].sum()), "watchdog_fired": dog.fired,
+             "branches": int(solver.num_branches), "conflicts": int(solver.num_conflicts)}
+    if dog.fired and limit is None and status in (Status.FEASIBLE, Status.NO_SOLUTION):
+        limit = Limit.TIME
+    if bound is not None and not math.isfinite(bound):
+        bound = None
+    return make_result(milp, "cp-sat", status, x, bound=bound, limit=limit, message=message,
+                       build_time=sw.times["build"], solve_time=sw.times["solve"], stats=stats)

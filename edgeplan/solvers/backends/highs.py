@@ -1,0 +1,166 @@
+"""HiGHS through highspy: the whole model passed in one ``passModel`` call.
+
+Status map (``HighsModelStatus`` -> :class:`Status`): ``kOptimal`` -> optimal (HiGHS' MIP
+optimality means within ``mip_rel_gap``, default 1e-4, reported in ``stats`` and visible in
+``bound``); ``kInfeasible``/``kUnbounded`` -> infeasible/unbounded; ``kUnboundedOrInfeasible``
+is told apart by :func:`disambiguate` (LP relaxation without presolve, then a feasibility
+solve); ``kTimeLimit`` and our watchdog's ``kInterrupt`` -> limit ``time`` with the incumbent
+(feasible) or none (no_solution).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgeplan.formulations.milp import MILP
+from edgeplan.solvers.backends._common import Stopwatch, make_result, trivial_result, watchdog
+from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.result import Limit, Result, Status
+
+#: HiGHS' own default relative MIP gap.
+DEFAULT_MIP_REL_GAP = 1e-4
+
+
+def build_highs(milp: MILP, *, verbose: bool = False, objective: bool = True, relax: bool = False) -> Any:
+    """A ``highspy.Highs`` holding ``milp``, passed in one call (CSC arrays, no per-row work)."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(verbose))
+    lp = highspy.HighsLp()
+    lp.num_col_ = milp.n_vars
+    lp.num_row_ = milp.n_rows
+    lp.col_cost_ = milp.c if objective else np.zeros(milp.n_vars)
+    lp.offset_ = milp.constant if objective else 0.0
+    lp.sense_ = highspy.ObjSense.kMaximize if milp.sense == "max" else highspy.ObjSense.kMinimize
+    lp.col_lower_ = milp.col_lower
+    lp.col_upper_ = milp.col_upper
+    lp.row_lower_ = milp.row_lower
+    lp.row_upper_ = milp.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.num_col_ = milp.n_vars
+    lp.a_matrix_.num_row_ = milp.n_rows
+    lp.a_matrix_.start_ = milp.A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = milp.A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = milp.A.data
+    if milp.n_integer and not relax:
+        kinds = np.where(milp.integrality, highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous)
+        lp.integrality_ = kinds.tolist()
+    status = h.passModel(lp)
+    if status == highspy.HighsStatus.kError:
+        from edgeplan.errors import SolverError
+
+        raise SolverError(f"HiGHS rejected the model {milp!r} in passModel")
+    return h
+
+
+def _run(h: Any, time_limit: float | None) -> bool:
+    """Run ``h`` under our watchdog; returns True if the watchdog had to interrupt it."""
+    h.HandleUserInterrupt = True
+    thread = h.startSolve()
+    with watchdog(time_limit, h.cancelSolve) as dog:
+        h.joinSolve(thread, interrupt_limit=0)
+    return dog.fired
+
+
+def disambiguate(milp: MILP, time_limit: float | None) -> Status:
+    """Tell infeasible from unbounded after ``kUnboundedOrInfeasible``.
+
+    The LP relaxation is solved without presolve: infeasible relaxation -> the MILP is
+    infeasible. Unbounded relaxation -> by Meyer's theorem (rational data) the MILP is unbounded
+    iff it is feasible, which a zero-objective solve decides.
+    """
+    import highspy
+
+    ms = highspy.HighsModelStatus
+    relax = build_highs(milp, relax=True)
+    relax.setOptionValue("presolve", "off")
+    if time_limit is not None:
+        relax.setOptionValue("time_limit", float(time_limit))
+    _run(relax, time_limit)
+    lp_status = relax.getModelStatus()
+    if lp_status == ms.kInfeasible:
+        return Status.INFEASIBLE
+    if lp_status != ms.kUnbounded:
+        return Status.INFEASIBLE_OR_UNBOUNDED
+    if milp.is_lp:
+        return Status.UNBOUNDED
+    feas = build_highs(milp, objective=False)
+    if time_limit is not None:
+        feas.setOptionValue("time_limit", float(time_limit))
+    _run(feas, time_limit)
+    fs = feas.getModelStatus()
+    if fs == ms.kOptimal:
+        return Status.UNBOUNDED
+    if fs == ms.kInfeasible:
+        return Status.INFEASIBLE
+    return Status.INFEASIBLE_OR_UNBOUNDED
+
+
+@register("highs", problem=MILP, kind="exact", requires=("highspy",), install="'highspy>=1.11,<1.15'",
+          priority=10)
+def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
+    """HiGHS (highspy) branch-and-cut / simplex, model passed in one call, under a watchdog.
+
+    Options: ``mip_rel_gap`` (default 1e-4), ``presolve`` ("choose"/"on"/"off"), ``threads``,
+    ``highs_options`` (a dict passed to ``setOptionValue`` as is).
+    """
+    opts = Options(ctx.options, "highs")
+    gap = opts.get("mip_rel_gap", DEFAULT_MIP_REL_GAP, float)
+    presolve = opts.get("presolve", "choose", str)
+    threads = opts.get("threads", None, int)
+    raw = opts.get("highs_options", {}, dict)
+    opts.done()
+    trivial = trivial_result(milp, "highs")
+    if trivial is not None:
+        return trivial
+
+    import highspy
+
+    sw = Stopwatch()
+    with sw.lap("build"):
+        h = build_highs(milp, verbose=ctx.verbose)
+    h.setOptionValue("mip_rel_gap", gap)
+    h.setOptionValue("presolve", presolve)
+    if threads is not None:
+        h.setOptionValue("threads", threads)
+    if ctx.seed is not None:
+        h.setOptionValue("random_seed", int(ctx.seed) % 2147483647)
+    if ctx.time_limit is not None:
+        h.setOptionValue("time_limit", ctx.time_limit)
+    for key, value in raw.items():
+        h.setOptionValue(key, value)
+    with sw.lap("solve"):
+        fired = _run(h, ctx.time_limit)
+    ms = highspy.HighsModelStatus
+    model_status = h.getModelStatus()
+    info = h.getInfo()
+    has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value) if has_x else None
+    bound = info.mip_dual_bound if milp.n_integer else None
+    limit = None
+    if model_status == ms.kOptimal:
+        status = Status.OPTIMAL
+        if milp.is_lp:
+            bound = info.objective_function_value
+    elif model_status == ms.kInfeasible:
+        status = Status.INFEASIBLE
+    elif model_status == ms.kUnbounded:
+        status = Status.UNBOUNDED
+    elif model_status == ms.kUnboundedOrInfeasible:
+        with sw.lap("solve"):
+            status = disambiguate(milp, ctx.time_limit)
+    elif model_status in (ms.kTimeLimit, ms.kInterrupt, ms.kIterationLimit, ms.kSolutionLimit,
+                          ms.kObjectiveBound, ms.kObjectiveTarget):
+        status = Status.FEASIBLE if has_x else Status.NO_SOLUTION
+        limit = {ms.kTimeLimit: Limit.TIME, ms.kInterrupt: Limit.TIME, ms.kIterationLimit: Limit.ITERATION,
+                 ms.kSolutionLimit: Limit.SOLUTION}.get(model_status, Limit.OTHER)
+    else:
+        status = Status.ERROR
+    message = h.modelStatusToString(model_status) + (" (stopped by the watchdog)" if fired else "")
+    stats = {"mip_rel_gap": gap, "nodes": int(info.mip_node_count), "simplex_iterations":
+             int(info.simplex_iteration_count), "watchdog_fired": fired, "highs_version": h.version()}
+    return make_result(milp, "highs", status, x, bound=bound, limit=limit, message=message,
+                       build_time=sw.times["build"], solve_time=sw.times["solve"], stats=stats)

@@ -1,0 +1,102 @@
+"""A Pyomo model built from the :class:`MILP`, solved with ``appsi_highs``.
+
+For users who extend models in Pyomo: :func:`to_pyomo` returns the ``ConcreteModel`` (variables
+``x[j]``, constraints ``rows[i]``, objective ``obj``) so it can be edited and solved with any
+Pyomo solver. Pyomo builds one expression per row (about 0.1 s of overhead per solve and far
+slower construction than ``highs``, see ``benchmarks/bench_milp_build.py``): not for inner loops.
+The time limit is HiGHS' own (appsi does not expose an interrupt), so overruns are reported in
+``stats["overrun"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgeplan.formulations.milp import MILP
+from edgeplan.solvers.backends._common import Stopwatch, make_result, trivial_result
+from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.result import Limit, Result, Status
+
+
+def to_pyomo(milp: MILP) -> Any:
+    """The ``pyomo.environ.ConcreteModel`` of ``milp`` (linear expressions built from CSR rows)."""
+    import pyomo.environ as pyo
+    from pyomo.core.expr.numeric_expr import LinearExpression
+
+    model = pyo.ConcreteModel(name=milp.name)
+    n = milp.n_vars
+    lo = [None if np.isinf(v) else float(v) for v in milp.col_lower]
+    hi = [None if np.isinf(v) else float(v) for v in milp.col_upper]
+    integ = milp.integrality.tolist()
+    model.x = pyo.Var(range(n), domain=lambda _m, j: pyo.Integers if integ[j] else pyo.Reals,
+                      bounds=lambda _m, j: (lo[j], hi[j]))
+    x = [model.x[j] for j in range(n)]
+    nz = np.flatnonzero(milp.c)
+    model.obj = pyo.Objective(
+        expr=LinearExpression([float(milp.constant)] + [float(milp.c[j]) * x[j] for j in nz]),
+        sense=pyo.maximize if milp.sense == "max" else pyo.minimize)
+    csr = milp.csr()
+    indptr, indices, data = csr.indptr, csr.indices.tolist(), csr.data.tolist()
+    rlo = [None if np.isinf(v) else float(v) for v in milp.row_lower]
+    rhi = [None if np.isinf(v) else float(v) for v in milp.row_upper]
+
+    def row(_m: Any, i: int) -> Any:
+        a, b = indptr[i], indptr[i + 1]
+        if a == b:
+            return pyo.Constraint.Skip
+        body = LinearExpression([data[k] * x[indices[k]] for k in range(a, b)])
+        return (rlo[i], body, rhi[i])
+
+    model.rows = pyo.Constraint(range(milp.n_rows), rule=row)
+    return model
+
+
+@register("pyomo", problem=MILP, kind="exact", requires=("pyomo", "highspy"), install="pyomo highspy",
+          priority=40)
+def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
+    """Pyomo ``ConcreteModel`` solved by ``appsi_highs``. Options: ``mip_rel_gap`` (1e-4)."""
+    opts = Options(ctx.options, "pyomo")
+    gap = opts.get("mip_rel_gap", 1e-4, float)
+    opts.done()
+    trivial = trivial_result(milp, "pyomo")
+    if trivial is not None:
+        return trivial
+    from pyomo.contrib.appsi.base import TerminationCondition as TC
+    from pyomo.contrib.appsi.solvers import Highs
+
+    sw = Stopwatch()
+    with sw.lap("build"):
+        model = to_pyomo(milp)
+    opt = Highs()
+    opt.config.load_solution = False
+    opt.config.stream_solver = bool(ctx.verbose)
+    opt.config.mip_gap = gap
+    if ctx.time_limit is not None:
+        opt.config.time_limit = ctx.time_limit
+    with sw.lap("solve"):
+        res = opt.solve(model)
+    tc = res.termination_condition
+    limit = None
+    has_x = res.best_feasible_objective is not None
+    status = {TC.optimal: Status.OPTIMAL, TC.infeasible: Status.INFEASIBLE, TC.unbounded: Status.UNBOUNDED,
+              TC.infeasibleOrUnbounded: Status.INFEASIBLE_OR_UNBOUNDED}.get(tc)
+    if status is None:
+        if tc in (TC.maxTimeLimit, TC.maxIterations, TC.interrupted, TC.objectiveLimit):
+            status = Status.FEASIBLE if has_x else Status.NO_SOLUTION
+            limit = {TC.maxTimeLimit: Limit.TIME, TC.maxIterations: Limit.ITERATION,
+                     TC.interrupted: Limit.INTERRUPT}.get(tc, Limit.OTHER)
+        else:
+            status = Status.ERROR
+    x = None
+    if has_x and status in (Status.OPTIMAL, Status.FEASIBLE):
+        values = res.solution_loader.get_primals()
+        x = np.array([values[model.x[j]] for j in range(milp.n_vars)], dtype=float)
+    bound = res.best_objective_bound
+    if milp.is_lp and status is Status.OPTIMAL:
+        bound = res.best_feasible_objective
+    overrun = None if ctx.time_limit is None else max(0.0, sw.times["solve"] - ctx.time_limit)
+    return make_result(milp, "pyomo", status, x, bound=bound, limit=limit, message=str(tc.name),
+                       build_time=sw.times["build"], solve_time=sw.times["solve"],
+                       stats={"mip_rel_gap": gap, "overrun": overrun})

@@ -1,0 +1,63 @@
+"""``scipy.optimize.milp`` (HiGHS inside SciPy).
+
+SciPy exposes no way to stop a running solve, so this backend relies on HiGHS' own
+``time_limit``; overruns are reported in ``stats["overrun"]`` rather than cut by a watchdog.
+SciPy's status ``1`` (iteration or time limit) maps to limit ``time`` when a time limit was set
+and the wall time reached it, else ``iteration``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeplan.formulations.milp import MILP
+from edgeplan.solvers.backends._common import Stopwatch, make_result, trivial_result
+from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.result import Limit, Result, Status
+
+_STATUS = {0: Status.OPTIMAL, 2: Status.INFEASIBLE, 3: Status.UNBOUNDED}
+
+
+@register("scipy", problem=MILP, kind="exact", requires=("scipy",), priority=30)
+def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
+    """``scipy.optimize.milp`` with HiGHS' time limit. Options: ``mip_rel_gap`` (1e-4), ``presolve`` (True)."""
+    opts = Options(ctx.options, "scipy")
+    gap = opts.get("mip_rel_gap", 1e-4, float)
+    presolve = opts.get("presolve", True, bool)
+    opts.done()
+    trivial = trivial_result(milp, "scipy")
+    if trivial is not None:
+        return trivial
+    from scipy.optimize import Bounds, LinearConstraint
+    from scipy.optimize import milp as scipy_milp
+
+    sw = Stopwatch()
+    sign = -1.0 if milp.sense == "max" else 1.0
+    with sw.lap("build"):
+        constraints = [LinearConstraint(milp.A, milp.row_lower, milp.row_upper)] if milp.n_rows else []
+        bounds = Bounds(milp.col_lower, milp.col_upper)
+        options = {"disp": ctx.verbose, "mip_rel_gap": gap, "presolve": presolve}
+        if ctx.time_limit is not None:
+            options["time_limit"] = ctx.time_limit
+    with sw.lap("solve"):
+        res = scipy_milp(sign * milp.c, integrality=milp.integrality.astype(int), bounds=bounds,
+                         constraints=constraints, options=options)
+    limit = None
+    bound = None
+    if res.status in _STATUS:
+        status = _STATUS[res.status]
+    elif res.status == 1:
+        status = Status.FEASIBLE if res.x is not None else Status.NO_SOLUTION
+        hit_time = ctx.time_limit is not None and sw.times["solve"] >= 0.95 * ctx.time_limit
+        limit = Limit.TIME if hit_time else Limit.ITERATION
+    else:
+        status = Status.ERROR
+    if "infeasible or unbounded" in str(res.message).lower():
+        status = Status.INFEASIBLE_OR_UNBOUNDED
+    dual = getattr(res, "mip_dual_bound", None)
+    if dual is not None and np.isfinite(dual) and milp.n_integer:
+        bound = sign * float(dual) + milp.constant
+    overrun = None if ctx.time_limit is None else max(0.0, sw.times["solve"] - ctx.time_limit)
+    stats = {"mip_rel_gap": gap, "nodes": getattr(res, "mip_node_count", None), "overrun": overrun}
+    return make_result(milp, "scipy", status, res.x, bound=bound, limit=limit, message=str(res.message),
+                       build_time=sw.times["build"], solve_time=sw.times["solve"], stats=stats)

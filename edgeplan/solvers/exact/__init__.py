@@ -1,0 +1,1 @@
+"""Structure-exploiting exact algorithms (DP, min-cut, bisection, ...), one module per family."""

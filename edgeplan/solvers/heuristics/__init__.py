@@ -1,0 +1,1 @@
+"""Published heuristics and baselines, one module per method, named after it."""

@@ -1,0 +1,164 @@
+"""What every method returns: :class:`Status`, :class:`Limit` and the frozen :class:`Result`.
+
+Field names follow ``scipy.optimize.OptimizeResult`` where they fit (``fun``, ``success``,
+``message``) and OR-Tools MathOpt for the rest (termination status + limit + primal/dual
+bound). For a minimisation, ``bound <= fun``; for a maximisation, ``bound >= fun``.
+
+The relative gap is Gurobi's convention,
+
+.. math:: \\mathrm{gap} = \\frac{|f - b|}{|f|},
+
+with ``gap = 0`` when ``f == b`` and ``inf`` when ``f == 0 != b``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from edgeplan.errors import ProblemDataError
+
+
+class Status(StrEnum):
+    """How a solve ended."""
+
+    OPTIMAL = "optimal"  #: plan proven optimal (within the method's stated gap tolerance)
+    FEASIBLE = "feasible"  #: a plan that passes ``check``, not proven optimal
+    INFEASIBLE = "infeasible"  #: proven: no plan satisfies the constraints
+    UNBOUNDED = "unbounded"  #: the objective improves without limit
+    INFEASIBLE_OR_UNBOUNDED = "infeasible_or_unbounded"  #: one of the two, not told apart
+    NO_SOLUTION = "no_solution"  #: stopped at a limit before finding a plan
+    ERROR = "error"  #: the solver failed, or its plan broke a constraint (see ``message``)
+
+
+class Limit(StrEnum):
+    """Which limit stopped a solve early (only with ``feasible`` or ``no_solution``)."""
+
+    TIME = "time"
+    NODE = "node"
+    ITERATION = "iteration"
+    SOLUTION = "solution"
+    INTERRUPT = "interrupt"
+    OTHER = "other"
+
+
+#: Statuses for which a plan is present.
+PLAN_STATUSES = frozenset({Status.OPTIMAL, Status.FEASIBLE})
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of ``solve(problem, method)``, the same for exact methods and heuristics.
+
+    Attributes
+    ----------
+    plan
+        The family's plan (``None`` unless ``status`` is optimal or feasible).
+    fun
+        Objective value of ``plan`` (``None`` without a plan).
+    bound
+        A valid bound on the optimum (lower for minimisation), or ``None`` when none is known.
+    status, limit
+        How the solve ended; ``limit`` says which limit stopped it (only with ``feasible`` or
+        ``no_solution``).
+    message
+        Human-readable detail; keeps the native solver's status text.
+    method
+        Registered name of the method that produced the result.
+    build_time, solve_time
+        Wall-clock seconds spent building the solver's model (including any reduction) and
+        solving it.
+    stats
+        Method-specific figures (node count, scaling quantum, iterations, ...).
+    sense
+        ``"min"`` or ``"max"``: the direction of ``fun``, which orients ``bound``.
+    """
+
+    plan: Any
+    fun: float | None
+    status: Status
+    bound: float | None = None
+    limit: Limit | None = None
+    message: str = ""
+    method: str = ""
+    build_time: float = 0.0
+    solve_time: float = 0.0
+    stats: Mapping[str, Any] = field(default_factory=dict)
+    sense: str = "min"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+        if self.limit is not None:
+            object.__setattr__(self, "limit", Limit(self.limit))
+            if self.status not in (Status.FEASIBLE, Status.NO_SOLUTION):
+                raise ProblemDataError(
+                    f"`limit` = {self.limit.value!r} with `status` = {self.status.value!r}; "
+                    "a limit goes only with 'feasible' or 'no_solution'")
+        if self.sense not in ("min", "max"):
+            raise ProblemDataError(f"`sense` = {self.sense!r}; expected 'min' or 'max'")
+        if self.status in PLAN_STATUSES and self.plan is None:
+            raise ProblemDataError(f"`plan` is None with `status` = {self.status.value!r}; "
+                                   "optimal and feasible results carry a plan")
+
+    @property
+    def success(self) -> bool:
+        """True when the plan is proven optimal."""
+        return self.status is Status.OPTIMAL
+
+    @property
+    def has_plan(self) -> bool:
+        """True when the result carries a plan (optimal or feasible)."""
+        return self.status in PLAN_STATUSES
+
+    @property
+    def gap(self) -> float | None:
+        """Relative gap ``|fun - bound| / |fun|`` (``None`` without both)."""
+        return relative_gap(self.fun, self.bound)
+
+    @property
+    def time(self) -> float:
+        """``build_time + solve_time``."""
+        return self.build_time + self.solve_time
+
+    def require_plan(self) -> Any:
+        """Return the plan, or raise :class:`~edgeplan.errors.SolverError` naming the status."""
+        if not self.has_plan:
+            from edgeplan.errors import SolverError
+
+            detail = f" ({self.message})" if self.message else ""
+            limit = f", limit {self.limit.value}" if self.limit else ""
+            raise SolverError(f"method {self.method!r} returned no plan: status {self.status.value}{limit}{detail}")
+        return self.plan
+
+    def replace(self, **changes: Any) -> Result:
+        """A copy with ``changes`` applied (``dataclasses.replace``)."""
+        return replace(self, **changes)
+
+    def __repr__(self) -> str:
+        parts = [f"status={self.status.value}", f"fun={self.fun!r}", f"bound={self.bound!r}"]
+        if self.gap is not None:
+            parts.append(f"gap={self.gap:.3g}")
+        if self.limit is not None:
+            parts.append(f"limit={self.limit.value}")
+        parts += [f"method={self.method!r}", f"time={self.time:.3g}s"]
+        if self.message:
+            parts.append(f"message={self.message!r}")
+        return "Result(" + ", ".join(parts) + ")"
+
+
+def relative_gap(fun: float | None, bound: float | None) -> float | None:
+    """Gurobi's relative gap ``|fun - bound| / |fun|``; 0 when equal, ``inf`` when ``fun == 0 != bound``."""
+    if fun is None or bound is None or math.isnan(fun) or math.isnan(bound):
+        return None
+    diff = abs(fun - bound)
+    if diff == 0.0:
+        return 0.0
+    if math.isinf(diff):
+        return math.inf
+    return diff / abs(fun) if fun != 0.0 else math.inf
+
+
+__all__ = ["PLAN_STATUSES", "Limit", "Result", "Status", "relative_gap"]
