@@ -72,12 +72,12 @@ def as_array(
         if bad.any():
             i = tuple(np.argwhere(bad)[0].tolist())
             op = ">" if strict_min else ">="
-            raise error(f"`{name}`[{', '.join(map(str, i))}] = {arr[i]!r}; expected values {op} {min_value}")
+            raise error(f"`{name}`[{', '.join(map(str, i))}] = {arr[i].item()!r}; expected values {op} {min_value}")
     if max_value is not None and arr.size:
         bad = arr > max_value
         if bad.any():
             i = tuple(np.argwhere(bad)[0].tolist())
-            raise error(f"`{name}`[{', '.join(map(str, i))}] = {arr[i]!r}; expected values <= {max_value}")
+            raise error(f"`{name}`[{', '.join(map(str, i))}] = {arr[i].item()!r}; expected values <= {max_value}")
     arr.setflags(write=False)
     return arr
 

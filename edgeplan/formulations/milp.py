@@ -53,7 +53,7 @@ def _bounds(name_lo: str, name_hi: str, lo: Any, hi: Any, size: int) -> tuple[np
     bad = lo_arr > hi_arr
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ProblemDataError(f"`{name_lo}`[{i}] = {lo_arr[i]!r} > `{name_hi}`[{i}] = {hi_arr[i]!r}; "
+        raise ProblemDataError(f"`{name_lo}`[{i}] = {lo_arr[i].item()!r} > `{name_hi}`[{i}] = {hi_arr[i].item()!r}; "
                                "expected lower <= upper")
     return lo_arr, hi_arr
 
@@ -126,7 +126,8 @@ class MILP:
             raw = as_array("integrality", self.integrality, shape=(n,), dtype=float)
             if not np.isin(raw, (0.0, 1.0)).all():
                 i = int(np.flatnonzero(~np.isin(raw, (0.0, 1.0)))[0])
-                raise ProblemDataError(f"`integrality`[{i}] = {raw[i]!r}; expected 0 (continuous) or 1 (integer)")
+                raise ProblemDataError(
+                    f"`integrality`[{i}] = {raw[i].item()!r}; expected 0 (continuous) or 1 (integer)")
             integ = raw.astype(bool)
         integ.setflags(write=False)
         constant = as_scalar("constant", self.constant)

@@ -80,7 +80,8 @@ def verify(problem: Any, result: Result, tol: float = FEAS_TOL) -> Result:
     if violations:
         listed = "; ".join(map(str, violations[:MAX_LISTED_VIOLATIONS]))
         more = len(violations) - MAX_LISTED_VIOLATIONS
-        problems.append(f"plan breaks {len(violations)} constraint(s): {listed}" + (f"; +{more} more" if more > 0 else ""))
+        tail = f"; +{more} more" if more > 0 else ""
+        problems.append(f"plan breaks {len(violations)} constraint(s): {listed}{tail}")
     scale = max(1.0, abs(true_fun))
     if result.fun is not None and abs(result.fun - true_fun) > OBJ_RTOL * scale:
         problems.append(f"claimed objective {result.fun:.9g} but the plan evaluates to {true_fun:.9g}")

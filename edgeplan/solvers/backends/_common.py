@@ -113,3 +113,49 @@ def make_result(
         limit = None
     return Result(plan=plan, fun=fun, status=status, bound=bound, limit=limit, message=message, method=method,
                   build_time=build_time, solve_time=solve_time, stats=dict(stats or {}), sense=milp.sense)
+
+
+def _relaxation_status(milp: MILP, time_limit: float | None) -> int:
+    """``scipy.optimize.linprog`` status of the LP relaxation without presolve (2 infeasible, 3 unbounded)."""
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+
+    sign = -1.0 if milp.sense == "max" else 1.0
+    hi, lo = np.isfinite(milp.row_upper), np.isfinite(milp.row_lower)
+    A_ub = sp.vstack([milp.A[hi], -milp.A[lo]]).tocsr()
+    b_ub = np.concatenate([milp.row_upper[hi], -milp.row_lower[lo]])
+    bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b)
+              for a, b in zip(milp.col_lower, milp.col_upper, strict=True)]
+    options = {"presolve": False} | ({"time_limit": time_limit} if time_limit else {})
+    res = linprog(sign * milp.c, A_ub=A_ub if A_ub.shape[0] else None, b_ub=b_ub if A_ub.shape[0] else None,
+                  bounds=bounds, method="highs", options=options)
+    return int(res.status)
+
+
+def lp_relaxation_unbounded(milp: MILP, time_limit: float | None = None) -> bool:
+    """True when the LP relaxation is proven unbounded."""
+    return _relaxation_status(milp, time_limit) == 3
+
+
+def disambiguate(milp: MILP, time_limit: float | None = None) -> Status:
+    """Tell infeasible from unbounded after a solver's "infeasible or unbounded".
+
+    The LP relaxation is solved without presolve: infeasible relaxation -> the MILP is
+    infeasible. Unbounded relaxation -> by Meyer's theorem (rational data) the MILP is unbounded
+    iff it is feasible, which a zero-objective ``scipy.optimize.milp`` solve decides.
+    """
+    code = _relaxation_status(milp, time_limit)
+    if code == 2:
+        return Status.INFEASIBLE
+    if code != 3:
+        return Status.INFEASIBLE_OR_UNBOUNDED
+    if milp.is_lp:
+        return Status.UNBOUNDED
+    from scipy.optimize import Bounds, LinearConstraint
+    from scipy.optimize import milp as scipy_milp
+
+    cons = [LinearConstraint(milp.A, milp.row_lower, milp.row_upper)] if milp.n_rows else []
+    res = scipy_milp(np.zeros(milp.n_vars), integrality=milp.integrality.astype(int),
+                     bounds=Bounds(milp.col_lower, milp.col_upper), constraints=cons,
+                     options={"time_limit": time_limit} if time_limit else {})
+    return {0: Status.UNBOUNDED, 2: Status.INFEASIBLE}.get(int(res.status), Status.INFEASIBLE_OR_UNBOUNDED)

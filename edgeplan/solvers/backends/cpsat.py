@@ -32,7 +32,13 @@ import scipy.sparse as sp
 
 from edgeplan.errors import UnsupportedProblemError
 from edgeplan.formulations.milp import MILP
-from edgeplan.solvers.backends._common import Stopwatch, make_result, trivial_result, watchdog
+from edgeplan.solvers.backends._common import (
+    Stopwatch,
+    lp_relaxation_unbounded,
+    make_result,
+    trivial_result,
+    watchdog,
+)
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -142,21 +148,6 @@ def _build(milp: MILP, dom: tuple, scaled: dict[str, Any]) -> Any:
     return model
 
 
-def _lp_relaxation_unbounded(milp: MILP) -> bool:
-    from scipy.optimize import linprog
-
-    sign = -1.0 if milp.sense == "max" else 1.0
-    finite_hi = np.isfinite(milp.row_upper)
-    finite_lo = np.isfinite(milp.row_lower)
-    A_ub = sp.vstack([milp.A[finite_hi], -milp.A[finite_lo]]).tocsr()
-    b_ub = np.concatenate([milp.row_upper[finite_hi], -milp.row_lower[finite_lo]])
-    bounds = np.column_stack([milp.col_lower, milp.col_upper])
-    bounds = [(None if np.isinf(a) else a, None if np.isinf(b) else b) for a, b in bounds]
-    res = linprog(sign * milp.c, A_ub=A_ub if A_ub.shape[0] else None, b_ub=b_ub if A_ub.shape[0] else None,
-                  bounds=bounds, method="highs")
-    return res.status == 3
-
-
 @register("cp-sat", problem=MILP, kind="exact", requires=("ortools",), install="ortools", priority=20)
 def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
     """OR-Tools CP-SAT on the integer-scaled model (quanta reported in ``stats``).
@@ -180,6 +171,14 @@ def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
     sw = Stopwatch()
     with sw.lap("build"):
         dom = _column_domains(milp, q)
+    empty = np.flatnonzero(dom[0] > dom[1])
+    if empty.size:
+        gridded_empty = not milp.integrality[empty[0]]
+        return make_result(milp, "cp-sat", Status.NO_SOLUTION if gridded_empty else Status.INFEASIBLE,
+                           limit=Limit.OTHER if gridded_empty else None,
+                           message=f"no {'grid point' if gridded_empty else 'integer'} lies within the bounds "
+                                   f"of {milp.col_label(int(empty[0]))}", build_time=sw.times["build"])
+    with sw.lap("build"):
         scaled = _scaled_model(milp, dom[2], digits, tol)
         model = _build(milp, dom, scaled)
     solver = cp_model.CpSolver()
@@ -218,7 +217,7 @@ def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
     if x is not None and dom[3].any() and status in (Status.OPTIMAL, Status.FEASIBLE):
         at_box = dom[3] & (np.abs(x / dom[2]) >= CLAMP - 1)
         if at_box.any():
-            if _lp_relaxation_unbounded(milp):
+            if lp_relaxation_unbounded(milp, ctx.time_limit):
                 status, x, bound, limit = Status.UNBOUNDED, None, None, None
                 message += "; a column reached the artificial box and the LP relaxation is unbounded"
             else:

@@ -3,9 +3,9 @@
 Status map (``HighsModelStatus`` -> :class:`Status`): ``kOptimal`` -> optimal (HiGHS' MIP
 optimality means within ``mip_rel_gap``, default 1e-4, reported in ``stats`` and visible in
 ``bound``); ``kInfeasible``/``kUnbounded`` -> infeasible/unbounded; ``kUnboundedOrInfeasible``
-is told apart by :func:`disambiguate` (LP relaxation without presolve, then a feasibility
-solve); ``kTimeLimit`` and our watchdog's ``kInterrupt`` -> limit ``time`` with the incumbent
-(feasible) or none (no_solution).
+is told apart by :func:`~edgeplan.solvers.backends._common.disambiguate`; ``kTimeLimit`` and
+our watchdog's ``kInterrupt`` -> limit ``time`` with the incumbent (feasible) or none
+(no_solution).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeplan.formulations.milp import MILP
-from edgeplan.solvers.backends._common import Stopwatch, make_result, trivial_result, watchdog
+from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, trivial_result, watchdog
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -63,40 +63,6 @@ def _run(h: Any, time_limit: float | None) -> bool:
     with watchdog(time_limit, h.cancelSolve) as dog:
         h.joinSolve(thread, interrupt_limit=0)
     return dog.fired
-
-
-def disambiguate(milp: MILP, time_limit: float | None) -> Status:
-    """Tell infeasible from unbounded after ``kUnboundedOrInfeasible``.
-
-    The LP relaxation is solved without presolve: infeasible relaxation -> the MILP is
-    infeasible. Unbounded relaxation -> by Meyer's theorem (rational data) the MILP is unbounded
-    iff it is feasible, which a zero-objective solve decides.
-    """
-    import highspy
-
-    ms = highspy.HighsModelStatus
-    relax = build_highs(milp, relax=True)
-    relax.setOptionValue("presolve", "off")
-    if time_limit is not None:
-        relax.setOptionValue("time_limit", float(time_limit))
-    _run(relax, time_limit)
-    lp_status = relax.getModelStatus()
-    if lp_status == ms.kInfeasible:
-        return Status.INFEASIBLE
-    if lp_status != ms.kUnbounded:
-        return Status.INFEASIBLE_OR_UNBOUNDED
-    if milp.is_lp:
-        return Status.UNBOUNDED
-    feas = build_highs(milp, objective=False)
-    if time_limit is not None:
-        feas.setOptionValue("time_limit", float(time_limit))
-    _run(feas, time_limit)
-    fs = feas.getModelStatus()
-    if fs == ms.kOptimal:
-        return Status.UNBOUNDED
-    if fs == ms.kInfeasible:
-        return Status.INFEASIBLE
-    return Status.INFEASIBLE_OR_UNBOUNDED
 
 
 @register("highs", problem=MILP, kind="exact", requires=("highspy",), install="'highspy>=1.11,<1.15'",

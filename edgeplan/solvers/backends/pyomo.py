@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeplan.formulations.milp import MILP
-from edgeplan.solvers.backends._common import Stopwatch, make_result, trivial_result
+from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, trivial_result
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -33,9 +33,10 @@ def to_pyomo(milp: MILP) -> Any:
     model.x = pyo.Var(range(n), domain=lambda _m, j: pyo.Integers if integ[j] else pyo.Reals,
                       bounds=lambda _m, j: (lo[j], hi[j]))
     x = [model.x[j] for j in range(n)]
-    nz = np.flatnonzero(milp.c)
+    # Every column enters the objective (zero costs included) so that appsi passes unused columns too.
+    cost = milp.c.tolist()
     model.obj = pyo.Objective(
-        expr=LinearExpression([float(milp.constant)] + [float(milp.c[j]) * x[j] for j in nz]),
+        expr=LinearExpression([float(milp.constant)] + [cost[j] * x[j] for j in range(n)]),
         sense=pyo.maximize if milp.sense == "max" else pyo.minimize)
     csr = milp.csr()
     indptr, indices, data = csr.indptr, csr.indices.tolist(), csr.data.tolist()
@@ -89,6 +90,8 @@ def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
                      TC.interrupted: Limit.INTERRUPT}.get(tc, Limit.OTHER)
         else:
             status = Status.ERROR
+    if status is Status.INFEASIBLE_OR_UNBOUNDED:
+        status = disambiguate(milp, ctx.time_limit)
     x = None
     if has_x and status in (Status.OPTIMAL, Status.FEASIBLE):
         values = res.solution_loader.get_primals()

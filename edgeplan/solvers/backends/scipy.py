@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeplan.formulations.milp import MILP
-from edgeplan.solvers.backends._common import Stopwatch, make_result, trivial_result
+from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, trivial_result
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -53,7 +53,7 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
     else:
         status = Status.ERROR
     if "infeasible or unbounded" in str(res.message).lower():
-        status = Status.INFEASIBLE_OR_UNBOUNDED
+        status = disambiguate(milp, ctx.time_limit)
     dual = getattr(res, "mip_dual_bound", None)
     if dual is not None and np.isfinite(dual) and milp.n_integer:
         bound = sign * float(dual) + milp.constant

@@ -1,0 +1,132 @@
+"""The front door: method choice, argument errors, the re-check of every plan, reductions, compare."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from families import Knapsack
+
+import edgeplan as ep
+from edgeplan import MILP, ProblemDataError, Result, SolverUnavailableError, Status, UnsupportedProblemError
+from edgeplan.solvers.registry import _REGISTRY, register
+
+KNAP = MILP(c=[10, 13, 7, 8], A=[[3, 4, 2, 3]], row_upper=7, col_upper=1, integrality=[1] * 4, sense="max")
+
+
+@pytest.fixture
+def scratch_method():
+    """Register test-only methods and remove them afterwards."""
+    added: list[str] = []
+
+    def add(name: str, func, **kwargs):
+        register(name, **kwargs)(func)
+        added.append(name)
+
+    yield add
+    for name in added:
+        _REGISTRY.pop(name, None)
+
+
+def test_default_method_is_first_installed_exact() -> None:
+    r = ep.solve(KNAP)
+    assert r.method == "highs" and r.status is Status.OPTIMAL and r.fun == 23.0
+    assert r.stats["wall_time"] >= r.solve_time >= 0 and r.build_time >= 0
+
+
+def test_available_methods_filters() -> None:
+    assert ep.available_methods(KNAP, kind="exact")[:4] == ["highs", "cp-sat", "scipy", "pyomo"]
+    assert ep.available_methods(KNAP, kind="heuristic") == []
+    assert "highs" in ep.available_methods(MILP) and "highs" in ep.available_methods(Knapsack)
+    with pytest.raises(ProblemDataError, match="`kind` = 'fast'; expected one of"):
+        ep.available_methods(KNAP, kind="fast")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"method": "gurobi"}, ProblemDataError, r"`method` = 'gurobi' is not a registered method; expected one of "
+                                                 r".*cp-sat.*highs"),
+        ({"time_limit": -1}, ProblemDataError, r"`time_limit` = -1; expected a positive number of seconds or None"),
+        ({"time_limit": 0}, ProblemDataError, r"`time_limit` = 0; expected a positive"),
+        ({"time_limit": "1s"}, ProblemDataError, r"`time_limit` = '1s'"),
+        ({"seed": -3}, ProblemDataError, r"`seed` = -3; expected a non-negative integer or None"),
+        ({"options": [1]}, ProblemDataError, r"`options` = \[1\]; expected a mapping"),
+        ({"method": "highs", "options": {"gapp": 1}}, ProblemDataError,
+         r"`options` has unknown keys \['gapp'\] for method 'highs'; accepted: .*mip_rel_gap"),
+        ({"method": "highs", "options": {"mip_rel_gap": "tight"}}, ProblemDataError,
+         r"`options\['mip_rel_gap'\]` = 'tight' for method 'highs'; expected float"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        ep.solve(KNAP, **kwargs)
+
+
+def test_unsupported_problem_lists_capable_methods(scratch_method) -> None:
+    def only_knapsack(problem, ctx):
+        raise AssertionError("never called")
+
+    scratch_method("test-knap-only", only_knapsack, problem=Knapsack, kind="heuristic")
+    with pytest.raises(UnsupportedProblemError, match=r"'test-knap-only' cannot solve a MILP; methods that can: "
+                                                      r"highs, cp-sat, scipy, pyomo"):
+        ep.solve(KNAP, "test-knap-only")
+    with pytest.raises(UnsupportedProblemError, match="no registered method solves a str"):
+        ep.solve("not a problem")
+
+
+def test_missing_library_names_what_to_install(scratch_method) -> None:
+    scratch_method("test-missing", lambda p, c: None, problem=MILP, kind="exact",
+                   requires=("edgeplan_no_such_module",), install="edgeplan-no-such-package")
+    with pytest.raises(SolverUnavailableError, match=r"needs edgeplan_no_such_module, which is not installed; "
+                                                     r"install it with `pip install edgeplan-no-such-package`"):
+        ep.solve(KNAP, "test-missing")
+    assert "test-missing" not in ep.available_methods(KNAP)
+    assert "test-missing" in ep.available_methods(KNAP, installed_only=False)
+
+
+def test_a_plan_that_breaks_a_constraint_is_downgraded(scratch_method) -> None:
+    def greedy_liar(problem, ctx):
+        x = np.ones(problem.n_vars)  # takes every item: weight 12 > 7
+        return Result(plan=x, fun=float(problem.c @ x), bound=None, status=Status.OPTIMAL)
+
+    scratch_method("test-liar", greedy_liar, problem=MILP, kind="heuristic")
+    r = ep.solve(KNAP, "test-liar")
+    assert r.status is Status.ERROR and r.method == "test-liar"
+    assert "plan breaks 1 constraint(s): row[0]: 12 (needs <= 7)" in r.message
+
+
+def test_wrong_objective_or_bound_claims_are_downgraded(scratch_method) -> None:
+    x = np.array([1.0, 1.0, 0.0, 0.0])  # the optimum, value 23
+
+    scratch_method("test-boast", lambda p, c: Result(plan=x, fun=30.0, status=Status.FEASIBLE),
+                   problem=MILP, kind="heuristic")
+    scratch_method("test-bad-bound", lambda p, c: Result(plan=x, fun=23.0, bound=20.0, status=Status.FEASIBLE,
+                                                         limit="time"), problem=MILP, kind="heuristic")
+    r = ep.solve(KNAP, "test-boast")
+    assert r.status is Status.ERROR and "claimed objective 30 but the plan evaluates to 23" in r.message
+    r = ep.solve(KNAP, "test-bad-bound")
+    assert r.status is Status.ERROR and r.limit is None
+    assert "claimed bound 20 is on the wrong side of the objective 23" in r.message
+
+
+def test_reduction_solves_a_family_by_every_milp_backend() -> None:
+    fam = Knapsack(values=(10, 13, 7, 8), weights=(3, 4, 2, 3), capacity=7)
+    for method in ("highs", "cp-sat", "scipy", "pyomo"):
+        r = ep.solve(fam, method)
+        assert r.status is Status.OPTIMAL and r.plan == (0, 1) and r.fun == 23.0, method
+        assert r.stats["reduction"] == "to_milp" and r.build_time >= r.stats["reduction_time"]
+
+
+def test_compare_table() -> None:
+    from catalog import CATALOG
+
+    probs = {c.name: c.milp for c in CATALOG if c.name in ("knapsack", "fractional-lp", "infeasible")}
+    df = ep.compare(probs, ["highs", "cp-sat", "scipy"])
+    assert list(df.columns[:4]) == ["problem", "method", "kind", "status"] and len(df) == 9
+    by = df.set_index(["problem", "method"])
+    assert by.loc[("knapsack", "cp-sat"), "objective"] == 23.0
+    assert by.loc[("knapsack", "highs"), "best_bound"] == 23.0
+    assert by.loc[("knapsack", "scipy"), "gap_to_best"] == 0.0
+    assert by.loc[("fractional-lp", "cp-sat"), "status"] == "skipped"
+    assert "continuous" in by.loc[("fractional-lp", "cp-sat"), "message"]
+    assert set(by.xs("infeasible", level="problem")["status"]) == {"infeasible"}

@@ -1,0 +1,57 @@
+"""Every exact MILP method equals brute-force enumeration on random tiny integer programs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import edgeplan as ep
+from edgeplan import MILP, Status
+
+
+def brute_force(p: MILP) -> float | None:
+    """Best objective over every integer point of the (finite) box, or None if none is feasible."""
+    axes = [range(int(lo), int(hi) + 1) for lo, hi in zip(p.col_lower, p.col_upper, strict=True)]
+    pts = np.array(list(itertools.product(*axes)), dtype=float)
+    act = pts @ p.A.toarray().T
+    ok = np.all((act >= p.row_lower - 1e-9) & (act <= p.row_upper + 1e-9), axis=1)
+    if not ok.any():
+        return None
+    vals = pts[ok] @ p.c + p.constant
+    return float(vals.max() if p.sense == "max" else vals.min())
+
+
+@st.composite
+def tiny_milps(draw) -> MILP:
+    n = draw(st.integers(1, 3))
+    m = draw(st.integers(0, 3))
+    coef = st.integers(-6, 6).map(lambda v: v / 2)  # halves: CP-SAT scales these rows by 10
+    c = draw(st.lists(coef, min_size=n, max_size=n))
+    A = np.array(draw(st.lists(st.lists(coef, min_size=n, max_size=n), min_size=m, max_size=m)),
+                 dtype=float).reshape(m, n)
+    lo = draw(st.lists(st.integers(-3, 1), min_size=n, max_size=n))
+    width = draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
+    rlo = draw(st.lists(st.sampled_from([-np.inf, -4.0, -1.5, 0.0, 2.0]), min_size=m, max_size=m))
+    span = draw(st.lists(st.sampled_from([0.0, 1.0, 3.5, np.inf]), min_size=m, max_size=m))
+    rhi = [a + b if np.isfinite(a) else (b if np.isfinite(b) else 5.0) for a, b in zip(rlo, span, strict=True)]
+    return MILP(c=c, A=A, row_lower=rlo, row_upper=rhi, col_lower=lo,
+                col_upper=np.add(lo, width), integrality=np.ones(n), sense=draw(st.sampled_from(["min", "max"])),
+                constant=draw(coef))
+
+
+@pytest.mark.parametrize("method", ["highs", "cp-sat", "scipy", "pyomo"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(p=tiny_milps())
+def test_exact_methods_equal_brute_force(method: str, p: MILP) -> None:
+    expected = brute_force(p)
+    r = ep.solve(p, method)
+    if expected is None:
+        assert r.status is Status.INFEASIBLE, r
+    else:
+        assert r.status is Status.OPTIMAL, r
+        assert r.fun == pytest.approx(expected, abs=1e-6)
+        assert not p.check(r.plan)
