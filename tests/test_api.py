@@ -118,7 +118,7 @@ def test_reduction_solves_a_family_by_every_milp_backend() -> None:
 
 
 def test_compare_table() -> None:
-    from catalog import CATALOG
+    from edgeplan.catalog import CATALOG
 
     probs = {c.name: c.milp for c in CATALOG if c.name in ("knapsack", "fractional-lp", "infeasible")}
     df = ep.compare(probs, ["highs", "cp-sat", "scipy"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from catalog import CATALOG, Case
+from edgeplan.catalog import CATALOG, Case
 
 import edgeplan as ep
 from edgeplan.errors import UnsupportedProblemError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from catalog import hard_knapsack
+from edgeplan.catalog import hard_knapsack
 
 import edgeplan as ep
 from edgeplan import Limit, Status

@@ -1,6 +1,8 @@
-"""Known-answer catalog: small LPs/MILPs whose optima are derived by hand in each docstring.
+"""Known-answer catalog: small LPs/MILPs whose optima are derived by hand in the comments.
 
-Every registered MILP method runs every case (``test_catalog.py``). ``status`` is the proven
+Every registered MILP method runs every case (``tests/test_catalog.py``); ``edgeplan demo``
+prints the table. A user adding a backend can run it against the same catalog (cvxpy's
+``solver_test_helpers`` habit). ``status`` is the proven
 answer, which every method must return (backends tell infeasible from unbounded themselves), and
 ``refuse`` the methods that refuse the model with ``UnsupportedProblemError`` (CP-SAT takes no
 continuous columns).
@@ -12,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeplan import MILP, Status
+from edgeplan.formulations.milp import MILP
+from edgeplan.solvers.result import Status
 
 INF = np.inf
 CONTINUOUS_REFUSERS = frozenset({"cp-sat"})
@@ -103,6 +106,8 @@ def _build() -> list[Case]:
 
 
 CATALOG: list[Case] = _build()
+
+__all__ = ["CATALOG", "Case", "hard_knapsack"]
 
 
 def hard_knapsack(n: int = 60, m: int = 10, seed: int = 0) -> MILP:
