@@ -35,7 +35,8 @@ def _demo(args: argparse.Namespace) -> int:
                 runs += 1
                 continue
             runs += 1
-            ok = r.status is case.status and (case.fun is None or abs(r.fun - case.fun) <= 1e-6 * max(1, abs(case.fun)))
+            ok = r.status is case.status and (
+                case.fun is None or abs(r.fun - case.fun) <= 1e-6 * max(1, abs(case.fun)))
             agree += ok
             value = f" {r.fun:g}" if r.fun is not None else ""
             row[m] = f"{r.status.value}{value} {1e3 * r.time:.0f}ms" + ("" if ok else " MISMATCH")
@@ -47,7 +48,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"\n{agree}/{runs} runs agree with the hand-derived answers "
               "(CP-SAT refuses continuous columns by design).\n")
         hard = hard_knapsack()
-        print(f"Time-limited hard instance: {hard.name} (60 binary items, 10 knapsack rows), limit {args.time_limit:g} s")
+        print(f"Time-limited hard instance: {hard.name} (60 binary items, 10 knapsack rows), "
+              f"limit {args.time_limit:g} s")
         out = []
         for m in ("highs", "cp-sat"):
             r = solve(hard, m, time_limit=args.time_limit)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from edgeplan.catalog import CATALOG, Case
 
 import edgeplan as ep
+from edgeplan.catalog import CATALOG, Case
 from edgeplan.errors import UnsupportedProblemError
 from edgeplan.formulations.milp import MILP
 from edgeplan.solvers.registry import methods_for

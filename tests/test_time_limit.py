@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from edgeplan.catalog import hard_knapsack
 
 import edgeplan as ep
 from edgeplan import Limit, Status
+from edgeplan.catalog import hard_knapsack
 
 
 @pytest.mark.parametrize("method", ["highs", "cp-sat"])
