@@ -1,0 +1,87 @@
+"""Loading profiles from preset names or user files.
+
+Preset TOML files ship in ``edgeplan/profiles/data/``; each says what it is with a top-level ``kind`` key
+(``"device"``, ``"wired_link"``, ``"channel"``). JSON files hold :class:`~edgeplan.profiles.model.ModelProfile`s.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edgeplan.errors import ProfileError
+from edgeplan.profiles import _toml
+from edgeplan.profiles.devices import DeviceProfile
+from edgeplan.profiles.links import WiredLink, WirelessChannel
+from edgeplan.profiles.model import ModelProfile
+
+Profile = DeviceProfile | WiredLink | WirelessChannel | ModelProfile
+
+_KINDS: dict[str, Any] = {"device": DeviceProfile, "wired_link": WiredLink, "channel": WirelessChannel}
+
+
+def _data_dir() -> Path:
+    return Path(str(resources.files("edgeplan.profiles") / "data"))
+
+
+def list_presets(kind: str | None = None) -> list[str]:
+    """Names of the shipped presets, sorted; ``kind`` filters (``"device"``, ``"wired_link"``, ``"channel"``)."""
+    if kind is not None and kind not in _KINDS:
+        raise ProfileError(f"`kind` = {kind!r}; expected one of " + ", ".join(map(repr, _KINDS)))
+    names = []
+    for p in sorted(_data_dir().glob("*.toml")):
+        if kind is None or _toml.read_toml(p).get("kind", "device") == kind:
+            names.append(p.stem)
+    return names
+
+
+def preset_path(name: str) -> Path:
+    """Path of the preset called ``name``; raises listing the available presets."""
+    p = _data_dir() / f"{name}.toml"
+    if not p.is_file():
+        raise ProfileError(f"`name` = {name!r} is neither a file nor a preset; expected a path or one of "
+                           + ", ".join(list_presets()))
+    return p
+
+
+def _from_toml(path: Path) -> Profile:
+    data = _toml.read_toml(path)
+    kind = _toml.take(data, "kind", "string", "", source=str(path), default="device")
+    if kind not in _KINDS:
+        raise ProfileError(f"profile file `{path}`: key `kind` = {kind!r}; expected one of "
+                           + ", ".join(map(repr, _KINDS)))
+    return _KINDS[kind].from_dict(data, source=str(path))
+
+
+def load_profile(path_or_name: str | Path) -> Profile:
+    """Load a profile from a file (``.toml`` device/link/channel, ``.json`` model) or a preset name.
+
+    Examples
+    --------
+    >>> load_profile("jetson-orin-nx-16gb").peak("fp16")
+    15000000000000.0
+    """
+    if isinstance(path_or_name, Path) or (isinstance(path_or_name, str) and Path(path_or_name).suffix):
+        p = Path(path_or_name)
+        if not p.is_file():
+            raise ProfileError(f"profile file `{p}` does not exist; expected a readable .toml or .json file")
+        if p.suffix == ".json":
+            return ModelProfile.load(p)
+        if p.suffix == ".toml":
+            return _from_toml(p)
+        raise ProfileError(f"profile file `{p}` has suffix {p.suffix!r}; expected '.toml' or '.json'")
+    if not isinstance(path_or_name, str) or not path_or_name:
+        raise ProfileError(f"`path_or_name` = {path_or_name!r}; expected a preset name or a file path")
+    return _from_toml(preset_path(path_or_name))
+
+
+def load_device(path_or_name: str | Path) -> DeviceProfile:
+    """:func:`load_profile`, checked to be a :class:`DeviceProfile`."""
+    prof = load_profile(path_or_name)
+    if not isinstance(prof, DeviceProfile):
+        raise ProfileError(f"`{path_or_name}` holds a {type(prof).__name__}; expected a device profile")
+    return prof
+
+
+__all__ = ["Profile", "list_presets", "load_device", "load_profile", "preset_path"]
