@@ -50,3 +50,11 @@ def test_artificial_box_is_never_reported_as_an_optimum() -> None:
     assert r.status is Status.FEASIBLE and r.bound is None and r.fun == -CLAMP
     assert "artificial box" in r.message
     assert ep.solve(p, "highs").fun == -3e9
+
+
+def test_row_without_integer_activity_is_infeasible() -> None:
+    # -1.5 <= x <= -1.25 with x integer: the rounded row bounds [-1, -2] are empty.
+    p = MILP(c=[1.0], A=[[1.0]], row_lower=-1.5, row_upper=-1.25, col_lower=-5, integrality=[1])
+    r = ep.solve(p, "cp-sat")
+    assert r.status is Status.INFEASIBLE and "row[0]" in r.message
+    assert ep.solve(p, "highs").status is Status.INFEASIBLE

@@ -148,6 +148,15 @@ def _build(milp: MILP, dom: tuple, scaled: dict[str, Any]) -> Any:
     return model
 
 
+def _empty_domain(milp: MILP, what: str, build_time: float) -> Result:
+    """Rounding left ``what`` with no integer value: infeasible (on a continuous grid: no solution)."""
+    gridded = not milp.integrality.all()
+    return make_result(milp, "cp-sat", Status.NO_SOLUTION if gridded else Status.INFEASIBLE,
+                       limit=Limit.OTHER if gridded else None,
+                       message=f"no {'grid point' if gridded else 'integer point'} satisfies {what}",
+                       build_time=build_time)
+
+
 @register("cp-sat", problem=MILP, kind="exact", requires=("ortools",), install="ortools", priority=20)
 def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
     """OR-Tools CP-SAT on the integer-scaled model (quanta reported in ``stats``).
@@ -173,13 +182,14 @@ def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
         dom = _column_domains(milp, q)
     empty = np.flatnonzero(dom[0] > dom[1])
     if empty.size:
-        gridded_empty = not milp.integrality[empty[0]]
-        return make_result(milp, "cp-sat", Status.NO_SOLUTION if gridded_empty else Status.INFEASIBLE,
-                           limit=Limit.OTHER if gridded_empty else None,
-                           message=f"no {'grid point' if gridded_empty else 'integer'} lies within the bounds "
-                                   f"of {milp.col_label(int(empty[0]))}", build_time=sw.times["build"])
+        return _empty_domain(milp, f"the bounds of {milp.col_label(int(empty[0]))}", sw.times["build"])
     with sw.lap("build"):
         scaled = _scaled_model(milp, dom[2], digits, tol)
+    empty = np.flatnonzero(scaled["lo"] > scaled["hi"])
+    if empty.size:
+        return _empty_domain(milp, f"{milp.row_label(int(empty[0]))} (its bounds hold no integer activity)",
+                             sw.times["build"])
+    with sw.lap("build"):
         model = _build(milp, dom, scaled)
     solver = cp_model.CpSolver()
     solver.parameters.log_search_progress = bool(ctx.verbose)
