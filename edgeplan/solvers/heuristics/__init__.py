@@ -1,1 +1,5 @@
 """Published heuristics and baselines, one module per method, named after it."""
+from edgeplan.solvers.heuristics import dai as _dai  # noqa: F401  (registers "dai")
+from edgeplan.solvers.heuristics import eba as _eba  # noqa: F401  (registers "eba")
+from edgeplan.solvers.heuristics import eecra as _eecra  # noqa: F401  (registers "eecra")
+from edgeplan.solvers.heuristics import gbmp as _gbmp  # noqa: F401  (registers "gbmp")
