@@ -14,7 +14,10 @@ from edgeplan.errors import (
     UnsupportedProblemError,
 )
 from edgeplan.formulations import MILP, Violation
-from edgeplan.solvers import Limit, Result, Status, available_methods, compare, register, solve
+from edgeplan.plans import export_plan, load_plan, save_plan
+from edgeplan.scenarios import Scenario, load_scenario
+from edgeplan.solvers import Limit, Result, Status, available_methods, register, solve
+from edgeplan.sweep import compare
 
 __version__ = "0.1.0"
 
@@ -26,6 +29,7 @@ __all__ = [
     "ProblemDataError",
     "ProfileError",
     "Result",
+    "Scenario",
     "SolverError",
     "SolverUnavailableError",
     "Status",
@@ -34,6 +38,10 @@ __all__ = [
     "__version__",
     "available_methods",
     "compare",
+    "export_plan",
+    "load_plan",
+    "load_scenario",
     "register",
+    "save_plan",
     "solve",
 ]

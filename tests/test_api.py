@@ -115,18 +115,3 @@ def test_reduction_solves_a_family_by_every_milp_backend() -> None:
         r = ep.solve(fam, method)
         assert r.status is Status.OPTIMAL and r.plan == (0, 1) and r.fun == 23.0, method
         assert r.stats["reduction"] == "to_milp" and r.build_time >= r.stats["reduction_time"]
-
-
-def test_compare_table() -> None:
-    from edgeplan.catalog import CATALOG
-
-    probs = {c.name: c.milp for c in CATALOG if c.name in ("knapsack", "fractional-lp", "infeasible")}
-    df = ep.compare(probs, ["highs", "cp-sat", "scipy"])
-    assert list(df.columns[:4]) == ["problem", "method", "kind", "status"] and len(df) == 9
-    by = df.set_index(["problem", "method"])
-    assert by.loc[("knapsack", "cp-sat"), "objective"] == 23.0
-    assert by.loc[("knapsack", "highs"), "best_bound"] == 23.0
-    assert by.loc[("knapsack", "scipy"), "gap_to_best"] == 0.0
-    assert by.loc[("fractional-lp", "cp-sat"), "status"] == "skipped"
-    assert "continuous" in by.loc[("fractional-lp", "cp-sat"), "message"]
-    assert set(by.xs("infeasible", level="problem")["status"]) == {"infeasible"}

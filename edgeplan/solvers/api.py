@@ -1,4 +1,4 @@
-"""The front door: :func:`solve`, :func:`available_methods` and :func:`compare`.
+"""The front door: :func:`solve` and :func:`available_methods` (``compare`` is in :mod:`edgeplan.sweep`).
 
 ``solve`` validates the call, picks the method (or reduces the problem to one the method
 takes), runs it, and then re-checks the answer with the problem's own ``check`` and
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from edgeplan.errors import EdgeplanError, ProblemDataError, SolverUnavailableError, UnsupportedProblemError
+from edgeplan.errors import EdgeplanError, ProblemDataError, UnsupportedProblemError
 from edgeplan.formulations.base import FEAS_TOL, OBJ_RTOL
 from edgeplan.solvers.registry import (
     Method,
@@ -22,10 +22,7 @@ from edgeplan.solvers.registry import (
     methods_for,
     require_accepts,
 )
-from edgeplan.solvers.result import Result, Status, relative_gap
-
-if TYPE_CHECKING:
-    import pandas as pd
+from edgeplan.solvers.result import Result, Status
 
 #: How many violations a downgraded result's message lists.
 MAX_LISTED_VIOLATIONS = 5
@@ -162,81 +159,4 @@ def available_methods(problem: Any = None, kind: str | None = None, *, installed
     return [m.name for m in methods_for(problem, kind) if m.available or not installed_only]
 
 
-def compare(
-    problems: Any,
-    methods: Iterable[str] | None = None,
-    *,
-    time_limit: float | None = None,
-    seed: int | None = None,
-    options: Mapping[str, Mapping[str, Any]] | None = None,
-) -> pd.DataFrame:
-    """Solve every problem with every method; one row per (problem, method).
-
-    Parameters
-    ----------
-    problems
-        A problem, a sequence of problems, or a mapping ``name -> problem``.
-    methods
-        Method names; default every installed method that accepts each problem.
-    options
-        Per-method options: ``{"cp-sat": {"num_workers": 1}}``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``problem, method, kind, status, limit, objective, bound, gap, best_bound,
-        gap_to_best, build_time, solve_time, message``. ``best_bound`` is the tightest valid
-        bound any method proved on that problem (a proven optimum counts), and ``gap_to_best``
-        the relative gap of the row's objective to it. A method that cannot take a problem
-        (unsupported or not installed) gives a row with status ``"skipped"`` and the reason.
-    """
-    import pandas as pd
-
-    if isinstance(problems, Mapping):
-        named = list(problems.items())
-    elif isinstance(problems, list | tuple):
-        named = [(getattr(p, "name", None) or f"problem-{i}", p) for i, p in enumerate(problems)]
-    else:
-        named = [(getattr(problems, "name", None) or "problem-0", problems)]
-    method_list = None if methods is None else [get_method(m).name for m in methods]
-    options = dict(options or {})
-    rows: list[dict[str, Any]] = []
-    for pname, problem in named:
-        names = method_list or available_methods(problem)
-        first = len(rows)
-        for name in names:
-            m = get_method(name)
-            row: dict[str, Any] = {"problem": pname, "method": name, "kind": m.kind}
-            try:
-                r = solve(problem, name, time_limit=time_limit, seed=seed, options=options.get(name))
-            except (UnsupportedProblemError, SolverUnavailableError) as exc:
-                row |= {"status": "skipped", "message": str(exc)}
-                rows.append(row)
-                continue
-            row |= {"status": r.status.value, "limit": r.limit.value if r.limit else None, "objective": r.fun,
-                    "bound": r.bound, "gap": r.gap, "build_time": r.build_time, "solve_time": r.solve_time,
-                    "message": r.message, "_sense": r.sense, "_optimal": r.success}
-            rows.append(row)
-        _fill_best_bound(rows[first:])
-    columns = ["problem", "method", "kind", "status", "limit", "objective", "bound", "gap", "best_bound",
-               "gap_to_best", "build_time", "solve_time", "message"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _fill_best_bound(rows: list[dict[str, Any]]) -> None:
-    solved = [r for r in rows if r.get("_sense")]
-    if not solved:
-        return
-    sense = solved[0]["_sense"]
-    candidates = [r["bound"] for r in solved if r.get("bound") is not None and r["status"] != "error"]
-    candidates += [r["objective"] for r in solved if r["_optimal"]]
-    best = (max if sense == "min" else min)(candidates) if candidates else None
-    for r in rows:
-        r["best_bound"] = best
-        if r.get("objective") is not None and r["status"] in ("optimal", "feasible"):
-            r["gap_to_best"] = relative_gap(r["objective"], best)
-        r.pop("_sense", None)
-        r.pop("_optimal", None)
-
-
-__all__ = ["available_methods", "compare", "solve", "verify"]
+__all__ = ["available_methods", "solve", "verify"]
