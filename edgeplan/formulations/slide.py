@@ -259,9 +259,10 @@ class SlideProvisioning:
                                    "(users, models)")
         if adm_raw.dtype != bool:
             adm_f = as_array("admissible", adm_raw, shape=(k, n_models))
-            if not np.isin(adm_f, (0.0, 1.0)).all():
-                raise ProblemDataError(f"`admissible` has entries {sorted(set(adm_f[~np.isin(adm_f, (0, 1))]))[:3]}; "
-                                       "expected booleans (or 0/1)")
+            odd = adm_f[~np.isin(adm_f, (0.0, 1.0))]
+            if odd.size:
+                raise ProblemDataError(f"`admissible` has entries {sorted(set(odd.tolist()))[:3]}; expected booleans "
+                                       "(or 0/1)")
             adm_raw = adm_f.astype(bool)
         adm = adm_raw.copy()
         adm.setflags(write=False)
@@ -446,7 +447,7 @@ class SlideProvisioning:
             out += violations_ge(f"clock_scale[{u}][{{i}}]", z, 0.0, tol)
             out += violations_le(f"clock_scale[{u}][{{i}}]", z, 1.0, tol)
         if users.size:
-            lat = np.nan_to_num(m.latency_s[users], nan=np.inf)
+            lat = np.where(np.isnan(m.latency_s[users]), np.inf, m.latency_s[users])
             out += violations_le([f"latency_s[{u}]" for u in users], lat, self.deadline_s[users], tol)
             out += violations_le([f"energy_j[{u}]" for u in users], m.energy_j[users], self.energy_budget_j[users],
                                  tol)
