@@ -21,6 +21,14 @@ from edgeplan.sweep import compare
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):  # `edgeplan.plot` without importing matplotlib at `import edgeplan`
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module("edgeplan.plot")
+    raise AttributeError(f"module 'edgeplan' has no attribute {name!r}")
+
 __all__ = [
     "MILP",
     "EdgeplanError",

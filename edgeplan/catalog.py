@@ -121,7 +121,7 @@ def knapsack(n_items: int = 30, n_rows: int = 5, *, tightness: float = 0.5, corr
     """
     rng = np.random.default_rng(seed)
     w = rng.integers(1, 1000, (n_rows, n_items)).astype(float)
-    v = w.mean(axis=0) + rng.integers(1, 50, n_items) if correlated else rng.integers(1, 1000, n_items).astype(float)
+    v = np.round(w.mean(axis=0)) + rng.integers(1, 50, n_items) if correlated else rng.integers(1, 1000, n_items) * 1.0
     return MILP(c=v, A=w, row_upper=tightness * w.sum(axis=1), col_upper=1, integrality=np.ones(n_items),
                 sense="max", name=f"knapsack-{n_items}x{n_rows}-s{seed}")
 
