@@ -10,7 +10,8 @@ A plan file is one JSON object::
       "problem_fingerprint": "sha256:...",  # of the problem's data: a plan is tied to its instance
       "plan_type": "ndarray" | "module:QualName" (a dataclass defined inside edgeplan),
       "plan": {...} | [...],
-      "result": {"method", "status", "fun", "bound", "gap", "limit", "build_time", "solve_time", "message"}
+      "result": {"method", "status", "fun", "bound", "gap", "limit", "build_time", "solve_time", "message"},
+      "source": {"family", "params", "seed", "scenario"}   # optional: how to rebuild the instance
     }
 
 :func:`load_plan` rejects malformed files, unknown versions, plan types outside ``edgeplan``
@@ -156,10 +157,27 @@ class PlanFile:
     problem_fingerprint: str
     result: dict[str, Any]
     schema_version: int = SCHEMA_VERSION
+    source: dict[str, Any] | None = None
+
+    def rebuild_problem(self) -> Any:
+        """Rebuild the instance from ``source`` (a scenario generator call) and check its fingerprint."""
+        from edgeplan.scenarios import Instance
+
+        if self.source is None:
+            raise PlanError("the plan file has no `source`: it cannot rebuild its problem; pass the problem instead")
+        src = self.source
+        problem = Instance(src.get("scenario", "plan"), src["family"], src["params"], src["seed"]).build()
+        if fingerprint(problem) != self.problem_fingerprint:
+            raise PlanError(f"`source` rebuilds a problem whose fingerprint differs from `problem_fingerprint` "
+                            f"(generator {src['family']!r} changed since the plan was made?)")
+        return problem
 
 
-def plan_document(problem: Any, result_or_plan: Any) -> dict[str, Any]:
-    """The JSON document of a plan (from a :class:`~edgeplan.solvers.result.Result` or a bare plan)."""
+def plan_document(problem: Any, result_or_plan: Any, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document of a plan (from a :class:`~edgeplan.solvers.result.Result` or a bare plan).
+
+    ``source`` (``{"family", "params", "seed"[, "scenario"]}``) records how to rebuild the instance.
+    """
     from edgeplan import __version__
     from edgeplan.solvers.result import Result
 
@@ -174,13 +192,14 @@ def plan_document(problem: Any, result_or_plan: Any) -> dict[str, Any]:
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "edgeplan_version": __version__,
             "problem_type": type_name(problem), "problem_fingerprint": fingerprint(problem),
             "plan_type": "ndarray" if isinstance(plan, np.ndarray) else type_name(plan),
-            "plan": to_jsonable(plan), "result": to_jsonable(meta)}
+            "plan": to_jsonable(plan), "result": to_jsonable(meta)} | (
+                {"source": to_jsonable(source)} if source is not None else {})
 
 
-def save_plan(path: str | Path, problem: Any, result_or_plan: Any) -> Path:
+def save_plan(path: str | Path, problem: Any, result_or_plan: Any, source: dict[str, Any] | None = None) -> Path:
     """Write the plan (and its result's figures) as versioned JSON; returns the path."""
     path = Path(path)
-    doc = plan_document(problem, result_or_plan)
+    doc = plan_document(problem, result_or_plan, source)
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path
 
@@ -202,6 +221,13 @@ def validate_document(doc: Any, where: str = "plan") -> None:
                         f"{SCHEMA_VERSION}")
     if not doc["problem_fingerprint"].startswith("sha256:"):
         raise PlanError(f"{where}: `problem_fingerprint` = {doc['problem_fingerprint']!r:.40}; expected 'sha256:...'")
+    src = doc.get("source")
+    if src is not None:
+        ok = (isinstance(src, dict) and isinstance(src.get("family"), str) and isinstance(src.get("params"), dict)
+              and isinstance(src.get("seed"), int))
+        if not ok:
+            raise PlanError(f"{where}: `source` = {src!r:.80}; expected an object with family (string), params "
+                            "(object) and seed (integer)")
 
 
 def load_plan(path: str | Path, problem: Any = None) -> PlanFile:
@@ -223,7 +249,8 @@ def load_plan(path: str | Path, problem: Any = None) -> PlanFile:
             raise PlanError(f"{where}: `problem_fingerprint` does not match the given problem (the plan was made "
                             "for other data)")
     plan = plan_from_jsonable(doc["plan_type"], doc["plan"], where)
-    return PlanFile(plan, doc["problem_type"], doc["problem_fingerprint"], doc["result"], doc["schema_version"])
+    return PlanFile(plan, doc["problem_type"], doc["problem_fingerprint"], doc["result"], doc["schema_version"],
+                    doc.get("source"))
 
 
 # -- exporters -------------------------------------------------------------------------------------
