@@ -264,6 +264,14 @@ class Exporter:
 
 _EXPORTERS: dict[tuple[str, type], Exporter] = {}
 
+#: Modules whose import registers the families' exporters (imported on first use, not at import time).
+EXPORTER_MODULES: list[str] = []
+
+
+def _load_exporters() -> None:
+    for module in EXPORTER_MODULES:
+        importlib.import_module(module)
+
 
 def exporter(name: str, *, plan: type) -> Callable[[Callable[..., list[Path]]], Callable[..., list[Path]]]:
     """Register ``func(problem, plan, out_dir, **kwargs) -> list[Path]`` as format ``name`` for ``plan``."""
@@ -278,11 +286,13 @@ def exporter(name: str, *, plan: type) -> Callable[[Callable[..., list[Path]]], 
 
 def exporters_for(plan: Any) -> list[str]:
     """Names of the formats a plan can be exported to."""
+    _load_exporters()
     return sorted(e.name for (_, t), e in _EXPORTERS.items() if isinstance(plan, t))
 
 
 def export_plan(problem: Any, plan: Any, to: str, out_dir: str | Path, **kwargs: Any) -> list[Path]:
     """Export ``plan`` in format ``to`` into ``out_dir``; returns the files written."""
+    _load_exporters()
     for (name, t), e in _EXPORTERS.items():
         if name == to and isinstance(plan, t):
             out = Path(out_dir)
