@@ -1,0 +1,62 @@
+"""Benchmark: profile the seven zoo models at full size and default granularity on this machine.
+
+Prints, per model: blocks, GFLOP/sample, parameters, profiling wall time (export + FLOP/byte counting +
+backward FLOPs + timing), whole-model time, the additivity error of block times against the same exported
+graph run whole, and against the eager model. The issue's target: all seven profiled in under 60 s on a
+2-core CPU. Timing noise depends on the machine's load, which is printed too.
+
+Run: ``.venv/bin/python benchmarks/bench_profiler.py [--size full|small|tiny] [--repeats N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="full", choices=("full", "small", "tiny"))
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default: profile_model's)")
+    parser.add_argument("--models", nargs="*", default=None)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from edgeplan.profiles import profile_model
+    from edgeplan.validation import ZOO_MODELS, build_model
+
+    warnings.filterwarnings("ignore")
+    names = args.models or list(ZOO_MODELS)
+    extra = {} if args.repeats is None else {"repeats": args.repeats}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load:.2f}, size={args.size}")
+    print(f"{'model':<13} {'blocks':>6} {'GFLOP':>7} {'params':>12} {'build s':>8} {'profile s':>9} "
+          f"{'whole ms':>9} {'eager ms':>9} {'add.err':>8} {'vs eager':>9} {'chain':>6}")
+    results: dict[str, dict[str, float]] = {}
+    total = 0.0
+    for name in names:
+        t0 = time.perf_counter()
+        z = build_model(name, size=args.size)
+        t_build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        prof = profile_model(z.module, z.example_inputs, name=name, progress=False, **extra)
+        t_prof = time.perf_counter() - t0
+        total += t_prof
+        m = prof.measurements[0]
+        eager = float(prof.meta.get("eager_whole_time_s", m.whole_time_s))
+        vs_eager = m.block_time_s.sum() / eager - 1.0
+        results[name] = {"blocks": prof.n_blocks, "gflop": prof.fwd_flops.sum() / 1e9, "profile_s": t_prof,
+                         "whole_s": m.whole_time_s, "additivity_error": m.additivity_error,
+                         "additivity_vs_eager": vs_eager}
+        print(f"{name:<13} {prof.n_blocks:>6} {prof.fwd_flops.sum() / 1e9:>7.2f} {int(prof.num_params.sum()):>12,} "
+              f"{t_build:>8.2f} {t_prof:>9.2f} {m.whole_time_s * 1e3:>9.1f} {eager * 1e3:>9.1f} "
+              f"{m.additivity_error:>+8.3f} {vs_eager:>+9.3f} {str(prof.is_chain):>6}")
+    print(f"total profiling time: {total:.1f} s for {len(names)} models (target < 60 s for all seven at full size)")
+    return results
+
+
+if __name__ == "__main__":
+    main()

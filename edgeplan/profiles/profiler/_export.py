@@ -1,0 +1,304 @@
+"""The ``torch.export`` tracer: per-node facts, grouping into blocks, per-block sub-graphs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils import _pytree as pytree
+
+from edgeplan.errors import ProfileError
+from edgeplan.profiles.profiler._common import (
+    _MATMUL_NAMES,
+    _OP_TO_KIND,
+    _TRIVIAL,
+    _module_kind,
+    _nbytes,
+    _op_name,
+    _progress,
+    flop_counter,
+)
+
+
+class _Graph:
+    """Per-node facts of an exported graph, computed by running it once on real inputs."""
+
+    def __init__(self, ep: Any, flat_inputs: list[Any], *, backward: bool, progress: bool | None) -> None:
+        self.ep = ep
+        gm = ep.graph_module
+        self.nodes = list(gm.graph.nodes)
+        sig = ep.graph_signature
+        spec_of = {s.arg.name: s for s in sig.input_specs if hasattr(s.arg, "name")}
+        user_names = [s.arg.name for s in sig.input_specs if s.kind.name == "USER_INPUT" and hasattr(s.arg, "name")]
+        tensors = [x for x in flat_inputs if isinstance(x, torch.Tensor)]
+        if len(user_names) != len(tensors):
+            raise ProfileError(f"the exported graph has {len(user_names)} user inputs for {len(tensors)} tensors; "
+                               "expected one placeholder per input tensor")
+        user_value = dict(zip(user_names, tensors, strict=True))
+        self.kind_of_placeholder: dict[Any, str] = {}
+        env: dict[Any, Any] = {}
+        for n in self.nodes:
+            if n.op != "placeholder":
+                continue
+            spec = spec_of.get(n.name)
+            kind = spec.kind.name if spec is not None else "USER_INPUT"
+            self.kind_of_placeholder[n] = kind
+            if kind == "USER_INPUT":
+                env[n] = user_value[n.name]
+            elif kind in ("PARAMETER", "BUFFER"):
+                env[n] = ep.state_dict[spec.target] if spec.target in ep.state_dict else ep.constants[spec.target]
+            elif kind == "CONSTANT_TENSOR":
+                env[n] = ep.constants[spec.target]
+            else:
+                raise ProfileError(f"placeholder `{n.name}` of kind {kind} is not supported by the export profiler")
+        # data dependence on user inputs, and whether a value needs a gradient in training
+        self.dep: dict[Any, bool] = {}
+        self.grad: dict[Any, bool] = {}
+        for n in self.nodes:
+            if n.op == "placeholder":
+                self.dep[n] = self.kind_of_placeholder[n] == "USER_INPUT"
+                self.grad[n] = self.kind_of_placeholder[n] == "PARAMETER"
+            else:
+                ins = n.all_input_nodes
+                self.dep[n] = any(self.dep.get(i, False) for i in ins)
+                self.grad[n] = any(self.grad.get(i, False) for i in ins)
+        self.flops: dict[Any, float] = {}
+        self.bwd_flops: dict[Any, float] = {}
+        self.kind: dict[Any, str] = {}
+        self.trivial: dict[Any, bool] = {}
+        self.mem: dict[Any, float] = {}
+        self.bwd_estimated = 0
+        self.output_nodes: list[Any] = []
+        calls = [n for n in self.nodes if n.op == "call_function"]
+        counter = flop_counter()
+        bar = _progress(len(calls), "count FLOPs", progress)
+        with torch.no_grad(), counter:
+            for n in self.nodes:
+                if n.op == "get_attr":
+                    env[n] = getattr(gm, n.target)
+                elif n.op == "call_function":
+                    args, kwargs = _fetch(n, env)
+                    before = counter.get_total_flops()
+                    env[n] = n.target(*args, **kwargs)
+                    self.flops[n] = float(counter.get_total_flops() - before)
+                    bar.update()
+                elif n.op == "output":
+                    self.output_nodes = [a for a in pytree.tree_leaves(n.args) if isinstance(a, torch.fx.Node)]
+        bar.close()
+        self.env = env
+        for n in calls:
+            name = _op_name(n.target)
+            self.trivial[n] = name in _TRIVIAL or name.startswith("_assert")
+            kind = _OP_TO_KIND.get(name, "elementwise")
+            if name in _MATMUL_NAMES:
+                operand_is_weight = any(self.kind_of_placeholder.get(i) == "PARAMETER" or
+                                        (not self.dep.get(i, True) and self.grad.get(i, False))
+                                        for i in n.all_input_nodes)
+                kind = "linear" if operand_is_weight else "matmul"
+            elif kind == "elementwise":
+                stack = n.meta.get("nn_module_stack") or {}
+                if stack:
+                    kind = _module_kind(str(list(stack.values())[-1][1])) or kind
+            self.kind[n] = kind
+            if not self.flops[n] and not self.trivial[n]:
+                self.mem[n] = float(sum(_nbytes(env[i]) for i in n.all_input_nodes
+                                        if self.kind_of_placeholder.get(i) not in ("PARAMETER", "BUFFER"))
+                                    + _nbytes(env[n]))
+        if backward:
+            self._count_backward([n for n in calls if self.flops[n] > 0], progress)
+
+    def _count_backward(self, nodes: list[Any], progress: bool | None) -> None:
+        """Backward FLOPs of each op, replayed on FakeTensors (shapes only: no arithmetic is done)."""
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+        bar = _progress(len(nodes), "count backward FLOPs", progress)
+        for n in nodes:
+            def leaf(x: Any) -> Any:
+                if not isinstance(x, torch.fx.Node):
+                    return x
+                v = self.env[x]
+                if not isinstance(v, torch.Tensor):
+                    return v
+                f = fake_mode.from_tensor(v.detach())
+                return f.requires_grad_(True) if self.grad.get(x, False) and f.is_floating_point() else f
+
+            try:
+                args = torch.fx.node.map_aggregate(n.args, leaf)
+                kwargs = torch.fx.node.map_aggregate(n.kwargs, leaf)
+                counter = flop_counter()
+                with fake_mode, torch.enable_grad():
+                    out = n.target(*args, **kwargs)
+                    outs = [t for t in pytree.tree_leaves(out) if isinstance(t, torch.Tensor) and t.requires_grad]
+                    with counter:
+                        if outs:
+                            torch.autograd.backward(outs, [torch.ones_like(t) for t in outs])
+                self.bwd_flops[n] = float(counter.get_total_flops())
+            except Exception:          # an op autograd cannot replay in isolation: the standard 2x estimate
+                self.bwd_flops[n] = 2.0 * self.flops[n] if self.grad.get(n, False) else 0.0
+                self.bwd_estimated += 1
+            bar.update()
+        bar.close()
+
+
+def _fetch(n: Any, env: dict[Any, Any]) -> tuple[Any, Any]:
+    return (torch.fx.node.map_arg(n.args, lambda a: env[a]), torch.fx.node.map_arg(n.kwargs, lambda a: env[a]))
+
+
+def _block_keys(g: _Graph, blocks: list[str]) -> dict[Any, str | None]:
+    """Block key of each data-dependent call node (None: glue)."""
+    chosen = set(blocks)
+    keys: dict[Any, str | None] = {}
+    for n in g.nodes:
+        if n.op != "call_function" or not g.dep[n]:
+            continue
+        paths = [str(v[0]).split("@")[0] for v in (n.meta.get("nn_module_stack") or {}).values()]
+        keys[n] = next((p for p in paths if p in chosen), "" if "" in chosen else None)
+    return keys
+
+
+def _group(g: _Graph, keys: dict[Any, str | None]) -> list[tuple[str, list[Any]]]:
+    """Runs of consecutive nodes with the same key; glue and view-only runs join the next run."""
+    runs: list[list[Any]] = []           # [key, nodes, mergeable]
+    for n, k in keys.items():
+        if runs and runs[-1][0] == k:
+            runs[-1][1].append(n)
+        else:
+            runs.append([k, [n]])
+    merged: list[list[Any]] = []
+    pending: list[Any] = []
+    for k, ns in runs:
+        glue = k is None
+        mergeable = (glue and not any(g.flops[x] for x in ns)) or all(g.trivial[x] for x in ns)
+        if mergeable:
+            pending.extend(ns)
+            continue
+        if glue:
+            owners = [str(list((x.meta.get("nn_module_stack") or {"": ("",)}).values())[-1][0]) for x in ns]
+            k = (max(set(owners), key=owners.count) or "<root>") + ":glue"
+        if merged and merged[-1][0] == k:
+            merged[-1][1].extend(pending + ns)
+        else:
+            merged.append([k, pending + ns])
+        pending = []
+    if pending:
+        if merged:
+            merged[-1][1].extend(pending)
+        else:
+            merged.append(["<root>", pending])
+    seen: dict[str, int] = defaultdict(int)
+    out = []
+    for k, ns in merged:
+        name = k if seen[k] == 0 else f"{k}@{seen[k]}"
+        seen[k] += 1
+        out.append((name or "<root>", ns))
+    return out
+
+
+def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, blocks: list[str],
+                    backward: bool, progress: bool | None) -> tuple[dict[str, Any], list[Any], Callable]:
+    ep = torch.export.export(module, args, kwargs, strict=False)
+    flat = pytree.tree_leaves((args, kwargs))
+    g = _Graph(ep, flat, backward=backward, progress=progress)
+    groups = _group(g, _block_keys(g, blocks))
+    block_of: dict[Any, int] = {n: b for b, (_, ns) in enumerate(groups) for n in ns}
+    const_nodes = {n for n in g.nodes if n.op == "call_function" and not g.dep[n]}
+    out_nodes = set(g.output_nodes)
+    L = len(groups)
+    fwd, bwd, mem = np.zeros(L), np.zeros(L), np.zeros(L)
+    kind_flops: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(L))
+    params, buffers = np.zeros(L, dtype=np.int64), np.zeros(L)
+    out_b, edge_b = np.zeros(L), defaultdict(float)
+    input_consumers: set[int] = set()
+    seen_params: set[Any] = set()
+    kinds, modules, callables = [], [], []
+    for b, (_, own) in enumerate(groups):
+        # replicated input-independent ancestors
+        consts: set[Any] = set()
+        stack = [i for n in own for i in n.all_input_nodes if i in const_nodes]
+        while stack:
+            c = stack.pop()
+            if c not in consts:
+                consts.add(c)
+                stack.extend(i for i in c.all_input_nodes if i in const_nodes)
+        members = [n for n in g.nodes if n in consts or block_of.get(n) == b]
+        member_set = set(members)
+        ext: list[Any] = []
+        for n in members:
+            for i in n.all_input_nodes:
+                if i not in member_set and i not in ext:
+                    ext.append(i)
+        for n in members:
+            fwd[b] += g.flops[n]
+            bwd[b] += g.bwd_flops.get(n, 0.0)
+            kind_flops[g.kind[n]][b] += g.flops[n]
+            mem[b] += g.mem.get(n, 0.0)
+        for i in ext:
+            pk = g.kind_of_placeholder.get(i)
+            if pk == "USER_INPUT":
+                input_consumers.add(b)
+            elif pk in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR"):
+                if i not in seen_params:
+                    seen_params.add(i)
+                    if pk == "PARAMETER":
+                        params[b] += g.env[i].numel()
+                    else:
+                        buffers[b] += _nbytes(g.env[i])
+            elif i in block_of:
+                edge_b[(block_of[i], b)] += _nbytes(g.env[i])
+        if fwd[b] > 0:
+            kinds.append(max(kind_flops, key=lambda k: kind_flops[k][b]))
+        else:
+            weights: dict[str, float] = defaultdict(float)
+            for n in own:
+                if not g.trivial[n]:
+                    weights[g.kind[n]] += _nbytes(g.env[n]) + 1.0
+            kinds.append(max(weights, key=lambda k: weights[k]) if weights else "other")
+        outs = [n for n in own if n in out_nodes or any(block_of.get(u, b) != b for u in n.users)]
+        out_b[b] = sum(_nbytes(g.env[n]) for n in outs)
+        graph = torch.fx.Graph()
+        remap = {i: graph.placeholder(f"in{j}") for j, i in enumerate(ext)}
+        for n in members:
+            remap[n] = graph.node_copy(n, remap.__getitem__)
+        graph.output(tuple(remap[n] for n in outs))
+        sub = torch.fx.GraphModule(torch.nn.Module(), graph)
+        mutates = any(getattr(getattr(n.target, "_schema", None), "is_mutable", False) for n in members)
+        vals = [g.env[i] for i in ext]
+        frozen = [g.kind_of_placeholder.get(i) in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR") for i in ext]
+        callables.append(_block_runner(sub, vals, frozen, mutates))
+        modules.append(sub)
+    edges = sorted(edge_b)
+    struct = {
+        "block_names": tuple(name for name, _ in groups), "block_kinds": tuple(kinds), "fwd_flops": fwd,
+        "bwd_flops": bwd, "num_params": params, "out_bytes": out_b, "buffer_bytes": buffers, "mem_bytes": mem,
+        "kind_flops": dict(kind_flops), "edges": np.array(edges, dtype=np.int64).reshape(-1, 2),
+        "edge_bytes": np.array([edge_b[e] for e in edges]), "input_consumers": sorted(input_consumers),
+        "meta": {"tracer": "torch.export", "graph_nodes": len(g.nodes), "replicated_nodes": len(const_nodes),
+                 "bwd_estimated_nodes": g.bwd_estimated},
+    }
+    param_vals = [g.env[n] for n in g.nodes if n.op == "placeholder"]
+    whole_graph = ep.graph_module
+
+    def run_graph() -> Any:
+        return whole_graph(*param_vals)
+
+    return struct, callables, run_graph
+
+
+def _block_runner(sub: torch.fx.GraphModule, vals: list[Any], frozen: list[bool],
+                  mutates: bool) -> Callable[[], Callable[[], Any]]:
+    """A ``prepare()`` returning the closure to time; blocks that mutate an input get fresh clones."""
+    if not mutates:
+        def run() -> Any:
+            return sub(*vals)
+
+        return lambda: run
+
+    def prepare() -> Callable[[], Any]:   # clone outside the timed region so that repeats see the same data
+        fresh = [v if f or not isinstance(v, torch.Tensor) else v.clone() for v, f in zip(vals, frozen, strict=True)]
+        return lambda: sub(*fresh)
+
+    return prepare

@@ -1,0 +1,527 @@
+r"""Run a SLIDE plan on real torch models: stream layer weights over a rate-limited loopback socket.
+
+:func:`validate_slide` checks SLIDE's latency model against a real execution. For each validated user, a
+**server process** holds the user's model as per-layer payloads (``state_dict`` slices at the planned precision:
+fp32, fp16, or int8 with one fp32 scale per tensor) and sends them over a TCP socket on ``127.0.0.1``, paced to
+the planned rate :math:`y_k B R_k`. The **client** (this process) starts the clock, builds the model skeleton
+(uninitialised tensors, filled with NaN, so only streamed weights can produce an output) and moves the input
+(SLIDE's :math:`T^0`), then for each layer waits until its weights have arrived (a receiver thread parses the
+stream), copies them into the skeleton (the paper's :math:`V_1`) and runs the layer on the previous output
+(:math:`\Gamma/z`). The same plan is also run **download-then-infer**. Measured end-to-end latencies are
+compared with the recursion of eq. 6 fed with the payload sizes, the planned rate and this host's own timings
+of setup, loading and compute (medians of ``repeats`` untimed-by-the-stream runs), and with the planned
+latencies of the problem (whose device model describes the target device, not this host).
+
+DVFS cannot be set from user space here, so a clock scaling :math:`z_l < 1` is emulated by sleeping
+:math:`(1/z_l - 1)` times the layer's measured compute time after it runs (``emulate_clock=True``).
+
+Models are cut into the problem's layers by :func:`stream_blocks`: an ``nn.Sequential`` (its children), or the
+zoo's ResNet, ViT/DeiT and MobileNetV2 (stem, each residual block or encoder layer, head). Everything stays on
+the loopback interface; every wait has a timeout, and the server process is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import multiprocessing as mp
+import socket
+import struct
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from queue import Empty, Queue
+from typing import Any
+
+import numpy as np
+
+from edgeplan.errors import PlanError, ProblemDataError
+from edgeplan.formulations.slide import SlidePlan, SlideProvisioning
+
+PRECISIONS = {"fp32": 32, "fp16": 16, "int8": 8}
+HOST = "127.0.0.1"
+_LEN = struct.Struct("!Q")
+
+
+# -- cutting models into layers -----------------------------------------------------------------------------------
+@cache
+def _wrappers() -> tuple[type, type]:
+    """``Call`` (a module returning a tensor, or the first item of a tuple) and ``Head`` (modules in sequence)."""
+    import torch
+
+    class Call(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = self.inner(x)
+            return out[0] if isinstance(out, tuple) else out
+
+    class Head(torch.nn.Module):
+        def __init__(self, *mods: torch.nn.Module, cls_token: bool = False) -> None:
+            super().__init__()
+            self.mods = torch.nn.ModuleList(mods)
+            self.cls_token = cls_token
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for i, m in enumerate(self.mods):
+                x = m(x)
+                if i == 0 and self.cls_token:
+                    x = x[:, 0, :]
+                elif x.dim() == 4 and x.shape[-1] == 1 and x.shape[-2] == 1:
+                    x = x.flatten(1)
+            return x
+
+    return Call, Head
+
+
+def stream_blocks(model: Any) -> list[Any]:
+    """The model as a chain of blocks ``x -> block(x)``: SLIDE's "layers".
+
+    Accepts a list/tuple of modules, an ``nn.Sequential``, or the zoo's ``ResNetForImageClassification``,
+    ``ViTForImageClassification`` and ``MobileNetV2ForImageClassification`` (stem, residual blocks or encoder
+    layers, head). Blocks share the model's parameters (no copy).
+    """
+    import torch
+
+    Call, Head = _wrappers()
+    if isinstance(model, list | tuple):
+        return list(model)
+    if isinstance(model, torch.nn.Sequential):
+        return list(model.children())
+    resnet = getattr(model, "resnet", None)
+    if resnet is not None and hasattr(resnet, "embedder"):
+        layers = [layer for stage in resnet.encoder.stages for layer in stage.layers]
+        return [resnet.embedder, *layers, Head(resnet.pooler, model.classifier)]
+    vit = getattr(model, "vit", None)
+    if vit is not None and hasattr(vit, "embeddings"):
+        layers = getattr(vit, "layers", None) or vit.encoder.layer
+        return [Call(vit.embeddings), *(Call(layer) for layer in layers), Head(vit.layernorm, model.classifier,
+                                                                               cls_token=True)]
+    mnv2 = getattr(model, "mobilenet_v2", None)
+    if mnv2 is not None and hasattr(mnv2, "conv_stem"):
+        return [mnv2.conv_stem, *mnv2.layer, Head(mnv2.conv_1x1, mnv2.pooler, model.dropout, model.classifier)]
+    raise ProblemDataError(f"`models` holds a {type(model).__name__}, which validate_slide cannot cut into layers; "
+                           "expected an nn.Sequential, a list of modules, or a zoo ResNet/ViT/MobileNetV2")
+
+
+# -- payloads -----------------------------------------------------------------------------------------------------
+def pack_layer(block: Any, precision: str) -> bytes:
+    """The block's ``state_dict`` at ``precision`` as bytes: a JSON header (name, dtype, shape, scale, size) + data."""
+    import torch
+
+    bits = PRECISIONS[precision]
+    entries, chunks = [], []
+    for name, t in block.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        scale = None
+        if t.is_floating_point() and bits == 16:
+            t = t.to(torch.float16)
+        elif t.is_floating_point() and bits == 8:
+            amax = float(t.abs().max()) if t.numel() else 0.0
+            scale = amax / 127.0 if amax > 0 else 1.0
+            t = torch.clamp(torch.round(t / scale), -127, 127).to(torch.int8)
+        elif t.is_floating_point():
+            t = t.to(torch.float32)
+        raw = t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes()
+        entries.append([name, str(t.dtype).removeprefix("torch."), list(t.shape), scale, len(raw)])
+        chunks.append(raw)
+    header = json.dumps(entries).encode()
+    return struct.pack("!I", len(header)) + header + b"".join(chunks)
+
+
+def unpack_layer(buf: bytes) -> dict[str, Any]:
+    """The tensors of :func:`pack_layer`'s bytes (int8 dequantised to float32, fp16 promoted to float32)."""
+    import torch
+
+    (n,) = struct.unpack_from("!I", buf, 0)
+    entries = json.loads(buf[4: 4 + n].decode())
+    out, offset = {}, 4 + n
+    for name, dtype, shape, scale, size in entries:
+        t = torch.frombuffer(bytearray(buf[offset: offset + size]), dtype=getattr(torch, dtype)) if size else \
+            torch.empty(0, dtype=getattr(torch, dtype))
+        t = t.reshape(shape)
+        if scale is not None:
+            t = t.to(torch.float32) * scale
+        elif t.is_floating_point():
+            t = t.to(torch.float32)
+        out[name] = t
+        offset += size
+    return out
+
+
+def layer_costs(blocks: Sequence[Any], example_input: Any, precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
+    """``(bits, flops)`` per block: payload bits at ``precision`` and FLOPs per sample (torch's flop counter)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    bits = np.array([8.0 * len(pack_layer(b, precision)) for b in blocks])
+    flops = np.zeros(len(blocks))
+    x = example_input
+    with torch.no_grad():
+        for i, b in enumerate(blocks):
+            counter = FlopCounterMode(display=False)
+            with counter:
+                x = b(x)
+            flops[i] = counter.get_total_flops() / max(int(example_input.shape[0]), 1)
+    return bits, flops
+
+
+# -- the server process ---------------------------------------------------------------------------------------------
+def _serve(conn: Any, payloads: list[list[bytes]], rates_bps: list[float], n_requests: int, timeout_s: float) -> None:
+    """Serve ``n_requests`` streams on 127.0.0.1 (child process). A request names a payload; frames are paced."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((HOST, 0))
+    srv.listen(1)
+    srv.settimeout(timeout_s)
+    conn.send(srv.getsockname()[1])
+    try:
+        for _ in range(n_requests):
+            try:
+                client, _ = srv.accept()
+            except TimeoutError:
+                return
+            with client:
+                client.settimeout(timeout_s)
+                (which,) = struct.unpack("!I", _recv_exact(client, 4))
+                _send_paced(client, payloads[which], rates_bps[which])
+    finally:
+        srv.close()
+
+
+def _send_paced(sock: socket.socket, frames: list[bytes], rate_bps: float) -> None:
+    data = b"".join(_LEN.pack(len(f)) + f for f in frames)
+    byte_rate = rate_bps / 8.0
+    chunk = int(min(65536, max(1024, byte_rate * 1e-3)))
+    start = time.perf_counter()
+    sent = 0
+    view = memoryview(data)
+    while sent < len(data):
+        end = min(sent + chunk, len(data))
+        due = start + end / byte_rate  # the last byte of this chunk may not leave before its time
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        sock.sendall(view[sent:end])
+        sent = end
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        part = sock.recv(min(n - len(buf), 1 << 20))
+        if not part:
+            raise ConnectionError("the SLIDE stream closed early")
+        buf += part
+    return bytes(buf)
+
+
+def _receive(port: int, which: int, n_layers: int, t0: float, out: Queue, timeout_s: float) -> None:
+    """Receiver thread: request payload ``which`` and queue ``(layer, tensors, arrival_s)`` as layers complete."""
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout_s) as sock:
+            sock.sendall(struct.pack("!I", which))
+            for layer in range(n_layers):
+                (size,) = _LEN.unpack(_recv_exact(sock, _LEN.size))
+                frame = _recv_exact(sock, size)
+                arrival = time.perf_counter() - t0
+                out.put((layer, unpack_layer(frame), arrival))
+    except (OSError, ConnectionError) as exc:
+        out.put((-1, exc, 0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class UserValidation:
+    """Measured and predicted latencies of one user (seconds); per-layer arrays have the model's length."""
+
+    user: int
+    model: int
+    precision: str
+    rate_bps: float
+    clock_scale: np.ndarray
+    payload_bits: np.ndarray
+    planned_bits: np.ndarray
+    setup_s: float
+    load_s: np.ndarray
+    forward_s: np.ndarray
+    predicted_arrival_s: np.ndarray
+    measured_arrival_s: np.ndarray
+    measured_finish_s: np.ndarray
+    predicted_stream_s: float
+    measured_stream_s: float
+    predicted_dai_s: float
+    measured_dai_s: float
+    planned_stream_s: float
+    planned_dai_s: float
+    max_abs_output_error: float
+
+    @property
+    def stream_error(self) -> float:
+        """Relative error of the streamed prediction, ``measured / predicted - 1``."""
+        return self.measured_stream_s / self.predicted_stream_s - 1.0
+
+    @property
+    def dai_error(self) -> float:
+        return self.measured_dai_s / self.predicted_dai_s - 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class SlideValidationReport:
+    """:func:`validate_slide`'s result: one :class:`UserValidation` per validated user."""
+
+    users: tuple[UserValidation, ...]
+    device: str
+
+    def table(self) -> str:
+        """A fixed-width table of measured vs predicted latencies (milliseconds)."""
+        head = (f"{'user':>4} {'model':>5} {'prec':>4} {'rate Mb/s':>9} {'stream pred':>11} {'stream meas':>11} "
+                f"{'err':>6} {'DAI pred':>9} {'DAI meas':>9} {'err':>6} {'out err':>8}")
+        rows = [head]
+        for u in self.users:
+            rows.append(f"{u.user:>4} {u.model:>5} {u.precision:>4} {u.rate_bps / 1e6:>9.2f} "
+                        f"{1e3 * u.predicted_stream_s:>11.1f} {1e3 * u.measured_stream_s:>11.1f} "
+                        f"{100 * u.stream_error:>5.1f}% {1e3 * u.predicted_dai_s:>9.1f} "
+                        f"{1e3 * u.measured_dai_s:>9.1f} {100 * u.dai_error:>5.1f}% {u.max_abs_output_error:>8.1e}")
+        return "\n".join(rows)
+
+
+# -- the client ---------------------------------------------------------------------------------------------------
+def _sync(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _skeleton(meta_blocks: list[Any], device: Any) -> list[Any]:
+    import torch
+
+    blocks = [copy.deepcopy(b).to_empty(device=device).eval() for b in meta_blocks]
+    with torch.no_grad():
+        for b in blocks:
+            for t in (*b.parameters(), *b.buffers()):
+                if t.is_floating_point():
+                    t.fill_(float("nan"))
+    return blocks
+
+
+def _load(block: Any, tensors: dict[str, Any]) -> None:
+    block.load_state_dict(tensors, strict=True)
+
+
+def _stretch(elapsed: float, z: float) -> None:
+    if z < 1.0:
+        time.sleep(elapsed * (1.0 / max(z, 1e-3) - 1.0))
+
+
+def _run(meta_blocks: list[Any], x_host: Any, clocks: np.ndarray, device: Any, source: Any, emulate: bool,
+         ) -> tuple[Any, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One timed execution. ``source(layer)`` blocks until the layer's tensors are here and returns them.
+
+    Returns ``(output, setup_s, load_s, forward_s, finish_s, arrival_s)`` measured from the run's own start.
+    """
+    import torch
+
+    n = len(meta_blocks)
+    load_s, fwd_s, finish = np.zeros(n), np.zeros(n), np.zeros(n)
+    arrival = np.zeros(n)
+    t0 = time.perf_counter()
+    blocks = _skeleton(meta_blocks, device)
+    x = x_host.to(device)
+    _sync(device)
+    setup = time.perf_counter() - t0
+    with torch.no_grad():
+        for layer in range(n):
+            tensors, arrival[layer] = source(layer)
+            a = time.perf_counter()
+            _load(blocks[layer], tensors)
+            _sync(device)
+            b = time.perf_counter()
+            x = blocks[layer](x)
+            _sync(device)
+            c = time.perf_counter()
+            if emulate:
+                _stretch(c - b, float(clocks[layer]))
+            load_s[layer], fwd_s[layer] = b - a, c - b
+            finish[layer] = time.perf_counter() - t0
+    return x, setup, load_s, fwd_s, finish, arrival
+
+
+def _predict(arrival: np.ndarray, setup: float, compute: np.ndarray) -> tuple[float, float]:
+    t = setup
+    for a, c in zip(arrival, compute, strict=True):
+        t = max(a, t) + c
+    return t, float(arrival[-1] + setup + compute.sum())
+
+
+def _precision_of(problem: SlideProvisioning, i: int, blocks: list[Any], precision: Any) -> str:
+    if isinstance(precision, Mapping):
+        precision = precision.get(i)
+    if precision is not None:
+        if precision not in PRECISIONS:
+            raise ProblemDataError(f"`precision` = {precision!r} for model {i}; expected one of "
+                                   + ", ".join(map(repr, PRECISIONS)))
+        return precision
+    want = float(problem.model_bits[i])
+    sizes = {p: 8.0 * sum(len(pack_layer(b, p)) for b in blocks) for p in PRECISIONS}
+    best = min(sizes, key=lambda p: abs(sizes[p] / want - 1))
+    if abs(sizes[best] / want - 1) > 0.05:
+        raise ProblemDataError(f"model {i} has {want:.4g} bits in the problem but its payload is "
+                               + ", ".join(f"{v:.4g} bits in {p}" for p, v in sizes.items())
+                               + "; pass `precision` explicitly")
+    return best
+
+
+def validate_slide(problem: SlideProvisioning, plan: SlidePlan, models: Mapping[int, Any] | Sequence[Any],
+                   inputs: Mapping[int, Any] | Any, *, users: Sequence[int] | None = None, max_users: int = 4,
+                   precision: str | Mapping[int, str] | None = None, repeats: int = 3, emulate_clock: bool = True,
+                   device: str = "cpu", threads: int | None = 1, timeout_s: float = 120.0,
+                   ) -> SlideValidationReport:
+    """Stream the planned models to their users and measure latency against SLIDE's recursion.
+
+    Parameters
+    ----------
+    problem, plan
+        The instance and a plan for it (e.g. ``solve(problem, "slide").plan``).
+    models
+        Torch models by model index (mapping or sequence; ``None`` entries are skipped); each is cut by
+        :func:`stream_blocks` into exactly the problem's layers of that model.
+    inputs
+        The input tensor, or a mapping model index -> input tensor.
+    users
+        Served users to validate (default: the first ``max_users`` served users whose model is given).
+    precision
+        ``"fp32"``, ``"fp16"`` or ``"int8"`` (or a mapping per model); default: the precision whose payload
+        matches the problem's model size within 5 %.
+    repeats
+        Untimed-by-the-stream runs whose medians give this host's setup, load and compute times.
+    emulate_clock
+        Emulate clock scalings below 1 by stretching each layer's compute (see the module docstring).
+    device, threads
+        Torch device of the client, and its intra-op thread count during the runs (``None``: unchanged).
+    timeout_s
+        Bound on every wait (socket, queue, process join).
+    """
+    import torch
+
+    if not isinstance(plan, SlidePlan):
+        raise PlanError(f"`plan` is a {type(plan).__name__}; expected a SlidePlan")
+    problem.check(plan)  # raises PlanError when the plan does not fit the problem
+    lookup = dict(models) if isinstance(models, Mapping) else dict(enumerate(models))
+    chosen = [int(u) for u in (users if users is not None else np.flatnonzero(plan.served))
+              if plan.model[u] >= 0 and lookup.get(int(plan.model[u])) is not None]
+    if users is None:
+        chosen = chosen[:max_users]
+    if not chosen:
+        raise ProblemDataError("no served user has a model in `models`; expected at least one to validate")
+    dev = torch.device(device)
+    jobs = []
+    for u in chosen:
+        i = int(plan.model[u])
+        blocks = stream_blocks(lookup[i])
+        if len(blocks) != problem.n_layers[i]:
+            raise ProblemDataError(f"model {i} cuts into {len(blocks)} blocks; the problem gives it "
+                                   f"{int(problem.n_layers[i])} layers")
+        prec = _precision_of(problem, i, blocks, precision)
+        x = inputs.get(i) if isinstance(inputs, Mapping) else inputs
+        if x is None:
+            raise ProblemDataError(f"`inputs` has no entry for model {i}")
+        rate = float(plan.bandwidth_share[u] * problem.full_rate_bps[u])
+        jobs.append((u, i, blocks, prec, x, rate))
+    payloads = [[pack_layer(b, prec) for b in blocks] for _, _, blocks, prec, _, _ in jobs]
+    metrics = problem.evaluate(plan)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    server = ctx.Process(target=_serve, args=(child, payloads, [j[5] for j in jobs], 2 * len(jobs), timeout_s),
+                         daemon=True)
+    server.start()
+    try:
+        if not parent.poll(timeout_s):
+            raise TimeoutError("the SLIDE server process did not report its port")
+        port = parent.recv()
+        results = [_validate_user(j, payloads[n], n, port, metrics, problem, plan, dev, repeats, emulate_clock,
+                                  timeout_s) for n, j in enumerate(jobs)]
+    finally:
+        server.join(timeout=5.0)
+        if server.is_alive():
+            server.terminate()
+            server.join(timeout=5.0)
+        if threads is not None:
+            torch.set_num_threads(old_threads)
+    return SlideValidationReport(tuple(results), str(dev))
+
+
+def _validate_user(job: tuple, frames: list[bytes], which: int, port: int, metrics: Any,
+                   problem: SlideProvisioning, plan: SlidePlan, dev: Any, repeats: int, emulate: bool,
+                   timeout_s: float) -> UserValidation:
+    import torch
+
+    u, i, blocks, prec, x, rate = job
+    z = plan.clock_scale[u]
+    meta = [copy.deepcopy(b).to("meta") for b in blocks]
+    unpacked = [unpack_layer(f) for f in frames]
+    with torch.no_grad():  # reference output, with the weights as streamed (precision losses included)
+        ref_blocks = _skeleton(meta, dev)
+        ref = x.to(dev)
+        for b, t in zip(ref_blocks, unpacked, strict=True):
+            _load(b, t)
+            ref = b(ref)
+    runs = [_run(meta, x, z, dev, lambda layer: (unpacked[layer], 0.0), emulate) for _ in range(max(repeats, 1))]
+    setup = float(np.median([r[1] for r in runs]))
+    load_s = np.median([r[2] for r in runs], axis=0)
+    fwd_s = np.median([r[3] for r in runs], axis=0)
+    n_bytes = np.array([len(f) + _LEN.size for f in frames], dtype=float)
+    arrival_pred = np.cumsum(n_bytes) * 8.0 / rate
+    compute = load_s + fwd_s * (np.where(z < 1, 1.0 / np.maximum(z, 1e-3), 1.0) if emulate else 1.0)
+    pred_stream, pred_dai = _predict(arrival_pred, setup, compute)
+
+    def streamed(dai: bool) -> tuple[Any, float, np.ndarray, np.ndarray]:
+        q: Queue = Queue()
+        t0 = time.perf_counter()
+        rx = threading.Thread(target=_receive, args=(port, which, len(blocks), t0, q, timeout_s), daemon=True)
+        rx.start()
+        got: dict[int, tuple[Any, float]] = {}
+
+        def source(layer: int) -> tuple[Any, float]:
+            while layer not in got:
+                try:
+                    idx, tensors, arrival = q.get(timeout=timeout_s)
+                except Empty as exc:
+                    raise TimeoutError(f"layer {layer} of user {u} did not arrive within {timeout_s} s") from exc
+                if idx < 0:
+                    raise tensors
+                got[idx] = (tensors, arrival)
+            return got[layer]
+
+        if dai:  # download everything first, then set up and infer (times measured from the request)
+            source(len(blocks) - 1)
+            offset = time.perf_counter() - t0
+        else:
+            offset = 0.0
+        out, _, _, _, finish, arrival = _run(meta, x, z, dev, source, emulate)
+        rx.join(timeout=timeout_s)
+        return out, offset + float(finish[-1]), offset + finish, arrival
+
+    out_s, meas_stream, finish_s, arrival_s = streamed(dai=False)
+    out_d, meas_dai, _, _ = streamed(dai=True)
+    err = max(float((out_s - ref).abs().max()), float((out_d - ref).abs().max()))
+    if not np.isfinite(err):
+        err = float("inf")
+    return UserValidation(
+        user=u, model=i, precision=prec, rate_bps=rate, clock_scale=z.copy(), payload_bits=8.0 * n_bytes,
+        planned_bits=problem.layer_bits[i].copy(), setup_s=setup, load_s=load_s, forward_s=fwd_s,
+        predicted_arrival_s=arrival_pred, measured_arrival_s=arrival_s, measured_finish_s=finish_s,
+        predicted_stream_s=pred_stream, measured_stream_s=meas_stream, predicted_dai_s=pred_dai,
+        measured_dai_s=meas_dai, planned_stream_s=float(metrics.latency_s[u]),
+        planned_dai_s=float(metrics.dai_latency_s[u]), max_abs_output_error=err)
+
+
+__all__ = ["PRECISIONS", "SlideValidationReport", "UserValidation", "layer_costs", "pack_layer", "stream_blocks",
+           "unpack_layer", "validate_slide"]
