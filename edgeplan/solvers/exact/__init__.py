@@ -2,3 +2,4 @@
 from edgeplan.solvers.exact import slide as _slide  # noqa: F401  (registers "slide")
 from edgeplan.solvers.exact import slide_cvxpy as _slide_cvxpy  # noqa: F401  (registers "slide-cvxpy")
 from edgeplan.solvers.exact import slide_scip as _slide_scip  # noqa: F401  (registers "slide-scip")
+from edgeplan.solvers.exact import cache as _cache  # noqa: F401  (registers "cache-dp", "cache-replay")
