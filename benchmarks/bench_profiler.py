@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                          "additivity_vs_eager": vs_eager}
         print(f"{name:<13} {prof.n_blocks:>6} {prof.fwd_flops.sum() / 1e9:>7.2f} {int(prof.num_params.sum()):>12,} "
               f"{t_build:>8.2f} {t_prof:>9.2f} {m.whole_time_s * 1e3:>9.1f} {eager * 1e3:>9.1f} "
-              f"{m.additivity_error:>+8.3f} {vs_eager:>+9.3f} {str(prof.is_chain):>6}")
+              f"{m.additivity_error:>+8.3f} {vs_eager:>+9.3f} {prof.is_chain!s:>6}")
     print(f"total profiling time: {total:.1f} s for {len(names)} models (target < 60 s for all seven at full size)")
     return results
 

@@ -97,6 +97,8 @@ def reject_unknown(table: Mapping[str, Any], known: set[str], *, source: str, pr
 
 
 def _format_value(value: Any) -> str:
+    if hasattr(value, "item") and not isinstance(value, str):      # numpy scalars
+        value = value.item()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

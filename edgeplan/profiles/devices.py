@@ -159,7 +159,9 @@ class DeviceProfile:
         Calibrated effective FLOP/s per op kind (``"conv"``, ``"linear"``, ``"attention"`` ...) measured on
         this device; when present for a kind it replaces :math:`\eta F_d` for that kind.
     block_overhead_s
-        Calibrated fixed time per block (framework dispatch), in seconds.
+        Calibrated fixed time per block (a sub-graph call), in seconds.
+    op_overhead_s
+        Calibrated fixed time per ATen op (framework dispatch), in seconds.
     effective_bandwidth_bytes_per_s
         Calibrated bandwidth of memory-bound (zero-FLOP) ops in bytes/s, or ``None``.
     source
@@ -180,6 +182,7 @@ class DeviceProfile:
     h2d_bandwidth_bytes_per_s: float | None = None
     kind_flops_per_s: Mapping[str, float] = field(default_factory=dict)
     block_overhead_s: float = 0.0
+    op_overhead_s: float = 0.0
     effective_bandwidth_bytes_per_s: float | None = None
     source: str = ""
 
@@ -208,6 +211,7 @@ class DeviceProfile:
         as_scalar("h2d_bandwidth_bytes_per_s", self.h2d_bandwidth_bytes_per_s, min_value=0.0, strict_min=True,
                   allow_none=True, error=ProfileError)
         as_scalar("block_overhead_s", self.block_overhead_s, min_value=0.0, error=ProfileError)
+        as_scalar("op_overhead_s", self.op_overhead_s, min_value=0.0, error=ProfileError)
         as_scalar("effective_bandwidth_bytes_per_s", self.effective_bandwidth_bytes_per_s, min_value=0.0,
                   strict_min=True, allow_none=True, error=ProfileError)
 
@@ -272,10 +276,11 @@ class DeviceProfile:
 
     # -- (de)serialization --------------------------------------------------------------------------------
     def with_calibration(self, kind_flops_per_s: Mapping[str, float], *, block_overhead_s: float = 0.0,
-                         effective_bandwidth_bytes_per_s: float | None = None, name: str | None = None,
-                         source: str | None = None) -> DeviceProfile:
+                         op_overhead_s: float = 0.0, effective_bandwidth_bytes_per_s: float | None = None,
+                         name: str | None = None, source: str | None = None) -> DeviceProfile:
         """A copy carrying calibrated per-kind rates (see :mod:`edgeplan.profiles.calibration`)."""
-        return replace(self, kind_flops_per_s=dict(kind_flops_per_s), block_overhead_s=block_overhead_s,
+        return replace(self, kind_flops_per_s=dict(kind_flops_per_s), block_overhead_s=float(block_overhead_s),
+                       op_overhead_s=float(op_overhead_s),
                        effective_bandwidth_bytes_per_s=effective_bandwidth_bytes_per_s,
                        name=name or self.name, source=self.source if source is None else source)
 
@@ -299,10 +304,13 @@ class DeviceProfile:
             "power": {"convention": self.power.convention.value, "coefficient": float(self.power.coefficient),
                       "idle_w": float(self.power.idle_w)},
         }
-        if self.kind_flops_per_s or self.block_overhead_s or self.effective_bandwidth_bytes_per_s:
+        if (self.kind_flops_per_s or self.block_overhead_s or self.op_overhead_s
+                or self.effective_bandwidth_bytes_per_s):
+            bw = self.effective_bandwidth_bytes_per_s
             out["calibration"] = {
                 "block_overhead_s": float(self.block_overhead_s),
-                "effective_bandwidth_bytes_per_s": self.effective_bandwidth_bytes_per_s,
+                "op_overhead_s": float(self.op_overhead_s),
+                "effective_bandwidth_bytes_per_s": None if bw is None else float(bw),
                 "kind_flops_per_s": dict(self.kind_flops_per_s),
             }
         return out
@@ -313,7 +321,13 @@ class DeviceProfile:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> DeviceProfile:
-        """Build a profile from the preset-file schema, naming ``source``, the key, type and unit on errors."""
+        """Build a profile from the preset-file schema, naming ``source``, the key, type and unit on errors.
+
+        ``None`` values count as absent (so :meth:`to_dict` output reads back).
+        """
+        data = {k: v for k, v in data.items() if v is not None}
+        if isinstance(data.get("calibration"), Mapping):
+            data["calibration"] = {k: v for k, v in data["calibration"].items() if v is not None}
         top = {"kind", "name", "class", "compute_unit", "efficiency", "memory_bytes",
                "memory_bandwidth_bytes_per_s", "clock_min_hz", "clock_max_hz", "max_tx_power_w",
                "h2d_bandwidth_bytes_per_s", "source", "peak_flops_per_s", "power", "calibration"}
@@ -337,7 +351,8 @@ class DeviceProfile:
                      min_value=0.0),
         )
         cal = t(data, "calibration", "table", "", source=source, default={})
-        _toml.reject_unknown(cal, {"block_overhead_s", "effective_bandwidth_bytes_per_s", "kind_flops_per_s"},
+        _toml.reject_unknown(cal, {"block_overhead_s", "op_overhead_s", "effective_bandwidth_bytes_per_s",
+                                   "kind_flops_per_s"},
                              source=source, prefix="calibration.")
         kind_t = t(cal, "kind_flops_per_s", "table", "FLOP/s per op kind", source=source,
                    prefix="calibration.", default={})
@@ -376,6 +391,8 @@ class DeviceProfile:
             kind_flops_per_s=kinds,
             block_overhead_s=t(cal, "block_overhead_s", "number", "seconds", source=source,
                                prefix="calibration.", default=0.0, min_value=0.0),
+            op_overhead_s=t(cal, "op_overhead_s", "number", "seconds", source=source,
+                            prefix="calibration.", default=0.0, min_value=0.0),
             effective_bandwidth_bytes_per_s=t(cal, "effective_bandwidth_bytes_per_s", "number", "bytes/s",
                                               source=source, prefix="calibration.", default=None,
                                               min_value=0.0, strict_min=True),

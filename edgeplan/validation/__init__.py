@@ -1,10 +1,22 @@
-"""Validation on real torch models: the model zoo (executors and reports build on it).
+"""Validation on real torch models: the model zoo, executors and their registry.
 
-Importing this package imports torch; ``edgeplan.validation.zoo`` builds models from ``transformers`` configs.
+Submodules that need torch import it themselves; the zoo's names below are loaded on first access, so
+``import edgeplan.validation.registry`` stays free of torch.
 """
 
 from __future__ import annotations
 
-from edgeplan.validation.zoo import SIZES, ZOO_MODELS, ZooModel, build_model
+from typing import Any
+
+_ZOO_NAMES = ("SIZES", "ZOO_MODELS", "ZooModel", "build_model")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ZOO_NAMES:
+        from edgeplan.validation import zoo
+
+        return getattr(zoo, name)
+    raise AttributeError(f"module 'edgeplan.validation' has no attribute {name!r}")
+
 
 __all__ = ["SIZES", "ZOO_MODELS", "ZooModel", "build_model"]

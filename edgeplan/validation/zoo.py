@@ -154,7 +154,8 @@ ZOO_MODELS = tuple(_BUILDERS)
 
 
 def build_model(name: str, *, size: str = "full", batch_size: int = 1, seed: int = 0,
-                dtype: torch.dtype = torch.float32, input_size: int | None = None) -> ZooModel:
+                dtype: torch.dtype = torch.float32, input_size: int | None = None,
+                device: str | torch.device = "cpu") -> ZooModel:
     """Build zoo model ``name`` with seeded random weights and seeded example inputs.
 
     Parameters
@@ -171,6 +172,8 @@ def build_model(name: str, *, size: str = "full", batch_size: int = 1, seed: int
         Floating dtype of parameters and image inputs.
     input_size
         Image side in pixels (vision) or sequence length in tokens (text); default per size.
+    device
+        Where to build; ``"meta"`` builds shapes only (no memory, no initialization), e.g. to count parameters.
     """
     if name not in _BUILDERS:
         raise ProfileError(f"`name` = {name!r}; expected one of " + ", ".join(map(repr, ZOO_MODELS)))
@@ -183,14 +186,17 @@ def build_model(name: str, *, size: str = "full", batch_size: int = 1, seed: int
     n = default_input if input_size is None else int(input_size)
     if n < 1:
         raise ProfileError(f"`input_size` = {input_size!r}; expected a positive integer")
+    dev = torch.device(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = cls(cfg).to(dtype).eval()
+        with dev:
+            model = cls(cfg).to(dtype).eval()
         gen = torch.Generator().manual_seed(seed + 1)
         if family in ("cnn", "vit"):
             inputs: tuple[torch.Tensor, ...] = (torch.randn(batch_size, 3, n, n, generator=gen, dtype=dtype),)
         else:
             inputs = (torch.randint(0, cfg.vocab_size, (batch_size, n), generator=gen),)
+        inputs = tuple(t.to(dev) for t in inputs)
     return ZooModel(name=name, size=size, family=family, module=model, example_inputs=inputs, config=cfg)
 
 

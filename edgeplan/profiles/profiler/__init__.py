@@ -56,6 +56,7 @@ from edgeplan.profiles.profiler._common import (
 )
 from edgeplan.profiles.profiler._export import _profile_export
 from edgeplan.profiles.profiler._hooks import _profile_hooks, _time_hooks
+from edgeplan.profiles.profiler.probes import calibration_probes
 
 
 def _to(x: Any, device: torch.device) -> Any:
@@ -172,7 +173,7 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
             fwd_flops=struct["fwd_flops"] / B, bwd_flops=struct["bwd_flops"] / B, num_params=struct["num_params"],
             out_bytes=struct["out_bytes"] / B, edges=struct["edges"], edge_bytes=struct["edge_bytes"] / B,
             input_bytes=sum(_nbytes(t) for t in tensors) / B, input_consumers=struct["input_consumers"],
-            buffer_bytes=struct["buffer_bytes"], mem_bytes=struct["mem_bytes"] / B,
+            buffer_bytes=struct["buffer_bytes"], mem_bytes=struct["mem_bytes"] / B, num_ops=struct["num_ops"],
             kind_flops={k: v / B for k, v in struct["kind_flops"].items()}, param_dtype=pdtype, act_dtype=adtype,
             meta=meta)
         return prof.with_measurement(measurement) if measurement is not None else prof
@@ -180,4 +181,4 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
         module.train(was_training)
 
 
-__all__ = ["block_modules", "flop_counter", "profile_model"]
+__all__ = ["block_modules", "calibration_probes", "flop_counter", "profile_model"]

@@ -208,7 +208,7 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
     const_nodes = {n for n in g.nodes if n.op == "call_function" and not g.dep[n]}
     out_nodes = set(g.output_nodes)
     L = len(groups)
-    fwd, bwd, mem = np.zeros(L), np.zeros(L), np.zeros(L)
+    fwd, bwd, mem, nops = np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L)
     kind_flops: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(L))
     params, buffers = np.zeros(L, dtype=np.int64), np.zeros(L)
     out_b, edge_b = np.zeros(L), defaultdict(float)
@@ -236,6 +236,7 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
             bwd[b] += g.bwd_flops.get(n, 0.0)
             kind_flops[g.kind[n]][b] += g.flops[n]
             mem[b] += g.mem.get(n, 0.0)
+            nops[b] += 0.0 if g.trivial[n] else 1.0
         for i in ext:
             pk = g.kind_of_placeholder.get(i)
             if pk == "USER_INPUT":
@@ -274,6 +275,7 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
     struct = {
         "block_names": tuple(name for name, _ in groups), "block_kinds": tuple(kinds), "fwd_flops": fwd,
         "bwd_flops": bwd, "num_params": params, "out_bytes": out_b, "buffer_bytes": buffers, "mem_bytes": mem,
+        "num_ops": nops,
         "kind_flops": dict(kind_flops), "edges": np.array(edges, dtype=np.int64).reshape(-1, 2),
         "edge_bytes": np.array([edge_b[e] for e in edges]), "input_consumers": sorted(input_consumers),
         "meta": {"tracer": "torch.export", "graph_nodes": len(g.nodes), "replicated_nodes": len(const_nodes),

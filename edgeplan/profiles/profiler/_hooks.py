@@ -37,6 +37,7 @@ class _Tracker(TorchDispatchMode):
         self.edges: dict[tuple[int, int], float] = defaultdict(float)
         self.seen: set[tuple[int, int]] = set()
         self.flops = np.zeros(n_blocks)
+        self.ops = np.zeros(n_blocks)
         self.kind_flops: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(n_blocks))
         self.glue_flops = 0.0
         self.input_consumers: set[int] = set()
@@ -56,6 +57,7 @@ class _Tracker(TorchDispatchMode):
         else:
             b = self.active
             self.flops[b] += flops
+            self.ops[b] += 1.0
             name = func.overloadpacket.__name__
             kind = _OP_TO_KIND.get(name, "elementwise")
             if name in _MATMUL_NAMES:
@@ -148,7 +150,8 @@ def _profile_hooks(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[
     struct = {
         "block_names": tuple(names), "block_kinds": tuple(kinds), "fwd_flops": tracker.flops[:n].copy(),
         "bwd_flops": bwd, "num_params": params, "out_bytes": out_bytes, "buffer_bytes": buffers,
-        "mem_bytes": np.zeros(n), "kind_flops": {k: v[:n].copy() for k, v in tracker.kind_flops.items()},
+        "mem_bytes": np.zeros(n), "num_ops": tracker.ops[:n].copy(),
+        "kind_flops": {k: v[:n].copy() for k, v in tracker.kind_flops.items()},
         "edges": np.array(edges, dtype=np.int64).reshape(-1, 2),
         "edge_bytes": np.array([tracker.edges[e] for e in edges]),
         "input_consumers": sorted(tracker.input_consumers) or [0],
