@@ -57,43 +57,31 @@ def slack_tol(limit: np.ndarray, tol: float) -> np.ndarray:
     return tol * np.maximum(1.0, np.abs(limit))
 
 
-def violations_le(
-    names: Sequence[str] | str,
-    value: np.ndarray,
-    limit: np.ndarray,
-    tol: float = FEAS_TOL,
-) -> list[Violation]:
+def _violations(names: Sequence[str] | str, value: Any, limit: Any, tol: float, kind: str) -> list[Violation]:
+    value = np.atleast_1d(np.asarray(value, dtype=float))
+    limit = np.broadcast_to(np.asarray(limit, dtype=float), value.shape)
+    slack = np.where(np.isfinite(limit), slack_tol(limit, tol), tol)
+    with np.errstate(invalid="ignore"):
+        excess = value - limit if kind == "<=" else limit - value
+        bad = ~(excess <= slack)  # NaN values count as broken; an infinite free side gives -inf excess
+    return [
+        Violation(names.format(i=i) if isinstance(names, str) else names[i], float(value[i]), float(limit[i]), kind)
+        for i in np.flatnonzero(bad)
+    ]
+
+
+def violations_le(names: Sequence[str] | str, value: Any, limit: Any, tol: float = FEAS_TOL) -> list[Violation]:
     """Vectorized ``value <= limit`` test; one :class:`Violation` per broken entry.
 
-    ``names`` is a sequence aligned with ``value`` or a format string with ``{i}``.
+    ``names`` is a sequence aligned with ``value`` or a format string with ``{i}``. Tolerances
+    are relative to the limit (:func:`slack_tol`); an ``inf`` limit never binds.
     """
-    value = np.atleast_1d(np.asarray(value, dtype=float))
-    limit = np.broadcast_to(np.asarray(limit, dtype=float), value.shape)
-    with np.errstate(invalid="ignore"):
-        bad = ~(value - limit <= slack_tol(limit, tol))
-    bad &= ~np.isposinf(limit)
-    return [
-        Violation(names.format(i=i) if isinstance(names, str) else names[i], float(value[i]), float(limit[i]), "<=")
-        for i in np.flatnonzero(bad)
-    ]
+    return _violations(names, value, limit, tol, "<=")
 
 
-def violations_ge(
-    names: Sequence[str] | str,
-    value: np.ndarray,
-    limit: np.ndarray,
-    tol: float = FEAS_TOL,
-) -> list[Violation]:
-    """Vectorized ``value >= limit`` test; one :class:`Violation` per broken entry."""
-    value = np.atleast_1d(np.asarray(value, dtype=float))
-    limit = np.broadcast_to(np.asarray(limit, dtype=float), value.shape)
-    with np.errstate(invalid="ignore"):
-        bad = ~(limit - value <= slack_tol(limit, tol))
-    bad &= ~np.isneginf(limit)
-    return [
-        Violation(names.format(i=i) if isinstance(names, str) else names[i], float(value[i]), float(limit[i]), ">=")
-        for i in np.flatnonzero(bad)
-    ]
+def violations_ge(names: Sequence[str] | str, value: Any, limit: Any, tol: float = FEAS_TOL) -> list[Violation]:
+    """Vectorized ``value >= limit`` test (see :func:`violations_le`); a ``-inf`` limit never binds."""
+    return _violations(names, value, limit, tol, ">=")
 
 
 __all__ = ["FEAS_TOL", "INT_TOL", "OBJ_RTOL", "Problem", "Violation", "slack_tol", "violations_ge", "violations_le"]
