@@ -36,5 +36,5 @@ def floats(name: str, value: Any, *, min_value: float | None = None, strict_min:
         bad = arr <= min_value if strict_min else arr < min_value
         if bad.any():
             op = ">" if strict_min else ">="
-            raise ProfileError(f"`{name}` has value {arr[bad].ravel()[0]!r}; expected values {op} {min_value}")
+            raise ProfileError(f"`{name}` has value {float(arr[bad].ravel()[0])!r}; expected values {op} {min_value}")
     return arr

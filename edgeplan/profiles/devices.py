@@ -242,7 +242,7 @@ class DeviceProfile:
             return np.asarray(self.clock_max_hz)
         f = as_array("freq_hz", freq_hz, min_value=0.0, strict_min=True, error=ProfileError)
         if (f > self.clock_max_hz * (1 + 1e-12)).any():
-            raise ProfileError(f"`freq_hz` = {f.max()!r} exceeds `clock_max_hz` = {self.clock_max_hz} of "
+            raise ProfileError(f"`freq_hz` = {float(f.max())!r} exceeds `clock_max_hz` = {self.clock_max_hz} of "
                                f"device `{self.name}`; expected at most the maximum clock")
         return f
 

@@ -49,6 +49,7 @@ THERMAL_NOISE_DBM_PER_HZ = -174.0
 """Thermal noise PSD at 290 K, :math:`10\\log_{10}(k_B T / 1\\,\\mathrm{mW}) \\approx -174` dBm/Hz."""
 
 PATH_LOSS_MODELS = ("macro", "uma", "umi")
+_ROUND_UP = 1e-12   # inverses round up by this relative amount so that the returned resource is feasible
 
 # --------------------------------------------------------------------------------------------------------------
 # unit conversions
@@ -300,8 +301,9 @@ def min_bandwidth_power_hz(bits: Any, deadline_s: Any, power_w: Any, gain: Any, 
     r"""Smallest bandwidth with :math:`b\log_2(1 + p g/(N_0 b)) \ge Z/T` (closed form, vectorized).
 
     Uses the Lambert-W closed form of the module docstring, polished by ``newton_steps`` Newton steps on
-    :math:`\ln(1+x) = c x` (:math:`x = a/b`). Returns ``0`` for an empty payload and ``inf`` where the
-    deadline is unreachable, i.e. :math:`Z/T \ge p g/(N_0 \ln 2)` or :math:`T \le 0`.
+    :math:`\ln(1+x) = c x` (:math:`x = a/b`; a series start near :math:`c = 1`), then rounded up by a relative
+    1e-12 so that the deadline holds in floating point. Returns ``0`` for an empty payload and ``inf`` where
+    the deadline is unreachable, i.e. :math:`Z/T \ge p g/(N_0 \ln 2)` or :math:`T \le 0`.
     """
     r, p, g, n0 = np.broadcast_arrays(
         _required_rate(bits, deadline_s), floats("power_w", power_w, min_value=0.0),
@@ -313,15 +315,20 @@ def min_bandwidth_power_hz(bits: Any, deadline_s: Any, power_w: Any, gain: Any, 
     out = np.where(r == 0, 0.0, np.inf)
     if ok.any():
         cc = c[ok]
-        w = lambertw(-cc * np.exp(-cc), k=-1).real
+        with np.errstate(invalid="ignore"):
+            w = lambertw(-cc * np.exp(-cc), k=-1).real
         x = -w / cc - 1.0
-        for _ in range(newton_steps):
+        # near c = 1 the two branches meet and W loses accuracy: invert ln(1+x)/x = 1 - x/2 + x^2/3 - ...
+        e = 1.0 - cc
+        near = ~np.isfinite(x) | (x <= 0) | (e < 1e-3)
+        x = np.where(near, 2.0 * e + (8.0 / 3.0) * e * e, x)
+        for _ in range(newton_steps + 3 * bool(near.any())):
             h = np.log1p(x) - cc * x
             dh = 1.0 / (1.0 + x) - cc
             step = np.where(dh < 0, h / np.where(dh < 0, dh, -1.0), 0.0)
             x_new = x - step
             x = np.where(np.isfinite(x_new) & (x_new > 0), x_new, x)
-        out[ok] = a[ok] / x
+        out[ok] = a[ok] / x * (1.0 + _ROUND_UP)
     return out
 
 
@@ -334,7 +341,7 @@ def min_power_w(bits: Any, deadline_s: Any, bandwidth_hz: Any, gain: Any, noise_
         _required_rate(bits, deadline_s), floats("bandwidth_hz", bandwidth_hz, min_value=0.0),
         floats("gain", gain, min_value=0.0), floats("noise_psd", noise_psd, min_value=0.0, strict_min=True))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        p = np.expm1(r / b * LN2) * n0 * b / g
+        p = np.expm1(r / b * LN2) * n0 * b / g * (1.0 + _ROUND_UP)
     p = np.where((b > 0) & (g > 0), p, np.inf)
     return np.where(r == 0, 0.0, np.where(np.isnan(p), np.inf, p))
 
@@ -371,7 +378,7 @@ def bisect_increasing(func: Callable[[np.ndarray], np.ndarray], target: Any, lo:
     t, a, b = np.broadcast_arrays(floats("target", target, allow_inf=True), floats("lo", lo),
                                   floats("hi", hi))
     if (a > b).any():
-        raise ProfileError(f"`lo` = {a[a > b].ravel()[0]!r} exceeds `hi`; expected lo <= hi")
+        raise ProfileError(f"`lo` = {float(a[a > b].ravel()[0])!r} exceeds `hi`; expected lo <= hi")
     lo_ = a.astype(float).copy()
     hi_ = b.astype(float).copy()
     at_lo = np.asarray(func(lo_)) >= t
@@ -526,6 +533,7 @@ class WirelessChannel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> WirelessChannel:
+        data = {k: v for k, v in data.items() if v is not None}
         units = {"bandwidth_hz": "hertz", "carrier_hz": "hertz", "noise_psd_dbm_per_hz": "dBm/Hz",
                  "noise_figure_db": "dB", "shadowing_std_db": "dB", "fading_mean_power": "linear power",
                  "h_bs_m": "meters", "h_ut_m": "meters"}
