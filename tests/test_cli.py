@@ -81,3 +81,13 @@ def test_usage_errors_and_help_through_the_console_script() -> None:
     for cmd in ("solve", "compare", "profile", "validate", "export", "methods", "demo"):
         ok = subprocess.run([str(exe), cmd, "--help"], capture_output=True, text=True)
         assert ok.returncode == 0 and "usage: edgeplan" in ok.stdout, cmd
+
+
+def test_profile_writes_a_model_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeplan.profiles import ModelProfile
+
+    out = tmp_path / "r18.json"
+    assert main(["profile", "resnet18", "--size", "tiny", "--repeats", "2", "--no-progress", "--out", str(out)]) == 0
+    assert "resnet18-tiny" in capsys.readouterr().out
+    prof = ModelProfile.load(out)
+    assert prof.n_blocks >= 5 and prof.is_chain and prof.fwd_flops.sum() > 0
