@@ -384,12 +384,15 @@ def cell_exit_time_s(positions_m: Any, velocities_mps: Any, bs_positions_m: Any,
     own = bs[a]                                              # (..., 2)
     normal = bs - own[..., None, :]                          # (..., M, 2): b_j - b_m
     rhs = 0.5 * ((bs**2).sum(-1) - (own**2).sum(-1)[..., None])
-    margin = np.maximum(rhs - (normal * p[..., None, :]).sum(-1), 0.0)
+    raw = rhs - (normal * p[..., None, :]).sum(-1)
+    margin = np.maximum(raw, 0.0)
     closing = (normal * v[..., None, :]).sum(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(closing > 1e-12, margin / np.where(closing > 1e-12, closing, 1.0), np.inf)
-    t[np.arange(bs.shape[0]) == a[..., None]] = np.inf
-    exit_t = t.min(axis=-1)
+    own_col = np.arange(bs.shape[0]) == a[..., None]
+    t[own_col] = np.inf
+    outside = ((raw < -1e-9) & ~own_col).any(axis=-1)
+    exit_t = np.where(outside, 0.0, t.min(axis=-1))
     if cell_radius_m is not None:
         radius = as_scalar("cell_radius_m", cell_radius_m, min_value=0.0, strict_min=True, error=ProfileError)
         rel = p - own

@@ -247,8 +247,8 @@ class ModelProfile:
         total = np.sum(list(checked.values()), axis=0) if checked else np.zeros(n)
         if not np.allclose(total, self.fwd_flops, rtol=1e-9, atol=1e-6):
             i = int(np.argmax(np.abs(total - self.fwd_flops)))
-            raise ProfileError(f"`kind_flops` sums to {total[i]!r} at block {i}; expected fwd_flops = "
-                               f"{self.fwd_flops[i]!r}")
+            raise ProfileError(f"`kind_flops` sums to {float(total[i])!r} at block {i}; expected fwd_flops = "
+                               f"{float(self.fwd_flops[i])!r}")
         set_(self, "kind_flops", MappingProxyType(checked))
         one_of("param_dtype", self.param_dtype, tuple(DTYPE_BYTES), error=ProfileError)
         one_of("act_dtype", self.act_dtype, tuple(DTYPE_BYTES), error=ProfileError)
@@ -447,7 +447,12 @@ class ModelProfile:
             meta={**self.meta, "coarsened_from": n})
 
     def to_chain(self) -> ModelProfile:
-        """The chain of segments between articulation points (:meth:`segments`), via :meth:`coarsen`."""
+        """The chain of segments between articulation points (:meth:`segments`), via :meth:`coarsen`.
+
+        A profile that is already a chain is returned unchanged.
+        """
+        if self.is_chain:
+            return self
         return self.coarsen([0] + [e for _, e in self.segments()])
 
     # -- measurements -----------------------------------------------------------------------------------
