@@ -123,7 +123,7 @@ def test_exit_time_matches_simulation() -> None:
 
 
 def test_quadrant_windows_equal_the_author_code_crossing_time() -> None:
-    area, bs = quadrant_layout(500.0)
+    _area, bs = quadrant_layout(500.0)
     p = np.array([[100.0, 100.0], [100.0, 100.0], [-10.0, 300.0], [200.0, -5.0]])
     v = np.array([[-20.0, 0.0], [-20.0, -40.0], [0.0, 20.0], [0.0, 20.0]])
     # sign change of x or y by linear interpolation, as in DAGSA's code
