@@ -127,7 +127,8 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
                                                              progress=progress)
             except Exception as exc:
                 if method == "export":
-                    raise ProfileError(f"torch.export failed on `{type(module).__name__}`: {exc}; expected an "
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                    raise ProfileError(f"torch.export failed on `{type(module).__name__}`: {first}; expected an "
                                        "exportable model (try method='hooks')") from exc
                 warnings.warn(f"torch.export failed ({type(exc).__name__}: {str(exc)[:200]}); profiling with "
                               "forward hooks instead", RuntimeWarning, stacklevel=2)

@@ -35,7 +35,7 @@ class _Tracker(TorchDispatchMode):
         self.active: int | None = None
         self.owner: Any = WeakIdKeyDictionary()
         self.edges: dict[tuple[int, int], float] = defaultdict(float)
-        self.seen: set[tuple[int, int]] = set()
+        self.seen: set[tuple[int, int, int]] = set()
         self.flops = np.zeros(n_blocks)
         self.ops = np.zeros(n_blocks)
         self.kind_flops: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(n_blocks))
@@ -67,8 +67,8 @@ class _Tracker(TorchDispatchMode):
                 for s in prov:
                     if s == -1:
                         self.input_consumers.add(b)
-                    elif s != b and (id(t), b) not in self.seen:
-                        self.seen.add((id(t), b))
+                    elif s != b and (id(t), s, b) not in self.seen:
+                        self.seen.add((id(t), s, b))
                         self.edges[(s, b)] += _nbytes(t)
             tag = frozenset({b}) if srcs else srcs      # weights (and views of them) stay source-free
         for t in pytree.tree_leaves(out):
