@@ -68,6 +68,12 @@ class Measurement:
         (L,) host-to-accelerator copy time of each block's parameters (SLIDE's :math:`V_1`), or ``None``.
     method
         How the blocks were timed (``"export"``: each block's sub-graph alone; ``"hooks"``: in place).
+    replicated_time_s
+        (L,) part of ``block_time_s`` spent recomputing input-independent values (causal masks, position and
+        rotary tables) that every block of a split model recomputes but a whole-model run computes once; or
+        ``None``.
+    constants_time_s
+        Time to compute all input-independent values once, or ``None``.
     """
 
     device: str
@@ -80,6 +86,8 @@ class Measurement:
     whole_time_iqr_s: float | None = None
     h2d_time_s: np.ndarray | None = None
     method: str = ""
+    replicated_time_s: np.ndarray | None = None
+    constants_time_s: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str) or not self.device:
@@ -94,11 +102,12 @@ class Measurement:
         as_scalar("whole_time_s", self.whole_time_s, min_value=0.0, error=ProfileError)
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int | np.integer) or self.repeats < 1:
             raise ProfileError(f"`repeats` = {self.repeats!r}; expected a positive integer")
-        for f in ("block_time_iqr_s", "h2d_time_s"):
+        for f in ("block_time_iqr_s", "h2d_time_s", "replicated_time_s"):
             v = getattr(self, f)
             if v is not None:
                 object.__setattr__(self, f, as_array(f, v, shape=t.shape, min_value=0.0, error=ProfileError))
         as_scalar("whole_time_iqr_s", self.whole_time_iqr_s, min_value=0.0, allow_none=True, error=ProfileError)
+        as_scalar("constants_time_s", self.constants_time_s, min_value=0.0, allow_none=True, error=ProfileError)
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -114,14 +123,24 @@ class Measurement:
         """:math:`\\sum_v t_v / t_{\\rm whole} - 1`: how far block times are from adding up to the model's."""
         return float(self.block_time_s.sum() / self.whole_time_s - 1.0) if self.whole_time_s > 0 else float("nan")
 
+    @property
+    def net_additivity_error(self) -> float | None:
+        r"""The additivity error with replicated recomputation counted once, as in the whole model:
+        :math:`(\sum_v (t_v - r_v) + t_{\rm const}) / t_{\rm whole} - 1` (``None`` without those timings)."""
+        if self.replicated_time_s is None or self.constants_time_s is None or self.whole_time_s <= 0:
+            return None
+        net = self.block_time_s.sum() - self.replicated_time_s.sum() + self.constants_time_s
+        return float(net / self.whole_time_s - 1.0)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"device": self.device, "batch_size": self.batch_size, "dtype": self.dtype,
                                "block_time_s": self.block_time_s.tolist(), "whole_time_s": float(self.whole_time_s),
                                "repeats": int(self.repeats), "method": self.method}
-        for f in ("block_time_iqr_s", "h2d_time_s"):
+        for f in ("block_time_iqr_s", "h2d_time_s", "replicated_time_s"):
             v = getattr(self, f)
             out[f] = None if v is None else v.tolist()
         out["whole_time_iqr_s"] = self.whole_time_iqr_s
+        out["constants_time_s"] = self.constants_time_s
         return out
 
     @classmethod
@@ -434,7 +453,8 @@ class ModelProfile:
             kinds.append(best or max(set(self.block_kinds[s:e]), key=self.block_kinds[s:e].count))
         ms = tuple(replace(m, block_time_s=add(m.block_time_s),
                            block_time_iqr_s=None if m.block_time_iqr_s is None else add(m.block_time_iqr_s),
-                           h2d_time_s=None if m.h2d_time_s is None else add(m.h2d_time_s))
+                           h2d_time_s=None if m.h2d_time_s is None else add(m.h2d_time_s),
+                           replicated_time_s=None if m.replicated_time_s is None else add(m.replicated_time_s))
                    for m in self.measurements)
         return ModelProfile(
             name=self.name, block_names=tuple(names), block_kinds=tuple(kinds), fwd_flops=add(self.fwd_flops),

@@ -120,11 +120,11 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
     args, kwargs = _to(args, dev), _to(kwargs, dev)
     blocks = block_modules(module, granularity)
     try:
-        struct, runners, run_graph, calls = None, None, None, None
+        struct, runners, run_graph, run_consts, calls = None, None, None, None, None
         if method in ("auto", "export"):
             try:
-                struct, runners, run_graph = _profile_export(module, args, kwargs, blocks=blocks, backward=backward,
-                                                             progress=progress)
+                struct, runners, run_graph, run_consts = _profile_export(module, args, kwargs, blocks=blocks,
+                                                                         backward=backward, progress=progress)
             except Exception as exc:
                 if method == "export":
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
@@ -145,21 +145,26 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
         measurement = None
         if timing:
             clock = _Clock(dev)
+            replicated, consts_once = None, None
             if runners is not None:
-                block_t = np.zeros((repeats, L))
-                whole_t, graph_t = np.zeros(repeats), np.zeros(repeats)
+                block_t, rep_t = np.zeros((repeats, L)), np.zeros((repeats, L))
+                whole_t, graph_t, const_t = np.zeros(repeats), np.zeros(repeats), np.zeros(repeats)
                 bar = _progress(warmup + repeats, "time blocks", progress)
                 with torch.no_grad():
                     for r in range(warmup + repeats):
                         tw = clock.time(lambda: module(*args, **kwargs))
                         tg = clock.time(run_graph)
-                        row = [clock.time(prep()) for prep in runners]
+                        row = [clock.time(prep()) for prep, _ in runners]
+                        rep = [clock.time(cp()) if cp is not None else 0.0 for _, cp in runners]
+                        tc = clock.time(run_consts()) if run_consts is not None else 0.0
                         if r >= warmup:
-                            block_t[r - warmup], whole_t[r - warmup], graph_t[r - warmup] = row, tw, tg
+                            i = r - warmup
+                            block_t[i], rep_t[i], whole_t[i], graph_t[i], const_t[i] = row, rep, tw, tg, tc
                         bar.update()
                 bar.close()
                 meta["eager_whole_time_s"] = float(np.median(whole_t))
                 whole_t = graph_t      # same executor as the blocks: the error isolates the cost of splitting
+                replicated, consts_once = np.median(rep_t, axis=0), float(np.median(const_t))
                 method_used = "export"
             else:
                 block_t, whole_t = _time_hooks(module, args, kwargs, calls, dev, warmup, repeats, progress)
@@ -168,7 +173,8 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
             wmed, wiqr = _stats(whole_t[:, None])
             measurement = Measurement(device=device_name or str(dev), batch_size=B, dtype=adtype, block_time_s=med,
                                       whole_time_s=float(wmed[0]), repeats=repeats, block_time_iqr_s=iqr,
-                                      whole_time_iqr_s=float(wiqr[0]), method=method_used)
+                                      whole_time_iqr_s=float(wiqr[0]), method=method_used,
+                                      replicated_time_s=replicated, constants_time_s=consts_once)
         prof = ModelProfile(
             name=name or type(module).__name__, block_names=struct["block_names"], block_kinds=struct["block_kinds"],
             fwd_flops=struct["fwd_flops"] / B, bwd_flops=struct["bwd_flops"] / B, num_params=struct["num_params"],

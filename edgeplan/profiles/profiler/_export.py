@@ -214,7 +214,8 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
     out_b, edge_b = np.zeros(L), defaultdict(float)
     input_consumers: set[int] = set()
     seen_params: set[Any] = set()
-    kinds, modules, callables = [], [], []
+    kinds: list[str] = []
+    callables: list[tuple[Callable, Callable | None]] = []
     for b, (_, own) in enumerate(groups):
         # replicated input-independent ancestors
         consts: set[Any] = set()
@@ -260,17 +261,9 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
             kinds.append(max(weights, key=lambda k: weights[k]) if weights else "other")
         outs = [n for n in own if n in out_nodes or any(block_of.get(u, b) != b for u in n.users)]
         out_b[b] = sum(_nbytes(g.env[n]) for n in outs)
-        graph = torch.fx.Graph()
-        remap = {i: graph.placeholder(f"in{j}") for j, i in enumerate(ext)}
-        for n in members:
-            remap[n] = graph.node_copy(n, remap.__getitem__)
-        graph.output(tuple(remap[n] for n in outs))
-        sub = torch.fx.GraphModule(torch.nn.Module(), graph)
-        mutates = any(getattr(getattr(n.target, "_schema", None), "is_mutable", False) for n in members)
-        vals = [g.env[i] for i in ext]
-        frozen = [g.kind_of_placeholder.get(i) in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR") for i in ext]
-        callables.append(_block_runner(sub, vals, frozen, mutates))
-        modules.append(sub)
+        runner = _runner(g, members, outs)
+        const_members = [n for n in members if n in consts]
+        callables.append((runner, _runner(g, const_members, const_members) if const_members else None))
     edges = sorted(edge_b)
     struct = {
         "block_names": tuple(name for name, _ in groups), "block_kinds": tuple(kinds), "fwd_flops": fwd,
@@ -287,7 +280,28 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
     def run_graph() -> Any:
         return whole_graph(*param_vals)
 
-    return struct, callables, run_graph
+    all_consts = [n for n in g.nodes if n in const_nodes]
+    return struct, callables, run_graph, (_runner(g, all_consts, all_consts) if all_consts else None)
+
+
+def _runner(g: _Graph, members: list[Any], outs: list[Any]) -> Callable[[], Callable[[], Any]]:
+    """A ``prepare()`` for the sub-graph of ``members`` fed with the values it read in the traced run."""
+    member_set = set(members)
+    ext: list[Any] = []
+    for n in members:
+        for i in n.all_input_nodes:
+            if i not in member_set and i not in ext:
+                ext.append(i)
+    graph = torch.fx.Graph()
+    remap = {i: graph.placeholder(f"in{j}") for j, i in enumerate(ext)}
+    for n in members:
+        remap[n] = graph.node_copy(n, remap.__getitem__)
+    graph.output(tuple(remap[n] for n in outs))
+    sub = torch.fx.GraphModule(torch.nn.Module(), graph)
+    mutates = any(getattr(getattr(n.target, "_schema", None), "is_mutable", False) for n in members)
+    vals = [g.env[i] for i in ext]
+    frozen = [g.kind_of_placeholder.get(i) in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR") for i in ext]
+    return _block_runner(sub, vals, frozen, mutates)
 
 
 def _block_runner(sub: torch.fx.GraphModule, vals: list[Any], frozen: list[bool],
