@@ -1,0 +1,126 @@
+r"""Baselines of the FL round problem (``fl-scheduling.md`` C.4, "suggested baselines"): ``random``,
+``best-channel``, ``fastest-compute``.
+
+Each ranks the users, gives each its BS, and splits every BS's band equally among its users:
+
+* ``random``: a uniformly random order (seeded by ``solve(..., seed=)``, default 0), nearest BS;
+* ``best-channel``: strongest channel first (max-SNR), to the BS of that channel;
+* ``fastest-compute``: smallest :math:`t^{\rm cmp}_n` first, nearest BS.
+
+"Nearest BS" is the closest BS by the round's geometry among those that cover the user (the strongest channel
+when the problem has no geometry). Our choice where the note is silent: users are taken in order and a user is
+skipped when adding it would push anyone of its BS past their window with the equal split (or the BS has no
+free channel), so every plan is feasible; the baseline stops at K users. With resource blocks the split gives
+:math:`\lfloor R_m/S\rfloor` blocks each and the remainder one each to the first users of the BS.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edgeplan.formulations.fl_round import FLRound, FLSchedule
+from edgeplan.solvers.exact.fl_kernels import quick_infeasibility, reachable
+from edgeplan.solvers.heuristics.dagsa import fl_heuristic_result
+from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.result import Result
+
+
+def equal_split(problem: FLRound, m: int, users: np.ndarray) -> np.ndarray:
+    """Bandwidths of ``users`` sharing BS ``m`` equally (whole blocks with resource blocks)."""
+    s = users.size
+    if problem.resource_block_hz is None:
+        return np.full(s, problem.bs_bandwidth_hz[m] / s)
+    blocks = int(problem.n_blocks[m])
+    k = np.full(s, blocks // s) + (np.arange(s) < blocks % s)
+    return k * problem.resource_block_hz
+
+
+def nearest_bs(problem: FLRound) -> np.ndarray:
+    """``(N,)`` the nearest covering BS of each user (``-1``: none covers it)."""
+    ok = reachable(problem)
+    if problem.geometry is not None:
+        score = np.where(ok, -problem.geometry.distance_m, -np.inf)
+    else:
+        score = np.where(ok, problem.gain, -np.inf)
+    best = np.argmax(score, axis=1)
+    return np.where(ok.any(axis=1), best, -1)
+
+
+def best_channel_bs(problem: FLRound) -> np.ndarray:
+    """``(N,)`` the covering BS with the strongest channel (``-1``: none)."""
+    ok = reachable(problem)
+    best = np.argmax(np.where(ok, problem.gain, -np.inf), axis=1)
+    return np.where(ok.any(axis=1), best, -1)
+
+
+def equal_split_schedule(problem: FLRound, order: np.ndarray, bs_choice: np.ndarray) -> FLSchedule | None:
+    """Take users in ``order`` to ``bs_choice``, skipping one that would break a window; ``None`` if fewer than K."""
+    n = problem.n_users
+    bs_of = np.full(n, -1, dtype=np.int64)
+    chans = problem.bs_channels.copy()
+    placed = 0
+    for u in order:
+        if placed == problem.n_select:
+            break
+        m = int(bs_choice[u])
+        if m < 0 or chans[m] == 0:
+            continue
+        users = np.append(np.flatnonzero(bs_of == m), u)
+        band = equal_split(problem, m, users)
+        if np.any(band <= 0):
+            continue
+        lat = problem.latency_s(users, np.full(users.size, m), band)
+        if np.all(lat <= problem.window_s[users, m]):
+            bs_of[u] = m
+            chans[m] -= 1
+            placed += 1
+    if placed < problem.n_select:
+        return None
+    band = np.zeros(n)
+    for m in np.unique(bs_of[bs_of >= 0]):
+        users = np.flatnonzero(bs_of == m)
+        band[users] = equal_split(problem, int(m), users)
+    return FLSchedule(bs_of, band)
+
+
+def _run(problem: FLRound, ctx: SolveContext, method: str, order: np.ndarray, bs_choice: np.ndarray,
+         t0: float) -> Result:
+    plan = None
+    if quick_infeasibility(problem) is None:
+        plan = equal_split_schedule(problem, order, bs_choice)
+    return fl_heuristic_result(problem, plan, method, t0, dead_end=f"{method} ran out of users that fit (channels or "
+                               "coverage windows with an equal bandwidth split) before selecting K users")
+
+
+@register("random", problem=FLRound, kind="heuristic", priority=50)
+def solve_random(problem: FLRound, ctx: SolveContext) -> Result:
+    """Random users, nearest BS, equal bandwidth (seeded by ``seed``; default 0)."""
+    Options(ctx.options, "random").done()
+    t0 = time.perf_counter()
+    order = np.random.default_rng(0 if ctx.seed is None else ctx.seed).permutation(problem.n_users)
+    return _run(problem, ctx, "random", order, nearest_bs(problem), t0)
+
+
+@register("best-channel", problem=FLRound, kind="heuristic", priority=40)
+def solve_best_channel(problem: FLRound, ctx: SolveContext) -> Result:
+    """Strongest-channel users first, each on that channel's BS, equal bandwidth."""
+    Options(ctx.options, "best-channel").done()
+    t0 = time.perf_counter()
+    bs = best_channel_bs(problem)
+    strength = np.where(bs >= 0, problem.gain[np.arange(problem.n_users), np.maximum(bs, 0)], -np.inf)
+    return _run(problem, ctx, "best-channel", np.argsort(-strength, kind="stable"), bs, t0)
+
+
+@register("fastest-compute", problem=FLRound, kind="heuristic", priority=45)
+def solve_fastest_compute(problem: FLRound, ctx: SolveContext) -> Result:
+    """Users with the shortest local training first, nearest BS, equal bandwidth."""
+    Options(ctx.options, "fastest-compute").done()
+    t0 = time.perf_counter()
+    return _run(problem, ctx, "fastest-compute", np.argsort(problem.compute_s, kind="stable"), nearest_bs(problem),
+                t0)
+
+
+__all__ = ["best_channel_bs", "equal_split", "equal_split_schedule", "nearest_bs", "solve_best_channel",
+           "solve_fastest_compute", "solve_random"]
