@@ -195,3 +195,12 @@ def test_argument_errors() -> None:
         profile_model(mlp(), torch.randn(1, 16), repeats=0)
     with pytest.raises(ProfileError, match=r"`example_inputs` holds no tensor; expected at least one input tensor"):
         profile_model(mlp(), (3,))
+
+
+def test_copy_times_cover_each_blocks_state() -> None:
+    from edgeplan.profiles.profiler import copy_times
+
+    state = [[torch.zeros(1000), torch.zeros(10)], [], [torch.zeros(200_000)]]
+    t = copy_times(state, torch.device("cpu"), warmup=1, repeats=3)
+    assert t.shape == (3, 3) and (t[:, 0] > 0).all() and (t[:, 1] == 0).all() and (t[:, 2] > 0).all()
+    assert profile_model(mlp(), torch.randn(2, 16), **FAST).measurements[0].h2d_time_s is None   # CPU: no copy

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgeplan.profiles.calibration import (
+    CalibrationResult,
+    calibrate_machine,
+    fit_device,
+    host_device,
+    predict_block_times_s,
+)
 from edgeplan.profiles.data import (
     DataOwnership,
     dirichlet_label_counts,
@@ -70,6 +77,7 @@ __all__ = [
     "DTYPE_BYTES",
     "OP_KINDS",
     "Area",
+    "CalibrationResult",
     "DataOwnership",
     "DeviceProfile",
     "EnergyConvention",
@@ -80,12 +88,15 @@ __all__ = [
     "WiredLink",
     "WirelessChannel",
     "bisect_increasing",
+    "calibrate_machine",
     "cell_exit_time_s",
     "channel_gain",
     "coverage_window_s",
     "dirichlet_label_counts",
     "dirichlet_split",
+    "fit_device",
     "gauss_markov",
+    "host_device",
     "label_counts",
     "label_skew",
     "list_presets",
@@ -98,6 +109,7 @@ __all__ = [
     "noise_psd_w_per_hz",
     "path_loss_3gpp_db",
     "path_loss_macro_db",
+    "predict_block_times_s",
     "profile_model",
     "quadrant_layout",
     "random_direction",

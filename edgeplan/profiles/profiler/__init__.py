@@ -55,7 +55,7 @@ from edgeplan.profiles.profiler._common import (
     flop_counter,
 )
 from edgeplan.profiles.profiler._export import _profile_export
-from edgeplan.profiles.profiler._hooks import _profile_hooks, _time_hooks
+from edgeplan.profiles.profiler._hooks import _profile_hooks, _time_hooks, copy_times
 from edgeplan.profiles.profiler.probes import calibration_probes
 
 
@@ -135,6 +135,7 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
         if struct is None:
             struct, calls = _profile_hooks(module, args, kwargs, blocks=blocks, backward=backward, progress=progress)
         meta = dict(struct.pop("meta"))
+        state = struct.pop("state")
         L = len(struct["block_names"])
         params = [p for p in module.parameters()]
         pdtype = _DTYPE_NAMES.get(params[0].dtype, "fp32") if params else "fp32"
@@ -169,12 +170,16 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
             else:
                 block_t, whole_t = _time_hooks(module, args, kwargs, calls, dev, warmup, repeats, progress)
                 method_used = "hooks"
+            h2d = None
+            if dev.type == "cuda":          # SLIDE's V1: host-to-GPU copy of each block's weights
+                h2d = np.median(copy_times(state, dev, warmup=warmup, repeats=repeats), axis=0)
             med, iqr = _stats(block_t)
             wmed, wiqr = _stats(whole_t[:, None])
             measurement = Measurement(device=device_name or str(dev), batch_size=B, dtype=adtype, block_time_s=med,
                                       whole_time_s=float(wmed[0]), repeats=repeats, block_time_iqr_s=iqr,
                                       whole_time_iqr_s=float(wiqr[0]), method=method_used,
-                                      replicated_time_s=replicated, constants_time_s=consts_once)
+                                      replicated_time_s=replicated, constants_time_s=consts_once,
+                                      h2d_time_s=h2d)
         prof = ModelProfile(
             name=name or type(module).__name__, block_names=struct["block_names"], block_kinds=struct["block_kinds"],
             fwd_flops=struct["fwd_flops"] / B, bwd_flops=struct["bwd_flops"] / B, num_params=struct["num_params"],
@@ -188,4 +193,4 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
         module.train(was_training)
 
 
-__all__ = ["block_modules", "calibration_probes", "flop_counter", "profile_model"]
+__all__ = ["block_modules", "calibration_probes", "copy_times", "flop_counter", "profile_model"]

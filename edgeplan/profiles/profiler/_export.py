@@ -216,6 +216,7 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
     seen_params: set[Any] = set()
     kinds: list[str] = []
     callables: list[tuple[Callable, Callable | None]] = []
+    state: list[list[torch.Tensor]] = [[] for _ in range(L)]      # parameters/buffers first used by each block
     for b, (_, own) in enumerate(groups):
         # replicated input-independent ancestors
         consts: set[Any] = set()
@@ -245,6 +246,7 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
             elif pk in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR"):
                 if i not in seen_params:
                     seen_params.add(i)
+                    state[b].append(g.env[i])
                     if pk == "PARAMETER":
                         params[b] += g.env[i].numel()
                     else:
@@ -271,6 +273,7 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
         "num_ops": nops,
         "kind_flops": dict(kind_flops), "edges": np.array(edges, dtype=np.int64).reshape(-1, 2),
         "edge_bytes": np.array([edge_b[e] for e in edges]), "input_consumers": sorted(input_consumers),
+        "state": state,
         "meta": {"tracer": "torch.export", "graph_nodes": len(g.nodes), "replicated_nodes": len(const_nodes),
                  "bwd_estimated_nodes": g.bwd_estimated},
     }

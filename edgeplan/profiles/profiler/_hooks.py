@@ -129,16 +129,19 @@ def _profile_hooks(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[
     bwd = np.zeros(n)
     kinds = []
     bar = _progress(n, "count backward FLOPs", progress)
+    state: list[list[torch.Tensor]] = [[] for _ in range(n)]
     for i, (path, a, kw, out) in enumerate(calls):
         out_bytes[i] = _nbytes(out)
         for p in mods[path].parameters():
             if id(p) not in seen:
                 seen.add(id(p))
                 params[i] += p.numel()
+                state[i].append(p)
         for buf in mods[path].buffers():
             if id(buf) not in seen:
                 seen.add(id(buf))
                 buffers[i] += _nbytes(buf)
+                state[i].append(buf)
         if backward and tracker.flops[i] > 0:
             bwd[i] = _replay_backward(mods[path], a, kw)
         kf = {k: v[i] for k, v in tracker.kind_flops.items()}
@@ -154,7 +157,7 @@ def _profile_hooks(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[
         "kind_flops": {k: v[:n].copy() for k, v in tracker.kind_flops.items()},
         "edges": np.array(edges, dtype=np.int64).reshape(-1, 2),
         "edge_bytes": np.array([tracker.edges[e] for e in edges]),
-        "input_consumers": sorted(tracker.input_consumers) or [0],
+        "input_consumers": sorted(tracker.input_consumers) or [0], "state": state,
         "meta": {"tracer": "hooks", "glue_flops": tracker.glue_flops,
                  "unattributed_params": int(sum(p.numel() for p in module.parameters() if id(p) not in seen))},
     }
@@ -175,6 +178,27 @@ def _replay_backward(mod: torch.nn.Module, a: Any, kw: Any) -> float:
             if outs:
                 torch.autograd.backward(outs, [torch.ones_like(t) for t in outs])
     return float(counter.get_total_flops())
+
+
+def copy_times(state: list[list[torch.Tensor]], device: torch.device, *, warmup: int, repeats: int) -> np.ndarray:
+    """(repeats, L) time to copy each block's parameters and buffers from host memory to ``device``.
+
+    Host copies are pinned when CUDA is available (as a loader would); each block's copy is timed with
+    :class:`_Clock` (CUDA events on GPU). This is SLIDE's :math:`V_1` per layer.
+    """
+    pin = torch.cuda.is_available()
+    host = [[t.detach().to("cpu", copy=True) for t in ts] for ts in state]
+    if pin:
+        host = [[t.pin_memory() for t in ts] for ts in host]
+    clock = _Clock(device)
+    out = np.zeros((repeats, len(host)))
+    for r in range(warmup + repeats):
+        for b, ts in enumerate(host):
+            if ts:
+                t = clock.time(lambda ts=ts: [x.to(device, non_blocking=pin, copy=True) for x in ts])
+                if r >= warmup:
+                    out[r - warmup, b] = t
+    return out
 
 
 def _time_hooks(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any],
