@@ -28,7 +28,7 @@ from edgeplan.profiles.profiler._common import (
 class _Tracker(TorchDispatchMode):
     """Attributes every ATen op to the active block and follows tensor provenance through glue ops."""
 
-    def __init__(self, n_blocks: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
         from torch.utils.weak import WeakIdKeyDictionary
 
@@ -36,9 +36,9 @@ class _Tracker(TorchDispatchMode):
         self.owner: Any = WeakIdKeyDictionary()
         self.edges: dict[tuple[int, int], float] = defaultdict(float)
         self.seen: set[tuple[int, int, int]] = set()
-        self.flops = np.zeros(n_blocks)
-        self.ops = np.zeros(n_blocks)
-        self.kind_flops: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(n_blocks))
+        self.flops: dict[int, float] = defaultdict(float)          # per block call
+        self.ops: dict[int, float] = defaultdict(float)
+        self.kind_flops: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         self.glue_flops = 0.0
         self.input_consumers: set[int] = set()
         self.registry = flop_counter().flop_registry
@@ -102,7 +102,7 @@ def _profile_hooks(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[
     for p, m in mods.items():
         handles.append(m.register_forward_pre_hook(pre(p), with_kwargs=True))
         handles.append(m.register_forward_hook(post(p), with_kwargs=True))
-    tracker = _Tracker(4096)
+    tracker = _Tracker()
     state["tracker"] = tracker
     try:
         for t in pytree.tree_leaves((args, kwargs)):
@@ -144,17 +144,18 @@ def _profile_hooks(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[
                 state[i].append(buf)
         if backward and tracker.flops[i] > 0:
             bwd[i] = _replay_backward(mods[path], a, kw)
-        kf = {k: v[i] for k, v in tracker.kind_flops.items()}
+        kf = {k: v.get(i, 0.0) for k, v in tracker.kind_flops.items()}
         kinds.append(max(kf, key=lambda k: kf[k]) if tracker.flops[i] > 0 else
                      (_module_kind(type(mods[path]).__name__) or "other"))
         bar.update()
     bar.close()
     edges = sorted(e for e in tracker.edges if e[0] < e[1])
     struct = {
-        "block_names": tuple(names), "block_kinds": tuple(kinds), "fwd_flops": tracker.flops[:n].copy(),
+        "block_names": tuple(names), "block_kinds": tuple(kinds),
+        "fwd_flops": np.array([tracker.flops.get(i, 0.0) for i in range(n)]),
         "bwd_flops": bwd, "num_params": params, "out_bytes": out_bytes, "buffer_bytes": buffers,
-        "mem_bytes": np.zeros(n), "num_ops": tracker.ops[:n].copy(),
-        "kind_flops": {k: v[:n].copy() for k, v in tracker.kind_flops.items()},
+        "mem_bytes": np.zeros(n), "num_ops": np.array([tracker.ops.get(i, 0.0) for i in range(n)]),
+        "kind_flops": {k: np.array([v.get(i, 0.0) for i in range(n)]) for k, v in tracker.kind_flops.items()},
         "edges": np.array(edges, dtype=np.int64).reshape(-1, 2),
         "edge_bytes": np.array([tracker.edges[e] for e in edges]),
         "input_consumers": sorted(tracker.input_consumers) or [0], "state": state,
