@@ -352,13 +352,14 @@ class CacheSystem(ABC):
 
     # -- the protocol ------------------------------------------------------------------------------
     @abstractmethod
-    def _client_metrics(self, k: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-client latency (s), accuracy and hit ratio of the plan ``(k, active)``."""
+    def _client_metrics(self, plan: CachePlan, k: np.ndarray,
+                        active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-client latency (s), accuracy and hit ratio of ``plan`` (decoded: ``k`` and ``active``)."""
 
     def evaluate(self, plan: CachePlan) -> CacheMetrics:
         """Per-client latency, accuracy, hit ratio, entries and memory, and the objective."""
         k, active, _ = self.decode_plan(plan)
-        lat, acc, hit = self._client_metrics(k, active)
+        lat, acc, hit = self._client_metrics(plan, k, active)
         n_act = active.sum(axis=1)
         mem = self.bytes_per_value * k * (active * self.dims).sum(axis=1)
         obj = float(self.weights @ (lat if self.goal == "latency" else acc))
@@ -489,8 +490,9 @@ class CachePlacement(CacheSystem):
         self._cache["arcs"] = (lat, acc)
         return lat, acc
 
-    def _client_metrics(self, k: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lat_t, acc_t = self.arc_tables()
+    def _client_metrics(self, plan: CachePlan, k: np.ndarray,
+                        active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lat_t, acc_t = self.arc_tables()  # the class set is the top-k prefix (check reports other sets)
         n, L = active.shape
         lat, acc, hit = np.zeros(n), np.zeros(n), np.zeros(n)
         surv_mass = (self.survival() * self.request_prob[:, None, None, :]).sum(axis=3)
