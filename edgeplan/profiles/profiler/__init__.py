@@ -18,12 +18,20 @@ additivity error. ``method="auto"`` tries export and falls back to hooks with a 
 Counts and timing
 -----------------
 FLOPs come from :class:`torch.utils.flop_counter.FlopCounterMode` (2 per multiply-accumulate of
-matmul/conv/attention; CPU flash attention added; causal masking not discounted). Backward FLOPs per op
-node are counted by running the op forward and backward under the counter, with ``requires_grad`` on the
-inputs that depend on parameters (so the first layer computes no input gradient). Bytes come from the
-tensors. Times: ``warmup`` untimed rounds, then ``repeats`` rounds; each round runs the whole model once and
-then every block in topological order (interleaved, so drift hits all equally); the median is kept
-(CUDA events on GPU). The additivity error is :math:`\sum_v t_v / t_{\rm whole} - 1`.
+matmul/conv/attention; causal masking not discounted), with two corrections of upstream: CPU flash
+attention is counted, and the weight gradient of grouped/depthwise convolutions is divided by the group
+count. Backward FLOPs per op node are counted by replaying the op forward and backward on FakeTensors (no
+arithmetic) under the counter, with ``requires_grad`` on the inputs that depend on parameters (so the
+first layer computes no input gradient). Bytes come from the tensors.
+
+Times: ``warmup`` untimed rounds, then ``repeats`` rounds; each round runs the eager model, the exported
+graph whole, then every block in topological order (interleaved, so drift hits all alike); medians are
+kept (CUDA events on GPU). The measurement's ``whole_time_s`` is the exported graph run whole (the same
+executor as the blocks, so :math:`\sum_v t_v / t_{\rm whole} - 1`, the additivity error, isolates the cost
+of splitting); the eager time is in ``meta["eager_whole_time_s"]``. The recomputation of replicated nodes is
+timed per block (``replicated_time_s``). With ``method="hooks"`` the whole time is the eager call and
+block times are taken in place. On CUDA, each block's parameter copy from pinned host memory is timed
+too (``h2d_time_s``, SLIDE's :math:`V_1`).
 
 Granularity
 -----------
