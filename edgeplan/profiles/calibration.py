@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy.optimize import nnls
 
 from edgeplan.errors import ProfileError
 from edgeplan.profiles.devices import DeviceProfile, EnergyConvention, PowerModel
@@ -151,6 +150,8 @@ def fit_device(profiles: Sequence[ModelProfile], device: str, *, batch_size: int
     cols[-3] = fit_bandwidth and bool(x[:, -3].any())
     cols[-2] = fit_overhead
     cols[-1] = fit_overhead and bool(x[:, -1].any())
+    from scipy.optimize import nnls  # imported here: scipy.optimize is slow to import
+
     a = x[:, cols] / y[:, None]
     theta_sub, _ = nnls(a, np.ones(len(y)))
     theta = np.zeros(x.shape[1])

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy.special import lambertw
 
 from edgeplan._checks import as_scalar, one_of
 from edgeplan.errors import ProfileError
@@ -314,6 +313,8 @@ def min_bandwidth_power_hz(bits: Any, deadline_s: Any, power_w: Any, gain: Any, 
     ok = (c > 0) & (c < 1)
     out = np.where(r == 0, 0.0, np.inf)
     if ok.any():
+        from scipy.special import lambertw
+
         cc = c[ok]
         with np.errstate(invalid="ignore"):
             w = lambertw(-cc * np.exp(-cc), k=-1).real
