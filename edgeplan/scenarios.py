@@ -36,6 +36,7 @@ from edgeplan.errors import ProblemDataError
 #: family name -> "module:function" of its instance generator.
 GENERATORS: dict[str, str] = {
     "knapsack": "edgeplan.catalog:knapsack",
+    "fl-round": "edgeplan.formulations.fl_round:fl_round_instance",
 }
 
 

@@ -118,7 +118,7 @@ def channel_counts(value: Any, m: int, n: int) -> np.ndarray:
         arr = per_bs("bs_channels", value, m, min_value=0.0)
         if np.any(arr != np.round(arr)):
             i = int(np.flatnonzero(arr != np.round(arr))[0])
-            raise ProblemDataError(f"`bs_channels`[{i}] = {arr[i]!r}; expected a whole number of channels")
+            raise ProblemDataError(f"`bs_channels`[{i}] = {float(arr[i])!r}; expected a whole number of channels")
         out = np.minimum(arr, n).astype(np.int64)
     out.setflags(write=False)
     return out

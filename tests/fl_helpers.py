@@ -1,0 +1,117 @@
+"""Tiny FL round instances and brute-force optima, independent of the package's FL kernels.
+
+Brute force enumerates every assignment of users to base stations (or none) with the quota and channel limits,
+and solves each BS's min-max bandwidth problem by plain bisection on T using the profiles' inverse-rate
+primitive :func:`edgeplan.profiles.links.min_bandwidth_power_hz` (continuous bandwidth), or by enumerating
+block allocations with the forward rate :func:`edgeplan.profiles.links.rate_power_bps` (resource blocks).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from edgeplan.formulations.fl_round import FLRound
+from edgeplan.profiles.links import min_bandwidth_power_hz, rate_power_bps
+
+
+def tiny_round(seed: int, *, blocks: bool = False, n_max: int = 4, m_max: int = 2) -> FLRound:
+    """A random round small enough to enumerate: 2..n_max users, 1..m_max BSs, windows that bind."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, n_max + 1))
+    m = int(rng.integers(1, m_max + 1))
+    k = int(rng.integers(1, n + 1))
+    noise = 1e-20
+    power = rng.uniform(0.05, 0.3, size=n)
+    a = 10 ** rng.uniform(5.0, 7.0, size=(n, m))          # p g / N0 in Hz
+    gain = a * noise / power[:, None]
+    tc = rng.uniform(0.01, 0.2, size=n)
+    cycles = 1e4
+    epochs = 1.0
+    samples = rng.integers(50, 500, size=n).astype(float)
+    cpu = epochs * cycles * samples / tc
+    kind = rng.integers(0, 3, size=(n, m))                  # 0: not covered, 1: never leaves, 2: finite window
+    window = np.where(kind == 0, 0.0, np.where(kind == 1, np.inf, rng.uniform(0.15, 1.2, size=(n, m))))
+    window[np.arange(n), rng.integers(0, m, size=n)] = np.where(rng.random(n) < 0.5, np.inf,
+                                                                rng.uniform(0.3, 1.5, size=n))
+    band = rng.uniform(2e5, 1e6, size=m)
+    chans = rng.integers(1, n + 1, size=m) if rng.random() < 0.5 else None
+    rb = float(band.min() / rng.integers(2, 6)) if blocks else None
+    return FLRound(gain=gain, window_s=window, samples=samples, cpu_hz=cpu, tx_power_w=power, payload_bits=1e5,
+                   bs_bandwidth_hz=band, bs_channels=chans, n_select=k, quota="exact" if rng.random() < 0.7 else
+                   "at_least", cycles_per_sample=cycles, local_epochs=epochs, noise_psd_w_per_hz=noise,
+                   resource_block_hz=rb, name=f"tiny-{seed}")
+
+
+def minmax_continuous(p: FLRound, groups: list[tuple[int, tuple[int, ...]]]) -> dict:
+    """Min-max latency of every group ``(bs, users)`` by bisection on T with the profiles' inverse primitive
+    (all groups bisected together)."""
+    n = p.n_users
+    G = len(groups)
+    mask = np.zeros((G, n), dtype=bool)
+    bs = np.array([g[0] for g in groups])
+    for i, (_, users) in enumerate(groups):
+        mask[i, list(users)] = True
+    tc = np.broadcast_to(p.compute_s, (G, n))
+    w = p.window_s[:, bs].T
+    gain = p.gain[:, bs].T
+    power = np.broadcast_to(p.tx_power_w, (G, n))
+
+    def fits(T: np.ndarray) -> np.ndarray:
+        dl = np.minimum(T[:, None], w) - tc
+        b = min_bandwidth_power_hz(p.payload_bits, np.where(dl > 0, dl, 0.0), power, gain, p.noise_psd_w_per_hz)
+        b = np.where(mask, b, 0.0)
+        return np.all(np.isfinite(b), axis=1) & (b.sum(axis=1) <= p.bs_bandwidth_hz[bs])
+
+    lo = np.max(np.where(mask, tc, 0.0), axis=1)
+    hi = lo + 1.0
+    for _ in range(60):
+        hi = np.where(fits(hi), hi, 2.0 * hi)
+    ok = fits(hi)
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        good = fits(mid)
+        lo, hi = np.where(good, lo, mid), np.where(good, mid, hi)
+    return {g: (float(h) if o else np.inf) for g, h, o in zip(groups, hi, ok, strict=True)}
+
+
+def minmax_blocks(p: FLRound, groups: list[tuple[int, tuple[int, ...]]]) -> dict:
+    """Min-max latency of every group ``(bs, users)`` over every allocation of whole blocks (forward rates)."""
+    return {g: _blocks(p, *g) for g in groups}
+
+
+def _blocks(p: FLRound, m: int, users: tuple[int, ...]) -> float:
+    u = np.asarray(users)
+    R = int(np.floor(p.bs_bandwidth_hz[m] / p.resource_block_hz * (1 + 1e-12)))
+    best = np.inf
+    for ks in itertools.product(range(1, R + 1), repeat=u.size):
+        if sum(ks) > R:
+            continue
+        r = rate_power_bps(np.asarray(ks) * p.resource_block_hz, p.tx_power_w[u], p.gain[u, m], p.noise_psd_w_per_hz)
+        lat = p.compute_s[u] + p.payload_bits / r
+        if np.all(lat <= p.window_s[u, m]):
+            best = min(best, float(lat.max()))
+    return best
+
+
+def brute_force(p: FLRound) -> float:
+    """The optimal round latency by enumeration (``inf``: infeasible)."""
+    n, m = p.gain.shape
+    solve_groups = minmax_blocks if p.resource_block_hz is not None else minmax_continuous
+    if p.n_select == 0:
+        return 0.0
+    groups = [(j, users) for j in range(m) for size in range(1, n + 1)
+              for users in itertools.combinations(range(n), size)]
+    value = solve_groups(p, groups)
+    best = np.inf
+    for choice in itertools.product(range(-1, m), repeat=n):
+        c = np.asarray(choice)
+        k = int((c >= 0).sum())
+        if k < p.n_select or (p.quota == "exact" and k > p.n_select):
+            continue
+        if np.any(np.bincount(c[c >= 0], minlength=m) > p.bs_channels):
+            continue
+        T = max(value[(int(j), tuple(np.flatnonzero(c == j).tolist()))] for j in np.unique(c[c >= 0]))
+        best = min(best, T)
+    return best
