@@ -8,8 +8,8 @@
 ``static-topk``
     One fixed configuration for every client, never adapted to its stream: its top-``k`` classes (option,
     default :math:`\\lceil C/2 \\rceil`) at ``layers`` (option, default ``n_layers`` = 4 evenly spaced
-    layers), the deepest layers kept and then :math:`k` lowered until the budgets hold (the 2023 author code
-    cached a fixed 40 classes at fixed layers).
+    layers); over a budget, the shallowest layers go first (down to one), then :math:`k` is lowered (the
+    2023 author code cached a fixed 40 classes at fixed layers).
 ``multi-exit``
     A multi-exit network with confidence exits [author code: ``MulExit``, exits at about 9/17/25/33 of 34
     blocks]: every class (or as many as the budgets allow) at ``n_exits`` (option, default 4) evenly spaced
@@ -90,9 +90,9 @@ def all_layers(problem: CacheSystem, ctx: SolveContext) -> Result:
 
 
 def _trimmed(problem: CacheSystem, i: int, k: int, layers: list[int]) -> tuple[int, list[int]]:
-    """Drop the shallowest layers, then lower k, until client ``i``'s budgets hold."""
+    """Keep ``k``: drop the shallowest layers (down to one) until it fits client ``i``'s budgets, then lower k."""
     layers = layers[-problem.layer_cap():] if problem.layer_cap() else []
-    while layers and max_classes(problem, i, layers) < min(k, 2):
+    while len(layers) > 1 and max_classes(problem, i, layers) < k:
         layers = layers[1:]
     return (min(k, max_classes(problem, i, layers)), layers) if layers else (0, [])
 
