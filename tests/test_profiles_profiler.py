@@ -36,6 +36,8 @@ def test_mlp_flops_params_and_bytes_match_hand_counts(method: str) -> None:
     assert p.input_bytes == 16 * 4
     assert p.is_chain and p.edge_bytes.tolist() == [128.0, 128.0]
     assert p.param_dtype == p.act_dtype == "fp32"
+    if method == "export":     # training memory: the input (saved by linear 0) and the ReLU output (saved once)
+        np.testing.assert_array_equal(p.saved_bytes, [16 * 4, 32 * 4, 0])
     m = p.latency("cpu", 4, "fp32")
     assert m.block_time_s.shape == (3,) and (m.block_time_s > 0).all() and m.whole_time_s > 0
     assert m.method == method and math.isfinite(m.additivity_error)

@@ -75,6 +75,18 @@ def test_tiny_zoo_models_profile_into_chains_with_exact_totals(name: str) -> Non
     assert eager <= total <= eager * 1.01
     assert p.bwd_flops.sum() > p.fwd_flops.sum()
     assert (p.out_bytes[:-1] > 0).all()
+    # training activation memory against the storages eager autograd saves (weights excluded)
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    weights = {t.untyped_storage().data_ptr() for t in [*z.module.parameters(), *z.module.buffers()]}
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        z.module(*z.example_inputs)
+    eager_saved = sum(v for k, v in storages.items() if k not in weights) / 2
+    assert p.saved_bytes.sum() == pytest.approx(eager_saved, rel=0.05)
     m = p.measurements[0]
     assert (m.block_time_s > 0).all() and m.whole_time_s > 0
 

@@ -181,6 +181,9 @@ class ModelProfile:
         (L,) bytes per sample read and written by the block's zero-FLOP ops (norms, activations, adds).
     num_ops
         (L,) ATen ops the block runs (view-only ops excluded): drives per-op dispatch overhead at small batch.
+    saved_bytes
+        (L,) bytes per sample that autograd keeps for the backward pass in training, charged to the block
+        that produced each tensor (so the sum over blocks is the step's activation memory; weights excluded).
     kind_flops
         Forward FLOPs per sample split by op kind: mapping kind -> (L,) array summing to ``fwd_flops``.
     param_dtype, act_dtype
@@ -205,6 +208,7 @@ class ModelProfile:
     buffer_bytes: np.ndarray | None = None
     mem_bytes: np.ndarray | None = None
     num_ops: np.ndarray | None = None
+    saved_bytes: np.ndarray | None = None
     kind_flops: Mapping[str, np.ndarray] | None = None
     param_dtype: str = "fp32"
     act_dtype: str = "fp32"
@@ -234,7 +238,7 @@ class ModelProfile:
         for f in ("fwd_flops", "bwd_flops", "out_bytes"):
             set_(self, f, _vec(f, getattr(self, f), n))
         set_(self, "num_params", _vec("num_params", self.num_params, n, dtype=np.int64))
-        for f in ("buffer_bytes", "mem_bytes", "num_ops"):
+        for f in ("buffer_bytes", "mem_bytes", "num_ops", "saved_bytes"):
             v = getattr(self, f)
             set_(self, f, _vec(f, np.zeros(n) if v is None else v, n))
         e = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2) if np.size(self.edges) else np.zeros((0, 2), int)
@@ -461,7 +465,7 @@ class ModelProfile:
             bwd_flops=add(self.bwd_flops), num_params=add(self.num_params.astype(float)).astype(np.int64),
             out_bytes=add(member_out), edges=uniq, edge_bytes=ebytes, input_bytes=self.input_bytes,
             input_consumers=np.unique(group[self.input_consumers]), buffer_bytes=add(self.buffer_bytes),
-            mem_bytes=add(self.mem_bytes), num_ops=add(self.num_ops),
+            mem_bytes=add(self.mem_bytes), num_ops=add(self.num_ops), saved_bytes=add(self.saved_bytes),
             kind_flops={k: add(v) for k, v in self.kind_flops.items()},
             param_dtype=self.param_dtype, act_dtype=self.act_dtype, measurements=ms,
             meta={**self.meta, "coarsened_from": n})
@@ -501,6 +505,7 @@ class ModelProfile:
                  "bwd_flops": float(self.bwd_flops[i]), "num_params": int(self.num_params[i]),
                  "out_bytes": float(self.out_bytes[i]), "buffer_bytes": float(self.buffer_bytes[i]),
                  "mem_bytes": float(self.mem_bytes[i]), "num_ops": float(self.num_ops[i]),
+                 "saved_bytes": float(self.saved_bytes[i]),
                  "kind_flops": {k: float(v[i]) for k, v in self.kind_flops.items() if v[i]}}
                 for i in range(self.n_blocks)],
             "edges": [[int(u), int(w), float(x)] for (u, w), x in zip(self.edges, self.edge_bytes, strict=True)],
@@ -541,6 +546,7 @@ class ModelProfile:
                 buffer_bytes=[b.get("buffer_bytes", 0.0) for b in blocks],
                 mem_bytes=[b.get("mem_bytes", 0.0) for b in blocks],
                 num_ops=[b.get("num_ops", 0.0) for b in blocks],
+                saved_bytes=[b.get("saved_bytes", 0.0) for b in blocks],
                 kind_flops={k: [b.get("kind_flops", {}).get(k, 0.0) for b in blocks] for k in kinds},
                 edges=[[e[0], e[1]] for e in edges], edge_bytes=[e[2] for e in edges],
                 input_bytes=d.get("input_bytes", 0.0), input_consumers=d.get("input_consumers", [0]),

@@ -194,6 +194,7 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
             out_bytes=struct["out_bytes"] / B, edges=struct["edges"], edge_bytes=struct["edge_bytes"] / B,
             input_bytes=sum(_nbytes(t) for t in tensors) / B, input_consumers=struct["input_consumers"],
             buffer_bytes=struct["buffer_bytes"], mem_bytes=struct["mem_bytes"] / B, num_ops=struct["num_ops"],
+            saved_bytes=struct.get("saved_bytes", np.zeros(L)) / B,
             kind_flops={k: v / B for k, v in struct["kind_flops"].items()}, param_dtype=pdtype, act_dtype=adtype,
             meta=meta)
         return prof.with_measurement(measurement) if measurement is not None else prof

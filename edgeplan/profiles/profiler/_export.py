@@ -144,6 +144,58 @@ class _Graph:
         bar.close()
 
 
+def _saved_tensors(g: _Graph, b: int, members: list[Any], outs: list[Any], block_of: dict[Any, int],
+                   saved: dict[Any, tuple[int, int]]) -> None:
+    """Record the storages autograd saves for backward when block ``b`` runs in training (FakeTensors).
+
+    Each storage is charged to the block that produced it (a block's input saved by its consumer is the
+    producer's activation), so that summing over blocks counts every activation once; parameters and buffers
+    are not activations and are skipped.
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    sub, ext = _subgraph(members, outs)
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    owner_of: dict[int, Any] = {}
+    fakes = []
+    for i in ext:
+        v = g.env[i]
+        if isinstance(v, torch.Tensor):
+            f = fake_mode.from_tensor(v.detach())
+            if g.grad.get(i, False) and f.is_floating_point():
+                f.requires_grad_(True)
+            owner_of[f.untyped_storage()._cdata] = i
+            fakes.append(f)
+        else:
+            fakes.append(v)
+    packed: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        packed.append(t)
+        return t
+
+    try:
+        with fake_mode, torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            result = sub(*fakes)
+    except Exception:                      # an op without fake support: leave this block's memory at 0
+        return
+    for n, t in zip(outs, result, strict=False):
+        if isinstance(t, torch.Tensor):
+            owner_of.setdefault(t.untyped_storage()._cdata, n)
+    for t in packed:
+        if not isinstance(t, torch.Tensor):
+            continue
+        storage = t.untyped_storage()
+        node = owner_of.get(storage._cdata)
+        if node is not None and g.kind_of_placeholder.get(node) in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR"):
+            continue
+        if node is not None:
+            key, owner = ("node", node), block_of.get(node, b)
+        else:
+            key, owner = ("local", b, storage._cdata), b
+        saved.setdefault(key, (owner, int(storage.nbytes())))
+
+
 def _fetch(n: Any, env: dict[Any, Any]) -> tuple[Any, Any]:
     return (torch.fx.node.map_arg(n.args, lambda a: env[a]), torch.fx.node.map_arg(n.kwargs, lambda a: env[a]))
 
@@ -217,6 +269,7 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
     kinds: list[str] = []
     callables: list[tuple[Callable, Callable | None]] = []
     state: list[list[torch.Tensor]] = [[] for _ in range(L)]      # parameters/buffers first used by each block
+    saved: dict[Any, tuple[int, int]] = {}                         # storage key -> (owner block, bytes)
     for b, (_, own) in enumerate(groups):
         # replicated input-independent ancestors
         consts: set[Any] = set()
@@ -264,6 +317,8 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
         outs = [n for n in own if n in out_nodes or any(block_of.get(u, b) != b for u in n.users)]
         out_b[b] = sum(_nbytes(g.env[n]) for n in outs)
         runner = _runner(g, members, outs)
+        if backward:
+            _saved_tensors(g, b, members, outs, block_of, saved)
         const_members = [n for n in members if n in consts]
         callables.append((runner, _runner(g, const_members, const_members) if const_members else None))
     edges = sorted(edge_b)
@@ -274,6 +329,8 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
         "kind_flops": dict(kind_flops), "edges": np.array(edges, dtype=np.int64).reshape(-1, 2),
         "edge_bytes": np.array([edge_b[e] for e in edges]), "input_consumers": sorted(input_consumers),
         "state": state,
+        "saved_bytes": np.bincount([o for o, _ in saved.values()], weights=[nb for _, nb in saved.values()],
+                                   minlength=L)[:L] if saved else np.zeros(L),
         "meta": {"tracer": "torch.export", "graph_nodes": len(g.nodes), "replicated_nodes": len(const_nodes),
                  "bwd_estimated_nodes": g.bwd_estimated},
     }
@@ -287,8 +344,8 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
     return struct, callables, run_graph, (_runner(g, all_consts, all_consts) if all_consts else None)
 
 
-def _runner(g: _Graph, members: list[Any], outs: list[Any]) -> Callable[[], Callable[[], Any]]:
-    """A ``prepare()`` for the sub-graph of ``members`` fed with the values it read in the traced run."""
+def _subgraph(members: list[Any], outs: list[Any]) -> tuple[torch.fx.GraphModule, list[Any]]:
+    """The ``fx.GraphModule`` computing ``outs`` from ``members``, and the outside nodes it reads (in order)."""
     member_set = set(members)
     ext: list[Any] = []
     for n in members:
@@ -300,7 +357,12 @@ def _runner(g: _Graph, members: list[Any], outs: list[Any]) -> Callable[[], Call
     for n in members:
         remap[n] = graph.node_copy(n, remap.__getitem__)
     graph.output(tuple(remap[n] for n in outs))
-    sub = torch.fx.GraphModule(torch.nn.Module(), graph)
+    return torch.fx.GraphModule(torch.nn.Module(), graph), ext
+
+
+def _runner(g: _Graph, members: list[Any], outs: list[Any]) -> Callable[[], Callable[[], Any]]:
+    """A ``prepare()`` for the sub-graph of ``members`` fed with the values it read in the traced run."""
+    sub, ext = _subgraph(members, outs)
     mutates = any(getattr(getattr(n.target, "_schema", None), "is_mutable", False) for n in members)
     vals = [g.env[i] for i in ext]
     frozen = [g.kind_of_placeholder.get(i) in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR") for i in ext]
