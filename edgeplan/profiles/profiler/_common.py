@@ -80,10 +80,11 @@ _KIND_OF_OP = {
 }
 _OP_TO_KIND = {op: kind for kind, ops in _KIND_OF_OP.items() for op in ops}
 _TRIVIAL = {"view", "reshape", "_unsafe_view", "expand", "permute", "transpose", "t", "unsqueeze", "squeeze",
-            "slice", "select", "flatten", "unflatten", "alias", "detach", "dropout", "feature_dropout",
+            "slice", "select", "flatten", "unflatten", "alias", "detach", "dropout", "dropout_", "feature_dropout",
+            "feature_dropout_", "alpha_dropout", "alpha_dropout_",
             "_assert_tensor_metadata", "_assert_scalar", "sym_size", "sym_numel", "sym_stride", "lift_fresh_copy",
             "getitem", "split", "split_with_sizes", "chunk", "unbind", "view_as", "expand_as", "identity",
-            "as_strided", "_assert_async", "contiguous"}
+            "as_strided", "_assert_async"}
 _MATMUL_NAMES = set(_KIND_OF_OP["linear"])
 
 
