@@ -2,6 +2,23 @@
 
 Everything here is numpy-only; :mod:`edgeplan.profiles.profiler` (torch) is imported on first use of
 :func:`profile_model`, so ``import edgeplan.profiles`` stays light.
+
+Quick start::
+
+    from edgeplan.profiles import load_profile, profile_model, min_bandwidth_power_hz, channel_gain
+    from edgeplan.validation import build_model
+
+    nx = load_profile("jetson-orin-nx-16gb")             # DeviceProfile (TOML preset with sources)
+    nx.compute_time_s(1e9, "fp16", freq_hz=612e6)        # DVFS compute model
+    nx.power.coefficient_as("half_alpha")                # alpha = 2 kappa for E = (alpha/2) C f^2
+
+    g = channel_gain([50.0, 200.0], "uma", carrier_hz=3.5e9, seed=0)   # TR 38.901 + shadowing + Rayleigh
+    b = min_bandwidth_power_hz(8e6, 0.5, 0.2, g, 4e-21)  # Hz to send 1 MB in 0.5 s at 0.2 W (inf: unreachable)
+
+    z = build_model("resnet18")                          # seeded random weights, no download
+    prof = profile_model(z.module, z.example_inputs)     # block DAG, FLOPs, bytes, timings
+    prof.to_chain().cut_bytes_after()                    # bytes crossing each split point
+    prof.save("resnet18.json")                           # load_profile("resnet18.json") reads it back
 """
 
 from __future__ import annotations
