@@ -9,14 +9,14 @@ import pytest
 
 import edgeplan as ep
 from edgeplan import PlanError, ProblemDataError
-from edgeplan.formulations.cache import (
-    CachePlacement,
-    CachePlan,
+from edgeplan.formulations.cache import CachePlacement, CachePlan
+from edgeplan.formulations.cache_instances import (
     class_importance,
     importance_to_prob,
     random_cache_problem,
+    random_replay_problem,
 )
-from edgeplan.formulations.cache_replay import CacheReplay, prefix_hits, random_replay_problem
+from edgeplan.formulations.cache_replay import CacheReplay, prefix_hits
 
 
 def _small(**kw) -> dict:
@@ -243,6 +243,7 @@ def test_calibrated_placement_reproduces_the_replay_where_it_is_exact(rule: str)
     q = random_replay_problem(1, 4, 5, requests=150, seed=2, noise=1.5, rule=rule, **kw)
     single = q.to_placement(depth="single")
     dense = q.to_placement(depth="dense")
+    stable = q.to_placement(depth="stable")
     for k in range(6):
         plan = q.plan(k, [0])  # one layer, the first: a request exits iff its depth is 0
         a, b = q.evaluate(plan), single.evaluate(plan)
@@ -251,5 +252,7 @@ def test_calibrated_placement_reproduces_the_replay_where_it_is_exact(rule: str)
         plan = q.plan(k, list(range(4)))  # every layer: a request exits at its dense depth
         assert dense.evaluate(plan).latency_s == pytest.approx(q.evaluate(plan).latency_s)
         assert dense.evaluate(plan).hit_ratio == pytest.approx(q.evaluate(plan).hit_ratio)
-    with pytest.raises(ProblemDataError, match=r"`depth` = 'deep'; expected one of 'single', 'dense'"):
+        plan = q.plan(k, [3])  # the last layer alone: "stable" depth <= 3 iff that lookup hits
+        assert stable.evaluate(plan).hit_ratio == pytest.approx(q.evaluate(plan).hit_ratio)
+    with pytest.raises(ProblemDataError, match=r"`depth` = 'deep'; expected one of 'single', 'stable', 'dense'"):
         q.to_placement(depth="deep")

@@ -9,8 +9,9 @@ import pytest
 
 import edgeplan as ep
 from edgeplan import ProblemDataError, Status
-from edgeplan.formulations.cache import CachePlacement, random_cache_problem
-from edgeplan.formulations.cache_replay import CacheReplay, random_replay_problem
+from edgeplan.formulations.cache import CachePlacement
+from edgeplan.formulations.cache_instances import random_cache_problem, random_replay_problem
+from edgeplan.formulations.cache_replay import CacheReplay
 from edgeplan.solvers.exact.cache import SEARCH_TOL, pareto_mask
 
 HEURISTICS = ("aca", "no-cache", "all-layers", "static-topk", "multi-exit")

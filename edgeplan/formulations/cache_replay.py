@@ -29,9 +29,9 @@ Latency of a request that exits at its :math:`j`-th active layer :math:`l`:
 
 :meth:`CacheReplay.to_placement` calibrates the separable model of
 :class:`~edgeplan.formulations.cache.CachePlacement` from the same stream: per client and class count the
-recognition depth :math:`D` of every request is the first layer where a lookup hits, with that layer alone
-active (``depth="single"``) or with every layer active (``depth="dense"``, the accumulated rule); requests of
-all clients are pooled (the model and the cache are shared; only the ranking differs).
+recognition depth :math:`D` of every request is the first layer where a lookup hits, with every layer active
+(``depth="dense"``, the accumulated rule; the default) or with that layer alone active (``depth="single"``);
+requests of all clients are pooled (the model and the cache are shared; only the ranking differs).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.cache import CachePlacement, CachePlan, CacheSystem
 
 RULES = ("coca", "exit")
-DEPTHS = ("single", "dense")
+DEPTHS = ("single", "stable", "dense")
 
 
 def prefix_hits(s: np.ndarray, *, rule: str, threshold: float,
@@ -220,13 +220,16 @@ class CacheReplay(CacheSystem):
         return mean(tr.latency_s), mean(tr.agrees), mean(tr.hit)
 
     # -- calibration of the separable model -----------------------------------------------------------
-    def to_placement(self, *, depth: str = "single", request_prob: Any = None) -> CachePlacement:
+    def to_placement(self, *, depth: str = "dense", request_prob: Any = None) -> CachePlacement:
         """The :class:`CachePlacement` calibrated on this stream (recognition depths, precisions per k).
 
-        ``depth="single"``: a request's depth is the first layer whose lookup alone hits; ``"dense"``: the
-        first layer where the accumulated lookup with every layer active hits (the same for ``rule="exit"``).
-        Exits at layer :math:`l` are scored with the label the rule gives there; precisions are pooled over
-        requests recognised at or before :math:`l`. A class never seen gets no hits and precision 1.
+        A request's depth is the first layer where the lookup hits: with every layer active (``"dense"``,
+        the accumulated rule; for ``rule="exit"`` the same as ``"single"``), with that layer alone active
+        (``"single"``), or from which the lookup alone hits at every deeper layer (``"stable"``, a
+        pessimistic variant). Exits at layer :math:`l` are scored with the label the rule gives there;
+        precisions are pooled over requests recognised at or before :math:`l`. A class never seen gets no
+        hits and precision 1. On random plans of the validation models (``benchmarks/bench_cache.py``)
+        ``"dense"`` predicted the replayed latency best.
         """
         one_of("depth", depth, DEPTHS)
         n, L, C = self.n_clients, self.n_layers, self.n_classes
@@ -238,8 +241,8 @@ class CacheReplay(CacheSystem):
         for i in range(n):
             X = self.ranked_scores(i, all_req)
             pos = np.argsort(self.class_rank[i])[ref]  # rank position of each reference label
-            depth_of = np.full((self.n_requests, C + 1), L)
-            agree_at = np.zeros((L, self.n_requests, C + 1), dtype=bool)
+            hits = np.zeros((L, self.n_requests, C + 1), dtype=bool)
+            agree_at = np.zeros_like(hits)
             acc = np.zeros_like(X[0])
             for l in range(L):
                 if depth == "dense" and self.rule == "coca":
@@ -247,9 +250,11 @@ class CacheReplay(CacheSystem):
                     s = acc
                 else:
                     s = X[l]
-                hit, arg = prefix_hits(s, rule=self.rule, threshold=self.threshold, temperature=self.temperature)
-                depth_of = np.where((depth_of == L) & hit, l, depth_of)
+                hits[l], arg = prefix_hits(s, rule=self.rule, threshold=self.threshold, temperature=self.temperature)
                 agree_at[l] = arg == pos[:, None]
+            if depth == "stable":  # hits at this layer and every deeper one
+                hits = np.logical_and.accumulate(hits[::-1], axis=0)[::-1]
+            depth_of = np.where(hits.any(axis=0), hits.argmax(axis=0), L)
             key = np.arange(C + 1)[None, :] * C + ref[:, None]  # (k, class) cell of every request
             for l in range(L):
                 at = np.bincount(key[depth_of == l], minlength=(C + 1) * C).reshape(C + 1, C)
@@ -270,41 +275,4 @@ class CacheReplay(CacheSystem):
             full_precision=np.broadcast_to(full, (n, C)))
 
 
-def random_replay_problem(n_clients: int = 2, n_layers: int = 5, n_classes: int = 6, *, requests: int = 60,
-                          seed: int = 0, noise: float = 0.6, rule: str = "coca", threshold: float = 0.05,
-                          accuracy_drop: float = 0.05, **system: Any) -> CacheReplay:
-    """A seeded synthetic :class:`CacheReplay` for tests and benchmarks (our ranges, not the paper's).
-
-    Class centres are random unit vectors per layer; a request of class :math:`c` has
-    :math:`u_l = \\mathrm{normalize}(G[l][c] + \\sigma_l \\varepsilon)` with noise :math:`\\sigma_l` falling from
-    ``noise * 2`` to ``noise / 2`` over the depth (deeper layers separate better). Clients draw classes from
-    Zipf(1.1) over their own class order; the reference is the nearest centre at the last layer.
-    """
-    rng = np.random.default_rng(seed)
-    n, L, C = n_clients, n_layers, n_classes
-    dims = (16 * 2 ** np.floor(3 * np.arange(L) / L)).astype(int)
-    order = np.array([rng.permutation(C) for _ in range(n)])
-    zipf = 1.0 / np.arange(1, C + 1) ** 1.1
-    client = np.repeat(np.arange(n), requests)
-    truth = np.concatenate([order[i][rng.choice(C, size=requests, p=zipf / zipf.sum())] for i in range(n)])
-    sigma = noise * np.geomspace(2.0, 0.5, L)
-    scores = np.zeros((L, client.size, C))
-    for l in range(L):
-        G = rng.normal(size=(C, dims[l]))
-        G /= np.linalg.norm(G, axis=1, keepdims=True)
-        u = G[truth] + sigma[l] * rng.normal(size=(client.size, dims[l])) / np.sqrt(dims[l])
-        u /= np.linalg.norm(u, axis=1, keepdims=True)
-        scores[l] = u @ G.T
-    reference = scores[-1].argmax(axis=1)
-    speed = rng.uniform(0.5, 2.0, size=(n, 1))
-    block = np.concatenate([rng.uniform(0.5e-3, 2e-3, size=(1, L)), rng.uniform(0.1e-3, 0.5e-3, size=(1, 1))],
-                           1) * speed
-    kw: dict[str, Any] = dict(max_entries=C * L / 3, accuracy_floor=1.0 - accuracy_drop)
-    kw.update(system)
-    return CacheReplay(block_time_s=block, lookup_fixed_s=rng.uniform(20e-6, 60e-6, size=(n, L)),
-                       lookup_entry_s=dims[None, :] * rng.uniform(2e-9, 10e-9, size=(n, L)), dims=dims,
-                       scores=scores, client=client, reference=reference, rule=rule, threshold=threshold,
-                       name=f"replay-rand-{n}x{L}x{C}-s{seed}", **kw)
-
-
-__all__ = ["DEPTHS", "RULES", "CacheReplay", "ReplayTrace", "prefix_hits", "random_replay_problem"]
+__all__ = ["DEPTHS", "RULES", "CacheReplay", "ReplayTrace", "prefix_hits"]

@@ -12,7 +12,7 @@ on the same requests:
 1. **Clients** draw long-tailed, non-IID requests: Zipf(``zipf``) over a client-specific class order.
    Period 0 is served without a cache.
 2. **Every period** :math:`t \ge 1`, per method: class importance from the client's own outputs so far
-   (frequency x recency, :func:`~edgeplan.formulations.cache.class_importance`); a
+   (frequency x recency, :func:`~edgeplan.formulations.cache_instances.class_importance`); a
    :class:`~edgeplan.formulations.cache_replay.CacheReplay` from the previous period's requests (re-run
    without cache: their semantic vectors against the method's current global cache) and this period's
    re-profiled block and lookup times; its calibrated
@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from edgeplan.errors import ProblemDataError
-from edgeplan.formulations.cache import CachePlan, class_importance, importance_to_prob
+from edgeplan.formulations.cache import CachePlan
+from edgeplan.formulations.cache_instances import class_importance, importance_to_prob
 from edgeplan.formulations.cache_replay import CacheReplay
 from edgeplan.solvers.api import solve
 from edgeplan.validation.cache import (
@@ -109,6 +110,31 @@ def client_streams(n_clients: int, n_classes: int, n_requests: int, *, zipf: flo
     w = 1.0 / np.arange(1, n_classes + 1) ** zipf
     return np.stack([rng.permutation(n_classes)[rng.choice(n_classes, n_requests, p=w / w.sum())]
                      for _ in range(n_clients)])
+
+
+def replay_problem(setup: CacheSetup, *, n_clients: int = 4, requests: int = 100, zipf: float = 1.2,
+                   accuracy_drop: float = 0.03, max_entries: float | None = None, profile_samples: int = 6,
+                   clock: str = "thread", seed: int = 0, **system: Any) -> CacheReplay:
+    """A :class:`CacheReplay` recorded on the real model: client streams, semantic vectors, profiled timings.
+
+    The lookup rule is CoCa's with the set-up's :math:`\\Theta`; the class ranking and request
+    probabilities are each client's reference frequencies; ``system`` overrides other fields.
+    """
+    cm, C, L = setup.model, setup.n_classes, setup.model.n_layers
+    truth = client_streams(n_clients, C, requests, zipf=zipf, seed=seed + 3)
+    x = setup.stream.sample(truth.ravel(), np.random.default_rng(seed + 7))
+    vec, pred, _ = semantic_vectors(cm, x)
+    prof = np.linspace(0, x.shape[0] - 1, profile_samples).astype(int)
+    block, fixed, kappa = Executor(cm, clock).profile(x[prof], setup.centres, C)
+    kw: dict[str, Any] = dict(block_time_s=np.tile(block, (n_clients, 1)),
+                              lookup_fixed_s=np.tile(fixed, (n_clients, 1)),
+                              lookup_entry_s=np.tile(kappa, (n_clients, 1)), dims=cm.dims,
+                              max_entries=float(np.ceil(C * L / 3)) if max_entries is None else max_entries,
+                              accuracy_floor=1.0 - accuracy_drop, threshold=setup.threshold)
+    kw.update(system)
+    return CacheReplay(scores=np.stack([v @ g.T for v, g in zip(vec, setup.centres, strict=True)]),
+                       client=np.repeat(np.arange(n_clients), requests), reference=pred,
+                       full_agrees=None, **kw)
 
 
 @dataclass
@@ -220,7 +246,7 @@ def _fields(replay: CacheReplay) -> dict[str, Any]:
 def validate_cache(setup: CacheSetup | None = None, *, methods: Sequence[str] = DEFAULT_METHODS,
                    n_clients: int = 4, period: int = 40, n_periods: int = 3, zipf: float = 1.2,
                    accuracy_drop: float = 0.03, max_entries: float | None = None, max_layers: int | None = None,
-                   depth: str = "single", rho: float = 0.99, alpha: float = 0.5, profile_samples: int = 6,
+                   depth: str = "dense", rho: float = 0.99, alpha: float = 0.5, profile_samples: int = 6,
                    time_limit: float | None = 60.0, threads: int | None = 1, clock: str = "thread",
                    seed: int = 0, **prepare: Any) -> CacheValidation:
     """Run the protocol of the module docstring; ``prepare`` goes to :func:`prepare_cache_model`.
@@ -360,4 +386,4 @@ def _run(setup: CacheSetup, methods: tuple[str, ...], n_clients: int, period: in
 
 
 __all__ = ["DEFAULT_METHODS", "CacheSetup", "CacheValidation", "client_streams", "prepare_cache_model",
-           "validate_cache"]
+           "replay_problem", "validate_cache"]

@@ -20,7 +20,7 @@ Choices where the paper is silent [assumption]
   code does, whatever the floors.
 * ``k_min`` defaults to :math:`\max(2, \lceil C/4 \rceil)` (the 2025 code: 25 of 100 classes); :math:`k`
   is capped by the entry budget so that at least one layer fits.
-* The importance itself is computed where the history is (``edgeplan.formulations.cache.class_importance``);
+* The importance itself is computed where the history is (``edgeplan.formulations.cache_instances.class_importance``);
   ACA reads it from the problem.
 """
 
