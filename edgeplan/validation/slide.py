@@ -12,8 +12,14 @@ compared with the recursion of eq. 6 fed with the payload sizes, the planned rat
 of setup, loading and compute (medians of ``repeats`` untimed-by-the-stream runs), and with the planned
 latencies of the problem (whose device model describes the target device, not this host).
 
-DVFS cannot be set from user space here, so a clock scaling :math:`z_l < 1` is emulated by sleeping
-:math:`(1/z_l - 1)` times the layer's measured compute time after it runs (``emulate_clock=True``).
+Compute timing has two modes (``compute=``):
+
+* ``"host"``: layers run at this host's speed and clock (a plan's clock scalings describe the target device,
+  whose speed differs from the host's, so they are not applied); the prediction uses this host's median setup,
+  load and forward times.
+* ``"target"``: each layer (and the setup) is padded to the problem's planned time on the target device,
+  :math:`V_{k,l} + \Gamma_{k,l}/z_l` (and :math:`T^0`), so the measured latency is directly comparable with the
+  plan's own latency; the prediction is the recursion with :math:`\max(\text{host}, \text{planned})` times.
 
 Models are cut into the problem's layers by :func:`stream_blocks`: an ``nn.Sequential`` (its children), or the
 zoo's ResNet, ViT/DeiT and MobileNetV2 (stem, each residual block or encoder layer, head). Everything stays on
@@ -23,10 +29,14 @@ the loopback interface; every wait has a timeout, and the server process is stop
 from __future__ import annotations
 
 import copy
+import inspect
 import json
-import multiprocessing as mp
+import pickle
+import select
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -61,18 +71,20 @@ def _wrappers() -> tuple[type, type]:
             return out[0] if isinstance(out, tuple) else out
 
     class Head(torch.nn.Module):
-        def __init__(self, *mods: torch.nn.Module, cls_token: bool = False) -> None:
+        def __init__(self, *mods: torch.nn.Module, cls_token: bool = False, flatten_after: int | None = None,
+                     ) -> None:
             super().__init__()
             self.mods = torch.nn.ModuleList(mods)
             self.cls_token = cls_token
+            self.flatten_after = flatten_after
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             for i, m in enumerate(self.mods):
                 x = m(x)
                 if i == 0 and self.cls_token:
                     x = x[:, 0, :]
-                elif x.dim() == 4 and x.shape[-1] == 1 and x.shape[-2] == 1:
-                    x = x.flatten(1)
+                if i == self.flatten_after:
+                    x = torch.flatten(x, 1)
             return x
 
     return Call, Head
@@ -103,7 +115,8 @@ def stream_blocks(model: Any) -> list[Any]:
                                                                                cls_token=True)]
     mnv2 = getattr(model, "mobilenet_v2", None)
     if mnv2 is not None and hasattr(mnv2, "conv_stem"):
-        return [mnv2.conv_stem, *mnv2.layer, Head(mnv2.conv_1x1, mnv2.pooler, model.dropout, model.classifier)]
+        return [mnv2.conv_stem, *mnv2.layer, Head(mnv2.conv_1x1, mnv2.pooler, model.dropout, model.classifier,
+                                                                  flatten_after=1)]
     raise ProblemDataError(f"`models` holds a {type(model).__name__}, which validate_slide cannot cut into layers; "
                            "expected an nn.Sequential, a list of modules, or a zoo ResNet/ViT/MobileNetV2")
 
@@ -171,46 +184,9 @@ def layer_costs(blocks: Sequence[Any], example_input: Any, precision: str = "fp3
 
 
 # -- the server process ---------------------------------------------------------------------------------------------
-def _serve(conn: Any, payloads: list[list[bytes]], rates_bps: list[float], n_requests: int, timeout_s: float) -> None:
-    """Serve ``n_requests`` streams on 127.0.0.1 (child process). A request names a payload; frames are paced."""
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((HOST, 0))
-    srv.listen(1)
-    srv.settimeout(timeout_s)
-    conn.send(srv.getsockname()[1])
-    try:
-        for _ in range(n_requests):
-            try:
-                client, _ = srv.accept()
-            except TimeoutError:
-                return
-            with client:
-                client.settimeout(timeout_s)
-                (which,) = struct.unpack("!I", _recv_exact(client, 4))
-                _send_paced(client, payloads[which], rates_bps[which])
-    finally:
-        srv.close()
-
-
-def _send_paced(sock: socket.socket, frames: list[bytes], rate_bps: float) -> None:
-    data = b"".join(_LEN.pack(len(f)) + f for f in frames)
-    byte_rate = rate_bps / 8.0
-    chunk = int(min(65536, max(1024, byte_rate * 1e-3)))
-    start = time.perf_counter()
-    sent = 0
-    view = memoryview(data)
-    while sent < len(data):
-        end = min(sent + chunk, len(data))
-        due = start + end / byte_rate  # the last byte of this chunk may not leave before its time
-        wait = due - time.perf_counter()
-        if wait > 0:
-            time.sleep(wait)
-        sock.sendall(view[sent:end])
-        sent = end
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+# These three functions run in a fresh interpreter (``python -c``) and use the standard library only, so the
+# server starts fast (no torch import) and scripts need no ``if __name__ == "__main__"`` guard.
+def _recv_exact(sock: Any, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         part = sock.recv(min(n - len(buf), 1 << 20))
@@ -220,10 +196,90 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
+def _send_paced(sock: Any, frames: list, rate_bps: float) -> None:
+    import struct
+    import time
+
+    data = b"".join(struct.pack("!Q", len(f)) + f for f in frames)
+    byte_rate = rate_bps / 8.0
+    chunk = int(min(65536, max(1024, byte_rate * 1e-3)))
+    start = time.perf_counter()
+    sent = 0
+    view = memoryview(data)
+    while sent < len(data):
+        end = min(sent + chunk, len(data))
+        wait = start + end / byte_rate - time.perf_counter()  # the chunk's last byte leaves at its time
+        if wait > 0:
+            time.sleep(wait)
+        sock.sendall(view[sent:end])
+        sent = end
+
+
+def _server_main() -> None:
+    """Read ``(payloads, rates_bps, n_requests, timeout_s)`` (pickle) from stdin, print the port, serve."""
+    import pickle
+    import socket
+    import struct
+    import sys
+
+    payloads, rates, n_requests, timeout_s = pickle.load(sys.stdin.buffer)
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(timeout_s)
+    print(srv.getsockname()[1], flush=True)
+    try:
+        for _ in range(n_requests):
+            try:
+                client, _ = srv.accept()
+            except TimeoutError:
+                return
+            with client:
+                client.settimeout(timeout_s)
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                (which,) = struct.unpack("!I", _recv_exact(client, 4))
+                _send_paced(client, payloads[which], rates[which])
+    finally:
+        srv.close()
+
+
+def _start_server(payloads: list[list[bytes]], rates: list[float], n_requests: int,
+                  timeout_s: float) -> tuple[subprocess.Popen, int]:
+    code = "\n\n".join(inspect.getsource(f) for f in (_recv_exact, _send_paced, _server_main))
+    proc = subprocess.Popen([sys.executable, "-c", "from typing import Any\n" + code + "\n_server_main()\n"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        proc.stdin.write(pickle.dumps((payloads, rates, n_requests, timeout_s)))
+        proc.stdin.close()
+        ready = select.select([proc.stdout], [], [], timeout_s)[0]
+        line = proc.stdout.readline() if ready else b""
+        if not line.strip():
+            raise TimeoutError("the SLIDE server process did not report its port")
+        return proc, int(line)
+    except BaseException:
+        _stop(proc)
+        raise
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        proc.wait(timeout=5.0)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5.0)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 def _receive(port: int, which: int, n_layers: int, t0: float, out: Queue, timeout_s: float) -> None:
     """Receiver thread: request payload ``which`` and queue ``(layer, tensors, arrival_s)`` as layers complete."""
     try:
         with socket.create_connection((HOST, port), timeout=timeout_s) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.sendall(struct.pack("!I", which))
             for layer in range(n_layers):
                 (size,) = _LEN.unpack(_recv_exact(sock, _LEN.size))
@@ -313,16 +369,19 @@ def _load(block: Any, tensors: dict[str, Any]) -> None:
     block.load_state_dict(tensors, strict=True)
 
 
-def _stretch(elapsed: float, z: float) -> None:
-    if z < 1.0:
-        time.sleep(elapsed * (1.0 / max(z, 1e-3) - 1.0))
+def _pad(since: float, duration: float) -> None:
+    wait = since + duration - time.perf_counter()
+    if wait > 0:
+        time.sleep(wait)
 
 
-def _run(meta_blocks: list[Any], x_host: Any, clocks: np.ndarray, device: Any, source: Any, emulate: bool,
+def _run(meta_blocks: list[Any], x_host: Any, device: Any, source: Any, setup_pad: float, layer_pad: np.ndarray,
          ) -> tuple[Any, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One timed execution. ``source(layer)`` blocks until the layer's tensors are here and returns them.
 
-    Returns ``(output, setup_s, load_s, forward_s, finish_s, arrival_s)`` measured from the run's own start.
+    The setup and each layer's load + forward are padded to ``setup_pad`` and ``layer_pad`` seconds (0: none).
+    Returns ``(output, setup_s, load_s, forward_s, finish_s, arrival_s)`` measured from the run's own start
+    (load and forward unpadded).
     """
     import torch
 
@@ -334,6 +393,7 @@ def _run(meta_blocks: list[Any], x_host: Any, clocks: np.ndarray, device: Any, s
     x = x_host.to(device)
     _sync(device)
     setup = time.perf_counter() - t0
+    _pad(t0, setup_pad)
     with torch.no_grad():
         for layer in range(n):
             tensors, arrival[layer] = source(layer)
@@ -344,8 +404,7 @@ def _run(meta_blocks: list[Any], x_host: Any, clocks: np.ndarray, device: Any, s
             x = blocks[layer](x)
             _sync(device)
             c = time.perf_counter()
-            if emulate:
-                _stretch(c - b, float(clocks[layer]))
+            _pad(a, float(layer_pad[layer]))
             load_s[layer], fwd_s[layer] = b - a, c - b
             finish[layer] = time.perf_counter() - t0
     return x, setup, load_s, fwd_s, finish, arrival
@@ -378,7 +437,7 @@ def _precision_of(problem: SlideProvisioning, i: int, blocks: list[Any], precisi
 
 def validate_slide(problem: SlideProvisioning, plan: SlidePlan, models: Mapping[int, Any] | Sequence[Any],
                    inputs: Mapping[int, Any] | Any, *, users: Sequence[int] | None = None, max_users: int = 4,
-                   precision: str | Mapping[int, str] | None = None, repeats: int = 3, emulate_clock: bool = True,
+                   precision: str | Mapping[int, str] | None = None, repeats: int = 3, compute: str = "host",
                    device: str = "cpu", threads: int | None = 1, timeout_s: float = 120.0,
                    ) -> SlideValidationReport:
     """Stream the planned models to their users and measure latency against SLIDE's recursion.
@@ -399,8 +458,9 @@ def validate_slide(problem: SlideProvisioning, plan: SlidePlan, models: Mapping[
         matches the problem's model size within 5 %.
     repeats
         Untimed-by-the-stream runs whose medians give this host's setup, load and compute times.
-    emulate_clock
-        Emulate clock scalings below 1 by stretching each layer's compute (see the module docstring).
+    compute
+        ``"host"`` (this host's speed) or ``"target"`` (each step padded to the plan's time on the target
+        device, clock scalings included); see the module docstring.
     device, threads
         Torch device of the client, and its intra-op thread count during the runs (``None``: unchanged).
     timeout_s
@@ -410,6 +470,8 @@ def validate_slide(problem: SlideProvisioning, plan: SlidePlan, models: Mapping[
 
     if not isinstance(plan, SlidePlan):
         raise PlanError(f"`plan` is a {type(plan).__name__}; expected a SlidePlan")
+    if compute not in ("host", "target"):
+        raise ProblemDataError(f"`compute` = {compute!r}; expected 'host' or 'target'")
     problem.check(plan)  # raises PlanError when the plan does not fit the problem
     lookup = dict(models) if isinstance(models, Mapping) else dict(enumerate(models))
     chosen = [int(u) for u in (users if users is not None else np.flatnonzero(plan.served))
@@ -437,29 +499,19 @@ def validate_slide(problem: SlideProvisioning, plan: SlidePlan, models: Mapping[
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    server = ctx.Process(target=_serve, args=(child, payloads, [j[5] for j in jobs], 2 * len(jobs), timeout_s),
-                         daemon=True)
-    server.start()
+    proc, port = _start_server(payloads, [j[5] for j in jobs], 2 * len(jobs), timeout_s)
     try:
-        if not parent.poll(timeout_s):
-            raise TimeoutError("the SLIDE server process did not report its port")
-        port = parent.recv()
-        results = [_validate_user(j, payloads[n], n, port, metrics, problem, plan, dev, repeats, emulate_clock,
+        results = [_validate_user(j, payloads[n], n, port, metrics, problem, plan, dev, repeats, compute,
                                   timeout_s) for n, j in enumerate(jobs)]
     finally:
-        server.join(timeout=5.0)
-        if server.is_alive():
-            server.terminate()
-            server.join(timeout=5.0)
+        _stop(proc)
         if threads is not None:
             torch.set_num_threads(old_threads)
     return SlideValidationReport(tuple(results), str(dev))
 
 
 def _validate_user(job: tuple, frames: list[bytes], which: int, port: int, metrics: Any,
-                   problem: SlideProvisioning, plan: SlidePlan, dev: Any, repeats: int, emulate: bool,
+                   problem: SlideProvisioning, plan: SlidePlan, dev: Any, repeats: int, mode: str,
                    timeout_s: float) -> UserValidation:
     import torch
 
@@ -473,14 +525,24 @@ def _validate_user(job: tuple, frames: list[bytes], which: int, port: int, metri
         for b, t in zip(ref_blocks, unpacked, strict=True):
             _load(b, t)
             ref = b(ref)
-    runs = [_run(meta, x, z, dev, lambda layer: (unpacked[layer], 0.0), emulate) for _ in range(max(repeats, 1))]
+    n = len(blocks)
+    runs = [_run(meta, x, dev, lambda layer: (unpacked[layer], 0.0), 0.0, np.zeros(n))
+            for _ in range(max(repeats, 1))]
     setup = float(np.median([r[1] for r in runs]))
     load_s = np.median([r[2] for r in runs], axis=0)
     fwd_s = np.median([r[3] for r in runs], axis=0)
+    if mode == "target":
+        pd = problem.pair_data([u], [i])
+        work, copy_s = pd["work_s"][0, :n], pd["copy_s"][0, :n]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            layer_pad = copy_s + np.where(work > 0, work / z, 0.0)
+        setup_pad = float(pd["setup_s"][0])
+    else:
+        layer_pad, setup_pad = np.zeros(n), 0.0
     n_bytes = np.array([len(f) + _LEN.size for f in frames], dtype=float)
     arrival_pred = np.cumsum(n_bytes) * 8.0 / rate
-    compute = load_s + fwd_s * (np.where(z < 1, 1.0 / np.maximum(z, 1e-3), 1.0) if emulate else 1.0)
-    pred_stream, pred_dai = _predict(arrival_pred, setup, compute)
+    compute = np.maximum(load_s + fwd_s, layer_pad)
+    pred_stream, pred_dai = _predict(arrival_pred, max(setup, setup_pad), compute)
 
     def streamed(dai: bool) -> tuple[Any, float, np.ndarray, np.ndarray]:
         q: Queue = Queue()
@@ -505,7 +567,7 @@ def _validate_user(job: tuple, frames: list[bytes], which: int, port: int, metri
             offset = time.perf_counter() - t0
         else:
             offset = 0.0
-        out, _, _, _, finish, arrival = _run(meta, x, z, dev, source, emulate)
+        out, _, _, _, finish, arrival = _run(meta, x, dev, source, setup_pad, layer_pad)
         rx.join(timeout=timeout_s)
         return out, offset + float(finish[-1]), offset + finish, arrival
 
