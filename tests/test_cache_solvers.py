@@ -6,10 +6,12 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import edgeplan as ep
 from edgeplan import ProblemDataError, Status
-from edgeplan.formulations.cache import CachePlacement
+from edgeplan.formulations.cache import TIGHT_HIGHS, CachePlacement
 from edgeplan.formulations.cache_instances import random_cache_problem, random_replay_problem
 from edgeplan.formulations.cache_replay import CacheReplay
 from edgeplan.solvers.exact.cache import SEARCH_TOL, pareto_mask
@@ -97,9 +99,11 @@ def test_cache_replay_equals_brute_force(seed: int) -> None:
     _assert_exact(ep.solve(q, "cache-replay"), brute_force(q))
 
 
-def test_dp_and_milp_agree_on_a_larger_instance() -> None:
-    p = random_cache_problem(2, 7, 6, seed=11, max_layers=3, memory_budget_bytes=20_000)
-    a, b = ep.solve(p, "cache-dp"), ep.solve(p, "highs", options={"mip_rel_gap": 1e-9})
+@pytest.mark.parametrize(("size", "seed", "kw"), [((2, 7, 6), 11, {"max_layers": 3, "memory_budget_bytes": 20_000}),
+                                                  ((2, 8, 8), 2, {})])
+def test_dp_and_milp_agree_on_a_larger_instance(size, seed, kw) -> None:
+    p = random_cache_problem(*size, seed=seed, **kw)
+    a, b = ep.solve(p, "cache-dp"), ep.solve(p, "highs", options=TIGHT_HIGHS)
     assert a.status is b.status is Status.OPTIMAL and a.fun == pytest.approx(b.fun, rel=1e-7)
 
 
@@ -209,3 +213,17 @@ def test_pareto_mask() -> None:
     assert pareto_mask(X).tolist() == [True, True, False, False, False, True]
     assert pareto_mask(X[:, :2]).tolist() == [True, True, False, False, True, False]
     assert pareto_mask(X[:, :1]).sum() == 1 and pareto_mask(np.zeros((0, 2))).size == 0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n_layers=st.integers(1, 5), n_classes=st.integers(1, 4),
+       goal=st.sampled_from(["latency", "accuracy"]), drop=st.sampled_from([0.0, 0.02, 0.1]),
+       budget=st.sampled_from([2.0, 6.0, 100.0]), cap=st.sampled_from([None, 0, 1, 3]),
+       slo=st.sampled_from([np.inf, 0.85, 0.95]))
+def test_exact_methods_equal_brute_force_hypothesis(seed, n_layers, n_classes, goal, drop, budget, cap, slo) -> None:
+    p = random_cache_problem(1, n_layers, n_classes, seed=seed, goal=goal, accuracy_drop=drop, entry_budget=budget,
+                             max_layers=cap, latency_slo_fraction=slo)
+    _assert_exact(ep.solve(p, "cache-dp"), brute_force(p))
+    r = ep.solve(p, "aca")
+    if r.has_plan:
+        assert p.check(r.plan) == []
