@@ -16,15 +16,18 @@ Method ``"slide"`` solves :class:`~edgeplan.formulations.slide.SlideProvisioning
    subtract its time from the earlier capacities (:func:`min_energy_clocks`). The deadline is reachable iff
    :math:`\sum_{l\ge j}\Gamma_l \le c_j` for all ``j`` (full clock). The minimum latency of P2 under the budget
    :math:`\sum_l \Gamma_l z_l^2 \le Q'` is then the smallest ``T`` whose minimum energy fits the budget,
-   found by bisection on ``T`` (:func:`min_latency_clocks`); we return the minimum-energy clocks at that
+   found by bracketing on ``T`` (:func:`min_latency_clocks`); we return the minimum-energy clocks at that
    latency. This replaces the paper's projected-subgradient multiplier iteration (eq. 12), whose step size and
    tolerances the paper does not give, by a finite exact method for the same convex problem; the clocks it
    returns have the KKT form the paper derives (:math:`z_l` non-decreasing in ``l``, Prop. 3).
 2. **Minimum share** (Alg. 1). A pair (user, model) meets its deadline within budget at share ``y`` iff the
    minimum energy at deadline :math:`\bar T_k` is at most :math:`Q'` (equivalent to the paper's test "minimum
-   latency <= deadline"). Feasibility is monotone in ``y``, so we bisect between the closed-form share that
-   full clock needs without a budget (a valid lower bound) and 1, to ``rtol`` (relative). A pair infeasible at
-   ``y = 1`` is excluded: such a user is never admitted (the printed Alg. 2 would admit it with ``y = 0``).
+   latency <= deadline"). Feasibility is monotone in ``y``, so, like the paper, we shrink a bracket between the
+   closed-form share that full clock needs without a budget (a valid lower bound) and 1, to ``rtol``
+   (relative). Instead of halving we take Illinois regula-falsi steps on :math:`E_{\min}^{-1/2}` in
+   :math:`p = 1/y`, which is affine in ``p`` while the critical blocks stay the same (:func:`illinois`): about
+   5-20 steps instead of ~45, with the same guarantee (both ends tested). A pair infeasible at ``y = 1`` is
+   excluded: such a user is never admitted (the printed Alg. 2 would admit it with ``y = 0``).
 3. **Admission** (Alg. 2). Each user takes its smallest minimum share over admissible models (Prop. 4; ties by
    minimum latency); users are admitted in ascending order while the shares fit in the band.
 
@@ -54,9 +57,9 @@ from edgeplan.solvers.result import Limit, Result, Status
 
 #: Relative slack on the suffix capacities (rounding only).
 CAPACITY_SLACK = 1e-12
-#: Default relative tolerance of the share and latency bisections.
+#: Default relative width of the share and latency brackets.
 DEFAULT_RTOL = 1e-12
-#: Bisection iterations that shrink a bracket to adjacent floats.
+#: Iterations that shrink any bracket to adjacent floats (bisection's worst case).
 MAX_BISECTION = 1100
 
 
@@ -153,8 +156,8 @@ def min_latency_clocks(pd: dict[str, np.ndarray], share: Any, *, rtol: float = D
 
     Returns ``(latency, z)``: ``(P,)`` latencies (``inf`` when no clocks fit the budget: :math:`Q' < 0`, or
     :math:`Q' = 0` with work to do, or no share) and ``(P, L)`` the minimum-energy clocks at that latency.
-    Bisection on the latency ``T`` between the full-clock latency and the latency of the uniform clock
-    :math:`\sqrt{Q'/\sum_l\Gamma_l}` (feasible), to relative tolerance ``rtol``.
+    Bracketing (:func:`illinois`) on the latency ``T`` between the full-clock latency and the latency of the
+    uniform clock :math:`\sqrt{Q'/\sum_l\Gamma_l}` (feasible), to relative width ``rtol``.
     """
     share = np.broadcast_to(np.asarray(share, dtype=float), pd["budget_s"].shape)
     rel = release_times(pd, share)
@@ -170,23 +173,65 @@ def min_latency_clocks(pd: dict[str, np.ndarray], share: Any, *, rtol: float = D
     done = possible & ok & (e <= budget)
     latency = np.where(done, t_full, np.inf)
     rows = np.flatnonzero(possible & ~done)
-    lo, hi = t_full[rows], hi[rows]
-    for _ in range(MAX_BISECTION):
-        if rows.size == 0:
-            break
-        mid = 0.5 * (lo + hi)
-        stalled = (mid <= lo) | (mid >= hi)
-        _, em, okm = min_energy_clocks(rel[rows], copy_s[rows], work_s[rows], mid)
-        good = okm & (em <= budget[rows])
-        hi = np.where(good, mid, hi)
-        lo = np.where(good, lo, mid)
-        if np.all((hi - lo <= rtol * hi) | stalled):
-            break
     if rows.size:
-        latency[rows] = hi
-        zr, _, _ = min_energy_clocks(rel[rows], copy_s[rows], work_s[rows], hi)
-        z[rows] = zr
+        theta = budget[rows] ** -0.5
+
+        def test(sub: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            r = rows[sub]
+            _, em, okm = min_energy_clocks(rel[r], copy_s[r], work_s[r], t)
+            with np.errstate(divide="ignore"):
+                return okm & (em <= budget[r]), np.where(okm, em, np.inf) ** -0.5 - theta[sub]
+
+        f_hi = test(np.arange(rows.size), hi[rows])[1]
+        f_lo = test(np.arange(rows.size), t_full[rows])[1]
+        t_ok, _, _ = illinois(test, hi[rows], np.maximum(f_hi, 0.0), t_full[rows], np.minimum(f_lo, -1e-300),
+                              rtol=rtol)
+        latency[rows] = t_ok
+        z[rows] = min_energy_clocks(rel[rows], copy_s[rows], work_s[rows], t_ok)[0]
     return latency, z
+
+
+def illinois(test: Any, a: np.ndarray, fa: np.ndarray, b: np.ndarray, fb: np.ndarray, *, rtol: float,
+             deadline: float | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    r"""Shrink brackets ``[a, b]`` around the roots of monotone functions (vectorized over rows).
+
+    ``test(rows, x) -> (good, f)`` evaluates the rows at ``x``: ``good`` decides the side (``a`` is the good
+    end, e.g. feasible), ``f`` is the function whose sign change the secant steps follow. The Illinois variant
+    of regula falsi (halve the kept end's value after two steps on the same side) converges superlinearly and
+    always keeps a valid bracket; a step outside the bracket falls back to bisection. Stops at relative width
+    ``rtol`` (``0``: adjacent floats) or at the wall-clock ``deadline``. Returns ``(a, b, iterations)``.
+    """
+    a, b, fa, fb = a.copy(), b.copy(), fa.astype(float), fb.astype(float)
+    last = np.zeros(a.size, dtype=np.int8)
+    active = np.arange(a.size)
+    iterations = 0
+    while active.size and iterations < MAX_BISECTION:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        iterations += 1
+        aa, bb, ffa, ffb = a[active], b[active], fa[active], fb[active]
+        lo, hi = np.minimum(aa, bb), np.maximum(aa, bb)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            c = bb - ffb * (bb - aa) / (ffb - ffa)
+        mid = 0.5 * (aa + bb)
+        c = np.where(np.isfinite(c), c, mid)
+        step = 0.4 * rtol * np.maximum(np.abs(aa), np.abs(bb))  # never closer than this to an end (Brent)
+        toward = np.sign(bb - aa)
+        c = np.where((c - aa) * toward < step, aa + toward * step, c)
+        c = np.where((bb - c) * toward < step, bb - toward * step, c)
+        c = np.where((c > lo) & (c < hi), c, mid)
+        stalled = (c <= lo) | (c >= hi)
+        good, fc = test(active, c)
+        fc = np.where(good, np.maximum(np.nan_to_num(fc, posinf=1e300), 0.0), np.minimum(np.nan_to_num(fc), -1e-300))
+        a[active] = np.where(good, c, aa)
+        fa[active] = np.where(good, fc, np.where(last[active] == -1, 0.5 * ffa, ffa))
+        b[active] = np.where(good, bb, c)
+        fb[active] = np.where(good, np.where(last[active] == 1, 0.5 * ffb, ffb), fc)
+        last[active] = np.where(good, 1, -1)
+        width = np.abs(b[active] - a[active])
+        done = stalled | (width <= rtol * np.maximum(np.abs(a[active]), np.abs(b[active])))
+        active = active[~done]
+    return a, b, iterations
 
 
 def share_for_fixed_compute(pd: dict[str, np.ndarray], compute_s: np.ndarray) -> np.ndarray:
@@ -208,7 +253,7 @@ def min_shares(pd: dict[str, np.ndarray], *, rtol: float = DEFAULT_RTOL, deadlin
     r"""Alg. 1 for every pair: a bracket ``(lower, upper)`` of the minimum feasible share, and the iterations.
 
     ``upper`` is feasible (deadline and budget met with the minimum-energy clocks), ``lower`` is infeasible or
-    the full-clock bound; both are ``inf`` for pairs infeasible at share 1. The bisection stops at relative
+    the full-clock bound; both are ``inf`` for pairs infeasible at share 1. The bracketing stops at relative
     width ``rtol`` (``0``: adjacent floats) or at the wall-clock ``deadline`` (``time.perf_counter()`` value).
     """
     lower = share_for_fixed_compute(pd, pd["copy_s"] + pd["work_s"])
@@ -223,21 +268,24 @@ def min_shares(pd: dict[str, np.ndarray], *, rtol: float = DEFAULT_RTOL, deadlin
     at_lower = feasible_at(_take(pd, idx), lower[idx])
     upper[idx[at_lower]] = lower[idx[at_lower]]
     rows = idx[~at_lower]
-    sub = _take(pd, rows)
-    lo, hi = lower[rows], upper[rows]
     iterations = 0
-    while rows.size and iterations < MAX_BISECTION:
-        if deadline is not None and time.perf_counter() > deadline:
-            break
-        iterations += 1
-        mid = 0.5 * (lo + hi)
-        stalled = (mid <= lo) | (mid >= hi)
-        good = feasible_at(sub, mid)
-        hi = np.where(good, mid, hi)
-        lo = np.where(good, lo, mid)
-        if np.all((hi - lo <= rtol * hi) | stalled):
-            break
-    lower[rows], upper[rows] = lo, hi
+    if rows.size:
+        sub = _take(pd, rows)
+        theta = sub["budget_s"] ** -0.5
+
+        def test(part: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            d = _take(sub, part)
+            _, e, ok = min_energy_clocks(release_times(d, 1.0 / p), d["copy_s"], d["work_s"], d["deadline_s"])
+            with np.errstate(divide="ignore"):
+                return ok & (e <= d["budget_s"]), np.where(ok, e, np.inf) ** -0.5 - theta[part]
+
+        # in p = 1/y, the inverse square root of the minimum energy is affine within a block structure
+        everything = np.arange(rows.size)
+        f_good = np.maximum(test(everything, 1.0 / upper[rows])[1], 0.0)
+        f_bad = np.minimum(test(everything, 1.0 / lower[rows])[1], -1e-300)
+        p_good, p_bad, iterations = illinois(test, 1.0 / upper[rows], f_good, 1.0 / lower[rows], f_bad,
+                                             rtol=rtol, deadline=deadline)
+        upper[rows], lower[rows] = 1.0 / p_good, 1.0 / p_bad
     return lower, upper, iterations
 
 
@@ -340,7 +388,7 @@ def count_fitting(share: np.ndarray) -> int:
 def solve_slide(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """SLIDE (Algs. 1-2): exact compute allocation, minimum shares by bisection, sorted admission.
 
-    Options: ``rtol`` (relative width of the share bisection, default 1e-12; 0 means adjacent floats).
+    Options: ``rtol`` (relative width of the share brackets, default 1e-12; 0 means adjacent floats).
     """
     opts = Options(ctx.options, "slide")
     rtol = opts.get("rtol", DEFAULT_RTOL, float)
@@ -373,6 +421,6 @@ def solve_slide(problem: SlideProvisioning, ctx: SolveContext) -> Result:
 
 
 __all__ = ["admissible_pairs", "admit", "build_plan", "choose_models", "count_fitting", "feasible_at",
-           "heuristic_result", "latency_for_clocks", "min_energy_clocks", "min_latency_clocks", "min_shares",
-           "pair_min_shares", "plan_from_shares", "release_times", "share_for_fixed_compute", "solve_slide",
-           "suffix_sum"]
+           "heuristic_result", "illinois", "latency_for_clocks", "min_energy_clocks", "min_latency_clocks",
+           "min_shares", "pair_min_shares", "plan_from_shares", "release_times", "share_for_fixed_compute",
+           "solve_slide", "suffix_sum"]
