@@ -67,54 +67,89 @@ class Tables:
         t[0] = t[-1] = np.inf
         return t
 
-    def mem_mask(self, dev: int, position: int, n_stages: int) -> np.ndarray | None:
-        """(L+1, L+1) segments [j, p) that fit on ``dev`` (None when it has no cap)."""
+    def mem_bounds(self, dev: int, position: int, n_stages: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """A stage's memory is separable, ``mem(j, p) = A[p] + C[j]`` (weights, buffers and kept activations are
+        prefix differences; the receive buffer depends on the start, the send buffer on the end). Returns
+        ``(A, B)`` with ``B = cap - C``, so that ``[j, p)`` fits on ``dev`` iff ``A[p] <= B[j]``; None without a cap.
+        """
         if not np.isfinite(self.caps[dev]):
             return None
-        j, p = self.pos[:, None], self.pos[None, :]
-        mem = self.problem.stage_memory(np.minimum(j, p), p, dev, position=position, n_stages=n_stages)
-        return (mem <= self.caps[dev] * (1 + 1e-12)) & (p > j)
+        pos = self.pos
+        kw = {"position": position, "n_stages": n_stages}
+        A = self.problem.stage_memory(np.zeros_like(pos), pos, dev, **kw) - self.beta[0]
+        C = self.problem.stage_memory(pos, pos, dev, **kw) - A
+        return A, self.caps[dev] * (1 + 1e-12) - C
 
-    def ends(self, starts: np.ndarray, dev: int, theta: float, mask: np.ndarray | None) -> np.ndarray:
+    def ends(self, starts: np.ndarray, dev: int, theta: float,
+             mem: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
         """Positions reachable by one stage on ``dev`` from any of ``starts`` ((n, L+1) bool)."""
         P = self.P[:, dev]
         lim = theta * (1 + TIME_RTOL)
-        if mask is None:
+        if mem is None:
             far = np.searchsorted(P, P + lim, side="right") - 1                 # farthest end from each start
             arr = np.where(starts, far[None, :], -1)
             reach = np.maximum.accumulate(arr, axis=1)
             out = np.zeros_like(starts)
             out[:, 1:] = reach[:, :-1] >= self.pos[None, 1:]
             return out
-        ok = mask & (P[None, :] - P[:, None] <= lim)
-        return (starts.astype(np.float32) @ ok.astype(np.float32)) > 0
+        A, B = mem
+        # p is reachable iff some start j in [g(p), p) has B[j] >= A[p], g(p) the first j with P[j] >= P[p] - lim
+        g = np.searchsorted(P, P - lim, side="left")
+        return _window_max(np.where(starts, B[None, :], -np.inf), g, self.pos) >= A[None, :]
+
+    def valid_starts(self, cand: np.ndarray, p: int, dev: int, theta: float,
+                     mem: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """Starts ``j < p`` among ``cand`` from which one stage on ``dev`` ends exactly at ``p``."""
+        P = self.P[:, dev]
+        ok = cand[:p] & (P[p] - P[:p] <= theta * (1 + TIME_RTOL))
+        if mem is not None:
+            ok &= mem[1][:p] >= mem[0][p]
+        return np.flatnonzero(ok)
+
+
+def _window_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Row-wise ``max(values[:, lo[p]:hi[p]])`` for every ``p`` (-inf for empty windows), by a sparse table."""
+    n, m = values.shape
+    length = hi - lo
+    ok = length > 0
+    k = np.full(m, -1, dtype=np.int64)
+    k[ok] = np.floor(np.log2(length[ok])).astype(np.int64)
+    out = np.full((n, m), -np.inf)
+    level, width = values, 1
+    for kk in range(int(k.max(initial=-1)) + 1):
+        if kk > 0:                                   # level kk: max over windows of 2^kk starting at each column
+            nxt = level.copy()
+            nxt[:, : m - width] = np.maximum(level[:, : m - width], level[:, width:])
+            level, width = nxt, 2 * width
+        cols = np.flatnonzero(k == kk)
+        if cols.size:
+            out[:, cols] = np.maximum(level[:, lo[cols]], level[:, hi[cols] - width])
+    return out
 
 
 # -- bottleneck, fixed order --------------------------------------------------------------------------------
-def fixed_feasible(tab: Tables, theta: float) -> PipelinePlan | None:
-    """A fixed-order plan whose stage and link values are all <= theta, or None."""
+def fixed_feasible(tab: Tables, theta: float, *, plan: bool = True) -> PipelinePlan | bool | None:
+    """A fixed-order plan whose stage and link values are all <= theta (None if there is none); with
+    ``plan=False`` only whether one exists."""
     L, K = tab.L, tab.K
     R = np.zeros((K + 1, L + 1), dtype=bool)
     R[0, 0] = True
-    masks = [tab.mem_mask(k, k, K) for k in range(K)]
+    mems = [tab.mem_bounds(k, k, K) for k in range(K)]
     lim = theta * (1 + TIME_RTOL)
     comm = [None] + [tab.link(k - 1, k) <= lim for k in range(1, K)]
     for k in range(K):
         starts = R[k] if k == 0 else R[k] & comm[k]
         if not starts.any():
-            return None
-        R[k + 1] = tab.ends(starts[None, :], k, theta, masks[k])[0]
+            return None if plan else False
+        R[k + 1] = tab.ends(starts[None, :], k, theta, mems[k])[0]
     if not R[K, L]:
-        return None
+        return None if plan else False
+    if not plan:
+        return True
     bounds = [L]
-    for k in range(K - 1, -1, -1):             # backtrack: a start of stage k that reaches the known end
-        p = bounds[-1]
+    for k in range(K - 1, -1, -1):             # backtrack: a start of stage k from which it ends at the known end
         cand = R[k] if k == 0 else R[k] & comm[k]
-        js = np.flatnonzero(cand[:p])
-        one = np.zeros((js.size, L + 1), dtype=bool)
-        one[np.arange(js.size), js] = True
-        hit = tab.ends(one, k, theta, masks[k])[:, p]
-        bounds.append(int(js[np.flatnonzero(hit)[-1]]))
+        bounds.append(int(tab.valid_starts(cand, bounds[-1], k, theta, mems[k])[-1]))
     return PipelinePlan(np.array(bounds[::-1]), np.arange(K))
 
 
@@ -155,13 +190,13 @@ class FreeDP:
         comm = np.stack([np.stack([tab.link(*self.rate_dev[u, v]) <= lim for v in range(C)]) for u in range(C)])
         pos_dep = tab.problem.training and tab.problem.schedule == "1f1b" and tab.has_caps
         S = n_stages if n_stages is not None else tab.K
-        mask_cache: dict[tuple[int, int], Any] = {}
+        mem_cache: dict[tuple[int, int], Any] = {}
 
         def mask(v: int, position: int) -> Any:
             key = (v, position if pos_dep else 0)
-            if key not in mask_cache:
-                mask_cache[key] = tab.mem_mask(int(self.rep[v]), key[1], S)
-            return mask_cache[key]
+            if key not in mem_cache:
+                mem_cache[key] = tab.mem_bounds(int(self.rep[v]), key[1], S)
+            return mem_cache[key]
 
         R = np.zeros((self.n_states, C, L + 1), dtype=bool)
         max_level = min(S, int(self.count.sum()))
@@ -202,15 +237,9 @@ class FreeDP:
                 break
             found = None
             for u in range(self.C):
-                cand = R[prev, u] & comm[u, v]
-                js = np.flatnonzero(cand[:p])
-                if js.size == 0:
-                    continue
-                one = np.zeros((js.size, L + 1), dtype=bool)
-                one[np.arange(js.size), js] = True
-                hit = np.flatnonzero(tab.ends(one, int(self.rep[v]), theta, mask(v, lev))[:, p])
-                if hit.size:
-                    found = (int(js[hit[-1]]), u)
+                js = tab.valid_starts(R[prev, u] & comm[u, v], p, int(self.rep[v]), theta, mask(v, lev))
+                if js.size:
+                    found = (int(js[-1]), u)
                     break
             assert found is not None, "pipeline-dp backtrack lost its path"
             j, u = found
@@ -245,6 +274,10 @@ def min_bottleneck(problem: PipelinePartition, deadline: Deadline, rtol: float =
         def probe(theta: float) -> PipelinePlan | None:
             stats["probes"] += 1
             return fixed_feasible(tab, theta)
+
+        def exists(theta: float) -> bool:
+            stats["probes"] += 1
+            return bool(fixed_feasible(tab, theta, plan=False))
     else:
         dp = FreeDP(tab)
         stats["classes"] = dp.C
@@ -283,18 +316,17 @@ def min_bottleneck(problem: PipelinePartition, deadline: Deadline, rtol: float =
     # a valid lower bound: every block runs somewhere, in a stage at least as long as the block
     t = problem.data()
     lo = min(float(np.max(np.min(t["fwd"] + (t["bwd"] if problem.training else 0.0), axis=0))), hi)
-    while hi - lo > rtol * hi:                    # invariant: OPT > lo (or lo is the block bound), a plan <= hi
+    while hi - lo > rtol * hi:                    # invariant: OPT >= lo; a plan with every value <= hi exists
         if deadline.passed():
             return best, lo, {**stats, "limit": True}
         mid = 0.5 * (lo + hi)
-        plan = probe(mid)
-        if plan is not None:
-            value = problem.evaluate(plan).bottleneck_s
-            if value < problem.evaluate(best).bottleneck_s:
-                best = plan
-            hi = min(mid, value)
+        if exists(mid):
+            hi = mid
         else:
             lo = mid
+    final = probe(hi)
+    if final is not None and problem.evaluate(final).bottleneck_s < problem.evaluate(best).bottleneck_s:
+        best = final
     return best, min(lo, problem.evaluate(best).bottleneck_s), stats
 
 
@@ -311,9 +343,9 @@ def min_sum_fixed(tab: Tables, theta: float) -> tuple[PipelinePlan | None, float
     for k in range(K):
         seg = tab.P[e, k] - tab.P[j, k]
         ok = (e > j) & (seg <= lim)
-        mask = tab.mem_mask(k, k, K)
-        if mask is not None:
-            ok &= mask
+        mem = tab.mem_bounds(k, k, K)
+        if mem is not None:
+            ok &= mem[0][None, :] <= mem[1][:, None]
         enter = V.copy()
         if k > 0:
             link = tab.link(k - 1, k)
