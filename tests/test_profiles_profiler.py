@@ -206,3 +206,16 @@ def test_copy_times_cover_each_blocks_state() -> None:
     t = copy_times(state, torch.device("cpu"), warmup=1, repeats=3)
     assert t.shape == (3, 3) and (t[:, 0] > 0).all() and (t[:, 1] == 0).all() and (t[:, 2] > 0).all()
     assert profile_model(mlp(), torch.randn(2, 16), **FAST).measurements[0].h2d_time_s is None   # CPU: no copy
+
+
+def test_replicated_recomputation_is_timed_per_block() -> None:
+    p = profile_model(MaskedAttention().eval(), torch.randint(0, 50, (2, 12)), **FAST)
+    m = p.measurements[0]
+    assert m.replicated_time_s is not None and m.constants_time_s is not None and m.constants_time_s > 0
+    assert m.replicated_time_s[0] == 0.0 and (m.replicated_time_s[1:] > 0).all()   # the layers rebuild the mask
+    net = m.net_additivity_error
+    assert net is not None
+    expected = (m.block_time_s.sum() - m.replicated_time_s.sum() + m.constants_time_s) / m.whole_time_s - 1
+    assert net == pytest.approx(expected)
+    chain = p.to_chain()
+    assert chain.measurements[0].replicated_time_s.sum() == pytest.approx(m.replicated_time_s.sum())
