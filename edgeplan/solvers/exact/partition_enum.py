@@ -20,27 +20,42 @@ import numpy as np
 
 from edgeplan.errors import UnsupportedProblemError
 from edgeplan.formulations.partition.split import SplitInference, SplitPlan
+from edgeplan.profiles.devices import DTYPE_BYTES
 from edgeplan.solvers.exact.partition_common import Deadline, plan_result
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 
-def chain_tables(problem: SplitInference) -> dict[str, np.ndarray]:
-    """Prefix sums and per-position data of a chain: ``Pt`` (T, L+1) times, ``Pw`` weights, ``beta`` (L+1,)
-    bytes crossing each position, ``quant_ok`` (L+1, W) widths allowed at each position, ``peak`` (L+1, L+1)
-    range maximum of activation peaks (only with memory caps)."""
+def chain_tables(problem: SplitInference, *, prefixes: bool = False) -> dict[str, np.ndarray]:
+    """Prefix sums and per-position data of the cut positions: ``Pt`` (T, L+1) times, ``Pw`` weights, ``beta``
+    (L+1,) bytes crossing each position, ``quant_ok`` (L+1, W) widths allowed there, ``peak`` (L+1, L+1) range
+    maximum of activation peaks (only with memory caps).
+
+    A chain's positions carry one tensor each. With ``prefixes`` the blocks of any model are taken in their
+    topological order and position ``k`` carries every tensor crossing the prefix cut (at native width), the
+    search space of Neurosurgeon on a DAG.
+    """
     d = problem.data()
     L = problem.n_blocks
     Pt = np.concatenate([np.zeros((problem.n_tiers, 1)), np.cumsum(d["time"], axis=1)], axis=1)
     Pw = np.concatenate([[0.0], np.cumsum(d["weights"])])
-    beta = np.zeros(L + 1)
-    beta[0] = d["input_bytes"]
-    if L > 1:
-        beta[d["src"] + 1] = d["edge_bytes"]          # a chain: edge (k-1, k) crosses position k
     W = problem.widths.size
     ok = np.zeros((L + 1, W), dtype=bool)
     ok[:, -1] = True                                  # native always
-    ok[1:L] = d["allowed"][: L - 1]
+    if prefixes:
+        m = problem.model
+        scale = DTYPE_BYTES[problem.dtype] / DTYPE_BYTES[m.act_dtype] * problem.batch_size
+        needs = np.zeros(L + 1, dtype=bool)               # the input still has a reader beyond position k
+        if m.input_consumers.size:
+            needs[: int(m.input_consumers.max()) + 1] = True
+        raw_input = m.input_bytes * needs
+        beta = scale * (m.cut_bytes_after() - raw_input) + problem.batch_size * raw_input
+    else:
+        beta = np.zeros(L + 1)
+        beta[0] = d["input_bytes"]
+        if L > 1:
+            beta[d["src"] + 1] = d["edge_bytes"]      # a chain: edge (k-1, k) crosses position k
+        ok[1:L] = d["allowed"][: L - 1]
     out = {"Pt": Pt, "Pw": Pw, "beta": beta, "quant_ok": ok}
     if np.isfinite(problem.memory_cap_bytes).any():
         act = d["act_peak"]
@@ -86,12 +101,13 @@ def _evaluate(problem: SplitInference, tab: dict[str, np.ndarray], cuts: np.ndar
     return obj, ok
 
 
-def enumerate_chain(problem: SplitInference, deadline: Deadline | None = None,
+def enumerate_chain(problem: SplitInference, deadline: Deadline | None = None, *, prefixes: bool = False,
                     ) -> tuple[SplitPlan | None, float, int, bool]:
-    """Best ``(plan, objective, candidates evaluated, complete)`` over every cut vector and width choice."""
+    """Best ``(plan, objective, candidates evaluated, complete)`` over every cut vector and width choice
+    (``prefixes``: over the prefix cuts of the topological order, native widths; see :func:`chain_tables`)."""
     T, L = problem.n_tiers, problem.n_blocks
     W = problem.widths.size
-    tab = chain_tables(problem)
+    tab = chain_tables(problem, prefixes=prefixes)
     wgrid = np.stack(np.meshgrid(*[np.arange(W)] * (T - 1), indexing="ij"), axis=-1).reshape(-1, T - 1)
     best_val, best = np.inf, None
     count = 0
