@@ -294,6 +294,35 @@ class SlideProvisioning:
         for key, value in sets.items():
             object.__setattr__(self, key, value)
 
+    @classmethod
+    def from_model_profiles(cls, profiles: Sequence[Any], *, precisions: Sequence[str] = ("fp32",),
+                            chain: bool = True, **fields: Any) -> SlideProvisioning:
+        r"""A problem whose model library is every profile at every precision (profile-major).
+
+        Each :class:`~edgeplan.profiles.model.ModelProfile` is cut into SLIDE's layers by ``to_chain()``
+        (segments between articulation points: a residual block is one layer) unless ``chain=False``. A layer's
+        size is its parameters at the precision plus its buffers as profiled, :math:`S_l = n_l \cdot
+        \mathrm{bits}(d) + 8\,\mathrm{buffer\_bytes}_l` (the paper's assumption for quantised variants); its
+        workload is the profile's forward FLOPs per sample. Models are named ``"<profile>-<precision>"``;
+        ``fields`` are the other constructor arguments (``admissible`` has one column per model built).
+        """
+        from edgeplan.profiles.devices import DTYPE_BYTES
+        from edgeplan.profiles.model import ModelProfile
+
+        bits, flops, names = [], [], []
+        for n, prof in enumerate(profiles):
+            if not isinstance(prof, ModelProfile):
+                raise ProblemDataError(f"`profiles`[{n}] is a {type(prof).__name__}; expected a ModelProfile")
+            layers = prof.to_chain() if chain else prof
+            for d in precisions:
+                if d not in DTYPE_BYTES:
+                    raise ProblemDataError(f"`precisions` has {d!r}; expected names from "
+                                           + ", ".join(map(repr, DTYPE_BYTES)))
+                bits.append(layers.num_params * 8.0 * DTYPE_BYTES[d] + 8.0 * layers.buffer_bytes)
+                flops.append(np.asarray(layers.fwd_flops, dtype=float))
+                names.append(f"{prof.name}-{d}")
+        return cls(layer_bits=bits, layer_flops=flops, model_names=names, **fields)
+
     # -- sizes and derived data ---------------------------------------------------------------------------------
     @property
     def n_users(self) -> int:

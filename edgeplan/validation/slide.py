@@ -52,6 +52,8 @@ from edgeplan.formulations.slide import SlidePlan, SlideProvisioning
 
 PRECISIONS = {"fp32": 32, "fp16": 16, "int8": 8}
 HOST = "127.0.0.1"
+#: Interpreter switch interval during the timed runs (Python's default is 5 ms).
+SWITCH_INTERVAL_S = 2e-4
 _LEN = struct.Struct("!Q")
 
 
@@ -196,11 +198,9 @@ def _recv_exact(sock: Any, n: int) -> bytes:
     return bytes(buf)
 
 
-def _send_paced(sock: Any, frames: list, rate_bps: float) -> None:
-    import struct
+def _send_paced(sock: Any, data: bytes, rate_bps: float) -> None:
     import time
 
-    data = b"".join(struct.pack("!Q", len(f)) + f for f in frames)
     byte_rate = rate_bps / 8.0
     chunk = int(min(65536, max(1024, byte_rate * 1e-3)))
     start = time.perf_counter()
@@ -223,6 +223,7 @@ def _server_main() -> None:
     import sys
 
     payloads, rates, n_requests, timeout_s = pickle.load(sys.stdin.buffer)
+    streams = [b"".join(struct.pack("!Q", len(f)) + f for f in frames) for frames in payloads]  # framed once
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
@@ -238,7 +239,7 @@ def _server_main() -> None:
                 client.settimeout(timeout_s)
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 (which,) = struct.unpack("!I", _recv_exact(client, 4))
-                _send_paced(client, payloads[which], rates[which])
+                _send_paced(client, streams[which], rates[which])
     finally:
         srv.close()
 
@@ -275,12 +276,10 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.stdout.close()
 
 
-def _receive(port: int, which: int, n_layers: int, t0: float, out: Queue, timeout_s: float) -> None:
-    """Receiver thread: request payload ``which`` and queue ``(layer, tensors, arrival_s)`` as layers complete."""
+def _receive(sock: socket.socket, n_layers: int, t0: float, out: Queue) -> None:
+    """Receiver thread: queue ``(layer, tensors, arrival_s)`` as each layer's frame completes on ``sock``."""
     try:
-        with socket.create_connection((HOST, port), timeout=timeout_s) as sock:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.sendall(struct.pack("!I", which))
+        with sock:
             for layer in range(n_layers):
                 (size,) = _LEN.unpack(_recv_exact(sock, _LEN.size))
                 frame = _recv_exact(sock, size)
@@ -376,12 +375,12 @@ def _pad(since: float, duration: float) -> None:
 
 
 def _run(meta_blocks: list[Any], x_host: Any, device: Any, source: Any, setup_pad: float, layer_pad: np.ndarray,
-         ) -> tuple[Any, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+         base: float | None = None) -> tuple[Any, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One timed execution. ``source(layer)`` blocks until the layer's tensors are here and returns them.
 
     The setup and each layer's load + forward are padded to ``setup_pad`` and ``layer_pad`` seconds (0: none).
-    Returns ``(output, setup_s, load_s, forward_s, finish_s, arrival_s)`` measured from the run's own start
-    (load and forward unpadded).
+    Returns ``(output, setup_s, load_s, forward_s, finish_s, arrival_s)``; finish times count from ``base``
+    (default: the run's start); load and forward are unpadded.
     """
     import torch
 
@@ -406,7 +405,7 @@ def _run(meta_blocks: list[Any], x_host: Any, device: Any, source: Any, setup_pa
             c = time.perf_counter()
             _pad(a, float(layer_pad[layer]))
             load_s[layer], fwd_s[layer] = b - a, c - b
-            finish[layer] = time.perf_counter() - t0
+            finish[layer] = time.perf_counter() - (t0 if base is None else base)
     return x, setup, load_s, fwd_s, finish, arrival
 
 
@@ -500,10 +499,13 @@ def validate_slide(problem: SlideProvisioning, plan: SlidePlan, models: Mapping[
     if threads is not None:
         torch.set_num_threads(threads)
     proc, port = _start_server(payloads, [j[5] for j in jobs], 2 * len(jobs), timeout_s)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # the receiver thread gets the GIL promptly during setup
     try:
         results = [_validate_user(j, payloads[n], n, port, metrics, problem, plan, dev, repeats, compute,
                                   timeout_s) for n, j in enumerate(jobs)]
     finally:
+        sys.setswitchinterval(switch)
         _stop(proc)
         if threads is not None:
             torch.set_num_threads(old_threads)
@@ -546,8 +548,11 @@ def _validate_user(job: tuple, frames: list[bytes], which: int, port: int, metri
 
     def streamed(dai: bool) -> tuple[Any, float, np.ndarray, np.ndarray]:
         q: Queue = Queue()
-        t0 = time.perf_counter()
-        rx = threading.Thread(target=_receive, args=(port, which, len(blocks), t0, q, timeout_s), daemon=True)
+        sock = socket.create_connection((HOST, port), timeout=timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        t0 = time.perf_counter()  # the request leaves now
+        sock.sendall(struct.pack("!I", which))
+        rx = threading.Thread(target=_receive, args=(sock, len(blocks), t0, q), daemon=True)
         rx.start()
         got: dict[int, tuple[Any, float]] = {}
 
@@ -562,14 +567,11 @@ def _validate_user(job: tuple, frames: list[bytes], which: int, port: int, metri
                 got[idx] = (tensors, arrival)
             return got[layer]
 
-        if dai:  # download everything first, then set up and infer (times measured from the request)
+        if dai:  # download everything first, then set up and infer
             source(len(blocks) - 1)
-            offset = time.perf_counter() - t0
-        else:
-            offset = 0.0
-        out, _, _, _, finish, arrival = _run(meta, x, dev, source, setup_pad, layer_pad)
+        out, _, _, _, finish, arrival = _run(meta, x, dev, source, setup_pad, layer_pad, base=t0)
         rx.join(timeout=timeout_s)
-        return out, offset + float(finish[-1]), offset + finish, arrival
+        return out, float(finish[-1]), finish, arrival
 
     out_s, meas_stream, finish_s, arrival_s = streamed(dai=False)
     out_d, meas_dai, _, _ = streamed(dai=True)
