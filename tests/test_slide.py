@@ -51,7 +51,7 @@ def brute_force_served(shares: np.ndarray) -> int:
         s = c >= 0
         if s.sum() > best:
             total = shares[np.flatnonzero(s), c[s]].sum()
-            if total <= 1.0:
+            if total <= 1.0 + 1e-12:  # the admission's rounding slack
                 best = int(s.sum())
     return best
 
@@ -364,3 +364,35 @@ def test_eba_gbmp_eecra_follow_their_rules() -> None:
         if per_layer.size and pd["budget_s"][r] > 0:
             n_work = int((w > 0).sum())
             np.testing.assert_allclose(per_layer, pd["budget_s"][r] / n_work, rtol=1e-12)
+
+
+def test_exact_fit_and_nobody_feasible() -> None:
+    # one layer of 1e5 bits, full-band rate 1e6 bit/s, deadline 0.2 s + 0.1 s of compute: share exactly 0.5 each
+    two = hand_problem(layer_bits=[[1e5]], layer_flops=[[1e10]], channel_gain=[1.0, 1.0], admissible=[[True]] * 2,
+                       deadline_s=0.3, setup_time_s=0.0, energy_budget_j=10.0)
+    r = ep.solve(two, "slide")
+    assert r.status is Status.OPTIMAL and r.fun == 2
+    np.testing.assert_allclose(r.plan.bandwidth_share, [0.5, 0.5], rtol=1e-15)
+    none = hand_problem(deadline_s=0.1)  # the setup alone (0.25 s) misses the deadline
+    for name in ("slide", *BASELINES):
+        res = ep.solve(none, name)
+        assert res.has_plan and res.fun == 0 and not res.plan.served.any(), name
+    assert ep.solve(none, "slide").status is Status.OPTIMAL
+
+
+def test_from_model_profiles() -> None:
+    from edgeplan.profiles.model import ModelProfile
+
+    prof = ModelProfile.chain("toy", [1e6, 2e6, 3e6], [100, 100, 10], num_params=[10, 20, 30],
+                              buffer_bytes=[4, 0, 0])
+    users = dict(channel_gain=[1.0], deadline_s=1.0, energy_budget_j=1.0, admissible=[[True, True]], clock_hz=1e9,
+                 cycles_per_flop=1.0, power_coeff=1e-27)
+    p = SlideProvisioning.from_model_profiles([prof], precisions=("fp32", "int8"), **users)
+    assert p.model_names == ("toy-fp32", "toy-int8")
+    np.testing.assert_allclose(p.layer_bits[0], [10 * 32 + 32, 20 * 32, 30 * 32])
+    np.testing.assert_allclose(p.layer_bits[1], [10 * 8 + 32, 20 * 8, 30 * 8])
+    np.testing.assert_allclose(p.layer_flops[1], [1e6, 2e6, 3e6])
+    with pytest.raises(ProblemDataError, match=r"`profiles`\[0\] is a str; expected a ModelProfile"):
+        SlideProvisioning.from_model_profiles(["toy"], **users)
+    with pytest.raises(ProblemDataError, match=r"`precisions` has 'int3'; expected names from"):
+        SlideProvisioning.from_model_profiles([prof], precisions=("int3",), **users)

@@ -31,7 +31,7 @@ def brute_force_served(shares: np.ndarray) -> int:
     for choice in itertools.product(range(-1, n), repeat=k):
         c = np.asarray(choice)
         s = c >= 0
-        if s.sum() > best and shares[np.flatnonzero(s), c[s]].sum() <= 1.0:
+        if s.sum() > best and shares[np.flatnonzero(s), c[s]].sum() <= 1.0 + 1e-12:
             best = int(s.sum())
     return best
 

@@ -40,7 +40,8 @@ row, so the sorted greedy solves the cardinality knapsack; Prop. 5: users intera
 Admitting by ``upper`` gives a feasible plan; admitting by ``lower`` gives a valid upper bound on the optimum.
 The result claims ``optimal`` only when the two counts agree (almost always; otherwise the bisection is
 refined to machine precision first, and a remaining disagreement is reported as ``feasible`` with the
-bound). Floating-point slack: capacities get a relative slack of ``1e-12`` (far below ``check``'s ``1e-6``).
+bound). Floating-point slack: capacities and the band get a relative slack of ``1e-12`` (far below
+``check``'s ``1e-6``).
 The model is the paper's: continuous shares, PSD-based rate, the recursion of eq. 6, power :math:`\Psi f^3`.
 """
 
@@ -57,6 +58,8 @@ from edgeplan.solvers.result import Limit, Result, Status
 
 #: Relative slack on the suffix capacities (rounding only).
 CAPACITY_SLACK = 1e-12
+#: Rounding slack of the band in the admission (``check`` allows 1e-6).
+ADMISSION_SLACK = 1e-12
 #: Default relative width of the share and latency brackets.
 DEFAULT_RTOL = 1e-12
 #: Iterations that shrink any bracket to adjacent floats (bisection's worst case).
@@ -311,10 +314,14 @@ def pair_min_shares(problem: SlideProvisioning, *, rtol: float = DEFAULT_RTOL, d
 
 
 def admit(share: np.ndarray) -> np.ndarray:
-    """Alg. 2: ``(K,)`` bool, the users admitted in ascending order of ``share`` while the shares sum to <= 1."""
+    """Alg. 2: ``(K,)`` bool, the users admitted in ascending order of ``share`` while the shares sum to <= 1.
+
+    The band is ``1 + ADMISSION_SLACK`` so that shares which add up to exactly 1 in real arithmetic (e.g. two
+    users needing 0.5 each) are not split by one unit of rounding.
+    """
     share = np.asarray(share, dtype=float)
     order = np.argsort(share, kind="stable")
-    n = int(np.searchsorted(np.cumsum(share[order]), 1.0, side="right"))
+    n = int(np.searchsorted(np.cumsum(share[order]), 1.0 + ADMISSION_SLACK, side="right"))
     mask = np.zeros(share.size, dtype=bool)
     mask[order[:n]] = True
     return mask
