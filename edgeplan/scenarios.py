@@ -37,6 +37,7 @@ from edgeplan.errors import ProblemDataError
 GENERATORS: dict[str, str] = {
     "knapsack": "edgeplan.catalog:knapsack",
     "fl-round": "edgeplan.formulations.fl_round:fl_round_instance",
+    "fl-energy": "edgeplan.formulations.fl_energy:fl_energy_instance",
 }
 
 

@@ -1,6 +1,7 @@
 """Structure-exploiting exact algorithms (DP, min-cut, bisection, ...), one module per family."""
 from edgeplan.solvers.exact import cache as _cache  # noqa: F401  (registers "cache-dp", "cache-replay")
 from edgeplan.solvers.exact import fl_bisect as _fl_bisect  # noqa: F401  (registers "fl-bisect")
+from edgeplan.solvers.exact import fl_energy as _fl_energy  # noqa: F401  (registers "fl-energy", "fl-energy-cvxpy")
 from edgeplan.solvers.exact import fl_rb as _fl_rb  # noqa: F401  (registers "fl-rb-milp", "fl-cpsat")
 from edgeplan.solvers.exact import partition_enum as _partition_enum  # noqa: F401  (registers "split-enum")
 from edgeplan.solvers.exact import partition_mincut as _partition_mincut  # noqa: F401  (registers "dads")

@@ -285,10 +285,17 @@ def latency_lower_bound(problem: FLRound) -> float:
     return float(best[k - 1])
 
 
+def highs_options(gap: float) -> dict[str, Any]:
+    """``solve(milp, "highs", options=...)`` for our MILPs: relative gap ``gap``, no absolute gap (HiGHS's default
+    ``mip_abs_gap`` of 1e-6 is coarse for objectives of order 1e-4), tight primal feasibility (1e-9)."""
+    return {"mip_rel_gap": gap, "highs_options": {"mip_abs_gap": 0.0, "primal_feasibility_tolerance": 1e-9,
+                                                   "mip_feasibility_tolerance": 1e-9}}
+
+
 def static_view(problem: FLRound) -> FLRound:
     """The same round seen by a scheduler that ignores mobility: every covered pair's window is ``inf``."""
     return replace(problem, window_s=np.where(problem.window_s > 0, np.inf, 0.0))
 
 
-__all__ = ["equalize", "equalize_rb", "group_latency", "latency_lower_bound", "quick_infeasibility", "reachable",
-           "schedule_from_assignment", "static_view"]
+__all__ = ["equalize", "equalize_rb", "group_latency", "highs_options", "latency_lower_bound", "quick_infeasibility",
+           "reachable", "schedule_from_assignment", "static_view"]

@@ -5,9 +5,9 @@ Both solve the resource-block model of :meth:`~edgeplan.formulations.fl_round.FL
 block and channel capacities per BS, minimising the largest latency.
 
 * ``"fl-rb-milp"``: the MILP of :meth:`~edgeplan.formulations.fl_round.FLRound.rb_milp` (epigraph variable
-  :math:`T`) in HiGHS with ``mip_rel_gap`` 1e-9. The optimum is one of the latencies :math:`t_{nmk}`, so
-  HiGHS's dual bound is rounded up to the smallest latency at or above it (valid, and usually equal to the
-  objective: exact).
+  :math:`T`) in HiGHS with ``mip_rel_gap`` 1e-9 and no absolute gap. The optimum is one of the latencies
+  :math:`t_{nmk}`, so HiGHS's dual bound is rounded up to the smallest latency at or above it (valid, and usually
+  equal to the objective: exact).
 * ``"fl-cpsat"``: the same model in CP-SAT with each latency replaced by its **rank** among the distinct
   latencies (an order-preserving integer code): the ranks' maximum is the rank of the latencies' maximum, so
   the integer model has exactly the same optimal assignments and needs no time quantum or scaling. Its bound
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from edgeplan.formulations.fl_round import FLRound, FLSchedule
-from edgeplan.solvers.exact.fl_kernels import quick_infeasibility
+from edgeplan.solvers.exact.fl_kernels import highs_options, quick_infeasibility
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -64,8 +64,7 @@ def _highs(problem: FLRound, rb: float | None, relaxed: bool, time_limit: float 
     from edgeplan.solvers.api import solve
 
     milp, decode = problem.rb_milp(resource_block_hz=rb, relaxed=relaxed)
-    res = solve(milp, "highs", time_limit=time_limit, seed=seed, options={"mip_rel_gap": RB_MIP_GAP},
-                verbose=verbose)
+    res = solve(milp, "highs", time_limit=time_limit, seed=seed, options=highs_options(RB_MIP_GAP), verbose=verbose)
     tri = problem.rb_triples(resource_block_hz=rb, relaxed=relaxed)
     values = np.unique(tri["latency_s"])
     bound = _snap_up(values, res.bound) if res.has_plan else None

@@ -5,6 +5,7 @@ from edgeplan.solvers.heuristics import cache_baselines as _cache_baselines  # n
 from edgeplan.solvers.heuristics import coach as _coach  # noqa: F401  (registers "coach")
 from edgeplan.solvers.heuristics import dagsa as _dagsa  # noqa: F401  (registers "dagsa", "dagsa-static")
 from edgeplan.solvers.heuristics import dai as _dai  # noqa: F401  (registers "dai")
+from edgeplan.solvers.heuristics import do_snm as _do_snm  # noqa: F401  (registers "do-snm")
 from edgeplan.solvers.heuristics import eba as _eba  # noqa: F401  (registers "eba")
 from edgeplan.solvers.heuristics import eecra as _eecra  # noqa: F401  (registers "eecra")
 from edgeplan.solvers.heuristics import fl_baselines as _fl_baselines  # noqa: F401  (random, best-channel, ...)
