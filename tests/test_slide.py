@@ -91,8 +91,7 @@ def test_plan_round_trips_through_json_and_plan_files(tmp_path) -> None:
     p = random_instance(5, 3, seed=3)
     r = ep.solve(p, "slide")
     back = SlidePlan.from_dict(json.loads(json.dumps(r.plan.to_dict())))
-    assert np.array_equal(back.model, r.plan.model) and np.array_equal(back.bandwidth_share, r.plan.bandwidth_share)
-    assert all(np.array_equal(a, b) for a, b in zip(back.clock_scale, r.plan.clock_scale, strict=True))
+    assert back == r.plan and back != SlidePlan.empty(p.n_users)
     loaded = load_plan(save_plan(tmp_path / "slide.json", p, r), p)
     assert p.objective(loaded.plan) == r.fun and p.check(loaded.plan) == []
 
@@ -155,6 +154,8 @@ def test_plan_construction_errors() -> None:
         SlidePlan([0, 1], [0.5, 0.5], [np.ones(1)])
     with pytest.raises(PlanError, match=r"`model` = \[0.5\]; expected integers"):
         SlidePlan([0.5], [0.5], [np.ones(1)])
+    with pytest.raises(PlanError, match=r"`bandwidth_share` or `clock_scale` is not numeric"):
+        SlidePlan([0], ["x"], [np.ones(1)])
     with pytest.raises(PlanError, match=r"SLIDE plan mapping lacks keys \['clock_scale'\]"):
         SlidePlan.from_dict({"model": [0], "bandwidth_share": [1.0]})
 

@@ -82,7 +82,7 @@ def _int_indices(name: str, value: Any, size: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class SlidePlan:
     """A SLIDE allocation.
 
@@ -104,17 +104,28 @@ class SlidePlan:
     def __post_init__(self) -> None:
         model = _int_indices("model", self.model, len(np.atleast_1d(np.asarray(self.model))))
         k = model.shape[0]
-        y = np.array(self.bandwidth_share, dtype=float)
+        try:
+            y = np.array(self.bandwidth_share, dtype=float)
+            z = tuple(np.array(c, dtype=float).reshape(-1) for c in self.clock_scale)
+        except (TypeError, ValueError) as exc:
+            raise PlanError(f"`bandwidth_share` or `clock_scale` is not numeric: {exc}") from exc
         if y.shape != (k,):
             raise PlanError(f"`bandwidth_share` has shape {y.shape}; expected ({k},) to match `model`")
-        if len(self.clock_scale) != k:
-            raise PlanError(f"`clock_scale` has {len(self.clock_scale)} entries; expected {k}, one per user")
-        z = tuple(np.array(c, dtype=float).reshape(-1) for c in self.clock_scale)
+        if len(z) != k:
+            raise PlanError(f"`clock_scale` has {len(z)} entries; expected {k}, one per user")
         for arr in (model, y, *z):
             arr.setflags(write=False)
         object.__setattr__(self, "model", model)
         object.__setattr__(self, "bandwidth_share", y)
         object.__setattr__(self, "clock_scale", z)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, SlidePlan) and np.array_equal(self.model, other.model)
+                and np.array_equal(self.bandwidth_share, other.bandwidth_share)
+                and len(self.clock_scale) == len(other.clock_scale)
+                and all(np.array_equal(a, b) for a, b in zip(self.clock_scale, other.clock_scale, strict=True)))
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def served(self) -> np.ndarray:
