@@ -286,8 +286,8 @@ class FLRoundEnergy:
         bad = values["cpu_min_hz"] > values["cpu_max_hz"]
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ProblemDataError(f"`cpu_min_hz`[{i}] = {values['cpu_min_hz'][i]!r} > `cpu_max_hz`[{i}] = "
-                                   f"{values['cpu_max_hz'][i]!r}; expected min <= max")
+            raise ProblemDataError(f"`cpu_min_hz`[{i}] = {float(values['cpu_min_hz'][i])!r} > `cpu_max_hz`[{i}] = "
+                                   f"{float(values['cpu_max_hz'][i])!r}; expected min <= max")
         values["max_power_w"] = per_user("max_power_w", self.max_power_w, n, min_value=0.0)
         values["kappa"] = per_user("kappa", self.kappa, n, min_value=0.0)
         values["deadline_s"] = as_scalar("deadline_s", self.deadline_s, min_value=0.0, strict_min=True)

@@ -277,7 +277,8 @@ def _split_program() -> tuple[Any, dict[str, Any], Any]:
     bh = cp.Parameter(nonneg=True)        # b / h
     lo = cp.Parameter()
     hi = cp.Parameter()
-    cons = [cp.constraints.ExpCone(cp.reshape(c, (1,)), cp.reshape(t, (1,)), cp.reshape(s, (1,))), t >= lo, t <= hi]
+    cons = [cp.constraints.ExpCone(cp.reshape(c, (1,), order="F"), cp.reshape(t, (1,), order="F"),
+                                    cp.reshape(s, (1,), order="F")), t >= lo, t <= hi]
     obj = k3 * cp.power(d - t, -2) + bh * (s - t)
     return cp.Problem(cp.Minimize(obj), cons), {"k3": k3, "d": d, "c": c, "bh": bh, "lo": lo, "hi": hi}, t
 

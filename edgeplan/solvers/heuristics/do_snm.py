@@ -41,7 +41,8 @@ SPLIT_UNITS = 64
 
 
 def coverage_gains(problem: FLRoundEnergy, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(N,)`` increments of each user's community EDCR and RDCR if it joined ``selected`` (0 without data)."""
+    """``(N,)`` increments of each user's community EDCR and RDCR if it joined ``selected`` (0 without data and for
+    users already selected)."""
     n = problem.n_users
     d_ef, d_re = np.zeros(n), np.zeros(n)
     if problem.data is None:
@@ -59,6 +60,7 @@ def coverage_gains(problem: FLRoundEnergy, selected: np.ndarray) -> tuple[np.nda
             d_ef[users] = mine.T @ (sizes * (k == 0)) / total_ef
         if total_re > 0:
             d_re[users] = mine.T @ (sizes * k) / total_re
+    d_ef[selected], d_re[selected] = 0.0, 0.0
     return d_ef, d_re
 
 
