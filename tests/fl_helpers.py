@@ -200,8 +200,10 @@ def _energy_groups(p: FLRoundEnergy, groups: list[tuple[int, tuple[int, ...]]]) 
             if not lo < hi:
                 out[(m, users)] = np.inf
                 continue
-            res = minimize_scalar(lambda b: point_energy(p, u, m, b) + point_energy(p, v, m, B - b),
-                                  bounds=(lo, hi), method="bounded", options={"xatol": 1e-6 * B})
+            def pair(b: float, u: int = u, v: int = v, m: int = m, B: float = B) -> float:
+                return point_energy(p, u, m, b) + point_energy(p, v, m, B - b)
+
+            res = minimize_scalar(pair, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6 * B})
             out[(m, users)] = float(res.fun)
     return out
 

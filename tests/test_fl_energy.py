@@ -3,6 +3,7 @@ DO-SNM, coverage constraints, errors."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -129,7 +130,8 @@ def test_plan_round_trips_and_scenario(tmp_path) -> None:
         ({"edcr_min": 1.5}, r"`edcr_min` = 1.5; expected a value <= 1.0"),
         ({"edcr_min": 0.5}, r"`edcr_min`/`rdcr_max` constrain coverage but `data` is None"),
         ({"data": "x"}, r"`data` is a str; expected a DataOwnership or None"),
-        ({"data": DataOwnership.from_membership([[1, 0], [0, 1], [1, 1]])}, r"`data` describes 3 users; expected 2"),
+        ({"data": DataOwnership.from_membership([[1, 0], [0, 1], [1, 1]])},
+         r"`data` describes 3 users; expected 2"),
         ({"n_select": 5}, r"`n_select` = 5; expected at most the number of users 2"),
     ],
 )
@@ -145,7 +147,7 @@ def test_plan_type_errors() -> None:
         FLEnergySchedule([0, -1], [1.0, 0.0], [1.0], [1.0, 0.0])
 
 
-# -- exact methods against brute force ----------------------------------------------------------------------------------
+# -- exact methods against brute force -------------------------------------------------------------------------------
 def _agrees(p: FLRoundEnergy, method: str, best: float, rtol: float) -> None:
     r = ep.solve(p, method)
     if np.isinf(best):
@@ -192,7 +194,7 @@ def test_cvxpy_cross_check_agrees() -> None:
 def test_energy_falls_as_the_deadline_grows() -> None:
     energies = [ep.solve(fl_energy_instance(12, 2, 4, seed=3, deadline_s=d), "fl-energy").fun
                 for d in (0.5, 0.7, 1.0, 1.5)]
-    assert all(a >= b * (1 - 1e-7) for a, b in zip(energies, energies[1:], strict=False)), energies
+    assert all(a >= b * (1 - 1e-7) for a, b in itertools.pairwise(energies)), energies
 
 
 def test_coverage_constraints_bind() -> None:
@@ -207,7 +209,7 @@ def test_coverage_constraints_bind() -> None:
     assert r.status is Status.OPTIMAL and blocks.evaluate(r.plan).rdcr[0] <= 0.4 + 1e-9
 
 
-# -- DO-SNM and infeasibility -----------------------------------------------------------------------------------------
+# -- DO-SNM and infeasibility ----------------------------------------------------------------------------------------
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10**6), blocks=st.booleans())
 def test_do_snm_is_feasible_and_never_beats_the_optimum(seed: int, blocks: bool) -> None:
