@@ -265,7 +265,9 @@ class Exporter:
 _EXPORTERS: dict[tuple[str, type], Exporter] = {}
 
 #: Modules whose import registers the families' exporters (imported on first use, not at import time).
-EXPORTER_MODULES: list[str] = []
+EXPORTER_MODULES: list[str] = [
+    "edgeplan.fl_sim",
+]
 
 
 def _load_exporters() -> None:

@@ -500,6 +500,8 @@ def fl_energy_instance(
     shared_fraction: float = 0.0,
     edcr_min: float = 0.0,
     rdcr_max: float = 1.0,
+    positions_m: Any = None,
+    velocities_mps: Any = None,
     name: str | None = None,
 ) -> FLRoundEnergy:
     """A seeded least-energy round (scenario family ``"fl-energy"``); geometry and channel as in
@@ -510,13 +512,15 @@ def fl_energy_instance(
     to the kappa convention by the profile) and the power cap come from it. With ``shared_fraction`` > 0 the users
     hold overlapping data (:func:`~edgeplan.profiles.data.social_network_data`, ``n_communities`` communities, the
     sample counts drawn from ``samples``) and ``edcr_min``/``rdcr_max`` constrain the selection.
+    ``positions_m``/``velocities_mps`` fix the geometry (multi-round simulation).
     """
     n = count("n_users", n_users, minimum=1)
     m = count("n_bs", n_bs, minimum=1)
     rng = np.random.default_rng(seed)
     chan = channel_profile(channel)
     geo, gain, win = draw_round(rng, n, m, side_m=side_m, speed_mps=speed_mps, coverage=coverage,
-                                cell_radius_m=cell_radius_m, window_cap_s=None, channel=chan)
+                                cell_radius_m=cell_radius_m, window_cap_s=None, channel=chan,
+                                positions_m=positions_m, velocities_mps=velocities_mps)
     d, gamma = user_compute(rng, n, samples=samples, cycles_per_sample=cycles_per_sample, model=model, device=device)
     fmin, fmax, kap, pmax = np.full(n, cpu_hz[0]), np.full(n, cpu_hz[1]), kappa, max_power_w
     if device is not None:
