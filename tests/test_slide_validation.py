@@ -137,5 +137,7 @@ def test_validation_errors() -> None:
         validate_slide(p, plan, [net], x, precision="fp8")
     with pytest.raises(ProblemDataError, match=r"model 0 has .* bits in the problem but its payload is"):
         validate_slide(one_model_problem(bits * 3, flops), plan, [net], x)
+    with pytest.raises(ProblemDataError, match=r"`users` = \[3\] has \[3\], which the plan does not serve"):
+        validate_slide(p, plan, [net], x, users=[3])
     with pytest.raises(ProblemDataError, match=r"`inputs` has no entry for model 0"):
         validate_slide(p, plan, [net], {1: x})

@@ -473,9 +473,15 @@ def validate_slide(problem: SlideProvisioning, plan: SlidePlan, models: Mapping[
         raise ProblemDataError(f"`compute` = {compute!r}; expected 'host' or 'target'")
     problem.check(plan)  # raises PlanError when the plan does not fit the problem
     lookup = dict(models) if isinstance(models, Mapping) else dict(enumerate(models))
-    chosen = [int(u) for u in (users if users is not None else np.flatnonzero(plan.served))
-              if plan.model[u] >= 0 and lookup.get(int(plan.model[u])) is not None]
-    if users is None:
+    if users is not None:
+        bad = [int(u) for u in users if not 0 <= int(u) < problem.n_users or plan.model[int(u)] < 0
+               or lookup.get(int(plan.model[int(u)])) is None]
+        if bad:
+            raise ProblemDataError(f"`users` = {list(users)!r} has {bad}, which the plan does not serve or whose "
+                                   "model is not in `models`; expected served users with a model to stream")
+        chosen = [int(u) for u in users]
+    else:
+        chosen = [int(u) for u in np.flatnonzero(plan.served) if lookup.get(int(plan.model[u])) is not None]
         chosen = chosen[:max_users]
     if not chosen:
         raise ProblemDataError("no served user has a model in `models`; expected at least one to validate")
