@@ -36,6 +36,9 @@ from edgeplan.errors import ProblemDataError
 #: family name -> "module:function" of its instance generator.
 GENERATORS: dict[str, str] = {
     "knapsack": "edgeplan.catalog:knapsack",
+    "slide": "edgeplan.formulations.slide:random_instance",
+    "cache": "edgeplan.formulations.cache_instances:random_cache_problem",
+    "cache-replay": "edgeplan.formulations.cache_instances:random_replay_problem",
     "fl-round": "edgeplan.formulations.fl_round:fl_round_instance",
     "fl-energy": "edgeplan.formulations.fl_energy:fl_energy_instance",
 }

@@ -288,7 +288,8 @@ def compare(
         Columns ``instance, seed, <swept and fixed parameters>, method, kind, status, limit,
         objective, bound, gap, best_bound, gap_to_best, build_time, solve_time, peak_mem_mb,
         message``. ``best_bound`` is the tightest valid bound any method proved on the instance
-        (a proven optimum counts); ``gap_to_best`` is the row's objective against it. Methods
+        (a proven optimum counts); ``gap_to_best`` is ``|objective - best_bound| / |best_bound|``, the
+        distance from the optimum when one method proved it. Methods
         that cannot take a problem give ``status="skipped"`` with the reason.
     """
 
@@ -372,7 +373,7 @@ def _table(rows: list[dict[str, Any]], order: list[tuple[str, str, str]]) -> pd.
         for r in group:
             r["best_bound"] = best
             ok = r["objective"] is not None and r["status"] in ("optimal", "feasible")
-            r["gap_to_best"] = relative_gap(r["objective"], best) if ok else None
+            r["gap_to_best"] = relative_gap(r["objective"], best, relative_to="bound") if ok else None
     rank = {k: i for i, k in enumerate(order)}
     rows.sort(key=lambda r: rank.get((r["instance"], "" if r["seed"] is None else str(r["seed"]), r["method"]), 0))
     params = [json.loads(r.get("params") or "{}") for r in rows]

@@ -12,6 +12,8 @@ def test_gap_conventions() -> None:
     assert relative_gap(0.0, 0.0) == 0.0
     assert relative_gap(0.0, -1.0) == math.inf
     assert relative_gap(None, 1.0) is None
+    assert relative_gap(8.0, 10.0, relative_to="bound") == pytest.approx(0.2)  # 20% short of the optimum
+    assert relative_gap(0.0, 10.0, relative_to="bound") == pytest.approx(1.0)
     r = Result(plan=[1], fun=4.0, bound=2.0, status="feasible", limit="time")
     assert r.gap == pytest.approx(0.5) and r.status is Status.FEASIBLE and not r.success and r.has_plan
 

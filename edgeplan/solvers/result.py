@@ -149,8 +149,13 @@ class Result:
         return "Result(" + ", ".join(parts) + ")"
 
 
-def relative_gap(fun: float | None, bound: float | None) -> float | None:
-    """Gurobi's relative gap ``|fun - bound| / |fun|``; 0 when equal, ``inf`` when ``fun == 0 != bound``."""
+def relative_gap(fun: float | None, bound: float | None, *, relative_to: str = "fun") -> float | None:
+    """Relative gap ``|fun - bound| / |ref|``; 0 when equal, ``inf`` when ``ref == 0`` and they differ.
+
+    ``relative_to="fun"`` is Gurobi's solver gap (``Result.gap``); ``relative_to="bound"`` measures the
+    distance from the optimum (or best bound) as papers report it: "within 5% of optimal" (``compare``'s
+    ``gap_to_best``).
+    """
     if fun is None or bound is None or math.isnan(fun) or math.isnan(bound):
         return None
     diff = abs(fun - bound)
@@ -158,7 +163,8 @@ def relative_gap(fun: float | None, bound: float | None) -> float | None:
         return 0.0
     if math.isinf(diff):
         return math.inf
-    return diff / abs(fun) if fun != 0.0 else math.inf
+    ref = fun if relative_to == "fun" else bound
+    return diff / abs(ref) if ref != 0.0 else math.inf
 
 
 __all__ = ["PLAN_STATUSES", "Limit", "Result", "Status", "relative_gap"]
