@@ -267,6 +267,7 @@ _EXPORTERS: dict[tuple[str, type], Exporter] = {}
 #: Modules whose import registers the families' exporters (imported on first use, not at import time).
 EXPORTER_MODULES: list[str] = [
     "edgeplan.fl_sim",
+    "edgeplan.validation.partition_export",
 ]
 
 

@@ -41,6 +41,10 @@ GENERATORS: dict[str, str] = {
     "cache-replay": "edgeplan.formulations.cache_instances:random_replay_problem",
     "fl-round": "edgeplan.formulations.fl_round:fl_round_instance",
     "fl-energy": "edgeplan.formulations.fl_energy:fl_energy_instance",
+    "partition-split": "edgeplan.formulations.partition.instances:random_split_instance",
+    "partition-pipeline": "edgeplan.formulations.partition.instances:random_pipeline_instance",
+    "partition-pipeedge": "edgeplan.formulations.partition.instances:pipeedge_instance",
+    "partition-zoo-split": "edgeplan.validation.partition:zoo_split_instance",
 }
 
 

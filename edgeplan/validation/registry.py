@@ -11,7 +11,10 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-VALIDATORS: dict[str, list[tuple[str, str]]] = {}
+VALIDATORS: dict[str, list[tuple[str, str]]] = {
+    "SplitInference": [("split execution over emulated links", "edgeplan.validation.partition:registered_split")],
+    "PipelinePartition": [("pipeline processes over gloo", "edgeplan.validation.partition:registered_pipeline")],
+}
 
 
 def validators_for(problem: Any) -> list[tuple[str, Callable[..., Any]]]:

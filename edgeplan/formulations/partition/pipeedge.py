@@ -93,8 +93,8 @@ def read_pipeedge(models: str | Path, device_types: str | Path, devices: str | P
         profiles = (t.get("model_profiles") or {}).get(model)
         if not profiles:
             raise ProblemDataError(f"`{device_types}` type {tname!r} has no profile of model {model!r}")
-        prof = next((x for x in profiles if batch_size is None or x.get("batch_size") == batch_size
-                     and x.get("dtype", dtype) == dtype), None)
+        prof = next((x for x in profiles if batch_size is None or (x.get("batch_size") == batch_size
+                     and x.get("dtype", dtype) == dtype)), None)
         if prof is None:
             raise ProblemDataError(f"`{device_types}` type {tname!r} has no {model!r} profile at batch size "
                                    f"{batch_size} and dtype {dtype}")
@@ -149,28 +149,54 @@ def write_pipeedge(problem: PipelinePartition, out_dir: str | Path, *, hosts: Se
     models = {name: {"layers": L, "mem_MB": (weights / MEGA).tolist(),
                      "parameters_in": round(d["boundary"][0] / problem.micro_batch / size),
                      "parameters_out": [round(x / problem.micro_batch / size) for x in d["boundary"][1:]]}}
-    label = problem.device_classes()
+    names = type_names(problem)
+    host_of = device_hosts(problem, hosts)
     types: dict[str, Any] = {}
     devs: dict[str, list[str]] = {}
-    tname_of = {}
-    for c in np.unique(label):
-        first = int(np.flatnonzero(label == c)[0])
-        base = problem.devices[first].name
-        tname = base if base not in types else f"{base}-{c}"
-        tname_of[int(c)] = tname
-        cap = problem.memory_cap_bytes[first]
-        types[tname] = {"bw_Mbps": float(bw[first] / MEGA), "mem_MB": float(cap / MEGA) if np.isfinite(cap) else 1e12,
-                        "model_profiles": {name: [{"batch_size": problem.micro_batch, "dtype": "torch.float32",
-                                                   "time_s": d["fwd"][first].tolist()}]}}
     for i in range(K):
-        t = tname_of[int(label[i])]
-        devs.setdefault(t, []).append(str(hosts[i]) if hosts is not None else f"{t}-{len(devs.get(t, []))}")
+        t = names[i]
+        devs.setdefault(t, []).append(host_of[i])
+        if t in types:
+            continue
+        cap = problem.memory_cap_bytes[i]
+        types[t] = {"bw_Mbps": float(bw[i] / MEGA), "mem_MB": float(cap / MEGA) if np.isfinite(cap) else 1e12,
+                    "model_profiles": {name: [{"batch_size": problem.micro_batch, "dtype": "torch.float32",
+                                               "time_s": d["fwd"][i].tolist()}]}}
     paths = []
     for fname, doc in (("models.yml", models), ("device_types.yml", types), ("devices.yml", devs)):
         p = out / fname
         p.write_text(yaml.safe_dump(doc, sort_keys=False))
         paths.append(p)
     return paths
+
+
+def type_names(problem: PipelinePartition) -> list[str]:
+    """PipeEdge device-type name of each device: its class's first device name (made unique per class)."""
+    label = problem.device_classes()
+    taken: dict[str, int] = {}
+    name_of: dict[int, str] = {}
+    out = []
+    for i, c in enumerate(label.tolist()):
+        if c not in name_of:
+            base = problem.devices[i].name
+            name_of[c] = base if base not in taken else f"{base}-{c}"
+            taken[name_of[c]] = c
+        out.append(name_of[c])
+    return out
+
+
+def device_hosts(problem: PipelinePartition, hosts: Sequence[str] | None = None) -> list[str]:
+    """The host of each device: ``hosts`` as given, else ``<type>-<k>`` (k counting within the type)."""
+    if hosts is not None:
+        if len(hosts) != problem.n_devices:
+            raise ProblemDataError(f"`hosts` has {len(hosts)} names; expected {problem.n_devices}, one per device")
+        return [str(h) for h in hosts]
+    count: dict[str, int] = {}
+    out = []
+    for t in type_names(problem):
+        out.append(f"{t}-{count.get(t, 0)}")
+        count[t] = count.get(t, 0) + 1
+    return out
 
 
 def schedule_yaml(plan: PipelinePlan, hosts: Sequence[str]) -> list[dict[str, list[int]]]:
@@ -197,4 +223,5 @@ def plan_from_schedule(schedule: Sequence[Mapping[str, Sequence[int]]], hosts: S
     return PipelinePlan(np.array(bounds), np.array(devs))
 
 
-__all__ = ["MEGA", "plan_from_schedule", "read_pipeedge", "schedule_yaml", "write_pipeedge"]
+__all__ = ["MEGA", "device_hosts", "plan_from_schedule", "read_pipeedge", "schedule_yaml", "type_names",
+           "write_pipeedge"]

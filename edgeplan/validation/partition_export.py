@@ -1,0 +1,202 @@
+r"""Exporters of partition plans: a split spec a runtime reads, ONNX sub-models per stage, PipeEdge files.
+
+* ``split-spec`` (:func:`split_spec`): JSON with the stages (tier or device, block names and indices), the
+  tensors crossing each link with their planned widths, and for plans whose stages are contiguous in the
+  profile's block order the ``torch.distributed.pipelining`` split points: the module that begins each stage
+  after the first, as ``{"module.path": "BEGINNING"}`` (:func:`pipelining_split_spec` turns it into
+  ``SplitPoint`` values for ``torch.distributed.pipelining.pipeline(..., split_spec=...)``). A stage that
+  begins with a block that is not a module (profiler glue) is moved to the next module boundary and marked
+  ``"exact": false``.
+* ``onnx``: one ONNX model per stage (``stage{k}.onnx``, via ``torch.onnx.export`` of the stage's sub-graph,
+  TorchScript exporter) and ``onnx_stages.json`` naming each stage's inputs and outputs (graph node names, so
+  outputs of one stage are inputs of a later one). Needs the ``onnx`` package and the torch model: pass
+  ``module=`` and ``inputs=``, or a profile whose ``meta['zoo']`` names a zoo model.
+* ``pipeedge``: ``models.yml``, ``device_types.yml``, ``devices.yml`` and ``schedule.yml`` for PipeEdge
+  (:mod:`edgeplan.formulations.partition.pipeedge`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeplan.errors import PlanError, SolverUnavailableError
+from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
+from edgeplan.formulations.partition.split import SplitInference, SplitPlan
+from edgeplan.plans import exporter
+
+SPEC_FORMAT = "edgeplan.split_spec"
+SPEC_VERSION = 1
+_MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+
+
+def _stages(problem: Any, plan: Any) -> list[dict[str, Any]]:
+    names = problem.model.block_names
+    out = []
+    if isinstance(plan, SplitPlan):
+        tau, _ = problem._parts(plan)
+        for t in range(problem.n_tiers):
+            idx = np.flatnonzero(tau == t)
+            if idx.size:
+                out.append({"tier": t, "device": problem.tiers[t].name, "blocks": idx.tolist(),
+                            "block_names": [names[i] for i in idx]})
+    else:
+        b, dev = problem._parts(plan)
+        for s in range(dev.size):
+            idx = np.arange(b[s], b[s + 1])
+            out.append({"stage": s, "device": int(dev[s]), "device_name": problem.devices[dev[s]].name,
+                        "blocks": idx.tolist(), "block_names": [names[i] for i in idx]})
+    return out
+
+
+def split_spec(problem: SplitInference | PipelinePartition, plan: SplitPlan | PipelinePlan) -> dict[str, Any]:
+    """The split spec document of the module docstring."""
+    stages = _stages(problem, plan)
+    names = problem.model.block_names
+    contiguous = all(np.array_equal(s["blocks"], np.arange(s["blocks"][0], s["blocks"][-1] + 1)) for s in stages)
+    order_ok = contiguous and all(a["blocks"][-1] + 1 == b["blocks"][0] for a, b in itertools.pairwise(stages))
+    pipelining: dict[str, Any] | None = None
+    if order_ok:
+        points, exact = {}, True
+        for s in stages[1:]:
+            first = s["blocks"][0]
+            j = next((k for k in range(first, problem.n_blocks) if _MODULE_PATH.match(names[k])), None)
+            if j is None:
+                exact = False
+                continue
+            exact &= j == first
+            points[names[j]] = "BEGINNING"
+        pipelining = {"split_spec": points, "exact": exact, "n_stages": len(points) + 1}
+    links = []
+    if isinstance(plan, SplitPlan):
+        tau, bits = problem._parts(plan)
+        raw, inp = problem.crossing(tau)
+        for l in range(problem.n_tiers - 1):
+            us = np.flatnonzero(raw[l] > 0)
+            links.append({"link": l, "rate_bps": problem.links[l].rate_bps, "input_bytes": float(inp[l]),
+                          "tensors": [{"block": int(u), "block_name": names[u], "bytes": float(raw[l, u]),
+                                       "bits": int(bits[l, u])} for u in us]})
+    else:
+        b, dev = plan.boundaries, plan.devices
+        d = problem.data()
+        for s in range(dev.size - 1):
+            links.append({"link": s, "after_block": int(b[s + 1]) - 1, "bytes_per_micro_batch":
+                          float(d["boundary"][b[s + 1]]), "rate_bps": float(problem.rates_bps[dev[s], dev[s + 1]])})
+    return {"format": SPEC_FORMAT, "version": SPEC_VERSION, "model": problem.model.name,
+            "kind": "split" if isinstance(plan, SplitPlan) else "pipeline", "n_blocks": problem.n_blocks,
+            "stages": stages, "links": links, "pipelining": pipelining}
+
+
+def load_split_spec(path: str | Path) -> dict[str, Any]:
+    """Read a split spec written by the ``split-spec`` exporter (format and version checked)."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PlanError(f"split spec `{p}` cannot be read: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("format") != SPEC_FORMAT:
+        raise PlanError(f"split spec `{p}`: key `format` = {doc.get('format') if isinstance(doc, dict) else doc!r}; "
+                        f"expected {SPEC_FORMAT!r}")
+    if doc.get("version") != SPEC_VERSION:
+        raise PlanError(f"split spec `{p}`: key `version` = {doc.get('version')!r}; expected {SPEC_VERSION}")
+    return doc
+
+
+def pipelining_split_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """``{module: SplitPoint.BEGINNING}`` for ``torch.distributed.pipelining.pipeline`` from a split spec."""
+    from torch.distributed.pipelining import SplitPoint
+
+    pip = spec.get("pipelining")
+    if not pip:
+        raise PlanError("the split spec has no `pipelining` entry: its stages are not contiguous in block order")
+    return {name: getattr(SplitPoint, point) for name, point in pip["split_spec"].items()}
+
+
+@exporter("split-spec", plan=SplitPlan)
+def export_split_spec(problem: SplitInference, plan: SplitPlan, out_dir: Path, **_: Any) -> list[Path]:
+    """JSON split spec: stages, crossing tensors with widths, torch.distributed.pipelining split points."""
+    p = out_dir / "split_spec.json"
+    p.write_text(json.dumps(split_spec(problem, plan), indent=1))
+    return [p]
+
+
+@exporter("split-spec", plan=PipelinePlan)
+def export_pipeline_spec(problem: PipelinePartition, plan: PipelinePlan, out_dir: Path, **_: Any) -> list[Path]:
+    """JSON split spec: stages on devices, boundary sizes, torch.distributed.pipelining split points."""
+    return export_split_spec(problem, plan, out_dir)  # type: ignore[arg-type]
+
+
+def _model_and_inputs(problem: Any, module: Any, inputs: Any) -> tuple[Any, Any]:
+    if module is not None and inputs is not None:
+        return module, inputs
+    from edgeplan.validation.partition import _zoo_of
+
+    return _zoo_of(problem)
+
+
+def export_onnx_stages(problem: Any, plan: Any, out_dir: Path, *, module: Any = None, inputs: Any = None,
+                       opset: int | None = None) -> list[Path]:
+    """``stage{k}.onnx`` per stage and ``onnx_stages.json`` (see the module docstring)."""
+    if importlib.util.find_spec("onnx") is None:
+        raise SolverUnavailableError("the ONNX exporter needs the `onnx` package; install it with `pip install onnx`")
+    import onnx
+    import torch
+
+    from edgeplan.validation.partition_split import block_graph
+
+    module, inputs = _model_and_inputs(problem, module, inputs)
+    bg = block_graph(module, inputs, problem.model)
+    paths, manifest = [], []
+    for k, st in enumerate(_stages(problem, plan)):
+        stage = bg.stage(st["blocks"])
+        args = tuple(bg.example[n] if n in bg.example else bg.value(n) for n in stage.inputs)
+        p = out_dir / f"stage{k}.onnx"
+        kw = {"opset_version": opset} if opset is not None else {}
+        with torch.no_grad():
+            torch.onnx.export(stage.as_module(), args, str(p), dynamo=False, input_names=list(stage.inputs),
+                              output_names=list(stage.outputs), **kw)
+        onnx.checker.check_model(str(p))
+        paths.append(p)
+        manifest.append({"file": p.name, "blocks": st["blocks"], "inputs": list(stage.inputs),
+                         "outputs": list(stage.outputs)})
+    m = out_dir / "onnx_stages.json"
+    m.write_text(json.dumps({"model": problem.model.name, "model_outputs": list(bg.output_names()),
+                             "stages": manifest}, indent=1))
+    return [*paths, m]
+
+
+@exporter("onnx", plan=SplitPlan)
+def export_onnx_split(problem: SplitInference, plan: SplitPlan, out_dir: Path, **kw: Any) -> list[Path]:
+    """ONNX sub-model per tier (torch.onnx.export of each tier's sub-graph) and a manifest."""
+    return export_onnx_stages(problem, plan, out_dir, **kw)
+
+
+@exporter("onnx", plan=PipelinePlan)
+def export_onnx_pipeline(problem: PipelinePartition, plan: PipelinePlan, out_dir: Path, **kw: Any) -> list[Path]:
+    """ONNX sub-model per pipeline stage and a manifest."""
+    return export_onnx_stages(problem, plan, out_dir, **kw)
+
+
+@exporter("pipeedge", plan=PipelinePlan)
+def export_pipeedge(problem: PipelinePartition, plan: PipelinePlan, out_dir: Path, *, hosts: Any = None,
+                    **_: Any) -> list[Path]:
+    """PipeEdge's models/device_types/devices YAML and the plan as its schedule.yml."""
+    import yaml
+
+    from edgeplan.formulations.partition.pipeedge import device_hosts, schedule_yaml, write_pipeedge
+
+    paths = write_pipeedge(problem, out_dir, hosts=hosts)
+    host_of = device_hosts(problem, hosts)
+    p = out_dir / "schedule.yml"
+    p.write_text(yaml.safe_dump(schedule_yaml(plan, host_of), sort_keys=False))
+    return [*paths, p]
+
+
+__all__ = ["SPEC_FORMAT", "SPEC_VERSION", "export_onnx_stages", "load_split_spec", "pipelining_split_spec",
+           "split_spec"]
