@@ -219,3 +219,21 @@ def test_replicated_recomputation_is_timed_per_block() -> None:
     assert net == pytest.approx(expected)
     chain = p.to_chain()
     assert chain.measurements[0].replicated_time_s.sum() == pytest.approx(m.replicated_time_s.sum())
+
+
+class TwoHeads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 4), nn.Linear(4, 2), nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor, scale: float = 1.0, flag: bool | None = None) -> tuple:
+        h = self.a(x) * scale
+        return self.b(h), {"c": self.c(h)}
+
+
+def test_non_tensor_keyword_inputs_and_multiple_outputs_export() -> None:
+    p = profile_model(TwoHeads().eval(), torch.randn(2, 4), example_kwargs={"scale": 2.0, "flag": None}, **FAST)
+    assert p.meta["tracer"] == "torch.export"
+    assert p.block_names == ("a", "b", "c") and p.edges.tolist() == [[0, 1], [0, 2]]
+    np.testing.assert_array_equal(p.out_bytes, [16.0, 8.0, 12.0])      # both heads are model outputs
+    assert p.input_bytes == 16.0 and p.input_consumers.tolist() == [0]

@@ -26,34 +26,28 @@ from edgeplan.profiles.profiler._common import (
 class _Graph:
     """Per-node facts of an exported graph, computed by running it once on real inputs."""
 
-    def __init__(self, ep: Any, flat_inputs: list[Any], *, backward: bool, progress: bool | None) -> None:
+    def __init__(self, ep: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool,
+                 progress: bool | None) -> None:
         self.ep = ep
         gm = ep.graph_module
         self.nodes = list(gm.graph.nodes)
-        sig = ep.graph_signature
-        spec_of = {s.arg.name: s for s in sig.input_specs if hasattr(s.arg, "name")}
-        user_names = [s.arg.name for s in sig.input_specs if s.kind.name == "USER_INPUT" and hasattr(s.arg, "name")]
-        tensors = [x for x in flat_inputs if isinstance(x, torch.Tensor)]
-        if len(user_names) != len(tensors):
-            raise ProfileError(f"the exported graph has {len(user_names)} user inputs for {len(tensors)} tensors; "
-                               "expected one placeholder per input tensor")
-        user_value = dict(zip(user_names, tensors, strict=True))
+        placeholders = [n for n in self.nodes if n.op == "placeholder"]
+        spec_of = {s.arg.name: s for s in ep.graph_signature.input_specs if hasattr(s.arg, "name")}
+        values = ep._graph_module_flat_inputs(args, kwargs)     # parameters, buffers, constants, user inputs
+        if len(values) != len(placeholders):
+            raise ProfileError(f"the exported graph has {len(placeholders)} placeholders for {len(values)} values; "
+                               "expected one value per placeholder")
         self.kind_of_placeholder: dict[Any, str] = {}
         env: dict[Any, Any] = {}
-        for n in self.nodes:
-            if n.op != "placeholder":
-                continue
+        for n, v in zip(placeholders, values, strict=True):
             spec = spec_of.get(n.name)
             kind = spec.kind.name if spec is not None else "USER_INPUT"
-            self.kind_of_placeholder[n] = kind
-            if kind == "USER_INPUT":
-                env[n] = user_value[n.name]
-            elif kind in ("PARAMETER", "BUFFER"):
-                env[n] = ep.state_dict[spec.target] if spec.target in ep.state_dict else ep.constants[spec.target]
-            elif kind == "CONSTANT_TENSOR":
-                env[n] = ep.constants[spec.target]
-            else:
+            if kind not in ("USER_INPUT", "PARAMETER", "BUFFER", "CONSTANT_TENSOR"):
                 raise ProfileError(f"placeholder `{n.name}` of kind {kind} is not supported by the export profiler")
+            if kind == "USER_INPUT" and not isinstance(v, torch.Tensor):
+                kind = "CONSTANT_ARG"           # a non-tensor input (a float, a flag): specialized, not data
+            self.kind_of_placeholder[n] = kind
+            env[n] = v
         # data dependence on user inputs, and whether a value needs a gradient in training
         self.dep: dict[Any, bool] = {}
         self.grad: dict[Any, bool] = {}
@@ -213,48 +207,64 @@ def _block_keys(g: _Graph, blocks: list[str]) -> dict[Any, str | None]:
 
 
 def _group(g: _Graph, keys: dict[Any, str | None]) -> list[tuple[str, list[Any]]]:
-    """Runs of consecutive nodes with the same key; glue and view-only runs join the next run."""
-    runs: list[list[Any]] = []           # [key, nodes, mergeable]
+    """Blocks as (name, nodes in graph order).
+
+    Consecutive nodes with the same key form runs. Glue runs without FLOPs and runs of view-only ops are
+    merged: into their producer when exactly one block produces their inputs (a post-processing step such
+    as scaling, adding a position table or slicing the CLS token; this adds no edge into the producer, so
+    the block graph stays acyclic), otherwise into the next block (which comes after all their producers).
+    """
+    runs: list[list[Any]] = []
     for n, k in keys.items():
         if runs and runs[-1][0] == k:
             runs[-1][1].append(n)
         else:
             runs.append([k, [n]])
-    merged: list[list[Any]] = []
-    pending: list[Any] = []
-    for k, ns in runs:
-        glue = k is None
-        mergeable = (glue and not any(g.flops[x] for x in ns)) or all(g.trivial[x] for x in ns)
-        if mergeable:
-            pending.extend(ns)
+    mergeable = [(k is None and not any(g.flops[x] for x in ns)) or all(g.trivial[x] for x in ns) for k, ns in runs]
+    blocks: list[list[Any]] = []        # [key, nodes]
+    run_block: list[int | None] = []
+    for (k, ns), m in zip(runs, mergeable, strict=True):
+        if m:
+            run_block.append(None)
             continue
-        if glue:
+        if k is None:
             owners = [str(list((x.meta.get("nn_module_stack") or {"": ("",)}).values())[-1][0]) for x in ns]
             k = (max(set(owners), key=owners.count) or "<root>") + ":glue"
-        if merged and merged[-1][0] == k:
-            merged[-1][1].extend(pending + ns)
+        if blocks and blocks[-1][0] == k and run_block and run_block[-1] == len(blocks) - 1:
+            blocks[-1][1].extend(ns)
         else:
-            merged.append([k, pending + ns])
-        pending = []
-    if pending:
-        if merged:
-            merged[-1][1].extend(pending)
+            blocks.append([k, list(ns)])
+        run_block.append(len(blocks) - 1)
+    if not blocks:
+        return [("<root>", [n for _, ns in runs for n in ns])]
+    block_of = {n: run_block[i] for i, (_, ns) in enumerate(runs) if run_block[i] is not None for n in ns}
+    for i, ((_, ns), m) in enumerate(zip(runs, mergeable, strict=True)):
+        if not m:
+            continue
+        inside = set(ns)
+        producers = {block_of[x] for n in ns for x in n.all_input_nodes if x not in inside and x in block_of}
+        if len(producers) == 1:
+            target = producers.pop()
         else:
-            merged.append(["<root>", pending])
+            later = [b for b in run_block[i + 1:] if b is not None]
+            target = later[0] if later else len(blocks) - 1
+        for n in ns:
+            block_of[n] = target
+        blocks[target][1].extend(ns)
+    order = {n: i for i, n in enumerate(g.nodes)}
     seen: dict[str, int] = defaultdict(int)
     out = []
-    for k, ns in merged:
+    for k, ns in blocks:
         name = k if seen[k] == 0 else f"{k}@{seen[k]}"
         seen[k] += 1
-        out.append((name or "<root>", ns))
+        out.append((name or "<root>", sorted(ns, key=order.__getitem__)))
     return out
 
 
 def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, blocks: list[str],
                     backward: bool, progress: bool | None) -> tuple[dict[str, Any], list[Any], Callable]:
     ep = torch.export.export(module, args, kwargs, strict=False)
-    flat = pytree.tree_leaves((args, kwargs))
-    g = _Graph(ep, flat, backward=backward, progress=progress)
+    g = _Graph(ep, args, kwargs, backward=backward, progress=progress)
     groups = _group(g, _block_keys(g, blocks))
     block_of: dict[Any, int] = {n: b for b, (_, ns) in enumerate(groups) for n in ns}
     const_nodes = {n for n in g.nodes if n.op == "call_function" and not g.dep[n]}
