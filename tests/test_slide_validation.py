@@ -87,7 +87,7 @@ def test_streamed_run_matches_the_recursion_on_a_real_cnn() -> None:
                           noise_psd_w_per_hz=1e-20)
     r = ep.solve(p, "slide")
     assert r.fun == 2
-    report = validate_slide(p, r.plan, [net, net], x, repeats=2, timeout_s=30)
+    report = validate_slide(p, r.plan, [net, net], x, repeats=2, runs=2, timeout_s=30)
     assert [u.precision for u in report.users] == ["fp32", "int8"]
     for u in report.users:
         assert u.measured_stream_s == pytest.approx(u.predicted_stream_s, rel=0.25, abs=0.03), report.table()
