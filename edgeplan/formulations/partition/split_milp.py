@@ -104,8 +104,9 @@ def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
     n_s = senders.size
     pos = np.full(L, -1)
     pos[senders] = np.arange(n_s)
-    cap = float(out.max(initial=0.0))
-    c = cols.add("c", (n_s, nl), 0.0, np.repeat(out[senders], nl).reshape(n_s, nl) if n_s else cap, integer=integral)
+    # no upper bounds on the byte columns (the rows bound them): with bounds, HiGHS 1.14's aggregator presolve rule
+    # returned a wrong "optimal" plan on instances with memory caps (reproduced against SCIP)
+    c = cols.add("c", (n_s, nl), 0.0, np.inf, integer=integral)
     if E:
         # max rule: c[u,l] - e'(x[u,l] - x[w,l]) >= 0 for every edge and link
         ce = c[pos[src]]                                                                  # (E, nl)
@@ -161,7 +162,7 @@ def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
     if nq:
         ub = np.where(allowed[qs][:, None, :], out[senders[qs]][:, None, None], 0.0) * np.ones((1, nl, 1))
         z = cols.add("z", (nq, nl, W), 0.0, (ub > 0).astype(float), integer=True)
-        cw = cols.add("cw", (nq, nl, W), 0.0, ub, integer=integral)
+        cw = cols.add("cw", (nq, nl, W), 0.0, np.inf, integer=integral)
         n = nq * nl
         # sum_w cw - c = 0
         rows.add(n, np.concatenate([np.repeat(np.arange(n), W), np.arange(n)]),
@@ -191,16 +192,19 @@ def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
             rows.add(n, np.repeat(np.arange(n), 2), pairs, 1.0, lower=1.0)
     sent_terms.append((np.arange(nl), k, np.full(nl, d["input_bytes"])))
 
-    # memory: sum_v weights y[v,t] + p[t] <= M_t ; p[t] - act y[v,t] >= 0
+    # memory: sum_v weights y[v,t] + p[t] <= M_t ; p[t] - act y[v,t] >= 0   (rows and p[t] in units of M_t, so
+    # that byte-sized coefficients never meet second-sized ones: HiGHS' presolve has erred on such mixes)
     caps = problem.memory_cap_bytes
     for t in np.flatnonzero(np.isfinite(caps)):
+        mu = max(float(caps[t]), 1.0) if not integral else 1.0
         p = cols.add(f"p{t}", (), 0.0, np.inf, integer=integral)
         terms, const = _tier_terms(x, T, int(t))
+        wts = d["weights"] / mu
         rr = np.concatenate([np.zeros(L * len(terms), dtype=int), [0]])
         cc = np.concatenate([*(tc for tc, _ in terms), [int(p)]])
-        vv = np.concatenate([*(coef * d["weights"] for _, coef in terms), [1.0]])
-        rows.add(1, rr, cc, vv, upper=caps[t] - const * d["weights"].sum())
-        act = d["act_peak"]
+        vv = np.concatenate([*(coef * wts for _, coef in terms), [1.0]])
+        rows.add(1, rr, cc, vv, upper=caps[t] / mu - const * wts.sum())
+        act = d["act_peak"] / mu
         big = act > 0
         nb = int(big.sum())
         rr = np.concatenate([np.arange(nb)] * (len(terms) + 1))
