@@ -78,7 +78,7 @@ def rate_matrix(bandwidth_bps: Any) -> np.ndarray:
     return r
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class PipelinePlan:
     """Stages as ``boundaries`` (``S + 1`` block positions from 0 to L) and the ``devices`` (``S``) running them."""
 
@@ -100,6 +100,12 @@ class PipelinePlan:
         if self.boundaries.size != self.devices.size + 1:
             raise PlanError(f"`boundaries` has {self.boundaries.size} entries for {self.devices.size} devices; "
                             "expected one more boundary than stages")
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, PipelinePlan) and np.array_equal(self.boundaries, other.boundaries)
+                and np.array_equal(self.devices, other.devices))
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def n_stages(self) -> int:
