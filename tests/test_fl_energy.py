@@ -249,3 +249,21 @@ def test_infeasible_is_a_status_with_the_reason() -> None:
     assert ep.solve(q, "do-snm").status is Status.NO_SOLUTION
     with pytest.raises(UnsupportedProblemError, match=r"has no exact MILP; solve it with 'fl-energy'"):
         ep.solve(hand_energy(), "highs")
+
+
+def test_coverage_cuts_agree_with_cover_columns() -> None:
+    for seed in range(200, 215):
+        p = tiny_energy(seed, blocks=seed % 2 == 0)
+        if p.data is None or p.edcr_min <= 0:
+            continue
+        a = ep.solve(p, "fl-energy", options={"coverage": "groups"})
+        b = ep.solve(p, "fl-energy", options={"coverage": "cuts"})
+        assert a.status is b.status, (seed, a, b)
+        if a.has_plan:
+            assert b.fun == pytest.approx(a.fun, rel=1e-6) and p.check(b.plan) == []
+    q = fl_energy_instance(14, 2, 3, seed=5, deadline_s=0.8, shared_fraction=0.5, n_communities=2, edcr_min=0.7)
+    a = ep.solve(q, "fl-energy", options={"coverage": "groups"})
+    b = ep.solve(q, "fl-energy", options={"coverage": "cuts"})
+    assert b.fun == pytest.approx(a.fun, rel=2e-6) and b.stats["coverage_cuts"] >= 2
+    with pytest.raises(ProblemDataError, match=r"`options\['coverage'\]` = 'lazy'; expected one of auto, groups"):
+        ep.solve(q, "fl-energy", options={"coverage": "lazy"})

@@ -12,7 +12,23 @@ linearized coverage rows of the module docstring of :mod:`.fl_energy`: per commu
 with :math:`\text{cover}_g, w_{ij} \in [0, 1]` continuous and :math:`s_n` the sum of user :math:`n`'s selection
 columns. The cover variables may only be 1 for groups some selected owner holds, and :math:`w_{ij}` is pushed
 to :math:`\max(0, s_i + s_j - 1) = s_i s_j` by the cap, so both linearizations are exact. Rows are assembled
-as COO arrays in one go (the per-group and per-pair coverage rows are gathered in Python lists of arrays).
+as COO arrays in one go.
+
+Coverage cuts
+-------------
+With many distinct sample groups the cover columns make the LP large and slow. The solvers can instead pass
+``cuts``. The effective coverage :math:`f_c(S)` is monotone and submodular, so for any selection :math:`S_0`
+(Nemhauser, Wolsey and Fisher 1978, Prop. 2.3, with :math:`\rho_j(A) = f_c(A \cup j) - f_c(A)`)
+
+.. math::
+
+    f_c(S) &\le f_c(S_0) + \sum_{j \notin S_0} \rho_j(S_0)\, s_j,\\
+    f_c(S) &\le f_c(S_0) - \sum_{j \in S_0} \rho_j(S_0 \setminus j)\,(1 - s_j)
+              + \sum_{j \notin S_0} f_c(\{j\})\, s_j,
+
+and requiring either right side to reach :math:`r^{\min}_{\rm ef} D^{\rm ef}_{U_c}` is valid for every feasible
+selection and exact at :math:`S = S_0` (:func:`edcr_cut`). A solver adds both cuts of each selection that misses
+the floor and re-solves; the MILP with cuts is a relaxation, so its bound stays valid.
 """
 
 from __future__ import annotations
@@ -29,12 +45,54 @@ if TYPE_CHECKING:
     from edgeplan.formulations.fl_energy import FLRoundEnergy
 
 
-def coverage_rows(problem: FLRoundEnergy, sel_cols: np.ndarray, first_row: int, first_col: int) -> dict[str, Any]:
+def edcr_cut(problem: FLRoundEnergy, selected: np.ndarray, community: int) -> list[tuple[np.ndarray, float]]:
+    r"""The two submodular cuts of the module docstring at ``selected`` for ``community``: pairs ``(coef, rhs)``
+    meaning :math:`\sum_n \text{coef}_n s_n \ge \text{rhs}` (coefficients 0 outside the community)."""
+    data = problem.data
+    inside = data.community == community
+    s0 = np.asarray(selected, dtype=bool) & inside
+    own = data.patterns & inside[None, :]
+    sizes = data.group_sizes.astype(float)
+    k = own[:, s0].sum(axis=1)
+    ownf = own.T.astype(float)
+    gain = ownf @ (sizes * (k == 0))          # f(j | S0), j outside S0
+    loss = ownf @ (sizes * (k == 1))          # f(j | S0 - j), j in S0
+    alone = ownf @ sizes                      # f({j})
+    f0 = float(sizes[k > 0].sum())
+    floor = problem.edcr_min * float(data.distinct(inside)) * (1 - 1e-12)
+    cut_a = (np.where(s0, 0.0, gain) * inside, floor - f0)
+    cut_b = (np.where(s0, loss, alone) * inside, floor - f0 + float(loss[s0].sum()))
+    return [cut_a, cut_b]
+
+
+def initial_edcr_cuts(problem: FLRoundEnergy) -> list[tuple[np.ndarray, float]]:
+    r"""The cuts at :math:`S_0 = \emptyset` and :math:`S_0 = U_c` for every community (none without a floor)."""
+    if problem.data is None or problem.edcr_min <= 0:
+        return []
+    out = []
+    for c in np.unique(problem.data.community):
+        out += edcr_cut(problem, np.zeros(problem.n_users, dtype=bool), int(c))[:1]
+        out += edcr_cut(problem, problem.data.community == c, int(c))[1:]
+    return out
+
+
+def coverage_rows(problem: FLRoundEnergy, sel_cols: np.ndarray, first_row: int, first_col: int,
+                  cuts: list[tuple[np.ndarray, float]] | None = None) -> dict[str, Any]:
     """COO pieces of the coverage rows over the selection indicators :math:`s_n` (column ``sel_cols[n]``); the
-    extra continuous columns (cover, w) are numbered from ``first_col`` and the rows from ``first_row``."""
+    extra continuous columns (cover, w) are numbered from ``first_col`` and the rows from ``first_row``. With
+    ``cuts`` the effective coverage is given by those rows instead of the group formulation."""
     out: dict[str, Any] = {"rows": [], "cols": [], "vals": [], "lo": [], "hi": [], "n_rows": 0, "n_cols": 0}
     if problem.data is None or (problem.edcr_min <= 0 and problem.rdcr_max >= 1):
         return out
+    if cuts:
+        coef = np.stack([c for c, _ in cuts])
+        coo = sp.coo_array(coef)
+        out["rows"] += [coo.row + first_row]
+        out["cols"] += [sel_cols[coo.col]]
+        out["vals"] += [coo.data]
+        out["lo"] = np.array([r for _, r in cuts])
+        out["hi"] = np.full(len(cuts), np.inf)
+        first_row += len(cuts)
     n = problem.n_users
     r, c = first_row, first_col
 
@@ -66,7 +124,7 @@ def coverage_rows(problem: FLRoundEnergy, sel_cols: np.ndarray, first_row: int, 
     overlap = problem.data.overlap_matrix().astype(float) if problem.rdcr_max < 1 else None
     for comm in np.unique(problem.data.community):
         inside = problem.data.community == comm
-        if problem.edcr_min > 0:                                 # cover_g - sum_{n owns g} s_n <= 0
+        if problem.edcr_min > 0 and cuts is None:                # cover_g - sum_{n owns g} s_n <= 0
             own = owners & inside[None, :]
             groups = np.flatnonzero(own.any(axis=1))
             block = -sp.csr_array(own[groups].astype(float))
@@ -82,12 +140,13 @@ def coverage_rows(problem: FLRoundEnergy, sel_cols: np.ndarray, first_row: int, 
             add(pairs, -1.0, np.full(iu.size, -np.inf), np.ones(iu.size))
             weight = overlap[iu, ju]
             total(np.arange(c - iu.size, c), weight, -np.inf, problem.rdcr_max * float(weight.sum()) * (1 + 1e-12))
-    out["n_rows"], out["n_cols"] = r - first_row, c - first_col
+    out["n_rows"], out["n_cols"] = r - first_row + (len(cuts) if cuts else 0), c - first_col
     return out
 
 
 def assemble(problem: FLRoundEnergy, col_user: np.ndarray, col_bs: np.ndarray, usage: np.ndarray,
-             capacity: np.ndarray, n_int: int, extra: dict[str, Any], cost: np.ndarray, name: str) -> MILP:
+             capacity: np.ndarray, n_int: int, extra: dict[str, Any], cost: np.ndarray, name: str,
+             cuts: list[tuple[np.ndarray, float]] | None = None) -> MILP:
     r"""The rows every energy MILP has, over its first ``n_int`` (binary) columns :math:`x_i` of users ``col_user``
     on BSs ``col_bs``, plus the family-specific ``extra`` rows and columns.
 
@@ -96,6 +155,7 @@ def assemble(problem: FLRoundEnergy, col_user: np.ndarray, col_bs: np.ndarray, u
     bandwidth (``extra["bw_rows"]``/``["bw_cols"]`` with ``usage``, against ``capacity``) and the channels
     :math:`\sum_{i: m_i = m} x_i \le C_m`; the extra rows; the coverage rows over :math:`s`. Selecting through
     :math:`s` keeps the coverage rows short and gives the branch-and-bound one variable per user to branch on.
+    ``cuts`` (a list, possibly empty) replaces the group formulation of the coverage floor by those rows.
     """
     n, m = problem.gain.shape
     p = col_user.size
@@ -105,7 +165,7 @@ def assemble(problem: FLRoundEnergy, col_user: np.ndarray, col_bs: np.ndarray, u
     base_cols = [np.arange(p), s0 + np.arange(n), s0 + np.arange(n), np.arange(p)]
     base_vals = [np.ones(p), -np.ones(n), np.ones(n), np.ones(p)]
     base_rows[1] = np.arange(n)
-    cov = coverage_rows(problem, s0 + np.arange(n), n + 1 + 2 * m + extra["n_rows"], s0 + n)
+    cov = coverage_rows(problem, s0 + np.arange(n), n + 1 + 2 * m + extra["n_rows"], s0 + n, cuts)
     total_cols = s0 + n + cov["n_cols"]
     total_rows = n + 1 + 2 * m + extra["n_rows"] + cov["n_rows"]
     all_rows = np.concatenate([*base_rows, extra["bw_rows"] + n + 1, *extra["rows"], *cov["rows"]])
@@ -125,7 +185,8 @@ def assemble(problem: FLRoundEnergy, col_user: np.ndarray, col_bs: np.ndarray, u
 
 
 def point_milp(problem: FLRoundEnergy, users: Any, bs: Any, bandwidth_hz: Any, energy_j: Any, *, usage: Any = None,
-               capacity: Any = None, energy_scale: float = 1.0) -> tuple[MILP, Callable[[np.ndarray], np.ndarray]]:
+               capacity: Any = None, energy_scale: float = 1.0, cuts: list[tuple[np.ndarray, float]] | None = None,
+               ) -> tuple[MILP, Callable[[np.ndarray], np.ndarray]]:
     r"""The operating-point MILP: one binary :math:`x_i` per point :math:`i = (n_i, m_i, b_i)` with energy
     :math:`\mathcal E_i`.
 
@@ -148,12 +209,13 @@ def point_milp(problem: FLRoundEnergy, users: Any, bs: Any, bandwidth_hz: Any, e
     cap = np.ones(problem.n_bs) if capacity is None else np.asarray(capacity, dtype=float)
     extra = {"n_rows": 0, "n_cols": 0, "rows": [], "cols": [], "vals": [], "lo": [], "hi": [],
              "col_hi": np.zeros(0), "bw_rows": b, "bw_cols": np.arange(u.size)}
-    milp = assemble(problem, u, b, use, cap, u.size, extra, e / energy_scale, f"{problem.name}-points")
+    milp = assemble(problem, u, b, use, cap, u.size, extra, e / energy_scale, f"{problem.name}-points", cuts)
     return milp, lambda x: np.flatnonzero(np.asarray(x)[: u.size] > 0.5)
 
 
 def tangent_milp(problem: FLRoundEnergy, users: Any, bs: Any, b_min: Any, points: Any, values: Any, slopes: Any,
-                 *, energy_scale: float = 1.0) -> tuple[MILP, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]]:
+                 *, energy_scale: float = 1.0, cuts: list[tuple[np.ndarray, float]] | None = None,
+                 ) -> tuple[MILP, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]]:
     r"""The outer approximation for continuous bandwidth over pairs :math:`j = (n_j, m_j)`.
 
     Columns: :math:`z_j \in \{0,1\}`, then :math:`y_j \in [0, 1]` (bandwidth as a fraction of
@@ -199,7 +261,7 @@ def tangent_milp(problem: FLRoundEnergy, users: Any, bs: Any, b_min: Any, points
              "hi": np.concatenate([np.full(T + P, np.inf), np.zeros(P)]),
              "col_hi": np.concatenate([np.ones(P), np.full(P, np.inf)]), "bw_rows": b, "bw_cols": y}
     cost = np.concatenate([np.zeros(2 * P), np.ones(P)])
-    milp = assemble(problem, u, b, np.ones(P), np.ones(m), P, extra, cost, f"{problem.name}-tangents")
+    milp = assemble(problem, u, b, np.ones(P), np.ones(m), P, extra, cost, f"{problem.name}-tangents", cuts)
 
     def decode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         on = np.flatnonzero(np.asarray(x)[:P] > 0.5)
@@ -208,4 +270,4 @@ def tangent_milp(problem: FLRoundEnergy, users: Any, bs: Any, b_min: Any, points
     return milp, decode
 
 
-__all__ = ["assemble", "coverage_rows", "point_milp", "tangent_milp"]
+__all__ = ["assemble", "coverage_rows", "edcr_cut", "initial_edcr_cuts", "point_milp", "tangent_milp"]

@@ -9,17 +9,24 @@ Method ``"fl-energy"``
    operating-point MILP with the linearized coverage rows (:meth:`~edgeplan.formulations.fl_energy.FLRoundEnergy.
    to_milp`) *is* the problem; HiGHS solves it with ``mip_rel_gap`` 1e-9. Exact up to that gap and the bisection
    (energies to ~1e-15 relative in the time split).
-3. **Continuous bandwidth**: outer approximation (Kelley's cutting planes on the convex :math:`\mathcal E^\star`).
-   The MILP of :func:`~edgeplan.formulations.fl_energy_milp.tangent_milp` replaces each pair's
-   :math:`\mathcal E^\star` by the maximum of its tangents, initially at ``points`` bandwidths spread
+3. **Continuous bandwidth**: outer approximation (Kelley's cutting planes on the convex
+   :math:`\mathcal E^\star`). The MILP of :func:`~edgeplan.formulations.fl_energy_milp.tangent_milp` replaces
+   each pair's :math:`\mathcal E^\star` by the maximum of its tangents, initially at ``points`` bandwidths spread
    geometrically between the least feasible bandwidth :math:`\check b` and the band; its optimum (HiGHS's dual
    bound) is a **lower bound**. Its solution (selection, BS, bandwidths) is feasible, so its true energy is an
    **upper bound**; tangents are added at its bandwidths and the MILP re-solved until
-   :math:`ub - lb \le \text{rtol}\cdot ub` (default ``rtol = 1e-6``). Each assignment's bandwidths are also
-   re-split optimally within every BS (:func:`polish_bandwidth`: common marginal energy per hertz), and tangents
-   go there too: once the MILP settles on the optimal assignment, the tangents at the polished point (all with the
-   same slope) make its lower bound meet the upper bound, which ends Kelley's slow tail. The result carries the
-   best plan and ``bound = lb``.
+   :math:`ub - lb \le \text{rtol}\cdot ub` (default ``rtol = 1e-6``); each MILP is solved to a tenth of the
+   current relative gap (at most 1e-3, at least rtol/4; its dual bound is valid either way). Each assignment's
+   bandwidths are also re-split optimally within every BS (:func:`polish_bandwidth`: common marginal energy per
+   hertz), and tangents go there too: once the MILP settles on the optimal assignment, the tangents at the
+   polished point (all with the same slope) make its lower bound meet the upper bound, which ends Kelley's slow
+   tail. The result carries the best plan and ``bound = lb``.
+
+A coverage floor enters both MILPs either through cover columns per sample group (exact in one MILP; the default
+up to :data:`AUTO_CUT_GROUPS` groups) or as submodular cuts generated on demand
+(:func:`~edgeplan.formulations.fl_energy_milp.edcr_cut`): a selection that misses the floor is cut off and the
+MILP re-solved; the cuts are valid inequalities, so every bound stays valid, and the cuts at a selection are
+exact there, so the loop ends. Option ``coverage`` picks (``"auto"``, ``"groups"``, ``"cuts"``).
 
 Infeasibility (too few users can meet the deadline within their windows at full power and clock, too few
 channels, or a MILP that proves no selection meets the quota, bandwidth and coverage rows) is a status with the
@@ -45,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from edgeplan.formulations.fl_energy import FLEnergySchedule, FLRoundEnergy
-from edgeplan.formulations.fl_energy_milp import point_milp, tangent_milp
+from edgeplan.formulations.fl_energy_milp import edcr_cut, initial_edcr_cuts, point_milp, tangent_milp
 from edgeplan.solvers.exact.fl_kernels import highs_options
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
@@ -61,6 +68,9 @@ MAX_OA_ITER = 200
 #: Grid points per user and refinement levels of :func:`polish_bandwidth`.
 POLISH_GRID = 33
 POLISH_LEVELS = 4
+#: Sample groups beyond which ``coverage="auto"`` states the coverage floor by cuts rather than cover columns.
+AUTO_CUT_GROUPS = 400
+COVERAGE_MODES = ("auto", "groups", "cuts")
 #: Clarabel tolerances for the cross-check.
 CLARABEL_TOL = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
 
@@ -91,27 +101,62 @@ def _result(plan: FLEnergySchedule | None, fun: float | None, status: Status, bo
                   solve_time=time.perf_counter() - t0, stats=stats)
 
 
+def add_coverage_cuts(problem: FLRoundEnergy, chosen_users: np.ndarray, cuts: list) -> bool:
+    """Append the cut of every community whose coverage floor the selection misses; True when it added any."""
+    selected = np.zeros(problem.n_users, dtype=bool)
+    selected[chosen_users] = True
+    edcr, _ = problem.coverage(selected)
+    comms = np.unique(problem.data.community)
+    added = False
+    for c, rate in zip(comms, edcr, strict=True):
+        if rate < problem.edcr_min * (1 - 1e-9):
+            cuts.extend(edcr_cut(problem, selected, int(c)))
+            added = True
+    return added
+
+
 def _no_selection(method: str, t0: float, **stats: Any) -> Result:
     return _result(None, None, Status.INFEASIBLE, None, t0, "no selection meets the quota, the bandwidth and channel "
                    "limits and the coverage constraints together", method, **stats)
 
 
+def coverage_cuts(problem: FLRoundEnergy, coverage: str) -> list | None:
+    """The initial cut list when the coverage floor goes in as cuts, ``None`` for the group formulation (or no
+    floor). ``coverage``: ``"groups"``, ``"cuts"`` or ``"auto"`` (cuts beyond :data:`AUTO_CUT_GROUPS` groups)."""
+    if problem.data is None or problem.edcr_min <= 0:
+        return None
+    if coverage == "groups" or (coverage == "auto" and problem.data.patterns.shape[0] <= AUTO_CUT_GROUPS):
+        return None
+    return initial_edcr_cuts(problem)
+
+
 def _solve_points(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band: np.ndarray, energy: np.ndarray,
                   usage: np.ndarray | None, capacity: np.ndarray | None, ctx: SolveContext, method: str, t0: float,
-                  exact: bool, **stats: Any) -> Result:
+                  exact: bool, coverage: str = "auto", **stats: Any) -> Result:
     """Solve the operating-point MILP and wrap the answer."""
     from edgeplan.solvers.api import solve
 
     scale = energy_scale(energy)
-    milp, decode = point_milp(problem, users, bs, band, energy, usage=usage, capacity=capacity, energy_scale=scale)
-    left = None if ctx.time_limit is None else max(ctx.time_limit - (time.perf_counter() - t0), 1e-3)
-    res = solve(milp, "highs", time_limit=left, options=highs_options(POINT_MIP_GAP), verbose=ctx.verbose)
-    stats = {**stats, "milp_vars": milp.n_vars, "milp_rows": milp.n_rows, "mip_rel_gap": POINT_MIP_GAP}
-    if res.status is Status.INFEASIBLE:
-        return _no_selection(method, t0, **stats)
-    if not res.has_plan:
-        return _result(None, None, Status.NO_SOLUTION, None, t0, f"no plan ({res.message})", method,
-                       Limit.TIME if ctx.time_limit is not None else Limit.OTHER, **stats)
+    cuts = coverage_cuts(problem, coverage)
+    rounds = 0
+    while True:
+        milp, decode = point_milp(problem, users, bs, band, energy, usage=usage, capacity=capacity,
+                                  energy_scale=scale, cuts=cuts)
+        left = None if ctx.time_limit is None else max(ctx.time_limit - (time.perf_counter() - t0), 1e-3)
+        res = solve(milp, "highs", time_limit=left, options=highs_options(POINT_MIP_GAP), verbose=ctx.verbose)
+        rounds += 1
+        stats = {**stats, "milp_vars": milp.n_vars, "milp_rows": milp.n_rows, "mip_rel_gap": POINT_MIP_GAP,
+                 "milps": rounds, "coverage_cuts": len(cuts or ())}
+        if res.status is Status.INFEASIBLE:
+            return _no_selection(method, t0, **stats)
+        if not res.has_plan:
+            return _result(None, None, Status.NO_SOLUTION, None, t0, f"no plan ({res.message})", method,
+                           Limit.TIME if ctx.time_limit is not None else Limit.OTHER, **stats)
+        if cuts is None or not add_coverage_cuts(problem, users[decode(res.plan)], cuts):
+            break
+        if res.status is not Status.OPTIMAL:   # out of time with a selection below the floor
+            return _result(None, None, Status.NO_SOLUTION, None, t0, "time limit before a plan meeting the coverage "
+                           "floor", method, Limit.TIME if ctx.time_limit is not None else Limit.OTHER, **stats)
     i = decode(res.plan)
     plan = problem.schedule_from_points(users[i], bs[i], band[i])
     fun = problem.objective(plan)
@@ -130,12 +175,18 @@ def _solve_points(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, ban
 def solve_fl_energy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
     """Exact least-energy round: time split by bisection, operating-point MILP (blocks) or outer approximation.
 
-    Options: ``rtol`` (outer approximation, default 1e-6), ``points`` (initial tangents per pair, default 12).
+    Options: ``rtol`` (outer approximation, default 1e-6), ``points`` (initial tangents per pair, default 12),
+    ``coverage`` (``"auto"``, ``"groups"`` or ``"cuts"``: how a coverage floor enters the MILPs).
     """
     opts = Options(ctx.options, "fl-energy")
     rtol = opts.get("rtol", DEFAULT_RTOL, float)
     n_points = opts.get("points", DEFAULT_POINTS, int)
+    coverage = opts.get("coverage", "auto", str)
     opts.done()
+    if coverage not in COVERAGE_MODES:
+        from edgeplan.errors import ProblemDataError
+
+        raise ProblemDataError(f"`options['coverage']` = {coverage!r}; expected one of {', '.join(COVERAGE_MODES)}")
     t0 = time.perf_counter()
     reason = energy_infeasibility(problem)
     if reason is not None:
@@ -147,8 +198,8 @@ def solve_fl_energy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
         pts = problem.block_points()
         return _solve_points(problem, pts["user"], pts["bs"], pts["blocks"] * problem.resource_block_hz,
                              pts["energy_j"], pts["blocks"].astype(float), problem.n_blocks.astype(float), ctx,
-                             "fl-energy", t0, True, points=int(pts["user"].size))
-    return _outer_approximation(problem, ctx, rtol, n_points, t0)
+                             "fl-energy", t0, True, coverage, points=int(pts["user"].size))
+    return _outer_approximation(problem, ctx, rtol, n_points, t0, coverage)
 
 
 def polish_bandwidth(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band: np.ndarray) -> np.ndarray:
@@ -206,7 +257,8 @@ def polish_bandwidth(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, 
     return out
 
 
-def _outer_approximation(problem: FLRoundEnergy, ctx: SolveContext, rtol: float, n_points: int, t0: float) -> Result:
+def _outer_approximation(problem: FLRoundEnergy, ctx: SolveContext, rtol: float, n_points: int, t0: float,
+                         coverage: str) -> Result:
     from edgeplan.solvers.api import solve
 
     bmin_all = problem.min_bandwidth_hz()
@@ -221,14 +273,17 @@ def _outer_approximation(problem: FLRoundEnergy, ctx: SolveContext, rtol: float,
     values = list(sol["energy_j"].reshape(grid.shape))
     slopes = list(sol["slope"].reshape(grid.shape))
     scale = energy_scale(sol["energy_j"].reshape(grid.shape)[:, -1])
+    cuts = coverage_cuts(problem, coverage)
     lb, ub, best = 0.0, np.inf, None
     milps = 0
     for _ in range(MAX_OA_ITER):
         left = None if ctx.time_limit is None else ctx.time_limit - (time.perf_counter() - t0)
         if left is not None and left <= 0:
             break
-        milp, decode = tangent_milp(problem, users, bs, bmin, points, values, slopes, energy_scale=scale)
-        res = solve(milp, "highs", time_limit=left, options=highs_options(rtol / 4), verbose=ctx.verbose)
+        milp, decode = tangent_milp(problem, users, bs, bmin, points, values, slopes, energy_scale=scale, cuts=cuts)
+        # early rounds need no more than a tenth of the current gap; the last ones need a quarter of rtol
+        gap = max(rtol / 4, min(1e-3, (ub - lb) / ub / 10 if np.isfinite(ub) else 1e-3))
+        res = solve(milp, "highs", time_limit=left, options=highs_options(gap), verbose=ctx.verbose)
         milps += 1
         if res.status is Status.INFEASIBLE:
             return _no_selection("fl-energy", t0, milps=milps)
@@ -237,6 +292,8 @@ def _outer_approximation(problem: FLRoundEnergy, ctx: SolveContext, rtol: float,
         if res.bound is not None and res.status is Status.OPTIMAL:
             lb = max(lb, res.bound * scale)
         on, b_milp = decode(res.plan)
+        if cuts is not None and add_coverage_cuts(problem, users[on], cuts):
+            continue                         # the selection misses a coverage floor: cut it off, re-solve
         b = polish_bandwidth(problem, users[on], bs[on], b_milp)
         for bb in (b, b_milp):
             plan = problem.schedule_from_points(users[on], bs[on], bb)
@@ -245,7 +302,8 @@ def _outer_approximation(problem: FLRoundEnergy, ctx: SolveContext, rtol: float,
                 ub, best = val, plan
         if ub - lb <= rtol * ub:
             return _result(best, ub, Status.OPTIMAL, lb, t0, f"optimal to rtol {rtol:g}: energy in [{lb:.9g}, "
-                           f"{ub:.9g}] J", "fl-energy", milps=milps, rtol=rtol, tangents=sum(p.size for p in points))
+                           f"{ub:.9g}] J", "fl-energy", milps=milps, rtol=rtol, tangents=sum(p.size for p in points),
+                           coverage_cuts=len(cuts or ()))
         if res.status is not Status.OPTIMAL:
             break
         at = np.concatenate([b, b_milp])
