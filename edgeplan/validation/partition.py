@@ -278,8 +278,12 @@ class DelayLink:
 
 
 # -- payloads -------------------------------------------------------------------------------------------------------
+_DTYPES = ("float32", "float16", "bfloat16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
+
+
 def encode(values: dict[str, Any], bits: dict[str, int]) -> bytes:
-    """Serialize tensors; those with a width in ``bits`` (< native) are UAQ-quantized and bit-packed."""
+    """Serialize tensors with a compact binary header (name, dtype, shape, width, scale, zero point: about 30
+    bytes); those with a width in ``bits`` (< native) are UAQ-quantized and bit-packed."""
     import torch
 
     from edgeplan.validation.partition_split import pack_codes, uaq
@@ -287,48 +291,56 @@ def encode(values: dict[str, Any], bits: dict[str, int]) -> bytes:
     out = io.BytesIO()
     for name, t in values.items():
         t = t.detach().contiguous()
-        b = bits.get(name, 0)
-        head = {"name": name, "shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch."), "bits": b}
-        if b and t.is_floating_point():
+        b = bits.get(name, 0) if t.is_floating_point() else 0
+        dt = str(t.dtype).removeprefix("torch.")
+        nb = name.encode()
+        head = struct.pack(f"!H{len(nb)}sBB{t.dim()}IB", len(nb), nb, _DTYPES.index(dt), t.dim(), *t.shape, b)
+        if b:
             q, scale, zero = uaq(t.float(), b)
             raw = pack_codes(q, b).tobytes()
-            head.update(scale=scale, zero=zero)
+            head += struct.pack("!dd", scale, zero)
         else:
-            head["bits"] = 0
             raw = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
-        hb = repr(head).encode()
-        out.write(struct.pack("!II", len(hb), len(raw)) + hb + raw)
+        out.write(head + struct.pack("!I", len(raw)) + raw)
     return out.getvalue()
 
 
 def decode(payload: bytes) -> dict[str, Any]:
-    """Inverse of :func:`encode` (quantized tensors come back dequantized in float32)."""
-    import ast
-
+    """Inverse of :func:`encode` (quantized tensors come back dequantized, in their original dtype)."""
     import torch
 
     from edgeplan.validation.partition_split import dequantize, unpack_codes
 
     out, pos = {}, 0
     while pos < len(payload):
-        nh, nr = struct.unpack_from("!II", payload, pos)
-        pos += 8
-        head = ast.literal_eval(payload[pos:pos + nh].decode())
-        pos += nh
+        (ln,) = struct.unpack_from("!H", payload, pos)
+        pos += 2
+        name = payload[pos:pos + ln].decode()
+        pos += ln
+        code, ndim = struct.unpack_from("!BB", payload, pos)
+        pos += 2
+        shape = list(struct.unpack_from(f"!{ndim}I", payload, pos))
+        pos += 4 * ndim
+        (b,) = struct.unpack_from("!B", payload, pos)
+        pos += 1
+        if b:
+            scale, zero = struct.unpack_from("!dd", payload, pos)
+            pos += 16
+        (nr,) = struct.unpack_from("!I", payload, pos)
+        pos += 4
         raw = payload[pos:pos + nr]
         pos += nr
-        shape = head["shape"]
+        dt = getattr(torch, _DTYPES[code])
         n = int(np.prod(shape)) if shape else 1
-        if head["bits"]:
-            codes = unpack_codes(np.frombuffer(raw, dtype=np.uint8), head["bits"], n)
-            t = dequantize(codes, head["scale"], head["zero"]).reshape(shape).to(getattr(torch, head["dtype"]))
+        if b:
+            codes = unpack_codes(np.frombuffer(raw, dtype=np.uint8), b, n)
+            t = dequantize(codes, scale, zero).reshape(shape).to(dt)
         else:
-            dt = getattr(torch, head["dtype"])
             np_dt = torch.empty(0, dtype=torch.int16 if dt == torch.bfloat16 else dt).numpy().dtype
             t = torch.from_numpy(np.frombuffer(raw, dtype=np_dt).copy()).reshape(shape)
             if dt == torch.bfloat16:
                 t = t.view(torch.bfloat16)
-        out[head["name"]] = t
+        out[name] = t
     return out
 
 

@@ -1,0 +1,165 @@
+"""Partition plans on a real (tiny) zoo model: split execution, gloo pipeline, payload codec, exporters."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import edgeplan as ep
+from edgeplan import PlanError, ProblemDataError
+from edgeplan.formulations.partition import PipelinePlan, SplitPlan
+from edgeplan.plans import export_plan, exporters_for
+from edgeplan.validation import partition as vp
+from edgeplan.validation.partition_export import load_split_spec, pipelining_split_spec
+from edgeplan.validation.registry import validators_for
+from edgeplan.validation.zoo import build_model
+
+SPEC = {"name": "resnet18", "size": "tiny", "batch_size": 1, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    z = build_model("resnet18", size="tiny")
+    prof = vp.profile_on_host(z.module, z.example_inputs, repeats=3, zoo=SPEC)
+    return z, prof
+
+
+def test_codec_round_trip() -> None:
+    x = torch.randn(2, 3, 50)
+    ids = torch.arange(7)
+    back = vp.decode(vp.encode({"x": x, "ids": ids}, {}))
+    assert torch.equal(back["x"], x) and torch.equal(back["ids"], ids)
+    for bits, tol in ((1, 2.0), (2, 1.5), (4, 0.4), (8, 0.03), (12, 0.002)):
+        q = vp.decode(vp.encode({"x": x, "ids": ids}, {"x": bits, "ids": bits}))
+        assert float((q["x"] - x).abs().max()) <= tol * float(x.abs().max()), bits
+        assert torch.equal(q["ids"], ids)                   # integer tensors are never quantized
+    assert len(vp.encode({"x": x}, {"x": 4})) < len(vp.encode({"x": x}, {})) / 4
+
+
+@pytest.mark.parametrize("link", ["delay", "socket"])
+def test_split_execution_reports_measured_against_predicted(zoo, link: str) -> None:
+    z, prof = zoo
+    p = vp.host_split_problem(prof, n_tiers=3, rates_bps=[50e6, 200e6], latencies_s=[1e-3, 1e-3])
+    L = prof.n_blocks
+    plan = SplitPlan.from_cuts([2, L - 1], L)
+    rep = vp.validate_split(p, plan, z.module, z.example_inputs, link=link, repeats=2)
+    assert [s.stage for s in rep.stages] == ["tier0 (host)", f"link0 ({link})", "tier1 (host)", f"link1 ({link})",
+                                             "tier2 (host)"]
+    assert rep.output_max_abs_error == 0.0 and rep.measured_s > 0 and np.isfinite(rep.error)
+    assert rep.predicted_s == pytest.approx(p.evaluate(plan).latency_s)
+    link0 = rep.stages[1]
+    assert link0.measured_s >= 0.9 * link0.predicted_s            # a paced link is never faster than its rate
+    assert "predicted" in str(rep) and 0.0 <= rep.within_10pct <= 1.0
+
+
+def test_quantized_cut_deviates_a_little(zoo) -> None:
+    z, prof = zoo
+    p = vp.host_split_problem(prof, rates_bps=10e6, bit_widths=(8,), min_bits=8)
+    plan = SplitPlan.from_cuts([3], prof.n_blocks, bits=[[0, 0, 8] + [0] * (prof.n_blocks - 3)])
+    rep = vp.validate_split(p, plan, z.module, z.example_inputs, link="delay", repeats=1, warmup=0)
+    assert 0.0 < rep.output_rel_error < 0.05
+    planned = p.evaluate(plan).link_bytes[0]                    # a quarter of the native 512 B
+    assert planned == pytest.approx(p.evaluate(SplitPlan.from_cuts([3], prof.n_blocks)).link_bytes[0] / 4)
+    assert planned <= rep.details["payload_bytes"][0] <= planned + 64      # plus a header of a few dozen bytes
+
+
+def test_validator_registry_rebuilds_the_zoo_model(zoo) -> None:
+    _, prof = zoo
+    p = vp.host_split_problem(prof)
+    (label, run), = validators_for(p)
+    rep = run(p, ep.solve(p, "split-enum").plan)
+    assert "split" in label and rep.predicted_s > 0
+    bare = vp.host_split_problem(prof.__class__(**{**{f: getattr(prof, f) for f in (
+        "name", "block_names", "block_kinds", "fwd_flops", "bwd_flops", "num_params", "out_bytes", "edges",
+        "edge_bytes")}, "measurements": prof.measurements}))
+    with pytest.raises(ProblemDataError, match="carries no zoo spec"):
+        run(bare, SplitPlan(np.zeros(prof.n_blocks, dtype=int)))
+    with pytest.raises(ProblemDataError, match="`device` = 'cuda'"):
+        run(p, SplitPlan(np.zeros(prof.n_blocks, dtype=int)), device="cuda")
+
+
+def test_split_with_mismatched_profile_is_refused(zoo) -> None:
+    z, _ = zoo
+    other = vp.profile_on_host(z.module, z.example_inputs, granularity="leaf", repeats=1)
+    p = vp.host_split_problem(other)
+    with pytest.raises(Exception, match=r"splits into .* blocks"):
+        vp.validate_split(p, SplitPlan(np.zeros(other.n_blocks, dtype=int)),
+                          build_model("gpt2", size="tiny").module, build_model("gpt2", size="tiny").example_inputs)
+    with pytest.raises(ProblemDataError, match="`link` = 'wifi'"):
+        vp.validate_split(p, SplitPlan(np.zeros(other.n_blocks, dtype=int)), z.module, z.example_inputs, link="wifi")
+
+
+def test_gloo_pipeline_runs_the_plan(zoo) -> None:
+    z, prof = zoo
+    p = vp.host_pipeline_problem(prof, 2, rates_bps=100e6, n_micro=3, minimize="iteration")
+    plan = ep.solve(p, "pipeline-dp").plan
+    rep = vp.validate_pipeline(p, plan, SPEC, z.example_inputs, timeout_s=120)
+    assert rep.kind.startswith("pipeline (2 processes, 3 micro-batches)")
+    assert rep.measured_s > 0 and rep.predicted_s == pytest.approx(p.evaluate(plan).iteration_s)
+    ends = rep.details["end_s"]
+    assert len(ends[0]) == 3 and ends[1][-1] >= ends[0][-1]               # the last stage finishes last
+    with pytest.raises(ProblemDataError, match="expected one micro-batch of 2"):
+        vp.validate_pipeline(vp.host_pipeline_problem(prof, 2, micro_batch=2), plan, SPEC, z.example_inputs)
+
+
+# -- exporters ---------------------------------------------------------------------------------------------------
+def test_split_spec_loads_into_torch_pipelining(zoo, tmp_path) -> None:
+    from torch.distributed.pipelining import pipeline
+
+    z, prof = zoo
+    p = vp.host_pipeline_problem(prof, 3, rates_bps=1e9)
+    plan = PipelinePlan([0, 2, 4, prof.n_blocks], [0, 1, 2])
+    assert {"split-spec", "onnx", "pipeedge"} <= set(exporters_for(plan))
+    (path,) = export_plan(p, plan, "split-spec", tmp_path)
+    spec = load_split_spec(path)
+    assert spec["pipelining"]["exact"] and len(spec["stages"]) == 3
+    pipe = pipeline(z.module, mb_args=z.example_inputs, split_spec=pipelining_split_spec(spec))
+    assert pipe.num_stages == 3
+    (tmp_path / "bad.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(PlanError, match="key `format` = 'other'"):
+        load_split_spec(tmp_path / "bad.json")
+
+
+def test_split_spec_of_a_split_plan_lists_widths(zoo, tmp_path) -> None:
+    _, prof = zoo
+    p = vp.host_split_problem(prof, bit_widths=(4, 8), min_bits=4)
+    plan = SplitPlan.from_cuts([2], prof.n_blocks, bits=[[0, 4] + [0] * (prof.n_blocks - 2)])
+    spec = load_split_spec(export_plan(p, plan, "split-spec", tmp_path)[0])
+    (t,) = spec["links"][0]["tensors"]
+    assert t["block"] == 1 and t["bits"] == 4 and spec["pipelining"]["n_stages"] == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnx") is None, reason="onnx is not installed")
+def test_onnx_stages_reproduce_the_model(zoo, tmp_path) -> None:
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    z, prof = zoo
+    p = vp.host_split_problem(prof)
+    plan = SplitPlan.from_cuts([3], prof.n_blocks)
+    files = export_plan(p, plan, "onnx", tmp_path)
+    manifest = json.loads(files[-1].read_text())
+    env = {"pixel_values": z.example_inputs[0].numpy()}
+    for stage in manifest["stages"]:
+        model = onnx.load(tmp_path / stage["file"])
+        outs = ReferenceEvaluator(model).run(None, {n: env[n] for n in stage["inputs"]})
+        env.update(zip(stage["outputs"], outs, strict=True))
+    logits = env[manifest["model_outputs"][0]]
+    ref = z.module(*z.example_inputs).logits.detach().numpy()
+    assert np.allclose(logits, ref, atol=1e-4)
+
+
+def test_pipeedge_exporter_writes_a_schedule(zoo, tmp_path) -> None:
+    import yaml
+
+    _, prof = zoo
+    p = vp.host_pipeline_problem(prof, 2, rates_bps=1e9, order="free")
+    plan = PipelinePlan([0, 3, prof.n_blocks], [1, 0])
+    files = export_plan(p, plan, "pipeedge", tmp_path)
+    assert [f.name for f in files] == ["models.yml", "device_types.yml", "devices.yml", "schedule.yml"]
+    sched = yaml.safe_load(files[-1].read_text())
+    assert sched == [{"host-1": [1, 3]}, {"host-0": [4, prof.n_blocks]}]
