@@ -16,8 +16,9 @@ settles most feasible tests without it.
 * **Continuous bandwidth.** The loop stops when :math:`hi - lo \le \text{rtol}\cdot hi` (default
   ``rtol = 1e-6``). Returned: the plan (``fun = hi``) and ``bound = lo``, so :math:`T^\star \in [lo, hi]`; status
   ``optimal`` means proven to that relative tolerance. Numerics: :math:`\check b` is computed to ~1e-15 relative
-  (:func:`~edgeplan.formulations.fl_common.min_bandwidth_hz`); the MILP's rows are scaled to 1 and HiGHS's
-  feasibility tolerance (1e-7) only makes it more permissive, so an infeasibility it proves is one.
+  (:func:`~edgeplan.formulations.fl_common.min_bandwidth_hz`); the MILP's rows are scaled to 1 and solved with
+  HiGHS's primal and MIP feasibility tolerances at 1e-9 (its MIP default, 1e-6, let assignments 1e-6 over a band
+  through); a tolerance only makes HiGHS more permissive, so an infeasibility it proves is one.
 * **Resource blocks.** :math:`T^\star` is one of the finitely many latencies :math:`t_{nmk}`; the bisection runs
   over their sorted values and ends with :math:`hi = lo^+` adjacent: the optimum exactly (``bound = fun``).
 * **Infeasible.** Too few reachable users or channels, or a MILP at :math:`T = \infty` that schedules fewer
@@ -32,12 +33,19 @@ from typing import Any
 import numpy as np
 
 from edgeplan.formulations.fl_round import FLRound, FLSchedule
-from edgeplan.solvers.exact.fl_kernels import latency_lower_bound, quick_infeasibility, schedule_from_assignment
+from edgeplan.solvers.exact.fl_kernels import (
+    highs_options,
+    latency_lower_bound,
+    quick_infeasibility,
+    schedule_from_assignment,
+)
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 #: Default relative tolerance of the bisection (continuous bandwidth).
 DEFAULT_RTOL = 1e-6
+#: Relative slack within which a polished plan counts as meeting the round time its assignment was tested at.
+POLISH_SLACK = 1e-9
 #: Iteration cap (never reached in practice: about log2(1/rtol) tests).
 MAX_TESTS = 400
 
@@ -96,7 +104,7 @@ class _Tester:
             return None, None
         milp, decode = p.feasibility_milp(T)
         t0 = time.perf_counter()
-        res = solve(milp, "highs", time_limit=left, verbose=self.verbose)
+        res = solve(milp, "highs", time_limit=left, verbose=self.verbose, options=highs_options(1e-4))
         self.milp_time += time.perf_counter() - t0
         self.milps += 1
         if not res.has_plan:
@@ -165,7 +173,11 @@ def solve_fl_bisect(problem: FLRound, ctx: SolveContext) -> Result:
         if hi - lo <= rtol * hi:
             return _result(problem, plan, lo, hi, Status.OPTIMAL, t0, tester,
                            f"optimal to rtol {rtol:g}: T* in [{lo:.9g}, {hi:.9g}] s", rtol=rtol)
-        if top - lo <= rtol * top:  # the MILP's tolerance let through assignments slightly over the band
+        if top - lo <= rtol * top:
+            if hi <= top * (1 + POLISH_SLACK):  # the polished plan meets the last feasible test up to rounding
+                return _result(problem, plan, lo, hi, Status.OPTIMAL, t0, tester,
+                               f"optimal to rtol {rtol:g}: T* in [{lo:.9g}, {hi:.9g}] s", rtol=rtol)
+            # the MILP's tolerance let through assignments slightly over the band
             return _result(problem, plan, lo, hi, Status.FEASIBLE, t0, tester,
                            f"stopped at the MILP's feasibility tolerance: T* in [{lo:.9g}, {hi:.9g}] s", rtol=rtol)
         T = hi * (1.0 - rtol) if first else 0.5 * (lo + top)
