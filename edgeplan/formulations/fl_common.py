@@ -79,12 +79,14 @@ def min_bandwidth_hz(rate_needed_bps: Any, a_hz: Any) -> np.ndarray:
         L = -np.log(cc)
         # two points right of the root: L + ln(2(L + 1)) (tight for small c) and 2(1 - c)/c (for c near 1)
         s = np.minimum(L + np.log(2.0 * (L + 1.0)), 2.0 * (1.0 - cc) / cc)
+        em1 = np.expm1(s)
         for _ in range(MAX_NEWTON):
-            step = (cc * np.expm1(s) - s) / (cc * np.exp(s) - 1.0)
-            s = s - step
-            if np.all(step <= NEWTON_RTOL * s):  # exact steps are positive: a negative one is rounding noise
+            step = (cc * em1 - s) / (cc * em1 + (cc - 1.0))
+            s -= step
+            em1 = np.expm1(s)
+            if (step <= NEWTON_RTOL * s).all():  # exact steps are positive: a negative one is rounding noise
                 break
-        out[ok] = a[ok] / np.expm1(s)
+        out[ok] = a[ok] / em1
     return out
 
 
