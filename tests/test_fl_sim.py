@@ -82,3 +82,22 @@ def test_wall_clock_plot(tmp_path) -> None:
     assert [p.name for p in paths] == ["flower_round_0001.json", "flower_round_0002.json"]
     with pytest.raises(ProblemDataError, match=r"`path` = '.*wall.txt'; expected a file ending in .png"):
         plot_wall_clock(sims, tmp_path / "wall.txt")
+
+
+def test_compare_runs_an_fl_scenario_and_block_models_need_a_width() -> None:
+    from edgeplan import UnsupportedProblemError
+    from edgeplan.scenarios import Scenario
+
+    sc = Scenario("fl", "fl-round", params={"n_users": 12, "n_bs": 2, "n_select": 3}, sweep={"speed_mps": [0.0, 30.0]},
+                  seeds=(0, 1))
+    df = ep.compare(sc, ["fl-bisect", "dagsa", "random"], measure_memory=False)
+    assert len(df) == 12 and set(df["status"]) <= {"optimal", "feasible"}
+    exact = df[df.method == "fl-bisect"].set_index(["speed_mps", "seed"])["objective"]
+    for m in ("dagsa", "random"):
+        heur = df[df.method == m].set_index(["speed_mps", "seed"])["objective"]
+        assert (heur >= exact * (1 - 1e-9)).all()
+    p = fl_round_instance(6, 2, 2, seed=0)
+    with pytest.raises(UnsupportedProblemError, match=r"the resource-block MILP needs a block width"):
+        p.rb_milp()
+    with pytest.raises(UnsupportedProblemError, match=r"`resource_block_hz` is None: this round has continuous"):
+        _ = fl_energy_instance(4, 1, 1, seed=0).n_blocks
