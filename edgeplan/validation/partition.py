@@ -177,8 +177,8 @@ class PartitionValidationReport:
                 f"output deviation {self.output_max_abs_error:.3g} (relative {self.output_rel_error:.3g})",
                 f"  {'stage':<22} {'predicted ms':>12} {'measured ms':>12} {'error':>8}  note"]
         for s in self.stages:
-            rows.append(f"  {s.stage:<22} {1e3 * s.predicted_s:>12.3f} {1e3 * s.measured_s:>12.3f} "
-                        f"{100 * s.error:>7.1f}%  {s.note}")
+            err = f"{100 * s.error:>7.1f}%" if np.isfinite(s.error) else f"{'-':>8}"
+            rows.append(f"  {s.stage:<22} {1e3 * s.predicted_s:>12.3f} {1e3 * s.measured_s:>12.3f} {err}  {s.note}")
         rows.append(f"  block times: {', '.join(sorted(set(self.time_source)))}")
         return "\n".join(rows)
 
