@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default: profile_model's)")
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--no-calibrate", action="store_true", help="skip the held-out calibration check")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
 
     import torch
@@ -33,8 +34,11 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     warnings.filterwarnings("ignore")
     names = args.models or list(ZOO_MODELS)
     extra = {} if args.repeats is None else {"repeats": args.repeats}
+    if args.threads is not None:
+        extra["num_threads"] = args.threads
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load:.2f}, size={args.size}")
+    threads = args.threads or torch.get_num_threads()
+    print(f"torch {torch.__version__}, {threads} threads, load average {load:.2f}, size={args.size}")
     print(f"{'model':<13} {'blocks':>6} {'GFLOP':>7} {'params':>12} {'build s':>8} {'profile s':>9} "
           f"{'whole ms':>9} {'eager ms':>9} {'add.err':>8} {'net err':>8} {'vs eager':>9} {'chain':>6}")
     results: dict[str, dict[str, float]] = {}

@@ -237,3 +237,11 @@ def test_non_tensor_keyword_inputs_and_multiple_outputs_export() -> None:
     assert p.block_names == ("a", "b", "c") and p.edges.tolist() == [[0, 1], [0, 2]]
     np.testing.assert_array_equal(p.out_bytes, [16.0, 8.0, 12.0])      # both heads are model outputs
     assert p.input_bytes == 16.0 and p.input_consumers.tolist() == [0]
+
+
+def test_num_threads_is_applied_and_restored() -> None:
+    before = torch.get_num_threads()
+    p = profile_model(mlp(), torch.randn(2, 16), num_threads=1, **FAST)
+    assert p.meta["threads"] == 1 and torch.get_num_threads() == before
+    with pytest.raises(ProfileError, match=r"`num_threads` = 0; expected an integer >= 1"):
+        profile_model(mlp(), torch.randn(2, 16), num_threads=0)

@@ -81,7 +81,7 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
                   name: str | None = None, granularity: Any = "auto", method: str = "auto",
                   device: str | torch.device = "cpu", device_name: str | None = None, repeats: int = 5,
                   warmup: int = 1, timing: bool = True, backward: bool = True, batch_size: int | None = None,
-                  progress: bool | None = None) -> ModelProfile:
+                  num_threads: int | None = None, progress: bool | None = None) -> ModelProfile:
     """Trace, count and time ``module`` on ``example_inputs`` (see the module docstring).
 
     Parameters
@@ -106,6 +106,9 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
     batch_size
         Samples in the example inputs (default: the first dimension of the first input tensor); per-sample
         quantities divide by it.
+    num_threads
+        CPU threads torch may use while profiling (e.g. 1 to emulate a single edge core); restored after.
+        Default: torch's current setting. Recorded in ``meta["threads"]``.
     progress
         Show tqdm progress bars (``None``: only on a terminal).
     """
@@ -122,8 +125,13 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
         raise ProfileError("`example_inputs` holds no tensor; expected at least one input tensor")
     B = batch_size if batch_size is not None else (int(tensors[0].shape[0]) if tensors[0].dim() else 1)
     _check_count("batch_size", B, 1)
+    if num_threads is not None:
+        _check_count("num_threads", num_threads, 1)
     dev = torch.device(device)
     was_training = module.training
+    old_threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
     module.to(dev).eval()
     args, kwargs = _to(args, dev), _to(kwargs, dev)
     blocks = block_modules(module, granularity)
@@ -150,7 +158,7 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
         float_ins = [t for t in tensors if t.is_floating_point()]
         adtype = _DTYPE_NAMES.get(float_ins[0].dtype, pdtype) if float_ins else pdtype
         meta.update(granularity=str(granularity), batch_size=B, torch=torch.__version__,
-                    input_shapes=[list(t.shape) for t in tensors], device=str(dev))
+                    threads=torch.get_num_threads(), input_shapes=[list(t.shape) for t in tensors], device=str(dev))
         measurement = None
         if timing:
             clock = _Clock(dev)
@@ -200,6 +208,7 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
         return prof.with_measurement(measurement) if measurement is not None else prof
     finally:
         module.train(was_training)
+        torch.set_num_threads(old_threads)
 
 
 __all__ = ["block_modules", "calibration_probes", "copy_times", "flop_counter", "profile_model"]
