@@ -198,6 +198,9 @@ def measured_vs_predicted(quick: bool) -> None:
         print(f"{name}/{size} gloo pipeline {plan.boundaries.tolist()}: predicted {1e3 * rep.predicted_s:.2f} ms, "
               f"measured {1e3 * rep.measured_s:.2f} ms, error {100 * rep.error:+.1f} %")
         print(str(rep))
+        fm = rep.details["iteration_from_measured_stages_s"]
+        print(f"  the schedule model fed with the measured stage times predicts {1e3 * fm:.2f} ms "
+              f"({100 * (rep.measured_s / fm - 1):+.1f} %): the rest of the error is stage compute under contention")
     e = np.abs(np.array(errors))
     print(f"\nend-to-end |error|: median {100 * np.median(e):.1f} %, worst {100 * e.max():.1f} %, within +-10 %: "
           f"{np.mean(e <= 0.10):.0%} of {e.size} runs; stage figures within +-10 %: {100 * np.mean(shares):.0f} %")

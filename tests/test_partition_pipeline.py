@@ -40,7 +40,8 @@ def test_memory_rules() -> None:
     # no parameters; stage 0: in 100 B x 1 + out 1000 B x 3 + acts 2000 B x min(4, 2) ; stage 1: in 1000 x 2 +
     # out 1000 x 3 + acts 2000 x min(4, 1)
     assert mem == pytest.approx([100 + 3000 + 4000, 2000 + 3000 + 2000])
-    capped = hand_pipeline(memory_cap_bytes=[1000.0, np.inf])           # stage 0 needs 100 + 1000 B
+    assert hand_pipeline().evaluate(PLAN).memory_bytes == pytest.approx([0.0, 0.0])     # weights only: none here
+    capped = hand_pipeline(memory_cap_bytes=[1000.0, np.inf], data_buffers=(0, 0))   # stage 0: 100 + 1000 B
     assert [v.name for v in capped.check(PLAN)] == ["memory_bytes[stage 0 on device 0 'd0']"]
 
 
@@ -52,7 +53,7 @@ def test_memory_rules() -> None:
     ({"mode": "train"}, r"`mode` = 'train'; expected one of 'inference', 'training'"),
     ({"schedule": "zb"}, r"`schedule` = 'zb'; expected one of 'gpipe', '1f1b'"),
     ({"n_micro": 0}, r"`n_micro` = 0; expected an integer >= 1"),
-    ({"data_buffers": (1,)}, r"`data_buffers` = \(1,\); expected two integers >= 0"),
+    ({"data_buffers": (1,)}, r"`data_buffers` = \(1,\); expected None or two integers >= 0"),
     ({"devices": [device("x")] * 5, "rates_bps": np.ones((5, 5))},
      r"`devices` has 5 devices for 4 blocks; a fixed order uses every device"),
 ])

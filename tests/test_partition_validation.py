@@ -56,6 +56,21 @@ def test_split_execution_reports_measured_against_predicted(zoo, link: str) -> N
     assert "predicted" in str(rep) and 0.0 <= rep.within_10pct <= 1.0
 
 
+def test_plan_file_records_predicted_and_measured(zoo, tmp_path) -> None:
+    from edgeplan.plans import load_plan
+    from edgeplan.validation.partition_export import save_plan_with_metrics
+
+    z, prof = zoo
+    p = vp.host_split_problem(prof, rates_bps=20e6)
+    r = ep.solve(p, "split-enum")
+    rep = vp.validate_split(p, r.plan, z.module, z.example_inputs, link="delay", repeats=1, warmup=0)
+    path = save_plan_with_metrics(tmp_path / "plan.json", p, r, report=rep)
+    doc = json.loads(path.read_text())
+    assert doc["metrics"]["predicted"]["latency_s"] == pytest.approx(r.fun)
+    assert doc["metrics"]["measured"]["measured_s"] == pytest.approx(rep.measured_s)
+    assert doc["result"]["status"] == "optimal" and load_plan(path, p).plan == r.plan
+
+
 def test_quantized_cut_deviates_a_little(zoo) -> None:
     z, prof = zoo
     p = vp.host_split_problem(prof, rates_bps=10e6, bit_widths=(8,), min_bits=8)

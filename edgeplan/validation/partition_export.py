@@ -93,6 +93,33 @@ def split_spec(problem: SplitInference | PipelinePartition, plan: SplitPlan | Pi
             "stages": stages, "links": links, "pipelining": pipelining}
 
 
+def plan_document_with_metrics(problem: Any, result_or_plan: Any, *, report: Any = None,
+                               source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The versioned plan document (:func:`edgeplan.plans.plan_document`: fingerprint, method, status, objective,
+    bound, gap) plus ``metrics``: ``predicted`` (the problem's ``evaluate``) and, after a validation,
+    ``measured`` (the :class:`~edgeplan.validation.partition.PartitionValidationReport`). :func:`load_plan`
+    reads it back (it ignores the extra key)."""
+    from edgeplan.plans import plan_document, to_jsonable
+    from edgeplan.solvers.result import Result
+
+    doc = plan_document(problem, result_or_plan, source)
+    plan = result_or_plan.require_plan() if isinstance(result_or_plan, Result) else result_or_plan
+    metrics: dict[str, Any] = {"predicted": to_jsonable(problem.evaluate(plan))}
+    if report is not None:
+        metrics["measured"] = to_jsonable(report) | {"error": report.error, "within_10pct": report.within_10pct}
+    doc["metrics"] = metrics
+    return doc
+
+
+def save_plan_with_metrics(path: str | Path, problem: Any, result_or_plan: Any, *, report: Any = None,
+                           source: dict[str, Any] | None = None) -> Path:
+    """Write :func:`plan_document_with_metrics` as JSON; returns the path."""
+    p = Path(path)
+    p.write_text(json.dumps(plan_document_with_metrics(problem, result_or_plan, report=report, source=source),
+                            indent=1) + "\n")
+    return p
+
+
 def load_split_spec(path: str | Path) -> dict[str, Any]:
     """Read a split spec written by the ``split-spec`` exporter (format and version checked)."""
     p = Path(path)
@@ -199,4 +226,4 @@ def export_pipeedge(problem: PipelinePartition, plan: PipelinePlan, out_dir: Pat
 
 
 __all__ = ["SPEC_FORMAT", "SPEC_VERSION", "export_onnx_stages", "load_split_spec", "pipelining_split_spec",
-           "split_spec"]
+           "plan_document_with_metrics", "save_plan_with_metrics", "split_spec"]

@@ -150,7 +150,8 @@ def random_pipeline_instance(n_blocks: int = 8, n_devices: int = 3, *, order: st
                              seed: Any = None) -> PipelinePartition:
     r"""A small random :class:`PipelinePartition`: devices drawn from ``PIPELINE_DEVICES``, per-device
     bandwidths :math:`10^{\mathcal U(7, 9)}` bit/s (PipeEdge's min rule), optional memory caps at
-    :math:`\mathcal U(0.3, 0.9)` of the whole model's footprint per device."""
+    :math:`\mathcal U(0.3, 0.9)` of the whole model's footprint per device (with PipeEdge's I/O buffers, depth
+    1, half the time)."""
     rng = np.random.default_rng(seed)
     prof = random_profile(n_blocks, kind=kind, seed=rng)
     devs = [load_device(str(d)) for d in rng.choice(PIPELINE_DEVICES, size=n_devices)]
@@ -158,10 +159,12 @@ def random_pipeline_instance(n_blocks: int = 8, n_devices: int = 3, *, order: st
     p = PipelinePartition(prof, devs, rates_bps=rate_matrix(bw), order=order, minimize=minimize, mode=mode,
                           schedule=schedule, n_micro=n_micro, name=f"random-pipeline-{n_blocks}x{n_devices}")
     if memory:
+        buffers = (1, 1) if rng.random() < 0.5 else None              # PipeEdge's I/O buffer rule, half the time
         full = p.stage_memory(0, n_blocks, 0, position=0, n_stages=1)
         caps = rng.uniform(0.3, 0.9, size=n_devices) * full
         p = PipelinePartition(prof, devs, rates_bps=rate_matrix(bw), order=order, minimize=minimize, mode=mode,
-                              schedule=schedule, n_micro=n_micro, memory_cap_bytes=caps, name=p.name)
+                              schedule=schedule, n_micro=n_micro, memory_cap_bytes=caps, data_buffers=buffers,
+                              name=p.name)
     return p
 
 

@@ -32,12 +32,14 @@ delays, it does not occupy a link. Memory of stage :math:`s` on device :math:`d`
 
 .. math::
 
-    \text{mem}_s = \sum_{v \in s}(\omega n_v + q_v) + b\,\big[(1 + \delta_{\rm in}[s > 1])\beta_{j_{s-1}}
-        + (1 + \delta_{\rm out})\beta_{j_s}\big] + \phi_s\, b \sum_{v \in s} a_v \le M_d,
+    \text{mem}_s = \sum_{v \in s}(\omega n_v + q_v) + \phi_s\, b \sum_{v \in s} a_v
+        \ \big[+\ b\,\big((1 + \delta_{\rm in}[s > 1])\beta_{j_{s-1}} + (1 + \delta_{\rm out})\beta_{j_s}\big)\big]
+        \le M_d,
 
 with :math:`\omega` bytes per parameter (the dtype's size for inference, ``optimizer_bytes_per_param`` for
-training: weights, gradients and optimizer state), buffers :math:`q_v`, receive/send queue depths
-:math:`(\delta_{\rm in}, \delta_{\rm out})` (``data_buffers``; PipeEdge's rule with its buffer counts), and for
+training: weights, gradients and optimizer state) and buffers :math:`q_v`: weights only for inference; the
+bracket, the stage's input and output with receive/send queues of depths :math:`(\delta_{\rm in},
+\delta_{\rm out})`, is PipeEdge's rule and counts only when ``data_buffers`` is given; for
 training the activations of :math:`\phi_s` in-flight micro-batches kept for backward: :math:`M` under GPipe,
 :math:`\min(M, S - s + 1)` under 1F1B. The input and output of the model count as :math:`\beta_0` and
 :math:`\beta_L` (the sum of the output blocks' bytes).
@@ -179,7 +181,8 @@ class PipelinePartition:
     optimizer_bytes_per_param
         Bytes per parameter when training (16: fp32 weights, gradients and Adam's two moments).
     data_buffers
-        Extra receive and send queue slots :math:`(\\delta_{\\rm in}, \\delta_{\\rm out})`.
+        ``None`` (default): no I/O buffers in memory; ``(receive, send)``: PipeEdge's rule with those queue
+        depths :math:`(\\delta_{\\rm in}, \\delta_{\\rm out})` (input and output of the stage plus the queues).
     use_measured
         Use measured block latencies where the profile has them.
     """
@@ -197,7 +200,7 @@ class PipelinePartition:
     dtype: str = "fp32"
     memory_cap_bytes: Any = None
     optimizer_bytes_per_param: float = 16.0
-    data_buffers: tuple[int, int] = (0, 0)
+    data_buffers: tuple[int, int] | None = None
     use_measured: bool = True
     name: str = "pipeline"
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -228,11 +231,12 @@ class PipelinePartition:
         one_of("dtype", self.dtype, tuple(DTYPE_BYTES))
         set_(self, "memory_cap_bytes", per_item("memory_cap_bytes", self.memory_cap_bytes, K, default=math.inf))
         as_scalar("optimizer_bytes_per_param", self.optimizer_bytes_per_param, min_value=0.0)
-        db = tuple(self.data_buffers)
-        if len(db) != 2 or any(isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0 for v in db):
-            raise ProblemDataError(f"`data_buffers` = {self.data_buffers!r}; expected two integers >= 0 (receive, "
-                                   "send)")
-        set_(self, "data_buffers", (int(db[0]), int(db[1])))
+        if self.data_buffers is not None:
+            db = tuple(self.data_buffers)
+            if len(db) != 2 or any(isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0 for v in db):
+                raise ProblemDataError(f"`data_buffers` = {self.data_buffers!r}; expected None or two integers >= 0 "
+                                       "(receive, send)")
+            set_(self, "data_buffers", (int(db[0]), int(db[1])))
         if self.order == "fixed" and K > self.model.n_blocks:
             raise ProblemDataError(f"`devices` has {K} devices for {self.model.n_blocks} blocks; a fixed order uses "
                                    "every device, expected at most one device per block")
@@ -295,9 +299,11 @@ class PipelinePartition:
         """Memory of stages ``[start, stop)`` (vectorized, broadcast) at 0-based ``position`` of ``n_stages``."""
         d = self.data()
         start, stop = np.asarray(start), np.asarray(stop)
-        din, dout = self.data_buffers
         w = d["Pw"][stop] - d["Pw"][start]
-        io = (1 + din * (start > 0)) * d["boundary"][start] + (1 + dout) * d["boundary"][stop]
+        io = 0.0
+        if self.data_buffers is not None:
+            din, dout = self.data_buffers
+            io = (1 + din * (start > 0)) * d["boundary"][start] + (1 + dout) * d["boundary"][stop]
         act = self.in_flight(position, n_stages) * (d["Pa"][stop] - d["Pa"][start])
         return w + io + act
 

@@ -103,7 +103,8 @@ def pipeline_milp(problem: PipelinePartition, *, time_quantum_s: float | None = 
     d = problem.data()
     L, K = problem.n_blocks, problem.n_devices
     beta = d["boundary"]
-    din, dout = problem.data_buffers
+    io = problem.data_buffers is not None
+    din, dout = problem.data_buffers if io else (0, 0)
     cols, rows = Columns(), Rows()
     caps = problem.memory_cap_bytes
     has_caps = bool(np.isfinite(caps).any())
@@ -150,13 +151,14 @@ def pipeline_milp(problem: PipelinePartition, *, time_quantum_s: float | None = 
             mem = _Expr(K)
             member(mem, d["weights"][None, :] + phi[:, None] * d["acts"][None, :])
             inb = _Expr(K)
-            inb.const[0] = beta[0]
+            inb.const[0] = beta[0] if io else 0.0
             s_, c_, v_ = out_b.arrays()
             mask = s_ < K - 1
-            inb.add(s_[mask] + 1, c_[mask], (1 + din) * v_[mask])
             outb = _Expr(K)
-            outb.add(s_, c_, (1 + dout) * v_)
-            outb.const = (1 + dout) * out_b.const
+            if io:
+                inb.add(s_[mask] + 1, c_[mask], (1 + din) * v_[mask])
+                outb.add(s_, c_, (1 + dout) * v_)
+                outb.const = (1 + dout) * out_b.const
             _le(rows, [mem, inb, outb], caps)
 
         def decode(sol: Any) -> PipelinePlan:
@@ -203,9 +205,10 @@ def pipeline_milp(problem: PipelinePartition, *, time_quantum_s: float | None = 
             mem = _Expr(K)
             for k in range(K):
                 mem.add(k, m[:, k], d["weights"] + phi * d["acts"])
-                mem.add(k, m[0, k], beta[0])
-                mem.add(k, m[L - 1, k], (1 + dout) * beta[L])
-            if L > 1:
+                if io:
+                    mem.add(k, m[0, k], beta[0])
+                    mem.add(k, m[L - 1, k], (1 + dout) * beta[L])
+            if L > 1 and io:
                 mem.add(dev_from, p.reshape(-1), (1 + dout) * beta[jj])
                 mem.add(dev_to, p.reshape(-1), (1 + din) * beta[jj])
             _le(rows, [mem], caps)
