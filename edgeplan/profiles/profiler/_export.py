@@ -74,9 +74,9 @@ class _Graph:
                 if n.op == "get_attr":
                     env[n] = getattr(gm, n.target)
                 elif n.op == "call_function":
-                    args, kwargs = _fetch(n, env)
+                    node_args, node_kwargs = _fetch(n, env)
                     before = counter.get_total_flops()
-                    env[n] = n.target(*args, **kwargs)
+                    env[n] = n.target(*node_args, **node_kwargs)
                     self.flops[n] = float(counter.get_total_flops() - before)
                     bar.update()
                 elif n.op == "output":
@@ -262,7 +262,14 @@ def _group(g: _Graph, keys: dict[Any, str | None]) -> list[tuple[str, list[Any]]
 
 
 def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, blocks: list[str],
-                    backward: bool, progress: bool | None) -> tuple[dict[str, Any], list[Any], Callable]:
+                    backward: bool, progress: bool | None
+                    ) -> tuple[dict[str, Any], list[tuple[Callable, Callable | None]], Callable, Callable | None]:
+    """Trace, count and build per-block runners.
+
+    Returns the profile fields, per block a ``prepare()`` for the block and one for its replicated
+    input-independent part (or ``None``), a callable running the whole exported graph, and a ``prepare()``
+    computing all input-independent values once (or ``None``).
+    """
     ep = torch.export.export(module, args, kwargs, strict=False)
     g = _Graph(ep, args, kwargs, backward=backward, progress=progress)
     groups = _group(g, _block_keys(g, blocks))
