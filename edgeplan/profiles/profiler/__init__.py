@@ -13,7 +13,8 @@ timed alone on the inputs it received in a real forward pass, which is how a par
 ``method="hooks"``: forward pre/post hooks on the chosen modules time each block in place; a dispatch
 mode tracks which block produced each tensor (through glue ops) to recover the DAG's edges. Glue ops are
 not inside any block, so their FLOPs and time are reported in ``meta`` (``glue_flops``) and the
-additivity error. ``method="auto"`` tries export and falls back to hooks with a warning.
+additivity error; memory traffic and training memory are not measured (``meta["not_measured"]``).
+``method="auto"`` tries export and falls back to hooks with a warning.
 
 Counts and timing
 -----------------

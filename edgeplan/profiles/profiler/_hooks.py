@@ -160,6 +160,7 @@ def _profile_hooks(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[
         "edge_bytes": np.array([tracker.edges[e] for e in edges]),
         "input_consumers": sorted(tracker.input_consumers) or [0], "state": state,
         "meta": {"tracer": "hooks", "glue_flops": tracker.glue_flops,
+                 "not_measured": ["mem_bytes", "saved_bytes", "replicated_time_s"],
                  "unattributed_params": int(sum(p.numel() for p in module.parameters() if id(p) not in seen))},
     }
     return struct, [(c[0], mods[c[0]]) for c in calls]
