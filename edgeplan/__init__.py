@@ -22,11 +22,17 @@ from edgeplan.sweep import compare
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):  # `edgeplan.plot` without importing matplotlib at `import edgeplan`
-    if name == "plot":
-        import importlib
+_FAMILIES = ("SplitInference", "SplitPlan", "PipelinePartition", "PipelinePlan", "FLRound", "FLRoundEnergy",
+             "SlideProvisioning", "SlidePlan", "CachePlacement", "CacheReplay", "CachePlan")
 
+
+def __getattr__(name: str):  # families and `edgeplan.plot` load on first use: `import edgeplan` stays light
+    import importlib
+
+    if name == "plot":
         return importlib.import_module("edgeplan.plot")
+    if name in _FAMILIES:
+        return getattr(importlib.import_module("edgeplan.formulations"), name)
     raise AttributeError(f"module 'edgeplan' has no attribute {name!r}")
 
 __all__ = [

@@ -23,11 +23,12 @@ def test_methods_lists_every_backend(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_demo_prints_the_catalog_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--time-limit", "0.3"]) == 0
+    assert main(["demo", "--time-limit", "0.3", "--seeds", "2", "--quick"]) == 0
     out = capsys.readouterr().out
     agree = re.search(r"(\d+)/(\d+) runs agree with the hand-derived answers", out)
     assert agree and agree.group(1) == agree.group(2) and int(agree.group(2)) >= 48
     assert "mdknap-60x10" in out and "feasible  time" in out
+    assert "Family tour" in out and "SLIDE" in out and "pipeline-dp" in out
 
 
 def test_solve_validate_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
