@@ -209,7 +209,20 @@ def _stats(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return med, q3 - q1
 
 
-def _progress(total: int, desc: str, enabled: bool | None) -> Any:
-    from tqdm.auto import tqdm
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
 
-    return tqdm(total=total, desc=desc, leave=False, disable=(None if enabled is None else not enabled))
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool | None) -> Any:
+    """A tqdm bar (``enabled=None``: only on a terminal); a silent stand-in when tqdm is missing or off."""
+    if enabled is False:
+        return _NoBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with transformers
+        return _NoBar()
+    return tqdm(total=total, desc=desc, leave=False, disable=None if enabled is None else False)
