@@ -162,7 +162,8 @@ def energy_vs_deadline(seeds: int) -> dict:
 
 def multi_round(rounds: int, users: int, out_dir: Path) -> dict:
     print(f"\n-- {rounds} rounds, {users} mobile users (30 m/s, 4.5 Mbit), K = 20: cumulative wall-clock --")
-    sims = compare_simulations(HEURISTICS, n_rounds=rounds, n_users=users, n_select=20, seed=0, **MOBILE)
+    sims = compare_simulations(("fl-bisect", *HEURISTICS), n_rounds=rounds, n_users=users, n_select=20, seed=0,
+                               time_limit=30, **MOBILE)
     widths = (16, 12, 12, 12, 10, 10)
     print(_row("method", "wall-clock s", "mean round", "scheduler s", "Jain", "ever %", widths=widths))
     for m, sim in sims.items():
@@ -174,6 +175,22 @@ def multi_round(rounds: int, users: int, out_dir: Path) -> dict:
     plot_wall_clock(sims, path, title=f"{rounds} FL rounds, {users} users at 30 m/s")
     print(f"plot: {path}")
     return {m: sim.summary() for m, sim in sims.items()}
+
+
+def mobility_sweep(rounds: int, users: int) -> dict:
+    """DAGSA and its mobility-blind variant over rounds at several speeds: does mobility help (the paper's claim)?"""
+    print(f"\n-- mobility: {rounds} rounds, {users} users, K = 20, 4.5 Mbit; dagsa / dagsa-static --")
+    widths = (8, 14, 14, 10, 10)
+    print(_row("speed", "wall-clock s", "static s", "Jain", "ever %", widths=widths))
+    out = {}
+    for v in (0.0, 10.0, 20.0, 30.0):
+        sims = compare_simulations(("dagsa", "dagsa-static"), n_rounds=rounds, n_users=users, n_select=20, seed=0,
+                                   speed_mps=v, payload_bits=MOBILE["payload_bits"])
+        a, b = sims["dagsa"].summary(), sims["dagsa-static"].summary()
+        out[v] = {"dagsa": a, "dagsa-static": b}
+        print(_row(v, a["wall_clock_s"], b["wall_clock_s"], a["jain_fairness"], 100 * a["users_ever_selected"],
+                   widths=widths))
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -190,6 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dagsa_scale": dagsa_at_scale(),
         "energy": energy_vs_deadline(2 if q else 5),
         "multi_round": multi_round(10 if q else 50, 100, Path(args.out)),
+        "mobility": mobility_sweep(10 if q else 50, 100),
     }
     print(f"\n(total {time.perf_counter() - t0:.1f} s)")
     return results

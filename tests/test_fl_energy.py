@@ -210,19 +210,23 @@ def test_coverage_constraints_bind() -> None:
 
 
 # -- DO-SNM and infeasibility ----------------------------------------------------------------------------------------
+ENERGY_HEURISTICS = ("do-snm", "random", "best-channel", "fastest-compute")
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10**6), blocks=st.booleans())
-def test_do_snm_is_feasible_and_never_beats_the_optimum(seed: int, blocks: bool) -> None:
+def test_energy_heuristics_are_feasible_and_never_beat_the_optimum(seed: int, blocks: bool) -> None:
     p = tiny_energy(seed, blocks=blocks)
     exact = ep.solve(p, "fl-energy")
-    r = ep.solve(p, "do-snm")
-    if exact.status is Status.INFEASIBLE:
-        assert r.status in (Status.INFEASIBLE, Status.NO_SOLUTION)
-        return
-    assert r.status in (Status.FEASIBLE, Status.OPTIMAL, Status.NO_SOLUTION), r
-    if r.has_plan:
-        assert p.check(r.plan) == [] and r.fun >= exact.bound * (1 - 1e-9)
-        assert r.bound <= exact.fun * (1 + 1e-9)
+    for method in ENERGY_HEURISTICS:
+        r = ep.solve(p, method, seed=seed)
+        if exact.status is Status.INFEASIBLE:
+            assert r.status in (Status.INFEASIBLE, Status.NO_SOLUTION), (method, r)
+            continue
+        assert r.status in (Status.FEASIBLE, Status.OPTIMAL, Status.NO_SOLUTION), (method, r)
+        if r.has_plan:
+            assert p.check(r.plan) == [] and r.fun >= exact.bound * (1 - 1e-9), (method, r, exact)
+            assert r.bound <= exact.fun * (1 + 1e-9)
 
 
 def test_do_snm_kernels() -> None:
@@ -239,7 +243,7 @@ def test_do_snm_kernels() -> None:
 
 def test_infeasible_is_a_status_with_the_reason() -> None:
     p = hand_energy(deadline_s=0.005, n_select=1)            # 1e7 cycles need 10 ms at 1 GHz
-    for method in ("fl-energy", "do-snm", "fl-energy-cvxpy"):
+    for method in ("fl-energy", "fl-energy-cvxpy", *ENERGY_HEURISTICS):
         r = ep.solve(p, method)
         assert r.status is Status.INFEASIBLE and "only 0 of 2 users can meet the deadline" in r.message, r
     own = DataOwnership.from_membership([[1, 0], [0, 1]])

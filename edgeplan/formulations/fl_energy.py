@@ -143,7 +143,7 @@ def time_split(cycles: Any, kappa: Any, f_min: Any, f_max: Any, deadline: Any, Z
         def deriv(t: np.ndarray) -> np.ndarray:
             y = c_up / t
             phi = 1.0 + np.exp(y) * (y - 1.0)
-            return 2.0 * k3 / (d - t) ** 3 - bh * phi
+            return np.where(k3 > 0, 2.0 * k3 / (d - t) ** 3, 0.0) - bh * phi   # no compute: no compute term
 
         lo, hi = t_lo.copy(), t_hi.copy()
         at_lo = deriv(lo) >= 0

@@ -12,6 +12,12 @@ when the problem has no geometry). Our choice where the note is silent: users ar
 skipped when adding it would push anyone of its BS past their window with the equal split (or the BS has no
 free channel), so every plan is feasible; the baseline stops at K users. With resource blocks the split gives
 :math:`\lfloor R_m/S\rfloor` blocks each and the remainder one each to the first users of the BS.
+
+The same three accept the least-energy round (:class:`~edgeplan.formulations.fl_energy.FLRoundEnergy`): same
+order and BS, equal split, and each user at the minimum-energy clock and power for its share (the time split);
+they keep adding users in order until the quota and every coverage floor are met, skipping a user whose share
+cannot meet its deadline or who would break a redundancy cap. ``fastest-compute`` ranks by
+:math:`C_n / f^{\max}_n` there.
 """
 
 from __future__ import annotations
@@ -20,14 +26,23 @@ import time
 
 import numpy as np
 
+from edgeplan.formulations.fl_energy import FLEnergySchedule, FLRoundEnergy
 from edgeplan.formulations.fl_round import FLRound, FLSchedule
+from edgeplan.solvers.exact.fl_energy import energy_infeasibility
 from edgeplan.solvers.exact.fl_kernels import quick_infeasibility, reachable
 from edgeplan.solvers.heuristics.dagsa import fl_heuristic_result
+from edgeplan.solvers.heuristics.do_snm import coverage_met, energy_result, rdcr_ok
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Result
 
 
-def equal_split(problem: FLRound, m: int, users: np.ndarray) -> np.ndarray:
+def _reachable(problem: FLRound | FLRoundEnergy) -> np.ndarray:
+    if isinstance(problem, FLRoundEnergy):
+        return np.isfinite(problem.min_bandwidth_hz())
+    return reachable(problem)
+
+
+def equal_split(problem: FLRound | FLRoundEnergy, m: int, users: np.ndarray) -> np.ndarray:
     """Bandwidths of ``users`` sharing BS ``m`` equally (whole blocks with resource blocks)."""
     s = users.size
     if problem.resource_block_hz is None:
@@ -37,9 +52,9 @@ def equal_split(problem: FLRound, m: int, users: np.ndarray) -> np.ndarray:
     return k * problem.resource_block_hz
 
 
-def nearest_bs(problem: FLRound) -> np.ndarray:
+def nearest_bs(problem: FLRound | FLRoundEnergy) -> np.ndarray:
     """``(N,)`` the nearest covering BS of each user (``-1``: none covers it)."""
-    ok = reachable(problem)
+    ok = _reachable(problem)
     if problem.geometry is not None:
         score = np.where(ok, -problem.geometry.distance_m, -np.inf)
     else:
@@ -48,9 +63,9 @@ def nearest_bs(problem: FLRound) -> np.ndarray:
     return np.where(ok.any(axis=1), best, -1)
 
 
-def best_channel_bs(problem: FLRound) -> np.ndarray:
+def best_channel_bs(problem: FLRound | FLRoundEnergy) -> np.ndarray:
     """``(N,)`` the covering BS with the strongest channel (``-1``: none)."""
-    ok = reachable(problem)
+    ok = _reachable(problem)
     best = np.argmax(np.where(ok, problem.gain, -np.inf), axis=1)
     return np.where(ok.any(axis=1), best, -1)
 
@@ -85,8 +100,43 @@ def equal_split_schedule(problem: FLRound, order: np.ndarray, bs_choice: np.ndar
     return FLSchedule(bs_of, band)
 
 
-def _run(problem: FLRound, ctx: SolveContext, method: str, order: np.ndarray, bs_choice: np.ndarray,
+def equal_split_energy(problem: FLRoundEnergy, order: np.ndarray, bs_choice: np.ndarray) -> FLEnergySchedule | None:
+    """The energy variant of :func:`equal_split_schedule` (see the module docstring)."""
+    n = problem.n_users
+    bs_of = np.full(n, -1, dtype=np.int64)
+    chans = problem.bs_channels.copy()
+    for u in order:
+        if (bs_of >= 0).sum() >= problem.n_select and coverage_met(problem, bs_of >= 0):
+            break
+        m = int(bs_choice[u])
+        if m < 0 or chans[m] == 0:
+            continue
+        users = np.append(np.flatnonzero(bs_of == m), u)
+        band = equal_split(problem, m, users)
+        trial = bs_of >= 0
+        trial[u] = True
+        if np.any(band <= 0) or not np.isfinite(problem.split(users, np.full(users.size, m), band)["energy_j"]).all():
+            continue
+        if not rdcr_ok(problem, trial):
+            continue
+        bs_of[u] = m
+        chans[m] -= 1
+    if (bs_of >= 0).sum() < problem.n_select or not coverage_met(problem, bs_of >= 0):
+        return None
+    users_all = np.flatnonzero(bs_of >= 0)
+    band = np.zeros(n)
+    for m in np.unique(bs_of[users_all]):
+        users = np.flatnonzero(bs_of == m)
+        band[users] = equal_split(problem, int(m), users)
+    return problem.schedule_from_points(users_all, bs_of[users_all], band[users_all])
+
+
+def _run(problem: FLRound | FLRoundEnergy, ctx: SolveContext, method: str, order: np.ndarray, bs_choice: np.ndarray,
          t0: float) -> Result:
+    if isinstance(problem, FLRoundEnergy):
+        plan_e = equal_split_energy(problem, order, bs_choice) if energy_infeasibility(problem) is None else None
+        return energy_result(problem, plan_e, method, t0, f"{method} ran out of users whose equal share meets their "
+                             "deadline before meeting the quota and the coverage floor")
     plan = None
     if quick_infeasibility(problem) is None:
         plan = equal_split_schedule(problem, order, bs_choice)
@@ -94,8 +144,8 @@ def _run(problem: FLRound, ctx: SolveContext, method: str, order: np.ndarray, bs
                                "coverage windows with an equal bandwidth split) before selecting K users")
 
 
-@register("random", problem=FLRound, kind="heuristic", priority=50)
-def solve_random(problem: FLRound, ctx: SolveContext) -> Result:
+@register("random", problem=(FLRound, FLRoundEnergy), kind="heuristic", priority=50)
+def solve_random(problem: FLRound | FLRoundEnergy, ctx: SolveContext) -> Result:
     """Random users, nearest BS, equal bandwidth (seeded by ``seed``; default 0)."""
     Options(ctx.options, "random").done()
     t0 = time.perf_counter()
@@ -103,8 +153,8 @@ def solve_random(problem: FLRound, ctx: SolveContext) -> Result:
     return _run(problem, ctx, "random", order, nearest_bs(problem), t0)
 
 
-@register("best-channel", problem=FLRound, kind="heuristic", priority=40)
-def solve_best_channel(problem: FLRound, ctx: SolveContext) -> Result:
+@register("best-channel", problem=(FLRound, FLRoundEnergy), kind="heuristic", priority=40)
+def solve_best_channel(problem: FLRound | FLRoundEnergy, ctx: SolveContext) -> Result:
     """Strongest-channel users first, each on that channel's BS, equal bandwidth."""
     Options(ctx.options, "best-channel").done()
     t0 = time.perf_counter()
@@ -113,14 +163,14 @@ def solve_best_channel(problem: FLRound, ctx: SolveContext) -> Result:
     return _run(problem, ctx, "best-channel", np.argsort(-strength, kind="stable"), bs, t0)
 
 
-@register("fastest-compute", problem=FLRound, kind="heuristic", priority=45)
-def solve_fastest_compute(problem: FLRound, ctx: SolveContext) -> Result:
+@register("fastest-compute", problem=(FLRound, FLRoundEnergy), kind="heuristic", priority=45)
+def solve_fastest_compute(problem: FLRound | FLRoundEnergy, ctx: SolveContext) -> Result:
     """Users with the shortest local training first, nearest BS, equal bandwidth."""
     Options(ctx.options, "fastest-compute").done()
     t0 = time.perf_counter()
-    return _run(problem, ctx, "fastest-compute", np.argsort(problem.compute_s, kind="stable"), nearest_bs(problem),
-                t0)
+    compute = (problem.cycles / problem.cpu_max_hz if isinstance(problem, FLRoundEnergy) else problem.compute_s)
+    return _run(problem, ctx, "fastest-compute", np.argsort(compute, kind="stable"), nearest_bs(problem), t0)
 
 
-__all__ = ["best_channel_bs", "equal_split", "equal_split_schedule", "nearest_bs", "solve_best_channel",
-           "solve_fastest_compute", "solve_random"]
+__all__ = ["best_channel_bs", "equal_split", "equal_split_energy", "equal_split_schedule", "nearest_bs",
+           "solve_best_channel", "solve_fastest_compute", "solve_random"]
