@@ -64,7 +64,7 @@ def test_fit_keeps_base_datasheet_fields_and_errors() -> None:
 def test_calibrate_this_machine(tmp_path: Path) -> None:
     res = calibrate_machine(scale="tiny", repeats=2, warmup=1, progress=False, name="this-box")
     dev = res.device
-    assert dev.name == "this-box" and set(dev.kind_flops_per_s) <= {"conv", "linear", "attention", "matmul"}
+    assert dev.name == "this-box" and set(dev.kind_flops_per_s) <= {"conv", "dwconv", "linear", "attention", "matmul"}
     assert all(np.isfinite(v) and v > 0 for v in dev.kind_flops_per_s.values())
     assert np.isfinite(res.median_abs_relative_error)
     path = tmp_path / "me.toml"

@@ -37,8 +37,10 @@ from edgeplan._checks import as_array, as_scalar, one_of
 from edgeplan.errors import ProfileError
 from edgeplan.profiles.devices import DTYPE_BYTES
 
-OP_KINDS = ("conv", "linear", "matmul", "attention", "embedding", "norm", "pool", "elementwise", "other")
-"""Op kinds of blocks (and of per-kind FLOPs): the dominant kind names a block."""
+OP_KINDS = ("conv", "dwconv", "linear", "matmul", "attention", "embedding", "norm", "pool", "elementwise", "other")
+"""Op kinds of blocks (and of per-kind FLOPs): the dominant kind names a block. ``dwconv`` is a grouped or
+depthwise convolution (far lower FLOP/s than a dense one), ``linear`` a matmul with a weight operand,
+``matmul`` one between activations."""
 
 FORMAT = "edgeplan.model_profile"
 FORMAT_VERSION = 1

@@ -92,6 +92,8 @@ class _Graph:
                                         (not self.dep.get(i, True) and self.grad.get(i, False))
                                         for i in n.all_input_nodes)
                 kind = "linear" if operand_is_weight else "matmul"
+            elif kind == "conv" and _grouped(env, n):
+                kind = "dwconv"
             elif kind == "elementwise":
                 stack = n.meta.get("nn_module_stack") or {}
                 if stack:
@@ -188,6 +190,16 @@ def _saved_tensors(g: _Graph, b: int, members: list[Any], outs: list[Any], block
         else:
             key, owner = ("local", b, storage._cdata), b
         saved.setdefault(key, (owner, int(storage.nbytes())))
+
+
+def _grouped(env: dict[Any, Any], n: Any) -> bool:
+    """Whether a (non-transposed) convolution node has groups > 1: input channels != weight's in-channels."""
+    if len(n.args) < 2 or "transpose" in _op_name(n.target):
+        return False
+    x, w = env.get(n.args[0]), env.get(n.args[1])
+    transposed = n.args[6] if _op_name(n.target) == "convolution" and len(n.args) > 6 else False
+    return (isinstance(x, torch.Tensor) and isinstance(w, torch.Tensor) and not transposed and x.dim() >= 2
+            and w.dim() >= 2 and x.shape[1] != w.shape[1])
 
 
 def _fetch(n: Any, env: dict[Any, Any]) -> tuple[Any, Any]:

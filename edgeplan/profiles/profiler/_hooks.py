@@ -62,6 +62,8 @@ class _Tracker(TorchDispatchMode):
             kind = _OP_TO_KIND.get(name, "elementwise")
             if name in _MATMUL_NAMES:
                 kind = "linear" if any(not p for p in provs) else "matmul"
+            elif kind == "conv" and name == "convolution" and len(args) > 8 and not args[6] and args[8] > 1:
+                kind = "dwconv"
             self.kind_flops[kind][b] += flops
             for t, prov in zip(ins, provs, strict=True):
                 for s in prov:
