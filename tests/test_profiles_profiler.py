@@ -58,6 +58,7 @@ def test_depthwise_conv_backward_is_not_overcounted() -> None:
     model = nn.Sequential(nn.Conv2d(4, 16, 1), nn.Conv2d(16, 16, 3, padding=1, groups=16)).eval()
     p = profile_model(model, torch.randn(1, 4, 8, 8), granularity="leaf", timing=False, progress=False)
     dw = 2 * 64 * 16 * 9
+    assert p.block_kinds == ("conv", "dwconv")
     assert p.fwd_flops[1] == dw
     assert p.bwd_flops[1] == 2 * dw                  # input and weight gradients (upstream counts 17x this)
     with flop_counter() as c:
