@@ -40,6 +40,7 @@ import numpy as np
 from edgeplan._checks import as_array, as_scalar, one_of
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.profiles.links import WirelessChannel
+from edgeplan.profiles.loading import load_profile
 from edgeplan.profiles.mobility import cell_exit_time_s, distances_m, grid_layout, quadrant_layout
 from edgeplan.profiles.model import ModelProfile
 
@@ -286,7 +287,36 @@ def geometry_from(value: Any) -> FLGeometry | None:
     raise ProblemDataError(f"`geometry` is a {type(value).__name__}; expected an FLGeometry or None")
 
 
+# -- instance pieces ------------------------------------------------------------------------------------------------
+def channel_profile(channel: str | WirelessChannel) -> WirelessChannel:
+    """A :class:`~edgeplan.profiles.links.WirelessChannel` from a preset name, a file, or itself."""
+    prof = channel if isinstance(channel, WirelessChannel) else load_profile(channel)
+    if not isinstance(prof, WirelessChannel):
+        raise ProblemDataError(f"`channel` = {channel!r} names a {type(prof).__name__}; expected a channel profile")
+    return prof
+
+
+def user_compute(rng: np.random.Generator, n: int, *, samples: Any, cycles_per_sample: float, model: Any,
+                 device: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(samples, cycles per sample)``: ``samples`` is an int, an ``(N,)`` array or a ``(low, high)`` range;
+    with a model and a device preset, cycles per sample are the device's cycles for the model's forward and
+    backward FLOPs per sample."""
+    if isinstance(samples, tuple):
+        d = rng.integers(int(samples[0]), int(samples[1]) + 1, size=n).astype(float)
+    else:
+        d = np.broadcast_to(np.asarray(samples, dtype=float), (n,)).copy()
+    gamma = np.full(n, float(cycles_per_sample))
+    if model is not None and device is not None:
+        from edgeplan.profiles.loading import load_device
+        from edgeplan.profiles.model import ModelProfile
+
+        prof = model if isinstance(model, ModelProfile) else ModelProfile.load(model)
+        dev = device if not isinstance(device, str) else load_device(device)
+        gamma[:] = float(dev.cycles(prof.fwd_flops.sum() + prof.bwd_flops.sum()))
+    return d, gamma
+
+
 __all__ = ["AUTHOR_CODE_PAYLOAD_BITS", "COVERAGE_MODES", "LN2", "QUOTA_MODES", "FLGeometry", "bs_layout",
-           "channel_counts", "count", "coverage_windows_s", "disc_exit_time_s", "draw_round", "geometry_from",
-           "int_indices", "min_bandwidth_hz", "payload_bits_of", "per_bs", "per_user", "plan_vector", "rate_bps",
-           "rate_slope"]
+           "channel_counts", "channel_profile", "count", "coverage_windows_s", "disc_exit_time_s", "draw_round",
+           "geometry_from", "int_indices", "min_bandwidth_hz", "payload_bits_of", "per_bs", "per_user", "plan_vector",
+           "rate_bps", "rate_slope", "user_compute"]

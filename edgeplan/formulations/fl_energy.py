@@ -76,6 +76,7 @@ from edgeplan.formulations.fl_common import (
     AUTHOR_CODE_PAYLOAD_BITS,
     LN2,
     FLGeometry,
+    channel_profile,
     count,
     draw_round,
     min_bandwidth_hz,
@@ -83,14 +84,9 @@ from edgeplan.formulations.fl_common import (
     plan_vector,
     rate_bps,
     rate_slope,
-)
-from edgeplan.formulations.fl_round import (
-    assignment_violations,
-    channel_profile,
-    check_assignment,
-    common_fields,
     user_compute,
 )
+from edgeplan.formulations.fl_round import assignment_violations, check_assignment, common_fields
 from edgeplan.formulations.milp import MILP
 from edgeplan.profiles.data import DataOwnership, social_network_data
 

@@ -58,6 +58,7 @@ from edgeplan.formulations.fl_common import (
     QUOTA_MODES,
     FLGeometry,
     channel_counts,
+    channel_profile,
     count,
     draw_round,
     geometry_from,
@@ -68,10 +69,10 @@ from edgeplan.formulations.fl_common import (
     per_user,
     plan_vector,
     rate_bps,
+    user_compute,
 )
 from edgeplan.formulations.milp import MILP
 from edgeplan.profiles.links import WirelessChannel
-from edgeplan.profiles.loading import load_profile
 
 #: Relative slack of the resource-block integrality test in ``check``.
 RB_TOL = 1e-6
@@ -514,34 +515,6 @@ class FLRound:
 
 
 # -- instances ------------------------------------------------------------------------------------------------------
-def channel_profile(channel: str | WirelessChannel) -> WirelessChannel:
-    """A :class:`~edgeplan.profiles.links.WirelessChannel` from a preset name, a file, or itself."""
-    prof = channel if isinstance(channel, WirelessChannel) else load_profile(channel)
-    if not isinstance(prof, WirelessChannel):
-        raise ProblemDataError(f"`channel` = {channel!r} names a {type(prof).__name__}; expected a channel profile")
-    return prof
-
-
-def user_compute(rng: np.random.Generator, n: int, *, samples: Any, cycles_per_sample: float, model: Any,
-                 device: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(samples, cycles per sample)``: ``samples`` is an int, an ``(N,)`` array or a ``(low, high)`` range;
-    with a model and a device preset, cycles per sample are the device's cycles for the model's forward and
-    backward FLOPs per sample."""
-    if isinstance(samples, tuple):
-        d = rng.integers(int(samples[0]), int(samples[1]) + 1, size=n).astype(float)
-    else:
-        d = np.broadcast_to(np.asarray(samples, dtype=float), (n,)).copy()
-    gamma = np.full(n, float(cycles_per_sample))
-    if model is not None and device is not None:
-        from edgeplan.profiles.loading import load_device
-        from edgeplan.profiles.model import ModelProfile
-
-        prof = model if isinstance(model, ModelProfile) else ModelProfile.load(model)
-        dev = device if not isinstance(device, str) else load_device(device)
-        gamma[:] = float(dev.cycles(prof.fwd_flops.sum() + prof.bwd_flops.sum()))
-    return d, gamma
-
-
 def fl_round_instance(
     n_users: int = 40,
     n_bs: int = 4,
@@ -604,5 +577,5 @@ def fl_round_instance(
                    name=name or f"fl-round-{n}x{m}-k{n_select}")
 
 
-__all__ = ["FLRound", "FLRoundMetrics", "FLSchedule", "assignment_violations", "channel_profile", "check_assignment",
-           "common_fields", "fl_round_instance", "user_compute"]
+__all__ = ["FLRound", "FLRoundMetrics", "FLSchedule", "assignment_violations", "check_assignment", "common_fields",
+           "fl_round_instance"]
