@@ -17,9 +17,11 @@ Federated Learning", arXiv 2307.09263. The paper's pseudocode is not public; thi
 
 Choices where the note leaves room: the second key (the BS's own time) breaks the many ties of the first
 (adding to a BS that is not the bottleneck does not change the round time), then larger :math:`D_n`, then the
-stronger channel (the note's tie-break). After each step only the column of the BS that grew is
-re-scored (all its candidates at once, vectorized, warm-started from their old scores). With resource blocks the min-max
-problem is solved exactly over whole blocks (:func:`~edgeplan.solvers.exact.fl_kernels.equalize_rb`).
+stronger channel (the note's tie-break). After each step only the column of the BS that grew is re-scored (all its
+candidates at once, vectorized, warm-started from their old scores), to relative accuracy 1e-10; the final
+bandwidths are solved to 1e-12. With resource blocks the min-max problem is solved exactly over whole blocks
+(:func:`~edgeplan.solvers.exact.fl_kernels.equalize_rb`). Cost: :math:`O(K)` batches of min-max problems, one
+per step, over the candidates of one BS.
 
 ``dagsa-static`` scores candidates as if nobody moved (every covered pair's window is infinite,
 :func:`~edgeplan.solvers.exact.fl_kernels.static_view`) but accepts a pair and sets bandwidths with the real
