@@ -33,6 +33,10 @@ def __getattr__(name: str):  # families and `edgeplan.plot` load on first use: `
         return importlib.import_module("edgeplan.plot")
     if name in _FAMILIES:
         return getattr(importlib.import_module("edgeplan.formulations"), name)
+    if name in ("load_profile", "DeviceProfile", "ModelProfile"):
+        return getattr(importlib.import_module("edgeplan.profiles"), name)
+    if name == "profile_model":
+        return importlib.import_module("edgeplan.profiles.profiler").profile_model
     raise AttributeError(f"module 'edgeplan' has no attribute {name!r}")
 
 __all__ = [
