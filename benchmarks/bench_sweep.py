@@ -27,8 +27,8 @@ import edgeplan as ep
 from edgeplan.scenarios import Scenario
 if __name__ == "__main__":
     scen = Scenario("bench", "knapsack", {"n_rows": 3}, {"n_items": [6, 8, 10, 12]}, tuple(range(50)))
-    ep.compare(scen, %r, out=sys.argv[1], progress=True)
-""" % METHODS
+    ep.compare(scen, METHODS, out=sys.argv[1], progress=True)
+""".replace("METHODS", repr(METHODS))
 
 
 def scenario() -> Scenario:
