@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import edgeplan as ep
@@ -34,3 +35,11 @@ def test_catalog(case: Case, method: str) -> None:
         assert result.gap <= 1e-4 + 1e-12
     else:
         assert result.plan is None and result.fun is None
+
+
+def test_an_empty_row_that_excludes_zero_is_infeasible_for_every_method() -> None:
+    # Found by hypothesis: Pyomo drops rows without terms, so -4 <= 0 <= -4 must be caught before it.
+    p = MILP(c=[0.0], A=np.zeros((1, 1)), row_lower=-4, row_upper=-4, col_upper=0, integrality=[1])
+    for method in MILP_METHODS:
+        r = ep.solve(p, method)
+        assert r.status is ep.Status.INFEASIBLE, (method, r)

@@ -64,6 +64,11 @@ def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
     trivial = trivial_result(milp, "pyomo")
     if trivial is not None:
         return trivial
+    empty = np.flatnonzero(np.diff(milp.csr().indptr) == 0)
+    excluded = empty[(milp.row_lower[empty] > 0) | (milp.row_upper[empty] < 0)]
+    if excluded.size:  # Pyomo skips rows without terms, so say what they imply here
+        return make_result(milp, "pyomo", Status.INFEASIBLE,
+                           message=f"{milp.row_label(int(excluded[0]))} has no terms and its bounds exclude 0")
     from pyomo.contrib.appsi.base import TerminationCondition as TC
     from pyomo.contrib.appsi.solvers import Highs
 
