@@ -27,6 +27,7 @@ from torch.utils import _pytree as pytree
 
 from edgeplan.errors import ProfileError
 from edgeplan.profiles.model import ModelProfile
+from edgeplan.profiles.profiler._export import block_members, external_inputs
 
 #: Placeholder kinds bound into a stage (not runtime inputs).
 _FROZEN = ("PARAMETER", "BUFFER", "CONSTANT_TENSOR", "CONSTANT_ARG")
@@ -123,20 +124,9 @@ class BlockGraph:
         g = self.graph
         chosen = {int(b) for b in blocks}
         own = [n for n in g.nodes if self.block_of.get(n) in chosen]
-        consts: set[Any] = set()
-        stack = [i for n in own for i in n.all_input_nodes if i in self.consts]
-        while stack:
-            c = stack.pop()
-            if c not in consts:
-                consts.add(c)
-                stack.extend(i for i in c.all_input_nodes if i in self.consts)
-        members = [n for n in g.nodes if n in consts or self.block_of.get(n) in chosen]
+        members, _ = block_members(g.nodes, own, self.consts)
         member_set = set(members)
-        ext: list[Any] = []
-        for n in members:
-            for i in n.all_input_nodes:
-                if i not in member_set and i not in ext:
-                    ext.append(i)
+        ext = external_inputs(members)
         out_set = set(self.outputs)
         outs = [n for n in own if n in out_set or any(u not in member_set and u.op != "output" for u in n.users)]
         graph = torch.fx.Graph()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -301,20 +301,8 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
     saved: dict[Any, tuple[int, int]] = {}                         # storage key -> (owner block, bytes)
     for b, (_, own) in enumerate(groups):
         # replicated input-independent ancestors
-        consts: set[Any] = set()
-        stack = [i for n in own for i in n.all_input_nodes if i in const_nodes]
-        while stack:
-            c = stack.pop()
-            if c not in consts:
-                consts.add(c)
-                stack.extend(i for i in c.all_input_nodes if i in const_nodes)
-        members = [n for n in g.nodes if n in consts or block_of.get(n) == b]
-        member_set = set(members)
-        ext: list[Any] = []
-        for n in members:
-            for i in n.all_input_nodes:
-                if i not in member_set and i not in ext:
-                    ext.append(i)
+        members, consts = block_members(g.nodes, own, const_nodes)
+        ext = external_inputs(members)
         for n in members:
             fwd[b] += g.flops[n]
             bwd[b] += g.bwd_flops.get(n, 0.0)
@@ -373,14 +361,35 @@ def _profile_export(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict
     return struct, callables, run_graph, (_runner(g, all_consts, all_consts) if all_consts else None)
 
 
-def _subgraph(members: list[Any], outs: list[Any]) -> tuple[torch.fx.GraphModule, list[Any]]:
-    """The ``fx.GraphModule`` computing ``outs`` from ``members``, and the outside nodes it reads (in order)."""
+def block_members(nodes: Iterable[Any], own: list[Any], const_nodes: set[Any]) -> tuple[list[Any], set[Any]]:
+    """A block's graph nodes in graph order: its ``own`` nodes plus the input-independent (constant) ancestors
+    they read, which every block that needs them recomputes (masks, position and rotary tables); and that
+    set of replicated constants."""
+    consts: set[Any] = set()
+    stack = [i for n in own for i in n.all_input_nodes if i in const_nodes]
+    while stack:
+        c = stack.pop()
+        if c not in consts:
+            consts.add(c)
+            stack.extend(i for i in c.all_input_nodes if i in const_nodes)
+    own_set = set(own)
+    return [n for n in nodes if n in consts or n in own_set], consts
+
+
+def external_inputs(members: list[Any]) -> list[Any]:
+    """The nodes outside ``members`` that they read, in first-use order (the sub-graph's placeholders)."""
     member_set = set(members)
     ext: list[Any] = []
     for n in members:
         for i in n.all_input_nodes:
             if i not in member_set and i not in ext:
                 ext.append(i)
+    return ext
+
+
+def _subgraph(members: list[Any], outs: list[Any]) -> tuple[torch.fx.GraphModule, list[Any]]:
+    """The ``fx.GraphModule`` computing ``outs`` from ``members``, and the outside nodes it reads (in order)."""
+    ext = external_inputs(members)
     graph = torch.fx.Graph()
     remap = {i: graph.placeholder(f"in{j}") for j, i in enumerate(ext)}
     for n in members:
