@@ -143,7 +143,9 @@ def _validate(args: argparse.Namespace) -> int:
     print(f"check     {'ok' if not violations else f'{len(violations)} violation(s)'}")
     for v in violations[:20]:
         print(f"  {v}")
-    for name, run in validators_for(problem):
+    if violations and validators_for(problem):
+        print("execute   skipped: the plan is infeasible")
+    for name, run in validators_for(problem) if not violations else []:
         print(f"execute   {name}")
         print(run(problem, plan, device=args.device))
     return 0 if not violations else 1

@@ -108,6 +108,30 @@ def per_user(name: str, value: Any, n: int, **kw: Any) -> np.ndarray:
     return as_array(name, value, shape=(n,), **kw)
 
 
+def is_range(value: Any, n: int) -> bool:
+    """Whether ``value`` is a ``(low, high)`` range to draw from: a tuple, or a 2-element list when it cannot be a
+    per-user array (``n != 2``; scenario files have no tuples)."""
+    return isinstance(value, tuple) or (isinstance(value, list) and len(value) == 2 and n != 2)
+
+
+def draw_per_user(rng: np.random.Generator, name: str, value: Any, n: int, *, integer: bool = False) -> np.ndarray:
+    """``(n,)`` values: uniform draws in a ``(low, high)`` range (:func:`is_range`; integers inclusive), else a
+    scalar or an ``(n,)`` array."""
+    if is_range(value, n):
+        if len(value) != 2:
+            raise ProblemDataError(f"`{name}` = {value!r}; expected a (low, high) range")
+        lo, hi = (float(v) for v in value)
+        if not lo <= hi:
+            raise ProblemDataError(f"`{name}` = {value!r}; expected low <= high")
+        return (rng.integers(int(lo), int(hi) + 1, size=n).astype(float) if integer
+                else rng.uniform(lo, hi, size=n))
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim not in (0, 1) or (arr.ndim == 1 and arr.shape[0] != n):
+        raise ProblemDataError(f"`{name}` has shape {arr.shape}; expected a number, ({n},) values or a (low, high) "
+                               "range")
+    return np.broadcast_to(arr, (n,)).copy()
+
+
 def per_bs(name: str, value: Any, m: int, **kw: Any) -> np.ndarray:
     """A ``(m,)`` float array from a scalar or an array."""
     return per_user(name, value, m, **kw)
@@ -259,10 +283,7 @@ def draw_round(rng: np.random.Generator, n_users: int, n_bs: int, *, side_m: flo
     area, bs = bs_layout(n_bs, side_m)
     pos = area.uniform(n_users, seed=rng) if positions_m is None else np.asarray(positions_m, dtype=float)
     if velocities_mps is None:
-        if isinstance(speed_mps, tuple):
-            speed = rng.uniform(float(speed_mps[0]), float(speed_mps[1]), size=n_users)
-        else:
-            speed = np.broadcast_to(np.asarray(speed_mps, dtype=float), (n_users,))
+        speed = draw_per_user(rng, "speed_mps", speed_mps, n_users)
         theta = rng.uniform(0.0, 2.0 * np.pi, size=n_users)
         vel = speed[:, None] * np.stack([np.cos(theta), np.sin(theta)], axis=-1)
     else:
@@ -301,10 +322,7 @@ def user_compute(rng: np.random.Generator, n: int, *, samples: Any, cycles_per_s
     """``(samples, cycles per sample)``: ``samples`` is an int, an ``(N,)`` array or a ``(low, high)`` range;
     with a model and a device preset, cycles per sample are the device's cycles for the model's forward and
     backward FLOPs per sample."""
-    if isinstance(samples, tuple):
-        d = rng.integers(int(samples[0]), int(samples[1]) + 1, size=n).astype(float)
-    else:
-        d = np.broadcast_to(np.asarray(samples, dtype=float), (n,)).copy()
+    d = draw_per_user(rng, "samples", samples, n, integer=True)
     gamma = np.full(n, float(cycles_per_sample))
     if model is not None and device is not None:
         from edgeplan.profiles.loading import load_device
@@ -317,6 +335,6 @@ def user_compute(rng: np.random.Generator, n: int, *, samples: Any, cycles_per_s
 
 
 __all__ = ["AUTHOR_CODE_PAYLOAD_BITS", "COVERAGE_MODES", "LN2", "QUOTA_MODES", "FLGeometry", "bs_layout",
-           "channel_counts", "channel_profile", "count", "coverage_windows_s", "disc_exit_time_s", "draw_round",
-           "geometry_from", "int_indices", "min_bandwidth_hz", "payload_bits_of", "per_bs", "per_user", "plan_vector",
-           "rate_bps", "rate_slope", "user_compute"]
+           "channel_counts", "channel_profile", "count", "coverage_windows_s", "disc_exit_time_s", "draw_per_user",
+           "draw_round", "geometry_from", "int_indices", "is_range", "min_bandwidth_hz", "payload_bits_of", "per_bs",
+           "per_user", "plan_vector", "rate_bps", "rate_slope", "user_compute"]

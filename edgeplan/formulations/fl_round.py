@@ -60,6 +60,7 @@ from edgeplan.formulations.fl_common import (
     channel_counts,
     channel_profile,
     count,
+    draw_per_user,
     draw_round,
     geometry_from,
     int_indices,
@@ -563,10 +564,7 @@ def fl_round_instance(
     geo, gain, win = draw_round(rng, n, m, side_m=side_m, speed_mps=speed_mps, coverage=coverage,
                                 cell_radius_m=cell_radius_m, window_cap_s=window_cap_s, channel=chan, gain_at=gain_at,
                                 positions_m=positions_m, velocities_mps=velocities_mps)
-    if isinstance(cpu_hz, tuple):
-        f = rng.uniform(float(cpu_hz[0]), float(cpu_hz[1]), size=n)
-    else:
-        f = np.broadcast_to(np.asarray(cpu_hz, dtype=float), (n,))
+    f = draw_per_user(rng, "cpu_hz", cpu_hz, n)
     d, gamma = user_compute(rng, n, samples=samples, cycles_per_sample=cycles_per_sample, model=model, device=device)
     if payload_bits is None:
         payload_bits = AUTHOR_CODE_PAYLOAD_BITS if model is None else payload_bits_of(model, dtype)

@@ -14,6 +14,8 @@ from typing import Any
 VALIDATORS: dict[str, list[tuple[str, str]]] = {
     "SplitInference": [("split execution over emulated links", "edgeplan.validation.partition:registered_split")],
     "PipelinePartition": [("pipeline processes over gloo", "edgeplan.validation.partition:registered_pipeline")],
+    "FLRound": [("FL round: local epochs of the FMNIST CNN and paced state_dict uploads",
+                 "edgeplan.validation.fl:registered_fl_round")],
 }
 
 

@@ -1,0 +1,467 @@
+r"""Run a planned federated-learning round for real and compare measured with predicted latency.
+
+:func:`validate_fl_round` takes an :class:`~edgeplan.formulations.fl_round.FLRound`, a schedule and a model
+(:mod:`edgeplan.validation.fl_task`) and, for every selected user :math:`n` with BS :math:`m`:
+
+1. **Local training.** :math:`E_n` real SGD epochs of the model over :math:`D_n` synthetic non-IID samples
+   (the user's own, :meth:`~edgeplan.validation.fl_task.FLTask.user_data`), starting from the global model.
+2. **Upload.** The trained state dict, serialized to its real ``torch.save`` bytes in the upload precision,
+   crosses a TCP connection on ``127.0.0.1`` paced to the user's planned rate
+   :math:`r_{nm}(b_n) = b_n\log_2(1 + p_n g_{nm}/(N_0 b_n))`. All uploads of the round run concurrently
+   from a separate "users" process, each starting when its user's training ended, into this process (the
+   server), which timestamps each arrival, then deserializes and FedAvg-aggregates the states.
+
+Measured latency of user :math:`n` = its (emulated) training time + serialization + the time until the
+server holds its last byte; the measured round is the largest. The prediction is
+:meth:`FLRound.evaluate` of the same plan: :math:`t^{\rm cmp}_n = E_n\gamma_n D_n/f_n` and :math:`Z/r_{nm}`.
+
+Device emulation
+----------------
+The users' devices are not this machine. :func:`calibrate_fl_training` measures this host's seconds per
+sample-epoch :math:`s_h` for the model (``threads`` intra-op threads, ``batch_size``), the "device profile
+calibrated on this machine". User :math:`n`'s device needs :math:`q_n = \gamma_n/f_n` per sample-epoch, a
+slowdown :math:`k_n = \lambda q_n/s_h` against this host, emulated by duty-cycle throttling (after a
+training step of :math:`d` seconds the user sleeps :math:`(k_n - 1)d`). When some device is faster than this
+host, the compute phase runs in dilated time: :math:`\lambda = \max(1, \max_n s_h/q_n)` (the fastest device
+runs unthrottled) and measured training times are divided by :math:`\lambda`; uploads always run in real
+time at the planned rates. The measured training time therefore tests the formulation's compute model
+(linear in :math:`E_n D_n`, no per-epoch or partial-batch overhead, a stable host speed), not the devices'
+clocks. :func:`host_fl_round` rebases a round's compute on the calibration (fastest user = this host, the
+others slower by their clock ratio, so :math:`\lambda = 1`) and its payload on the real serialized size.
+With ``emulate=False`` nothing is throttled, so every user must be this host:
+``host_fl_round(problem, calibration, heterogeneous=False)``.
+
+Users train one after another (each is its own device; this host has too few cores to run them in
+parallel), so each user's training time is measured alone; uploads overlap as in the round. The server's
+deserialize-and-aggregate time is reported but not part of the prediction (the model has none).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import pickle
+import select
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgeplan.errors import PlanError, ProblemDataError
+from edgeplan.formulations.fl_round import FLRound, FLSchedule
+from edgeplan.validation.slide import _send_paced
+
+HOST = "127.0.0.1"
+WITHIN = 0.10
+_HEAD = struct.Struct("!IdQ")  # user, t0 (CLOCK_MONOTONIC seconds), payload bytes
+
+
+# -- calibration -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FLTrainingCalibration:
+    """This host's training speed for one model (:func:`calibrate_fl_training`).
+
+    ``seconds_per_sample`` is :math:`s_h` (median over ``repeats`` runs, per sample-epoch); ``spread`` is the
+    runs' (max - min) / median. ``cycles_per_sample`` is :math:`s_h f_h` at the machine's nominal clock
+    ``cpu_hz``, so a user with :math:`\\gamma = ` ``cycles_per_sample`` and :math:`f = ` ``cpu_hz`` is this
+    host. ``payload_bits`` is the real serialized state dict in ``dtype``; ``param_bits`` the parameters
+    alone (what :func:`~edgeplan.formulations.fl_common.payload_bits_of` counts).
+    """
+
+    model: str
+    batch_size: int
+    threads: int
+    device: str
+    seconds_per_sample: float
+    spread: float
+    cpu_hz: float
+    dtype: str
+    payload_bits: float
+    param_bits: float
+
+    @property
+    def cycles_per_sample(self) -> float:
+        return self.seconds_per_sample * self.cpu_hz
+
+
+class _Threads:
+    """Context manager setting torch's intra-op threads (``None``: unchanged)."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n = n
+
+    def __enter__(self) -> None:
+        import torch
+
+        self.old = torch.get_num_threads()
+        if self.n is not None:
+            torch.set_num_threads(int(self.n))
+
+    def __exit__(self, *exc: Any) -> None:
+        import torch
+
+        torch.set_num_threads(self.old)
+
+
+def _task(model: Any) -> Any:
+    from edgeplan.validation.fl_task import FLTask, fl_task
+
+    if isinstance(model, FLTask):
+        return model
+    if isinstance(model, str):
+        return fl_task(model)
+    raise ProblemDataError(f"`model` is a {type(model).__name__}; expected a model name or an FLTask")
+
+
+def calibrate_fl_training(model: Any = "fmnist_cnn", *, batch_size: int = 32, samples: int = 320, epochs: int = 2,
+                          repeats: int = 3, threads: int | None = 1, device: str = "cpu",
+                          dtype: str = "fp16") -> FLTrainingCalibration:
+    """Measure :math:`s_h` (seconds per sample-epoch) of ``model`` here, after one warm-up run."""
+    import torch
+
+    from edgeplan.profiles.calibration import _machine_clock_hz
+    from edgeplan.validation.fl_task import local_train, model_bits, state_bytes
+
+    task = _task(model)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ProblemDataError(f"`repeats` = {repeats!r}; expected a positive integer")
+    x, y = task.user_data(0, samples)
+    per_sample = []
+    with _Threads(threads):
+        module = task.new_model().to(device)
+        for i in range(repeats + 1):
+            run = local_train(module, task, x, y, epochs=epochs, batch_size=batch_size, seed=i, device=device)
+            if i:
+                per_sample.append(run.seconds / run.samples)
+    s = float(np.median(per_sample))
+    return FLTrainingCalibration(model=task.name, batch_size=int(batch_size), threads=int(threads or
+                                 torch.get_num_threads()), device=str(device), seconds_per_sample=s,
+                                 spread=float((max(per_sample) - min(per_sample)) / s), cpu_hz=_machine_clock_hz(),
+                                 dtype=dtype, payload_bits=8.0 * len(state_bytes(module, dtype)),
+                                 param_bits=model_bits(module, dtype))
+
+
+def host_fl_round(problem: FLRound, calibration: FLTrainingCalibration, *, heterogeneous: bool = True,
+                  payload: str = "serialized") -> FLRound:
+    """``problem`` with its compute rebased on this host (for ``emulate=False`` validation).
+
+    Every user gets :math:`\\gamma_n = s_h f_h`; with ``heterogeneous`` the fastest user's clock becomes
+    :math:`f_h` and the others keep their ratio to it (:math:`f'_n = f_h f_n/\\max f`), else all run at
+    :math:`f_h`. ``payload`` = ``"serialized"`` sets :math:`Z` to the real serialized state dict,
+    ``"params"`` to the parameters alone, ``"keep"`` leaves it.
+    """
+    if payload not in ("serialized", "params", "keep"):
+        raise ProblemDataError(f"`payload` = {payload!r}; expected 'serialized', 'params' or 'keep'")
+    f = problem.cpu_hz
+    cpu = calibration.cpu_hz * (f / f.max() if heterogeneous else np.ones_like(f))
+    z = {"serialized": calibration.payload_bits, "params": calibration.param_bits,
+         "keep": problem.payload_bits}[payload]
+    return dataclasses.replace(problem, cpu_hz=cpu, cycles_per_sample=calibration.cycles_per_sample, payload_bits=z,
+                               name=f"{problem.name}-host")
+
+
+# -- reports -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FLUserValidation:
+    """One selected user: predicted and measured seconds (training, upload, total) and what was sent."""
+
+    user: int
+    bs: int
+    samples: int
+    epochs: float
+    slowdown: float
+    rate_bps: float
+    predicted_compute_s: float
+    measured_compute_s: float
+    predicted_upload_s: float
+    measured_upload_s: float
+    planned_bits: float
+    sent_bits: float
+    first_loss: float
+    last_loss: float
+
+    @property
+    def predicted_s(self) -> float:
+        return self.predicted_compute_s + self.predicted_upload_s
+
+    @property
+    def measured_s(self) -> float:
+        return self.measured_compute_s + self.measured_upload_s
+
+    @property
+    def error(self) -> float:
+        """``measured / predicted - 1`` of the user's latency."""
+        return self.measured_s / self.predicted_s - 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class FLValidationReport:
+    """What :func:`validate_fl_round` measured (see the module docstring)."""
+
+    problem: str
+    model: str
+    users: tuple[FLUserValidation, ...]
+    predicted_round_s: float
+    measured_round_s: float
+    dilation: float
+    calibration: FLTrainingCalibration
+    aggregation_s: float
+    accuracy_before: float
+    accuracy_after: float
+
+    @property
+    def error(self) -> float:
+        """``measured / predicted - 1`` of the round latency."""
+        return self.measured_round_s / self.predicted_round_s - 1.0 if self.predicted_round_s > 0 else 0.0
+
+    @property
+    def within_10pct(self) -> float:
+        """Share of users whose latency is within :math:`\\pm 10\\%` of the prediction."""
+        return float(np.mean([abs(u.error) <= WITHIN for u in self.users])) if self.users else 1.0
+
+    @property
+    def payload_error(self) -> float:
+        """Real upload bits over the planned :math:`Z`, minus 1."""
+        return self.users[0].sent_bits / self.users[0].planned_bits - 1.0 if self.users else 0.0
+
+    def table(self) -> str:
+        head = (f"{'user':>5} {'bs':>3} {'D':>5} {'slow':>6} {'rate Mb/s':>9} {'train pred':>10} {'meas':>8} "
+                f"{'upload pred':>11} {'meas':>8} {'total err':>9} {'loss':>13}")
+        rows = [head] + [
+            f"{u.user:>5} {u.bs:>3} {u.samples:>5} {u.slowdown:>6.2f} {u.rate_bps / 1e6:>9.3f} "
+            f"{u.predicted_compute_s:>10.3f} {u.measured_compute_s:>8.3f} {u.predicted_upload_s:>11.3f} "
+            f"{u.measured_upload_s:>8.3f} {u.error:>+9.1%} {u.first_loss:>6.2f}->{u.last_loss:<5.2f}"
+            for u in self.users]
+        return "\n".join(rows)
+
+    def __str__(self) -> str:
+        cal = self.calibration
+        lines = [
+            f"FL round {self.problem} with {self.model}: {len(self.users)} users, predicted "
+            f"{self.predicted_round_s:.3f} s, measured {self.measured_round_s:.3f} s ({self.error:+.1%}); "
+            f"{self.within_10pct:.0%} of users within +-10%",
+            f"host: {cal.seconds_per_sample * 1e6:.1f} us per sample-epoch (batch {cal.batch_size}, {cal.threads} "
+            f"thread(s), spread {cal.spread:.1%}); compute dilation {self.dilation:.2f}",
+            f"upload: {self.users[0].sent_bits if self.users else 0:.0f} bits sent per user against "
+            f"{self.users[0].planned_bits if self.users else 0:.0f} planned ({self.payload_error:+.1%}); "
+            f"server deserialize + FedAvg {self.aggregation_s * 1e3:.1f} ms (not in the model); "
+            f"test accuracy {self.accuracy_before:.3f} -> {self.accuracy_after:.3f}",
+            self.table()]
+        return "\n".join(lines)
+
+
+# -- the users' process: stdlib only, started with ``python -c`` ------------------------------------------------
+def _uploader_main() -> None:
+    """Read ``(port, payloads, rates_bps, offsets_s, timeout_s)`` (pickle) on stdin; upload each payload on its
+    own connection, starting at ``t0 + offset`` and paced at its rate; print ``t0``."""
+    import pickle
+    import socket
+    import struct
+    import sys
+    import threading
+    import time
+
+    port, payloads, rates, offsets, timeout_s = pickle.load(sys.stdin.buffer)
+    socks = []
+    for _ in payloads:
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        socks.append(s)
+    t0 = time.perf_counter() + 0.05
+    for user, (s, data) in enumerate(zip(socks, payloads, strict=False)):
+        s.sendall(struct.pack("!IdQ", user, t0, len(data)))
+
+    def upload(user: int) -> None:
+        wait = t0 + offsets[user] - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        _send_paced(socks[user], payloads[user], rates[user])
+
+    threads = [threading.Thread(target=upload, args=(u,)) for u in range(len(payloads))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in socks:
+        s.close()
+    print(t0, flush=True)
+
+
+def _recv_into(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:], min(n - got, 1 << 20))
+        if not k:
+            raise ConnectionError(f"an upload closed after {got} of {n} bytes")
+        got += k
+    return bytes(buf)
+
+
+def _serve(sock: socket.socket, out: dict[int, tuple[bytes, float]], errors: list[BaseException]) -> None:
+    try:
+        with sock:
+            user, t0, size = _HEAD.unpack(_recv_into(sock, _HEAD.size))
+            data = _recv_into(sock, size)
+            out[user] = (data, time.perf_counter() - t0)
+    except BaseException as exc:  # reported by the caller
+        errors.append(exc)
+
+
+def upload_round(payloads: list[bytes], rates_bps: list[float], offsets_s: list[float], *,
+                 timeout_s: float = 60.0) -> tuple[list[bytes], np.ndarray]:
+    """Upload ``payloads`` concurrently from a separate process, each from ``offsets_s`` on (seconds after a
+    common start) at ``rates_bps``; returns the bytes received here and each arrival time after the start."""
+    k = len(payloads)
+    if k == 0:
+        return [], np.zeros(0)
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind((HOST, 0))
+    srv.listen(k)
+    srv.settimeout(timeout_s)
+    code = "\n\n".join(inspect.getsource(f) for f in (_send_paced, _uploader_main))
+    proc = subprocess.Popen([sys.executable, "-c", "from typing import Any\n" + code + "\n_uploader_main()\n"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    out: dict[int, tuple[bytes, float]] = {}
+    errors: list[BaseException] = []
+    threads: list[threading.Thread] = []
+    try:
+        proc.stdin.write(pickle.dumps((srv.getsockname()[1], payloads, list(map(float, rates_bps)),
+                                       list(map(float, offsets_s)), timeout_s)))
+        proc.stdin.close()
+        for _ in range(k):
+            conn, _ = srv.accept()
+            conn.settimeout(timeout_s)
+            threads.append(threading.Thread(target=_serve, args=(conn, out, errors), daemon=True))
+            threads[-1].start()
+        for t in threads:
+            t.join(timeout_s)
+        if select.select([proc.stdout], [], [], timeout_s)[0]:
+            proc.stdout.readline()
+    finally:
+        srv.close()
+        try:
+            proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5.0)
+        proc.stdout.close()
+    if errors:
+        raise errors[0]
+    if len(out) != k:
+        raise TimeoutError(f"{k - len(out)} of {k} uploads did not arrive within {timeout_s} s")
+    return [out[u][0] for u in range(k)], np.array([out[u][1] for u in range(k)])
+
+
+# -- the validator ------------------------------------------------------------------------------------------------
+def _throttle(factor: float) -> Any:
+    def hook(seconds: float) -> None:
+        if factor > 1.0:
+            time.sleep((factor - 1.0) * seconds)
+    return hook
+
+
+def validate_fl_round(problem: FLRound, plan: FLSchedule, model: Any = "fmnist_cnn", *, batch_size: int = 32,
+                      lr: float = 0.05, dtype: str = "fp16", calibration: FLTrainingCalibration | None = None,
+                      emulate: bool = True, max_dilation: float = 100.0, threads: int | None = 1,
+                      device: str = "cpu", test_samples: int = 500, timeout_s: float | None = None,
+                      seed: int = 0) -> FLValidationReport:
+    """Run the planned round for real (see the module docstring) and report measured against predicted.
+
+    Parameters
+    ----------
+    problem, plan
+        A round and a feasible schedule of it.
+    model
+        A :data:`~edgeplan.validation.fl_task.FL_MODELS` name or an
+        :class:`~edgeplan.validation.fl_task.FLTask` (its synthetic data and seed).
+    batch_size, lr, dtype
+        Local SGD minibatch and step size; upload precision (``"fp32"``, ``"fp16"``, ``"bf16"``).
+    calibration
+        This host's training speed (default: measured now by :func:`calibrate_fl_training`).
+    emulate, max_dilation
+        Throttle each user to its device's speed (and dilate time when a device is faster than this host, up
+        to ``max_dilation``); ``False`` runs at host speed.
+    threads, device
+        Torch intra-op threads and device for training.
+    test_samples
+        Size of the test set the aggregated model is scored on.
+    timeout_s
+        Bound on the upload phase (default: 10 x the predicted round + 30 s).
+    """
+    from edgeplan.validation.fl_task import fedavg, load_state_bytes, local_train, state_bytes
+
+    if not isinstance(problem, FLRound) or not isinstance(plan, FLSchedule):
+        raise ProblemDataError(f"validate_fl_round got a {type(problem).__name__} and a {type(plan).__name__}; "
+                               "expected an FLRound and an FLSchedule")
+    broken = problem.check(plan)
+    if broken:
+        raise PlanError(f"the plan breaks {len(broken)} constraint(s) of {problem.name}, first {broken[0]}; "
+                        "expected a feasible schedule")
+    task = _task(model)
+    cal = calibration or calibrate_fl_training(task, batch_size=batch_size, threads=threads, device=device,
+                                               dtype=dtype)
+    if cal.model != task.name or cal.batch_size != batch_size or cal.dtype != dtype:
+        raise ProblemDataError(f"`calibration` is for {cal.model} at batch {cal.batch_size} in {cal.dtype}; expected "
+                               f"{task.name} at batch {batch_size} in {dtype}")
+    metrics = problem.evaluate(plan)
+    users = np.flatnonzero(plan.selected)
+    per_sample = problem.cycles_per_sample[users] / problem.cpu_hz[users]
+    dilation = max(1.0, float(np.max(cal.seconds_per_sample / per_sample))) if emulate and users.size else 1.0
+    if dilation > max_dilation:
+        raise ProblemDataError(f"user {int(users[np.argmin(per_sample)])} needs {per_sample.min():.3g} s per "
+                               f"sample-epoch, {dilation:.0f}x faster than this host ({cal.seconds_per_sample:.3g} s); "
+                               f"expected a dilation up to `max_dilation` = {max_dilation}: raise it, or validate "
+                               "host_fl_round(problem, calibration)")
+    slowdown = dilation * per_sample / cal.seconds_per_sample if emulate else np.ones(users.size)
+    glob = task.new_model().to(device)
+    x_test, y_test = task.test_data(test_samples)
+    acc0 = task.accuracy(glob, x_test.to(device), y_test.to(device))
+    payloads, done, runs = [], [], []
+    with _Threads(threads):
+        for i, n in enumerate(users):
+            local = task.new_model().to(device)
+            local.load_state_dict(glob.state_dict())
+            x, y = task.user_data(int(n), round(problem.samples[n]))
+            run = local_train(local, task, x, y, epochs=float(problem.local_epochs[n]), batch_size=batch_size, lr=lr,
+                              seed=seed + int(n), on_step=_throttle(float(slowdown[i])), device=device)
+            t = time.perf_counter()
+            payloads.append(state_bytes(local, dtype))
+            ser = (time.perf_counter() - t) * float(slowdown[i])
+            runs.append(run)
+            done.append((run.seconds + ser) / dilation)
+    pred_up = metrics.upload_s[users]
+    limit = timeout_s if timeout_s is not None else 10.0 * float(np.max(metrics.latency_s[users], initial=0)) + 30.0
+    received, arrival = upload_round(payloads, list(metrics.rate_bps[users]), done, timeout_s=limit)
+    t = time.perf_counter()
+    states = [load_state_bytes(b) for b in received]
+    if states:
+        glob.load_state_dict(fedavg(states, problem.samples[users]))
+    aggregation = time.perf_counter() - t
+    acc1 = task.accuracy(glob, x_test.to(device), y_test.to(device))
+    rows = tuple(FLUserValidation(
+        user=int(n), bs=int(plan.bs[n]), samples=round(problem.samples[n]), epochs=float(problem.local_epochs[n]),
+        slowdown=float(slowdown[i]), rate_bps=float(metrics.rate_bps[n]),
+        predicted_compute_s=float(metrics.compute_s[n]), measured_compute_s=float(runs[i].seconds / dilation),
+        predicted_upload_s=float(pred_up[i]), measured_upload_s=float(arrival[i] - runs[i].seconds / dilation),
+        planned_bits=float(problem.payload_bits), sent_bits=8.0 * len(payloads[i]), first_loss=runs[i].first_loss,
+        last_loss=runs[i].last_loss) for i, n in enumerate(users))
+    return FLValidationReport(problem=problem.name, model=task.name, users=rows,
+                              predicted_round_s=float(metrics.objective),
+                              measured_round_s=float(arrival.max(initial=0.0)), dilation=dilation, calibration=cal,
+                              aggregation_s=aggregation, accuracy_before=acc0, accuracy_after=acc1)
+
+
+def registered_fl_round(problem: FLRound, plan: FLSchedule, *, device: str = "cpu") -> FLValidationReport:
+    """:func:`validate_fl_round` with the DAGSA author code's FMNIST CNN (the registry's entry point)."""
+    return validate_fl_round(problem, plan, "fmnist_cnn", device=device)
+
+
+__all__ = ["FLTrainingCalibration", "FLUserValidation", "FLValidationReport", "calibrate_fl_training",
+           "host_fl_round", "registered_fl_round", "upload_round", "validate_fl_round"]
