@@ -17,9 +17,15 @@ are drawn once; every round
 The result (:class:`FLSimulation`) holds per-round latency, cumulative wall-clock, energy (energy family),
 selections and BSs, the scheduler's solve time, and summary statistics: participation counts, Jain's fairness
 index of participation :math:`(\sum_n c_n)^2 / (N \sum_n c_n^2)`, the share of users ever selected.
-:func:`plot_wall_clock` draws cumulative wall-clock against rounds, one line per method. Training accuracy is
-not simulated here (no torch): wall-clock is what the schedulers change; accuracy against wall-clock needs the
-validation layer.
+:func:`plot_wall_clock` draws cumulative wall-clock against rounds, one line per method.
+
+With ``train`` set, every planned round is also trained for real
+(:class:`~edgeplan.validation.fl_task.FLTrainer`): the selected users run their :math:`E_n` local epochs of the
+model over their :math:`D_n` synthetic non-IID samples (the same ``samples`` and ``local_epochs`` the round
+was planned with), the server FedAvg-aggregates the uploads, and the test accuracy after each round is
+recorded, so :func:`plot_accuracy` can draw accuracy against the cumulative (planned) wall-clock per method:
+a scheduler that always picks the same fast users shortens rounds but, on non-IID data, learns from a
+biased slice of the classes. Every method starts from the same initial model (``task``'s seed).
 
 Flower export
 -------------
@@ -125,6 +131,7 @@ class FLSimulation:
     bs: np.ndarray
     speed_mps: np.ndarray
     flower: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_rounds(self) -> int:
@@ -141,10 +148,20 @@ class FLSimulation:
         c = self.participation.astype(float)
         return float(c.sum() ** 2 / (c.size * (c**2).sum())) if (c > 0).any() else 0.0
 
+    def time_to_accuracy(self, target: float) -> float:
+        """Wall-clock at the end of the first round whose test accuracy reaches ``target`` (``inf``: never;
+        ``nan`` without training)."""
+        if self.accuracy.size == 0:
+            return float("nan")
+        hit = np.flatnonzero(self.accuracy >= target)
+        return float(self.wall_clock_s[hit[0]]) if hit.size else float("inf")
+
     def summary(self) -> dict[str, Any]:
         """Totals and means (JSON-ready)."""
         ok = np.isfinite(self.latency_s)
-        return {"method": self.method, "family": self.family, "rounds": self.n_rounds,
+        acc = {"final_accuracy": float(self.accuracy[-1]), "best_accuracy": float(np.nanmax(self.accuracy))} if (
+            self.accuracy.size) else {}
+        return acc | {"method": self.method, "family": self.family, "rounds": self.n_rounds,
                 "planned_rounds": int(ok.sum()), "wall_clock_s": float(self.wall_clock_s[-1]) if self.n_rounds else 0.0,
                 "mean_round_latency_s": float(self.latency_s[ok].mean()) if ok.any() else None,
                 "total_energy_j": float(np.nansum(self.energy_j)) if self.family == "fl-energy" else None,
@@ -154,7 +171,8 @@ class FLSimulation:
     def to_dict(self) -> dict[str, Any]:
         return {**self.summary(), "latency_s": self.latency_s.tolist(), "wall_clock_s": self.wall_clock_s.tolist(),
                 "energy_j": self.energy_j.tolist(), "solve_time_s": self.solve_time_s.tolist(),
-                "status": list(self.status), "participation": self.participation.tolist()}
+                "status": list(self.status), "participation": self.participation.tolist(),
+                "accuracy": self.accuracy.tolist()}
 
     def export_flower(self, out_dir: str | Path) -> list[Path]:
         """One ``flower_round_<r>.json`` per planned round (see the module docstring)."""
@@ -172,13 +190,17 @@ def simulate_fl(n_rounds: int = 50, n_users: int = 100, n_bs: int = 4, n_select:
                 family: str = "fl-round", seed: int = 0, speed_mps: Any = 20.0, redraw_every: int = 1,
                 side_m: float = 1000.0, stall_s: float = 1.0, time_limit: float | None = None,
                 options: Mapping[str, Any] | None = None, cpu_hz: tuple[float, float] = (1e8, 1e9),
-                samples: tuple[int, int] = (300, 900), keep_flower: bool = False,
-                **round_params: Any) -> FLSimulation:
+                samples: tuple[int, int] = (300, 900), keep_flower: bool = False, train: Any = None,
+                train_options: Mapping[str, Any] | None = None, **round_params: Any) -> FLSimulation:
     """Play ``n_rounds`` rounds of ``family`` planned by ``method`` (see the module docstring).
 
-    ``round_params`` go to the family's generator (``bs_bandwidth_hz``, ``payload_bits``, ``coverage``,
-    ``deadline_s`` ...). The same ``seed`` gives every method the same users, trajectory draws and fading
-    sequence, so methods are compared on common random numbers (positions differ once round lengths differ).
+    ``round_params`` go to the family's generator (``bs_bandwidth_hz``, ``payload_bits``, ``local_epochs``,
+    ``coverage``, ``deadline_s`` ...). The same ``seed`` gives every method the same users, trajectory draws and
+    fading sequence, so methods are compared on common random numbers (positions differ once round lengths
+    differ). ``train`` (``True`` for the FMNIST CNN, a model name, or an
+    :class:`~edgeplan.validation.fl_task.FLTask`) trains every round for real; ``train_options`` go to
+    :class:`~edgeplan.validation.fl_task.FLTrainer` (``batch_size``, ``lr``, ``dtype``, ``test_samples``,
+    ``threads``).
     """
     r_total = count("n_rounds", n_rounds)
     n = count("n_users", n_users, minimum=1)
@@ -202,6 +224,8 @@ def simulate_fl(n_rounds: int = 50, n_users: int = 100, n_bs: int = 4, n_select:
     bs = np.full((r_total, n), -1, dtype=np.int64)
     flower: list[dict[str, Any]] = []
     clock = 0.0
+    trainer = _trainer(train, train_options)
+    acc = np.full(r_total if trainer is not None else 0, np.nan)
     heading = rng.uniform(0.0, 2.0 * np.pi, size=n)
     round_seeds = rng.integers(0, 2**31, size=r_total)
     for r in range(r_total):
@@ -223,8 +247,12 @@ def simulate_fl(n_rounds: int = 50, n_users: int = 100, n_bs: int = 4, n_select:
             bs[r] = res.plan.bs
             if keep_flower:
                 flower.append(flower_round_config(problem, res.plan, r + 1))
+            if trainer is not None:
+                acc[r] = trainer.round(np.flatnonzero(res.plan.selected), problem.samples, problem.local_epochs)
         else:
             elapsed = float(stall_s)
+            if trainer is not None:
+                acc[r] = acc[r - 1] if r else trainer.accuracy()
         clock += elapsed
         wall[r] = clock
         moved, flip = area.reflect(pos + vel * elapsed)
@@ -232,7 +260,23 @@ def simulate_fl(n_rounds: int = 50, n_users: int = 100, n_bs: int = 4, n_select:
         heading = np.arctan2(flip[:, 1] * np.sin(heading), flip[:, 0] * np.cos(heading))
     return FLSimulation(method=method, family=family, latency_s=lat, wall_clock_s=wall, energy_j=energy,
                         solve_time_s=solve_t, status=tuple(status), selected=sel, bs=bs, speed_mps=speed,
-                        flower=tuple(flower))
+                        flower=tuple(flower), accuracy=acc)
+
+
+def _trainer(train: Any, options: Mapping[str, Any] | None) -> Any:
+    if train is None or train is False:
+        return None
+    from edgeplan.validation.fl_task import FLTask, FLTrainer, fl_task
+
+    if train is True:
+        task = fl_task()
+    elif isinstance(train, str):
+        task = fl_task(train)
+    elif isinstance(train, FLTask):
+        task = train
+    else:
+        raise ProblemDataError(f"`train` = {train!r}; expected True, a model name or an FLTask")
+    return FLTrainer(task, **dict(options or {}))
 
 
 def compare_simulations(methods: Iterable[str], **kwargs: Any) -> dict[str, FLSimulation]:
@@ -255,14 +299,39 @@ def plot_wall_clock(sims: Mapping[str, FLSimulation], path: str | Path | None = 
     ax.set_title(title or "FL rounds under mobility")
     ax.grid(True, alpha=0.3)
     ax.legend()
+    _save(fig, path)
+    return fig
+
+
+def plot_accuracy(sims: Mapping[str, FLSimulation], path: str | Path | None = None, *,
+                  title: str | None = None) -> Any:
+    """Test accuracy against cumulative wall-clock, one line per method (simulations run with ``train``)."""
+    from matplotlib.figure import Figure
+
+    missing = [name for name, sim in sims.items() if sim.accuracy.size == 0]
+    if missing:
+        raise ProblemDataError(f"simulations {missing} have no accuracy; expected simulate_fl(..., train=True)")
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    for name, sim in sims.items():
+        ax.plot(sim.wall_clock_s, sim.accuracy, marker=".", markersize=3, label=name)
+    ax.set_xlabel("cumulative wall-clock (s)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title or "FedAvg accuracy against wall-clock")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+    return fig
+
+
+def _save(fig: Any, path: str | Path | None) -> None:
     if path is not None:
         path = Path(path)
         if path.suffix.lower() not in (".png", ".svg", ".pdf"):
             raise ProblemDataError(f"`path` = {str(path)!r}; expected a file ending in .png, .svg, .pdf")
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=150)
-    return fig
 
 
 __all__ = ["FLOWER_FORMAT", "FLSimulation", "compare_simulations", "export_flower_energy_round", "export_flower_round",
-           "flower_round_config", "plot_wall_clock", "simulate_fl"]
+           "flower_round_config", "plot_accuracy", "plot_wall_clock", "simulate_fl"]

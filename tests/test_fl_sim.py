@@ -101,3 +101,29 @@ def test_compare_runs_an_fl_scenario_and_block_models_need_a_width() -> None:
         p.rb_milp()
     with pytest.raises(UnsupportedProblemError, match=r"`resource_block_hz` is None: this round has continuous"):
         _ = fl_energy_instance(4, 1, 1, seed=0).n_blocks
+
+
+def test_simulation_trains_for_real_and_plots_accuracy_against_wall_clock(tmp_path) -> None:
+    from edgeplan.fl_sim import plot_accuracy
+    from edgeplan.validation.fl_task import fl_task
+
+    kw = {"n_rounds": 6, "n_users": 16, "n_select": 4, "samples": (60, 100), "local_epochs": 2, "seed": 2,
+          "train": fl_task(noise=1.0, seed=5), "train_options": {"test_samples": 200}}
+    sims = compare_simulations(["dagsa", "random"], **kw)
+    for sim in sims.values():
+        assert sim.accuracy.shape == (6,) and ((sim.accuracy >= 0) & (sim.accuracy <= 1)).all()
+        assert sim.accuracy[-1] > 0.3  # chance is 0.1: the FedAvg rounds really trained the CNN
+        assert sim.summary()["final_accuracy"] == sim.accuracy[-1]
+        hit = sim.time_to_accuracy(0.3)
+        assert hit == sim.wall_clock_s[np.argmax(sim.accuracy >= 0.3)]
+        assert sim.time_to_accuracy(1.01) == np.inf
+    again = simulate_fl(method="dagsa", **kw)
+    np.testing.assert_array_equal(again.accuracy, sims["dagsa"].accuracy)
+    assert np.isnan(simulate_fl(2, 8, 4, 2, "random", seed=1).time_to_accuracy(0.5))
+    fig = tmp_path / "acc.png"
+    plot_accuracy(sims, fig)
+    assert fig.stat().st_size > 5000
+    with pytest.raises(ProblemDataError, match="have no accuracy"):
+        plot_accuracy({"plain": simulate_fl(2, 8, 4, 2, "random", seed=1)})
+    with pytest.raises(ProblemDataError, match="`train` = 3"):
+        simulate_fl(1, 8, 4, 2, "random", train=3)

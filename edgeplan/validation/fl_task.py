@@ -37,6 +37,7 @@ import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -163,7 +164,7 @@ class FLTask:
         return hits / y.shape[0]
 
 
-def fl_task(model: str = "fmnist_cnn", *, size: str = "tiny", n_classes: int = 10, noise: float = 1.0,
+def fl_task(model: str = "fmnist_cnn", *, size: str = "tiny", n_classes: int = 10, noise: float = 3.0,
             alpha: float = 0.5, seed: int = 0) -> FLTask:
     """The FL task of ``model`` (see the module docstring) with seeded synthetic data."""
     if model not in FL_MODELS:
@@ -286,6 +287,59 @@ def fedavg(states: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float
     return out
 
 
+class FLTrainer:
+    """Real FedAvg across rounds: each round the selected users train the global model on their own data and
+    the server averages their uploads (in the upload precision) weighted by sample counts.
+
+    Parameters
+    ----------
+    task
+        The model and data (:func:`fl_task`); the global model starts from ``task.new_model()``.
+    batch_size, lr, dtype
+        Local SGD and the upload precision.
+    test_samples
+        Size of the class-balanced test set scored after every round.
+    threads
+        Torch intra-op threads while training (``None``: unchanged).
+    """
+
+    def __init__(self, task: FLTask, *, batch_size: int = 32, lr: float = 0.05, dtype: str = "fp16",
+                 test_samples: int = 1000, threads: int | None = 1) -> None:
+        if dtype not in UPLOAD_DTYPES:
+            raise ProblemDataError(f"`dtype` = {dtype!r}; expected one of " + ", ".join(map(repr, UPLOAD_DTYPES)))
+        self.task, self.batch_size, self.lr, self.dtype, self.threads = task, int(batch_size), float(lr), dtype, threads
+        self.model = task.new_model()
+        self.x_test, self.y_test = task.test_data(test_samples)
+        self.rounds = 0
+
+    def accuracy(self) -> float:
+        """Test accuracy of the global model."""
+        return self.task.accuracy(self.model, self.x_test, self.y_test)
+
+    def round(self, users: Sequence[int], samples: Any, epochs: Any) -> float:
+        """Train ``users`` (``samples[n]`` samples, ``epochs[n]`` epochs each), aggregate; return the accuracy."""
+        old = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(int(self.threads))
+        try:
+            states, weights = [], []
+            for n in users:
+                local = self.task.new_model()
+                local.load_state_dict(self.model.state_dict())
+                d = round(float(samples[n]))
+                x, y = self.task.user_data(int(n), d)
+                local_train(local, self.task, x, y, epochs=float(epochs[n]), batch_size=self.batch_size, lr=self.lr,
+                            seed=self.rounds * 100_003 + int(n))
+                states.append(load_state_bytes(state_bytes(local, self.dtype)))
+                weights.append(d)
+            if states and sum(weights) > 0:
+                self.model.load_state_dict(fedavg(states, weights))
+            self.rounds += 1
+            return self.accuracy()
+        finally:
+            torch.set_num_threads(old)
+
+
 def model_bits(module: torch.nn.Module, dtype: str = "fp16") -> float:
     """Bits of the module's parameters in ``dtype`` (what :func:`~edgeplan.formulations.fl_common.payload_bits_of`
     counts): :math:`8\\,\\mathrm{bytes}(d) \\sum_v n_v`."""
@@ -297,6 +351,7 @@ __all__ = [
     "FMNISTCNN",
     "UPLOAD_DTYPES",
     "FLTask",
+    "FLTrainer",
     "LocalRun",
     "fedavg",
     "fl_task",
