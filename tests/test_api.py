@@ -8,7 +8,8 @@ from families import Knapsack
 
 import edgeplan as ep
 from edgeplan import MILP, ProblemDataError, Result, SolverUnavailableError, Status, UnsupportedProblemError
-from edgeplan.solvers.registry import _REGISTRY, register
+from edgeplan.formulations.fl_round import FLRound, fl_round_instance
+from edgeplan.solvers.registry import _REGISTRY, get_method, register
 
 KNAP = MILP(c=[10, 13, 7, 8], A=[[3, 4, 2, 3]], row_upper=7, col_upper=1, integrality=[1] * 4, sense="max")
 
@@ -39,6 +40,34 @@ def test_available_methods_filters() -> None:
     assert "highs" in ep.available_methods(MILP) and "highs" in ep.available_methods(Knapsack)
     with pytest.raises(ProblemDataError, match="`kind` = 'fast'; expected one of"):
         ep.available_methods(KNAP, kind="fast")
+
+
+def test_available_methods_lists_only_methods_that_take_the_instance() -> None:
+    """A to_milp() that refuses, or a MILP CP-SAT cannot represent, is not offered to the MILP backends."""
+    continuous = fl_round_instance(8, 2, 3, seed=0)
+    names = ep.available_methods(continuous)
+    assert "fl-bisect" in names and not {"highs", "cp-sat", "scipy", "pyomo"} & set(names)
+    assert "highs" in ep.available_methods(FLRound)                      # by type: no probe
+    blocks = fl_round_instance(8, 2, 3, seed=0, resource_block_hz=1e5)
+    names = ep.available_methods(blocks, kind="exact")
+    assert {"fl-bisect", "highs", "scipy", "pyomo"} <= set(names)
+    assert "cp-sat" not in names                          # the round-time column T is continuous
+    mixed = MILP(c=[1.0, 1.0], A=[[1.0, 1.0]], row_lower=1.5, integrality=[1, 0])
+    assert ep.available_methods(mixed, kind="exact")[:3] == ["highs", "scipy", "pyomo"]
+    # the probe only filters the list: an explicit request still raises the method's own error
+    with pytest.raises(UnsupportedProblemError, match=r"FLRound with continuous bandwidth .* 'fl-bisect'"):
+        ep.solve(continuous, "highs")
+    with pytest.raises(UnsupportedProblemError, match=r"'cp-sat' needs integer variables, but 1 of 2"):
+        ep.solve(mixed, "cp-sat")
+    assert get_method("highs").refusal(continuous).startswith("an FLRound with continuous bandwidth")
+    assert get_method("cp-sat").refusal(KNAP) is None
+
+
+def test_default_method_skips_methods_that_refuse_the_instance(scratch_method) -> None:
+    scratch_method("test-picky", lambda p, c: None, problem=MILP, kind="exact", priority=1,
+                   refuses=lambda milp: "never takes a MILP")
+    assert ep.available_methods(KNAP)[0] == "highs" and "test-picky" in ep.available_methods(MILP)
+    assert ep.solve(KNAP).method == "highs"
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from edgeplan.formulations.base import FEAS_TOL, OBJ_RTOL
 from edgeplan.solvers.registry import (
     Method,
     SolveContext,
+    capable_methods,
     get_method,
     methods_for,
     require_accepts,
@@ -51,9 +52,13 @@ def _pick(problem: Any, method: str | None) -> Method:
     candidates = methods_for(problem)
     if not candidates:
         raise UnsupportedProblemError(f"no registered method solves a {type(problem).__name__}")
-    for m in candidates:
-        if m.available:
+    installed = [m for m in candidates if m.available]
+    reduced: dict[str, Any] = {}
+    for m in installed:
+        if m.refusal(problem, reduced) is None:
             return m
+    if installed:  # none takes this instance: the first installed one raises its own, clear refusal
+        return installed[0]
     candidates[0].ensure_available()
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -111,7 +116,7 @@ def solve(
         ``to_milp()``).
     method
         A registered method name (see :func:`available_methods`); default: the first installed
-        exact method that accepts the problem.
+        method (exact before heuristic) that takes this instance (:meth:`Method.refusal`).
     time_limit
         Seconds (> 0). The method returns its best plan with ``limit="time"`` when it stops there.
     seed
@@ -152,11 +157,16 @@ def solve(
 
 
 def available_methods(problem: Any = None, kind: str | None = None, *, installed_only: bool = True) -> list[str]:
-    """Names of the methods that accept ``problem`` (or a problem type), optionally of one ``kind``.
+    """Names of the methods that can solve ``problem``, optionally of one ``kind``, in order of preference.
 
-    With ``installed_only`` (default) methods whose libraries are missing are left out.
+    For a problem instance, a method is listed only when it takes this instance with its default options
+    (:func:`~edgeplan.solvers.registry.capable_methods`): an ``FLRound`` with continuous bandwidth has no
+    MILP, so no MILP backend is listed, and ``cp-sat`` is left out for a MILP with continuous columns
+    (``solve(p, "cp-sat", options={"continuous_quantum": q})`` still takes it). For a problem type (or
+    ``None``) every method that accepts the type is listed. With ``installed_only`` (default) methods
+    whose libraries are missing are left out.
     """
-    return [m.name for m in methods_for(problem, kind) if m.available or not installed_only]
+    return [m.name for m in capable_methods(problem, kind, installed_only=installed_only)]
 
 
 __all__ = ["available_methods", "solve", "verify"]

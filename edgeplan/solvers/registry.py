@@ -7,6 +7,12 @@ types it accepts, whether it is ``"exact"`` or a ``"heuristic"``, and the Python
 Reductions (DESIGN.md): a problem that offers ``to_milp()`` is accepted by every method
 registered for :class:`~edgeplan.formulations.milp.MILP`; ``solve()`` reduces, solves and
 decodes. Registration order within a kind is the order of preference (``priority`` breaks ties).
+
+Acceptance by type can overpromise: an ``FLRound`` with continuous bandwidth has a ``to_milp()``
+that refuses, and CP-SAT refuses MILPs with continuous columns. :meth:`Method.refusal` probes an
+instance: it runs the reduction (families refuse before building anything, and the largest
+benchmark MILPs build in under 0.1 s) and then the method's own ``refuses`` hook on the reduced
+problem. :func:`capable_methods` applies it with one reduction per call shared by every method.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ class Method:
     install: str
     priority: int
     summary: str
+    refuses: Callable[[Any], str | None] | None = None
 
     @property
     def available(self) -> bool:
@@ -116,6 +123,29 @@ class Method:
     def accepts(self, problem: Any) -> bool:
         return self.direct(problem) or self.reduction(problem) is not None
 
+    def refusal(self, problem: Any, reduced: dict[str, Any] | None = None) -> str | None:
+        """Why the method, with default options, cannot solve the instance ``problem``; ``None`` when it can.
+
+        A probe, not a solve: the type, then the reduction (a family's ``to_milp()`` that raises
+        :class:`UnsupportedProblemError` refuses), then the method's ``refuses`` hook on the problem it
+        would receive. ``reduced`` (name -> reduced problem or the refusal) shares reductions between methods.
+        """
+        target = problem
+        if not self.direct(problem):
+            attr = self.reduction(problem)
+            if attr is None:
+                return f"method {self.name!r} cannot solve a {type(problem).__name__}"
+            memo = {} if reduced is None else reduced
+            if attr not in memo:
+                try:
+                    memo[attr] = getattr(problem, attr)()[0]
+                except UnsupportedProblemError as exc:
+                    memo[attr] = exc
+            target = memo[attr]
+            if isinstance(target, UnsupportedProblemError):
+                return str(target)
+        return None if self.refuses is None else self.refuses(target)
+
 
 _REGISTRY: dict[str, Method] = {}
 
@@ -136,6 +166,7 @@ def register(
     requires: Iterable[str] = (),
     install: str | None = None,
     priority: int = 100,
+    refuses: Callable[[Any], str | None] | None = None,
 ) -> Callable[[Callable[[Any, SolveContext], Result]], Callable[[Any, SolveContext], Result]]:
     """Register ``func(problem, ctx) -> Result`` under ``name``.
 
@@ -154,6 +185,10 @@ def register(
         What the user should ``pip install`` when a requirement is missing (default: the modules).
     priority
         Lower is preferred when ``solve()`` picks a method.
+    refuses
+        Optional cheap probe ``refuses(problem) -> reason | None`` on a problem of an accepted type (after
+        any reduction): the reason the method would refuse it with default options (see
+        :meth:`Method.refusal`). ``solve()`` still runs an explicitly named method, which raises its own error.
     """
     if kind not in KINDS:
         raise ProblemDataError(f"`kind` = {kind!r}; expected one of {KINDS}")
@@ -165,7 +200,7 @@ def register(
             raise ProblemDataError(f"method name {name!r} is already registered")
         doc = (func.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = Method(name, problems, kind, func, requires, install or " ".join(requires),
-                                 priority, doc[0] if doc else "")
+                                 priority, doc[0] if doc else "", refuses)
         return func
 
     return decorator
@@ -200,13 +235,26 @@ def methods_for(problem: Any = None, kind: str | None = None) -> list[Method]:
             if (problem is None or m.accepts(problem)) and (kind is None or m.kind == kind)]
 
 
+def capable_methods(problem: Any = None, kind: str | None = None, *, installed_only: bool = False) -> list[Method]:
+    """:func:`methods_for`, and for a problem instance only the methods whose :meth:`Method.refusal` is None.
+
+    The reduction runs at most once per call, whichever methods need it; with ``installed_only`` methods whose
+    libraries are missing are dropped before any probe. ``None`` or a type: no probe.
+    """
+    methods = [m for m in methods_for(problem, kind) if m.available or not installed_only]
+    if problem is None or isinstance(problem, type):
+        return methods
+    reduced: dict[str, Any] = {}
+    return [m for m in methods if m.refusal(problem, reduced) is None]
+
+
 def require_accepts(method: Method, problem: Any) -> None:
     if not method.accepts(problem):
-        able = [m.name for m in methods_for(problem)]
+        able = [m.name for m in capable_methods(problem)]
         raise UnsupportedProblemError(
             f"method {method.name!r} cannot solve a {type(problem).__name__}; "
             f"methods that can: {', '.join(able) if able else 'none registered'}")
 
 
-__all__ = ["KINDS", "REDUCTIONS", "Method", "Options", "SolveContext", "all_methods", "get_method",
-           "methods_for", "register", "require_accepts"]
+__all__ = ["KINDS", "REDUCTIONS", "Method", "Options", "SolveContext", "all_methods", "capable_methods",
+           "get_method", "methods_for", "register", "require_accepts"]

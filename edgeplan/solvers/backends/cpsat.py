@@ -18,6 +18,9 @@ CP-SAT takes integer variables and integer coefficients only. The model is mappe
 * **Continuous columns** are refused unless ``continuous_quantum`` :math:`q` is given; then
   :math:`x_j = q k_j` with integer :math:`k_j`. The result is optimal only for that grid, so it
   is reported as ``feasible`` with no bound.
+* **Capability probe.** :func:`refusal` says, without building the CP-SAT model, whether the
+  default options refuse a model (continuous columns, inexact scaling); ``available_methods``
+  leaves ``cp-sat`` out for such models.
 
 The time limit is CP-SAT's ``max_time_in_seconds`` plus our watchdog (``stop_search``).
 """
@@ -46,6 +49,9 @@ from edgeplan.solvers.result import Limit, Result, Status
 CLAMP = 2**30
 #: Coefficients within this (relative, floor 1) of an integer after scaling count as exact.
 EXACT_TOL = 1e-9
+#: Default options ``scale_digits`` and ``scale_tol``.
+SCALE_DIGITS = 6
+SCALE_TOL = 1e-9
 
 
 def row_scales(csr: sp.csr_array, digits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -76,12 +82,24 @@ def row_scales(csr: sp.csr_array, digits: int) -> tuple[np.ndarray, np.ndarray]:
     return d, change
 
 
-def _refuse_continuous(milp: MILP) -> None:
+def _continuous_message(milp: MILP) -> str:
     j = int(np.flatnonzero(~milp.integrality)[0])
-    raise UnsupportedProblemError(
-        f"method 'cp-sat' needs integer variables, but {milp.n_vars - milp.n_integer} of {milp.n_vars} are "
-        f"continuous (first: {milp.col_label(j)}); pass options={{'continuous_quantum': q}} to put them on a "
-        "grid of step q (then the result is feasible, not proven optimal), or use 'highs', 'scipy' or 'pyomo'")
+    return (f"method 'cp-sat' needs integer variables, but {milp.n_vars - milp.n_integer} of {milp.n_vars} are "
+            f"continuous (first: {milp.col_label(j)}); pass options={{'continuous_quantum': q}} to put them on a "
+            "grid of step q (then the result is feasible, not proven optimal), or use 'highs', 'scipy' or 'pyomo'")
+
+
+def refusal(milp: MILP) -> str | None:
+    """Why CP-SAT refuses ``milp`` with default options (continuous columns, inexact scaling), else None."""
+    if not milp.n_vars:
+        return None
+    if not milp.integrality.all():
+        return _continuous_message(milp)
+    try:
+        _scaled_model(milp, np.ones(milp.n_vars), SCALE_DIGITS, SCALE_TOL)
+    except UnsupportedProblemError as exc:
+        return str(exc)
+    return None
 
 
 def _column_domains(milp: MILP, q: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -157,7 +175,8 @@ def _empty_domain(milp: MILP, what: str, build_time: float) -> Result:
                        build_time=build_time)
 
 
-@register("cp-sat", problem=MILP, kind="exact", requires=("ortools",), install="ortools", priority=20)
+@register("cp-sat", problem=MILP, kind="exact", requires=("ortools",), install="ortools", priority=20,
+          refuses=refusal)
 def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
     """OR-Tools CP-SAT on the integer-scaled model (quanta reported in ``stats``).
 
@@ -166,15 +185,15 @@ def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
     """
     opts = Options(ctx.options, "cp-sat")
     workers = opts.get("num_workers", None, int)
-    digits = opts.get("scale_digits", 6, int)
-    tol = opts.get("scale_tol", 1e-9, float)
+    digits = opts.get("scale_digits", SCALE_DIGITS, int)
+    tol = opts.get("scale_tol", SCALE_TOL, float)
     q = opts.get("continuous_quantum", None, float)
     opts.done()
     trivial = trivial_result(milp, "cp-sat")
     if trivial is not None:
         return trivial
     if not milp.integrality.all() and not (q and q > 0):
-        _refuse_continuous(milp)
+        raise UnsupportedProblemError(_continuous_message(milp))
     from ortools.sat.python import cp_model
 
     sw = Stopwatch()
