@@ -64,6 +64,10 @@ def _demo(args: argparse.Namespace) -> int:
 
         print("\nReal models: profile here, split device -> edge -> cloud, execute the best plan")
         ok &= partition_demo(time_limit=10.0, repeats=3) == 0
+        from edgeplan.validation.fl import fl_demo
+
+        print("\nA planned FL round executed for real: local epochs, then paced state_dict uploads")
+        ok &= fl_demo() == 0
     return 0 if ok else 1
 
 

@@ -42,6 +42,17 @@ def test_solve_validate_export(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "not an export format for a ndarray plan" in capsys.readouterr().err
 
 
+def test_an_fl_plan_is_executed_by_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = tmp_path / "fl.json"
+    example = str(Path(EXAMPLE).parent / "fl-round-sweep.toml")
+    assert main(["solve", example, "-m", "dagsa", "--out", str(plan)]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(plan)]) == 0
+    out = capsys.readouterr().out
+    assert "check     ok" in out and "execute   FL round" in out
+    assert re.search(r"4 users, predicted [0-9.]+ s, measured [0-9.]+ s", out), out
+
+
 def test_compare_writes_rows_and_a_figure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     csv, fig = tmp_path / "r.csv", tmp_path / "f.png"
     args = ["compare", EXAMPLE, "--methods", "highs,cp-sat", "--sweep", "n_items=6,9", "--seeds", "2",
