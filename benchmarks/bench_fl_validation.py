@@ -41,7 +41,7 @@ def validate(seeds: int, users: int, k: int) -> dict:
             for method in ("fl-bisect", "dagsa"):
                 res = ep.solve(problem, method)
                 t0 = time.perf_counter()
-                rep = validate_fl_round(problem, res.plan, calibration=cal, test_samples=200, seed=seed)
+                rep = validate_fl_round(problem, res.plan, calibration=cal, test_samples=200, seed=seed, repeats=3)
                 wall = time.perf_counter() - t0
                 worst = max((u.error for u in rep.users), key=abs)
                 print(f"{setting:>8} {method:>10} {seed:>4} {rep.dilation:>8.2f} {rep.predicted_round_s:>8.4f} "
