@@ -121,7 +121,7 @@ def exact_time_vs_size(sizes: tuple[int, ...], seeds: int) -> dict:
 def dagsa_at_scale() -> dict:
     print("\n-- dagsa at scale (M = 4, best of 3 runs) --")
     out = {}
-    for n, k in ((1000, 20), (1000, 100)):
+    for n, k in ((1000, 20), (1000, 50), (1000, 100)):
         p = fl_round_instance(n, 4, k, seed=0)
         best = min(_timed(lambda p=p: ep.solve(p, "dagsa")) for _ in range(3))
         out[(n, k)] = best

@@ -17,11 +17,29 @@ Federated Learning", arXiv 2307.09263. The paper's pseudocode is not public; thi
 
 Choices where the note leaves room: the second key (the BS's own time) breaks the many ties of the first
 (adding to a BS that is not the bottleneck does not change the round time), then larger :math:`D_n`, then the
-stronger channel (the note's tie-break). After each step only the column of the BS that grew is re-scored (all its
-candidates at once, vectorized, warm-started from their old scores), to relative accuracy 1e-10; the final
-bandwidths are solved to 1e-12. With resource blocks the min-max problem is solved exactly over whole blocks
-(:func:`~edgeplan.solvers.exact.fl_kernels.equalize_rb`). Cost: :math:`O(K)` batches of min-max problems, one
-per step, over the candidates of one BS.
+stronger channel (the note's tie-break).
+
+Lazy scores: the choices are those of re-scoring every candidate at every step, but most scores are only
+bounded. Adding a user to :math:`U_m` only raises :math:`T(U_m + \{n\})`, and the key is non-decreasing in the
+score, so a lower bound that is already worse than the best exact key rules a pair out. A score
+:math:`T(U + \{n\})` is the root of the convex decreasing :math:`g(T) = \sum_{s\in U + \{n\}} \check b_s(T) - B`
+(:mod:`~edgeplan.solvers.exact.fl_kernels`); Newton's method from a point left of the root never passes it, so its
+iterates are lower bounds wherever they stop. When BS :math:`m` grows:
+
+* candidates that no longer fit are dropped: :math:`\sum_{s\in U_m + \{n\}} \check b_s(w_s) > B_m` (the band
+  cannot carry the group even as :math:`T \to \infty`);
+* every other candidate's score becomes a lower bound: the members' need is replaced by its tangent at
+  :math:`T(U_m)`, which lies below it (convexity), and two Newton steps on that one-user equation, from
+  :math:`\max(T(U_m), t_n(B_m))`, bound all candidates at once (:math:`O(N)` work, no member loops).
+
+Each step takes the best pair under the current scores; while that pair's score is a bound, the :data:`BATCH`
+candidates of its BS with the smallest bounds (and all ties at the cut) are scored exactly at once: Newton's
+method on :math:`g` from their bounds, each candidate stopping on its own at a step below ``1e-12`` of
+:math:`T`, so equal candidates get equal scores and ties go to the tie-break. The final bandwidths are solved to
+1e-12. With resource blocks the min-max problem is solved exactly over whole blocks
+(:func:`~edgeplan.solvers.exact.fl_kernels.equalize_rb`), without cheap bounds: a BS's stale candidates are
+re-scored together when needed. Cost: per step one bound pass over the candidates of the BS that grew and
+about one batch of :data:`BATCH` exact scores, :math:`O(N + \text{BATCH}\,|U_m|)` work in a few vectorized calls.
 
 ``dagsa-static`` scores candidates as if nobody moved (every covered pair's window is infinite,
 :func:`~edgeplan.solvers.exact.fl_kernels.static_view`) but accepts a pair and sets bandwidths with the real
@@ -40,8 +58,11 @@ from typing import Any
 
 import numpy as np
 
+from edgeplan.formulations.fl_common import min_bandwidth_hz, rate_slope
 from edgeplan.formulations.fl_round import FLRound, FLSchedule
 from edgeplan.solvers.exact.fl_kernels import (
+    EQUALIZE_RTOL,
+    MAX_EQUALIZE_ITER,
     group_latency,
     latency_lower_bound,
     quick_infeasibility,
@@ -51,69 +72,158 @@ from edgeplan.solvers.exact.fl_kernels import (
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Result, Status
 
-#: Relative accuracy of the candidate scores (the final bandwidths are solved to 1e-12).
-SCORE_RTOL = 1e-10
+#: Fewest stale candidates re-scored at once (a batch costs about as much as one candidate).
+BATCH = 16
+#: Newton steps of the lower bounds (they are valid after any number; two make them tight enough).
+LOWER_STEPS = 2
 
 
-def _column(problem: FLRound, m: int, members: np.ndarray, cand: np.ndarray, lower: np.ndarray | None = None,
-            ) -> np.ndarray:
-    """``T(U_m + {n})`` for every candidate ``n`` in ``cand`` (``inf`` when it does not fit); ``lower`` are known
-    lower bounds (warm start)."""
-    if cand.size == 0:
-        return np.zeros(0)
-    groups = np.concatenate([np.broadcast_to(members, (cand.size, members.size)), cand[:, None]], axis=1)
-    T, _ = group_latency(problem, m, groups, lower=lower, rtol=SCORE_RTOL)
+def _window_need(problem: FLRound) -> np.ndarray:
+    r"""``(N, M)`` :math:`\check b_{nm}(w_{nm})`, the least bandwidth finishing by the window (0 for an infinite
+    window; ``inf`` where the window is too short)."""
+    upload = problem.window_s - problem.compute_s[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(upload > 0, problem.payload_bits / np.where(upload > 0, upload, 1.0), np.inf)
+    return min_bandwidth_hz(rate, problem.a_hz)
+
+
+def _need(T: np.ndarray, tc: np.ndarray, a: np.ndarray, w: np.ndarray, Z: float) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`\check b_s(T)` and :math:`-d\check b_s/dT` (0 past the window) of users with compute times ``tc``,
+    ``a`` and windows ``w`` (broadcast against ``T``, which exceeds each user's time alone)."""
+    upload = np.minimum(T, w) - tc
+    need = min_bandwidth_hz(Z / upload, a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        descent = np.where(T < w, Z / upload**2 / rate_slope(need, a), 0.0)
+    return need, descent
+
+
+def _newton(T: np.ndarray, excess: Any, rtol: float, max_iter: int = MAX_EQUALIZE_ITER) -> np.ndarray:
+    """Newton's method from the left on convex decreasing functions, one per entry of ``T`` (updated in place):
+    ``excess(rows, T[rows])`` gives their values and descents (minus slopes); each entry stops on its own at a step
+    below ``rtol * T``. The iterates never pass the roots, so they are lower bounds wherever they stop."""
+    todo = np.arange(T.size)
+    for _ in range(max_iter):
+        t = T[todo]
+        value, descent = excess(todo, t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(descent > 0, value / descent, 0.0)
+        T[todo] = np.where(step > 0, t + step, t)
+        todo = todo[step > rtol * t]
+        if todo.size == 0:
+            break
     return T
+
+
+def _scores(problem: FLRound, bs: int, members: np.ndarray, cand: np.ndarray, lower: Any) -> np.ndarray:
+    r"""``T(U + {n})`` on BS ``bs`` (continuous bandwidth) for ``U`` = ``members`` and every ``n`` in ``cand``, each
+    pair known to fit, to relative accuracy ``EQUALIZE_RTOL``; ``lower`` are lower bounds on them."""
+    users = np.concatenate([np.broadcast_to(members, (cand.size, members.size)), cand[:, None]], axis=1)
+    tc, a, w = problem.compute_s[users], problem.a_hz[users, bs], problem.window_s[users, bs]
+    B, Z = problem.bs_bandwidth_hz[bs], problem.payload_bits
+
+    def excess(rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        need, descent = _need(t[:, None], tc[rows], a[rows], w[rows], Z)
+        return need.sum(axis=1) - B, descent.sum(axis=1)
+
+    T = np.maximum(lower, problem.alone_latency_s()[users, bs].max(axis=1))
+    return _newton(T, excess, EQUALIZE_RTOL)
+
+
+def _lower_bounds(problem: FLRound, bs: int, members: np.ndarray, cand: np.ndarray, t_group: float) -> np.ndarray:
+    r"""Lower bounds on ``T(U + {n})`` for every ``n`` in ``cand`` (``members`` nonempty, ``t_group`` at most
+    :math:`T(U)`): the members' need is replaced by its tangent at ``t_group``, which lies below it (convexity)."""
+    Z = problem.payload_bits
+    need, descent = _need(np.asarray(t_group), problem.compute_s[members], problem.a_hz[members, bs],
+                          problem.window_s[members, bs], Z)
+    excess0, slope = need.sum() - problem.bs_bandwidth_hz[bs], descent.sum()
+    tc, a, w = problem.compute_s[cand], problem.a_hz[cand, bs], problem.window_s[cand, bs]
+
+    def excess(rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        need_n, descent_n = _need(t, tc[rows], a[rows], w[rows], Z)
+        return excess0 - slope * (t - t_group) + need_n, slope + descent_n
+
+    T = np.maximum(t_group, problem.alone_latency_s()[cand, bs])
+    return _newton(T, excess, 0.0, LOWER_STEPS)
 
 
 def dagsa_assignment(problem: FLRound, *, static: bool = False) -> tuple[np.ndarray | None, dict[str, Any]]:
     r"""The greedy of the module docstring; returns the ``(N,)`` BS of each user (``None`` on a dead end).
 
-    After each step only the column of the BS that grew is re-scored, all its candidates at once; the old
-    scores warm-start the min-max solves (adding a user to a BS only raises :math:`T(U_m + \{n\})`, so an old
-    score is a lower bound).
+    Scores are kept per (BS, user) with a flag saying whether they are exact for the BS's current users or lower
+    bounds; users are stored in tie-break order (larger :math:`D_n` first), so the first smallest score of a BS is
+    its best candidate. ``stats["evaluations"]`` counts the exact scores computed.
     """
     n, m = problem.n_users, problem.n_bs
-    k = problem.n_select
     scorer = static_view(problem) if static else problem
-    real = problem.alone_latency_s().copy()          # T(U_m + {n}) with the real windows
-    score = np.where(np.isfinite(real), scorer.alone_latency_s(), np.inf)  # as the scheduler sees it
+    blocks = problem.resource_block_hz is not None
+    order = np.argsort(-problem.samples, kind="stable")   # position i holds the user of rank i
+    alone = problem.alone_latency_s()[order].T
+    score = np.where(np.isfinite(alone), scorer.alone_latency_s()[order].T, np.inf)  # (M, N), as the scheduler sees
+    real = alone.copy() if blocks and static else score  # T(U_m + {n}) with the real windows, where it differs
+    fresh = np.ones((m, n), dtype=bool)
+    gain = problem.gain[order].T
+    if not blocks:
+        window_need = _window_need(problem)[order].T
+        window_sum = np.zeros(m)
+    members: list[list[int]] = [[] for _ in range(m)]
     bs_of = np.full(n, -1, dtype=np.int64)
-    t_real = np.zeros(m)
-    t_score = np.zeros(m)
+    t_real, t_score = np.zeros(m), np.zeros(m)
     chans = problem.bs_channels.copy()
-    ranks = np.argsort(np.argsort(-problem.samples, kind="stable"), kind="stable")
+    cols = np.arange(m)
     evaluations = 0
-    for _ in range(k):
+
+    def refresh(c: int) -> int:
+        """Re-score the stale candidates of BS ``c`` with the smallest scores (ties at the cut included)."""
+        pos = np.flatnonzero(~fresh[c] & np.isfinite(score[c]))
+        if pos.size > BATCH and not blocks:
+            old = score[c, pos]
+            pos = pos[old <= np.partition(old, BATCH - 1)[BATCH - 1]]
+        cand, group = order[pos], order[members[c]]
+        if blocks:
+            groups = np.concatenate([np.broadcast_to(group, (pos.size, group.size)), cand[:, None]], axis=1)
+            real[c, pos] = group_latency(problem, c, groups)[0]
+            if static:
+                ok = np.isfinite(real[c, pos])
+                score[c, pos] = np.inf
+                score[c, pos[ok]] = group_latency(scorer, c, groups[ok])[0]
+        else:
+            score[c, pos] = _scores(scorer, c, group, cand, score[c, pos])
+        fresh[c, pos] = True
+        return pos.size
+
+    for _ in range(problem.n_select):
         top = np.argsort(-t_score)
         first, second = t_score[top[0]], (t_score[top[1]] if m > 1 else 0.0)
-        others = np.where(np.arange(m) == top[0], second, first)
-        valid = np.isfinite(score) & (bs_of[:, None] < 0) & (chans[None, :] > 0)
-        if not valid.any():
-            return None, {"evaluations": evaluations}
-        uu, mm = np.nonzero(valid)
-        key1 = np.maximum(score[uu, mm], others[mm])
-        order = np.lexsort((-problem.gain[uu, mm], ranks[uu], score[uu, mm], key1))
-        u_star, m_star = int(uu[order[0]]), int(mm[order[0]])
-        bs_of[u_star] = m_star
-        t_real[m_star] = real[u_star, m_star]
-        t_score[m_star] = score[u_star, m_star]
-        chans[m_star] -= 1
-        real[u_star, :] = np.inf
-        score[u_star, :] = np.inf
-        members = np.flatnonzero(bs_of == m_star)
-        cand = np.flatnonzero((bs_of < 0) & np.isfinite(real[:, m_star]))
-        real[cand, m_star] = _column(problem, m_star, members, cand,
-                                     np.maximum(real[cand, m_star], t_real[m_star]))
-        evaluations += cand.size
-        if static:
-            still = cand[np.isfinite(real[cand, m_star])]
-            old = score[still, m_star]
-            score[cand, m_star] = np.inf
-            score[still, m_star] = _column(scorer, m_star, members, still, np.maximum(old, t_score[m_star]))
-            evaluations += still.size
-        else:
-            score[cand, m_star] = real[cand, m_star]
+        others = np.where(cols == top[0], second, first)
+        while True:
+            best = score.argmin(axis=1)
+            s = score[cols, best]
+            open_ = np.flatnonzero(np.isfinite(s) & (chans > 0))
+            if open_.size == 0:
+                return None, {"evaluations": evaluations}
+            c = min(open_, key=lambda j: (max(s[j], others[j]), s[j], best[j], -gain[j, best[j]]))
+            i = int(best[c])
+            if fresh[c, i]:
+                break
+            evaluations += refresh(int(c))
+        bs_of[order[i]] = c
+        members[c].append(i)
+        t_score[c], t_real[c] = score[c, i], real[c, i]
+        chans[c] -= 1
+        score[:, i] = np.inf
+        fresh[c] = False
+        if not blocks:   # drop the candidates the band cannot carry with the new member, whatever the round time
+            window_sum[c] += window_need[c, i]
+            score[c, window_sum[c] + window_need[c] > problem.bs_bandwidth_hz[c]] = np.inf
+            pos = np.flatnonzero(np.isfinite(score[c]))
+            if pos.size:
+                bound = _lower_bounds(scorer, c, order[members[c]], order[pos], t_score[c])
+                score[c, pos] = np.maximum(score[c, pos], bound)
+    if static and not blocks:  # the scores ignored the windows: the real time of each BS
+        for c in np.flatnonzero([len(u) > 0 for u in members]):
+            group = order[members[c]]
+            t_real[c] = _scores(problem, int(c), group[:-1], group[-1:], 0.0)[0]
+            evaluations += 1
     return bs_of, {"evaluations": evaluations, "bs_latency_s": t_real}
 
 
