@@ -11,7 +11,7 @@ Each ranks the users, gives each its BS, and splits every BS's band equally amon
 when the problem has no geometry). Our choice where the note is silent: users are taken in order and a user is
 skipped when adding it would push anyone of its BS past their window with the equal split (or the BS has no
 free channel), so every plan is feasible; the baseline stops at K users. With resource blocks the split gives
-:math:`\lfloor R_m/S\rfloor` blocks each and the remainder one each to the first users of the BS.
+:math:`\lfloor R_m/S\rfloor` blocks each and the remainder one each to the users that joined the BS first.
 
 The same three accept the least-energy round (:class:`~edgeplan.formulations.fl_energy.FLRoundEnergy`): same
 order and BS, equal split, and each user at the minimum-energy clock and power for its share (the time split);
@@ -75,6 +75,8 @@ def equal_split_schedule(problem: FLRound, order: np.ndarray, bs_choice: np.ndar
     n = problem.n_users
     bs_of = np.full(n, -1, dtype=np.int64)
     chans = problem.bs_channels.copy()
+    members: dict[int, list[int]] = {}  # users of each BS in the order they joined: the block remainder follows it
+    band = np.zeros(n)
     placed = 0
     for u in order:
         if placed == problem.n_select:
@@ -82,21 +84,19 @@ def equal_split_schedule(problem: FLRound, order: np.ndarray, bs_choice: np.ndar
         m = int(bs_choice[u])
         if m < 0 or chans[m] == 0:
             continue
-        users = np.append(np.flatnonzero(bs_of == m), u)
-        band = equal_split(problem, m, users)
-        if np.any(band <= 0):
+        users = np.array([*members.get(m, []), u], dtype=np.int64)
+        share = equal_split(problem, m, users)
+        if np.any(share <= 0):
             continue
-        lat = problem.latency_s(users, np.full(users.size, m), band)
+        lat = problem.latency_s(users, np.full(users.size, m), share)
         if np.all(lat <= problem.window_s[users, m]):
             bs_of[u] = m
+            members.setdefault(m, []).append(int(u))
+            band[users] = share
             chans[m] -= 1
             placed += 1
     if placed < problem.n_select:
         return None
-    band = np.zeros(n)
-    for m in np.unique(bs_of[bs_of >= 0]):
-        users = np.flatnonzero(bs_of == m)
-        band[users] = equal_split(problem, int(m), users)
     return FLSchedule(bs_of, band)
 
 
@@ -105,29 +105,29 @@ def equal_split_energy(problem: FLRoundEnergy, order: np.ndarray, bs_choice: np.
     n = problem.n_users
     bs_of = np.full(n, -1, dtype=np.int64)
     chans = problem.bs_channels.copy()
+    members: dict[int, list[int]] = {}  # join order, as in equal_split_schedule
+    band = np.zeros(n)
     for u in order:
         if (bs_of >= 0).sum() >= problem.n_select and coverage_met(problem, bs_of >= 0):
             break
         m = int(bs_choice[u])
         if m < 0 or chans[m] == 0:
             continue
-        users = np.append(np.flatnonzero(bs_of == m), u)
-        band = equal_split(problem, m, users)
+        users = np.array([*members.get(m, []), u], dtype=np.int64)
+        share = equal_split(problem, m, users)
         trial = bs_of >= 0
         trial[u] = True
-        if np.any(band <= 0) or not np.isfinite(problem.split(users, np.full(users.size, m), band)["energy_j"]).all():
+        if np.any(share <= 0) or not np.isfinite(problem.split(users, np.full(users.size, m), share)["energy_j"]).all():
             continue
         if not rdcr_ok(problem, trial):
             continue
         bs_of[u] = m
+        members.setdefault(m, []).append(int(u))
+        band[users] = share
         chans[m] -= 1
     if (bs_of >= 0).sum() < problem.n_select or not coverage_met(problem, bs_of >= 0):
         return None
     users_all = np.flatnonzero(bs_of >= 0)
-    band = np.zeros(n)
-    for m in np.unique(bs_of[users_all]):
-        users = np.flatnonzero(bs_of == m)
-        band[users] = equal_split(problem, int(m), users)
     return problem.schedule_from_points(users_all, bs_of[users_all], band[users_all])
 
 
