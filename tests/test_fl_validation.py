@@ -155,6 +155,21 @@ def test_validator_rejects_bad_input(calibration) -> None:  # type: ignore[no-un
         host_fl_round(problem, calibration, payload="none")
 
 
+def test_an_energy_round_runs_at_its_planned_clocks(calibration) -> None:  # type: ignore[no-untyped-def]
+    from edgeplan.formulations.fl_energy import fl_energy_instance
+
+    problem = fl_energy_instance(12, 4, 3, seed=1, samples=(30, 60), local_epochs=1, deadline_s=0.5)
+    res = solve(problem, "fl-energy")
+    rep = validate_fl_round(problem, res.plan, calibration=calibration, test_samples=50)
+    m = problem.evaluate(res.plan)
+    users = np.flatnonzero(res.plan.selected)
+    assert rep.predicted_round_s == pytest.approx(np.max(m.latency_s[users]))
+    q = problem.cycles_per_sample[users] / res.plan.cpu_hz[users]
+    assert np.allclose([u.slowdown for u in rep.users], rep.dilation * q / calibration.seconds_per_sample)
+    assert np.allclose([u.predicted_s for u in rep.users], m.latency_s[users])
+    assert "planned clocks" in validators_for(problem)[0][0]
+
+
 def test_the_registry_knows_the_fl_validator() -> None:
     labels = [label for label, _ in validators_for(small_round())]
     assert labels and "FL round" in labels[0]

@@ -31,6 +31,10 @@ others slower by their clock ratio, so :math:`\lambda = 1`) and its payload on t
 With ``emulate=False`` nothing is throttled, so every user must be this host:
 ``host_fl_round(problem, calibration, heterogeneous=False)``.
 
+The least-energy round (``FLRoundEnergy`` with an ``FLEnergySchedule``) is run the same way with each
+device at its planned DVFS clock :math:`f_n` and transmit power :math:`p_n`; the report then says whether
+the plan's deadline holds for real. Energy itself is not measured (it is the plan's model of the devices).
+
 Users train one after another (each is its own device; this host has too few cores to run them in
 parallel), so each user's training time is measured alone; uploads overlap as in the round. The server's
 deserialize-and-aggregate time is reported but not part of the prediction (the model has none).
@@ -380,7 +384,33 @@ def _throttle(factor: float) -> Any:
     return hook
 
 
-def validate_fl_round(problem: FLRound, plan: FLSchedule, model: Any = "fmnist_cnn", *, batch_size: int = 32,
+def _planned(problem: Any, plan: Any) -> tuple[np.ndarray, ...]:
+    r"""Selected users, their seconds per sample-epoch :math:`q_n`, planned compute, rate, upload, and the round.
+
+    :class:`FLRound`: clocks from the problem, rates from the planned bandwidth. ``FLRoundEnergy``: the plan's
+    DVFS clock and transmit power set :math:`q_n = \gamma_n/f_n` and :math:`r = b\log_2(1 + pg/(N_0 b))`.
+    """
+    from edgeplan.formulations.fl_common import rate_bps
+    from edgeplan.formulations.fl_energy import FLEnergySchedule, FLRoundEnergy
+
+    if isinstance(problem, FLRound) and isinstance(plan, FLSchedule):
+        m = problem.evaluate(plan)
+        users = np.flatnonzero(plan.selected)
+        q = problem.cycles_per_sample[users] / problem.cpu_hz[users]
+        return users, q, m.compute_s[users], m.rate_bps[users], m.upload_s[users], float(m.objective)
+    if isinstance(problem, FLRoundEnergy) and isinstance(plan, FLEnergySchedule):
+        users = np.flatnonzero(plan.selected)
+        f, p, b = plan.cpu_hz[users], plan.power_w[users], plan.bandwidth_hz[users]
+        rate = rate_bps(b, p * problem.gain[users, plan.bs[users]] / problem.noise_psd_w_per_hz)
+        compute = problem.local_epochs[users] * problem.cycles_per_sample[users] * problem.samples[users] / f
+        upload = problem.payload_bits / rate
+        return (users, problem.cycles_per_sample[users] / f, compute, rate, upload,
+                float(np.max(compute + upload, initial=0.0)))
+    raise ProblemDataError(f"validate_fl_round got a {type(problem).__name__} and a {type(plan).__name__}; expected "
+                           "an FLRound and an FLSchedule, or an FLRoundEnergy and an FLEnergySchedule")
+
+
+def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, batch_size: int = 32,
                       lr: float = 0.05, dtype: str = "fp16", calibration: FLTrainingCalibration | None = None,
                       emulate: bool = True, max_dilation: float = 100.0, threads: int | None = 1,
                       device: str = "cpu", test_samples: int = 500, timeout_s: float | None = None,
@@ -390,7 +420,8 @@ def validate_fl_round(problem: FLRound, plan: FLSchedule, model: Any = "fmnist_c
     Parameters
     ----------
     problem, plan
-        A round and a feasible schedule of it.
+        A round and a feasible schedule of it: an :class:`FLRound` or an ``FLRoundEnergy`` (whose plan sets each
+        device's clock and transmit power; its energy is reported as planned, not measured).
     model
         A :data:`~edgeplan.validation.fl_task.FL_MODELS` name or an
         :class:`~edgeplan.validation.fl_task.FLTask` (its synthetic data and seed).
@@ -415,9 +446,7 @@ def validate_fl_round(problem: FLRound, plan: FLSchedule, model: Any = "fmnist_c
     """
     from edgeplan.validation.fl_task import fedavg, load_state_bytes, local_train, state_bytes
 
-    if not isinstance(problem, FLRound) or not isinstance(plan, FLSchedule):
-        raise ProblemDataError(f"validate_fl_round got a {type(problem).__name__} and a {type(plan).__name__}; "
-                               "expected an FLRound and an FLSchedule")
+    users, per_sample, compute_s, rate, upload_s, predicted_round = _planned(problem, plan)
     broken = problem.check(plan)
     if broken:
         raise PlanError(f"the plan breaks {len(broken)} constraint(s) of {problem.name}, first {broken[0]}; "
@@ -430,9 +459,6 @@ def validate_fl_round(problem: FLRound, plan: FLSchedule, model: Any = "fmnist_c
     if cal.model != task.name or cal.batch_size != batch_size or cal.dtype != dtype:
         raise ProblemDataError(f"`calibration` is for {cal.model} at batch {cal.batch_size} in {cal.dtype}; expected "
                                f"{task.name} at batch {batch_size} in {dtype}")
-    metrics = problem.evaluate(plan)
-    users = np.flatnonzero(plan.selected)
-    per_sample = problem.cycles_per_sample[users] / problem.cpu_hz[users]
     dilation = max(1.0, float(np.max(cal.seconds_per_sample / per_sample))) if emulate and users.size else 1.0
     if dilation > max_dilation:
         raise ProblemDataError(f"user {int(users[np.argmin(per_sample)])} needs {per_sample.min():.3g} s per "
@@ -460,9 +486,8 @@ def validate_fl_round(problem: FLRound, plan: FLSchedule, model: Any = "fmnist_c
             ser = (time.perf_counter() - t) * float(slowdown[i])
             runs.append(run)
             done.append((run.seconds + ser) / dilation)
-    pred_up = metrics.upload_s[users]
-    limit = timeout_s if timeout_s is not None else 10.0 * float(np.max(metrics.latency_s[users], initial=0)) + 30.0
-    received, arrival = upload_round(payloads, list(metrics.rate_bps[users]), done, timeout_s=limit)
+    limit = timeout_s if timeout_s is not None else 10.0 * predicted_round + 30.0
+    received, arrival = upload_round(payloads, list(rate), done, timeout_s=limit)
     t = time.perf_counter()
     states = [load_state_bytes(b) for b in received]
     if states:
@@ -471,18 +496,18 @@ def validate_fl_round(problem: FLRound, plan: FLSchedule, model: Any = "fmnist_c
     acc1 = task.accuracy(glob, x_test.to(device), y_test.to(device))
     rows = tuple(FLUserValidation(
         user=int(n), bs=int(plan.bs[n]), samples=round(problem.samples[n]), epochs=float(problem.local_epochs[n]),
-        slowdown=float(slowdown[i]), rate_bps=float(metrics.rate_bps[n]),
-        predicted_compute_s=float(metrics.compute_s[n]), measured_compute_s=float(runs[i].seconds / dilation),
-        predicted_upload_s=float(pred_up[i]), measured_upload_s=float(arrival[i] - runs[i].seconds / dilation),
+        slowdown=float(slowdown[i]), rate_bps=float(rate[i]),
+        predicted_compute_s=float(compute_s[i]), measured_compute_s=float(runs[i].seconds / dilation),
+        predicted_upload_s=float(upload_s[i]), measured_upload_s=float(arrival[i] - runs[i].seconds / dilation),
         planned_bits=float(problem.payload_bits), sent_bits=8.0 * len(payloads[i]), first_loss=runs[i].first_loss,
         last_loss=runs[i].last_loss) for i, n in enumerate(users))
     return FLValidationReport(problem=problem.name, model=task.name, users=rows,
-                              predicted_round_s=float(metrics.objective),
+                              predicted_round_s=predicted_round,
                               measured_round_s=float(arrival.max(initial=0.0)), dilation=dilation, calibration=cal,
                               aggregation_s=aggregation, accuracy_before=acc0, accuracy_after=acc1)
 
 
-def registered_fl_round(problem: FLRound, plan: FLSchedule, *, device: str = "cpu") -> FLValidationReport:
+def registered_fl_round(problem: Any, plan: Any, *, device: str = "cpu") -> FLValidationReport:
     """:func:`validate_fl_round` with the DAGSA author code's FMNIST CNN, the median of 3 trainings per user
     (the registry's entry point)."""
     return validate_fl_round(problem, plan, "fmnist_cnn", device=device, repeats=3)

@@ -16,6 +16,8 @@ VALIDATORS: dict[str, list[tuple[str, str]]] = {
     "PipelinePartition": [("pipeline processes over gloo", "edgeplan.validation.partition:registered_pipeline")],
     "FLRound": [("FL round: local epochs of the FMNIST CNN and paced state_dict uploads",
                  "edgeplan.validation.fl:registered_fl_round")],
+    "FLRoundEnergy": [("FL round at the planned clocks and powers: local epochs and paced uploads",
+                       "edgeplan.validation.fl:registered_fl_round")],
 }
 
 
