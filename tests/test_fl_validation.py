@@ -168,6 +168,7 @@ def test_an_energy_round_runs_at_its_planned_clocks(calibration) -> None:  # typ
     assert np.allclose([u.slowdown for u in rep.users], rep.dilation * q / calibration.seconds_per_sample)
     assert np.allclose([u.predicted_s for u in rep.users], m.latency_s[users])
     assert "planned clocks" in validators_for(problem)[0][0]
+    assert rep.deadline_s == 0.5 and "round deadline 0.500 s" in str(rep)
 
 
 def test_the_registry_knows_the_fl_validator() -> None:

@@ -227,6 +227,7 @@ class FLValidationReport:
     aggregation_s: float
     accuracy_before: float
     accuracy_after: float
+    deadline_s: float | None = None
 
     @property
     def error(self) -> float:
@@ -266,6 +267,9 @@ class FLValidationReport:
             f"server deserialize + FedAvg {self.aggregation_s * 1e3:.1f} ms (not in the model); "
             f"test accuracy {self.accuracy_before:.3f} -> {self.accuracy_after:.3f}",
             self.table()]
+        if self.deadline_s is not None:
+            met = "met" if self.measured_round_s <= self.deadline_s else "MISSED"
+            lines.insert(1, f"round deadline {self.deadline_s:.3f} s: {met} for real")
         return "\n".join(lines)
 
 
@@ -504,7 +508,8 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
     return FLValidationReport(problem=problem.name, model=task.name, users=rows,
                               predicted_round_s=predicted_round,
                               measured_round_s=float(arrival.max(initial=0.0)), dilation=dilation, calibration=cal,
-                              aggregation_s=aggregation, accuracy_before=acc0, accuracy_after=acc1)
+                              aggregation_s=aggregation, accuracy_before=acc0, accuracy_after=acc1,
+                              deadline_s=None if isinstance(problem, FLRound) else float(problem.deadline_s))
 
 
 def registered_fl_round(problem: Any, plan: Any, *, device: str = "cpu") -> FLValidationReport:
