@@ -418,7 +418,7 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
                       lr: float = 0.05, dtype: str = "fp16", calibration: FLTrainingCalibration | None = None,
                       emulate: bool = True, max_dilation: float = 100.0, threads: int | None = 1,
                       device: str = "cpu", test_samples: int = 500, timeout_s: float | None = None,
-                      repeats: int = 1, seed: int = 0) -> FLValidationReport:
+                      repeats: int = 1, recalibrate: bool = True, seed: int = 0) -> FLValidationReport:
     """Run the planned round for real (see the module docstring) and report measured against predicted.
 
     Parameters
@@ -433,6 +433,10 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
         Local SGD minibatch and step size; upload precision (``"fp32"``, ``"fp16"``, ``"bf16"``).
     calibration
         This host's training speed (default: measured now by :func:`calibrate_fl_training`).
+    recalibrate
+        With a given ``calibration``, measure the host's speed again just before training and throttle
+        against that: a shared host drifts (here by up to 50% within minutes), and the emulated devices must
+        keep their planned speed whatever this host does meanwhile.
     emulate, max_dilation
         Throttle each user to its device's speed (and dilate time when a device is faster than this host, up
         to ``max_dilation``); ``False`` runs at host speed.
@@ -463,6 +467,9 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
     if cal.model != task.name or cal.batch_size != batch_size or cal.dtype != dtype:
         raise ProblemDataError(f"`calibration` is for {cal.model} at batch {cal.batch_size} in {cal.dtype}; expected "
                                f"{task.name} at batch {batch_size} in {dtype}")
+    if calibration is not None and recalibrate and emulate:
+        cal = calibrate_fl_training(task, batch_size=batch_size, threads=threads, device=device, dtype=dtype,
+                                    repeats=2)
     dilation = max(1.0, float(np.max(cal.seconds_per_sample / per_sample))) if emulate and users.size else 1.0
     if dilation > max_dilation:
         raise ProblemDataError(f"user {int(users[np.argmin(per_sample)])} needs {per_sample.min():.3g} s per "
