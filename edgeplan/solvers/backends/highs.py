@@ -1,4 +1,4 @@
-"""HiGHS through highspy: the whole model passed in one ``passModel`` call.
+r"""HiGHS through highspy: the whole model passed in one ``passModel`` call.
 
 Status map (``HighsModelStatus`` -> :class:`Status`): ``kOptimal`` -> optimal (HiGHS' MIP
 optimality means within ``mip_rel_gap``, default 1e-4, reported in ``stats`` and visible in
@@ -6,6 +6,34 @@ optimality means within ``mip_rel_gap``, default 1e-4, reported in ``stats`` and
 is told apart by :func:`~edgeplan.solvers.backends._common.disambiguate`; ``kTimeLimit`` and
 our watchdog's ``kInterrupt`` -> limit ``time`` with the incumbent (feasible) or none
 (no_solution).
+
+Guard options
+-------------
+Every solve sets :data:`GUARD_OPTIONS` before the caller's ``highs_options``, which override
+them key by key (``highs_options={"presolve_rule_off": 0}`` restores HiGHS' own presolve).
+Each answers a wrong "optimal" that HiGHS 1.14 returned with its defaults on our models; the
+plans were feasible, so the front door's check could not see them.
+
+* ``presolve_rule_off`` = :data:`PRESOLVE_AGGREGATOR` (bit 12, "Aggregator" in HiGHS' rule
+  table): the aggregator returned plans 3-170 % above the optimum on split-inference MILPs with
+  memory caps (2 of 300 random instances of the current formulation, 5 of the test suite's 144
+  with the earlier one; brute force and SCIP agree on the optimum). The smallest reproducer,
+  shrunk from them, has 7 columns and 7 rows (``tests/test_highs_guard.py``): HiGHS claims
+  0.2, the optimum is 0.06.
+* ``mip_abs_gap`` = 0. HiGHS stops when the incumbent :math:`z_P` and bound :math:`z_D` satisfy
+  :math:`z_P - z_D \le \max(\text{mip\_abs\_gap},\ \text{mip\_rel\_gap}\,|z_P|)`; with the
+  default 1e-6 and objectives of 1e-4 (seconds, joules) that is a relative gap of 1e-2. With 0
+  the gap is ``mip_rel_gap`` whatever the objective's unit; a zero objective is still optimal
+  once the bound reaches 0 to within HiGHS' epsilon.
+* ``mip_feasibility_tolerance`` = 1e-9 (default 1e-6): rows of order 1 (bands, block counts,
+  probabilities) could be exceeded by 1e-6, and on a resource-block energy round the default
+  proved a bound 1.7e-4 (relative) above the true optimum and stopped there, with or without
+  presolve.
+
+Measured cost, 42 solves of the catalog and of benchmark-sized split, PipeEdge, FL and cache
+MILPs (two runs; each total includes 10 s of a time-limited knapsack): total solve time 63.9 / 66.3 s
+with HiGHS' defaults, 52.1 / 57.7 s guarded. No instance is slower beyond run-to-run noise; the
+throughput split MILPs are 1.2-8x faster without the aggregator.
 """
 
 from __future__ import annotations
@@ -21,6 +49,11 @@ from edgeplan.solvers.result import Limit, Result, Status
 
 #: HiGHS' own default relative MIP gap.
 DEFAULT_MIP_REL_GAP = 1e-4
+#: ``presolve_rule_off`` bit of HiGHS' aggregator presolve rule (rule 12 in HiGHS 1.14's table).
+PRESOLVE_AGGREGATOR = 1 << 12
+#: Options set on every solve before ``highs_options`` (module docstring: why each one).
+GUARD_OPTIONS: dict[str, Any] = {"presolve_rule_off": PRESOLVE_AGGREGATOR, "mip_abs_gap": 0.0,
+                                 "mip_feasibility_tolerance": 1e-9}
 
 
 def build_highs(milp: MILP, *, verbose: bool = False, objective: bool = True, relax: bool = False) -> Any:
@@ -71,7 +104,8 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     """HiGHS (highspy) branch-and-cut / simplex, model passed in one call, under a watchdog.
 
     Options: ``mip_rel_gap`` (default 1e-4), ``presolve`` ("choose"/"on"/"off"), ``threads``,
-    ``highs_options`` (a dict passed to ``setOptionValue`` as is).
+    ``highs_options`` (a dict passed to ``setOptionValue`` as is, after :data:`GUARD_OPTIONS`, which
+    its keys override; ``stats["guard"]`` holds the guard options as applied).
     """
     opts = Options(ctx.options, "highs")
     gap = opts.get("mip_rel_gap", DEFAULT_MIP_REL_GAP, float)
@@ -96,7 +130,8 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
         h.setOptionValue("random_seed", int(ctx.seed) % 2147483647)
     if ctx.time_limit is not None:
         h.setOptionValue("time_limit", ctx.time_limit)
-    for key, value in raw.items():
+    guard = {key: raw.get(key, value) for key, value in GUARD_OPTIONS.items()}
+    for key, value in {**GUARD_OPTIONS, **raw}.items():
         h.setOptionValue(key, value)
     with sw.lap("solve"):
         fired = _run(h, ctx.time_limit)
@@ -127,6 +162,7 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
         status = Status.ERROR
     message = h.modelStatusToString(model_status) + (" (stopped by the watchdog)" if fired else "")
     stats = {"mip_rel_gap": gap, "nodes": int(info.mip_node_count), "simplex_iterations":
-             int(info.simplex_iteration_count), "watchdog_fired": fired, "highs_version": h.version()}
+             int(info.simplex_iteration_count), "watchdog_fired": fired, "highs_version": h.version(),
+             "guard": guard}
     return make_result(milp, "highs", status, x, bound=bound, limit=limit, message=message,
                        build_time=sw.times["build"], solve_time=sw.times["solve"], stats=stats)

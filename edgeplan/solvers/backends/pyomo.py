@@ -5,7 +5,9 @@ For users who extend models in Pyomo: :func:`to_pyomo` returns the ``ConcreteMod
 Pyomo solver. Pyomo builds one expression per row (about 0.1 s of overhead per solve and far
 slower construction than ``highs``, see ``benchmarks/bench_milp_build.py``): not for inner loops.
 The time limit is HiGHS' own (appsi does not expose an interrupt), so overruns are reported in
-``stats["overrun"]``.
+``stats["overrun"]``. appsi runs the same highspy as ``highs``, so the same guard options are set
+(:data:`~edgeplan.solvers.backends.highs.GUARD_OPTIONS`: HiGHS 1.14's aggregator presolve off, no
+absolute gap, MIP feasibility tolerance 1e-9).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from edgeplan.formulations.milp import MILP
 from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, trivial_result
+from edgeplan.solvers.backends.highs import GUARD_OPTIONS
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -79,6 +82,7 @@ def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
     opt.config.load_solution = False
     opt.config.stream_solver = bool(ctx.verbose)
     opt.config.mip_gap = gap
+    opt.highs_options = dict(GUARD_OPTIONS)
     if ctx.time_limit is not None:
         opt.config.time_limit = ctx.time_limit
     with sw.lap("solve"):
