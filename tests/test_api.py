@@ -144,3 +144,22 @@ def test_reduction_solves_a_family_by_every_milp_backend() -> None:
         r = ep.solve(fam, method)
         assert r.status is Status.OPTIMAL and r.plan == (0, 1) and r.fun == 23.0, method
         assert r.stats["reduction"] == "to_milp" and r.build_time >= r.stats["reduction_time"]
+
+
+def test_partition_methods_declare_what_they_refuse() -> None:
+    from edgeplan.formulations.partition.instances import random_pipeline_instance, random_split_instance
+
+    chain = random_split_instance(6, 3, kind="chain", seed=1)
+    assert {"split-enum", "dads"} <= set(ep.available_methods(chain))
+    dag = random_split_instance(6, 2, kind="residual", seed=1)
+    listed = ep.available_methods(dag)
+    assert "dads" in listed and "split-enum" not in listed
+    capped = random_split_instance(6, 2, kind="chain", memory=True, seed=1)
+    listed = ep.available_methods(capped, kind="exact")
+    assert "split-enum" in listed and "dads" not in listed and "highs" in listed
+    with pytest.raises(ep.UnsupportedProblemError, match="memory caps"):
+        ep.solve(capped, "dads")
+    free = random_pipeline_instance(6, 3, order="free", minimize="iteration", seed=2)
+    assert "pipeline-dp" not in ep.available_methods(free)
+    assert "pipeline-dp" in ep.available_methods(random_pipeline_instance(6, 3, seed=2))
+    assert ep.solve(free).method != "pipeline-dp"

@@ -141,13 +141,21 @@ def _plan(problem: SplitInference, best: tuple[np.ndarray, np.ndarray] | None) -
     return problem.canonical(SplitPlan.from_cuts(cuts, L, bits))
 
 
-@register("split-enum", problem=SplitInference, kind="exact", priority=10)
+def split_enum_refusal(problem: SplitInference) -> str | None:
+    """Why ``split-enum`` cannot take ``problem`` (``None``: it can): it enumerates cuts of a chain."""
+    if problem.model.is_chain:
+        return None
+    return (f"method 'split-enum' needs a chain model; `{problem.model.name}` is a DAG (use 'dads' for "
+            "latency/energy, or 'highs' on its MILP)")
+
+
+@register("split-enum", problem=SplitInference, kind="exact", priority=10, refuses=split_enum_refusal)
 def solve_split_enum(problem: SplitInference, ctx: SolveContext) -> Result:
     """Exact for chains: every cut position and width, vectorized (Neurosurgeon's search, extended)."""
     Options(ctx.options, "split-enum").done()
-    if not problem.model.is_chain:
-        raise UnsupportedProblemError(f"method 'split-enum' needs a chain model; `{problem.model.name}` is a DAG "
-                                      "(use 'dads' for latency/energy, or 'highs' on its MILP)")
+    why = split_enum_refusal(problem)
+    if why:
+        raise UnsupportedProblemError(why)
     t0 = time.perf_counter()
     deadline = Deadline(ctx.time_limit)
     plan, val, count, complete = enumerate_chain(problem, deadline)

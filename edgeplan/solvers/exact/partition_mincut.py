@@ -154,10 +154,8 @@ def cut_plan(problem: SplitInference, tier: np.ndarray) -> SplitPlan:
     return problem.canonical(SplitPlan(tier, bits))
 
 
-@register("dads", problem=SplitInference, kind="exact", priority=160)
-def solve_dads(problem: SplitInference, ctx: SolveContext) -> Result:
-    """Exact min s-t cut (DADS, INFOCOM 2019) for latency or energy, on DAGs, 2-3 tiers, with widths."""
-    Options(ctx.options, "dads").done()
+def dads_refusal(problem: SplitInference) -> str | None:
+    """Why ``dads`` cannot take ``problem`` (``None``: it can): the cut model has no max terms and no caps."""
     why = []
     if problem.minimize == "throughput":
         why.append("the throughput objective (a max of stages)")
@@ -165,9 +163,19 @@ def solve_dads(problem: SplitInference, ctx: SolveContext) -> Result:
         why.append("memory caps")
     if problem.max_latency_s is not None:
         why.append("a latency cap")
+    if not why:
+        return None
+    return (f"method 'dads' solves unconstrained latency/energy splits; this problem has {' and '.join(why)} "
+            "(use 'highs' on its MILP, or 'split-enum' for chains)")
+
+
+@register("dads", problem=SplitInference, kind="exact", priority=160, refuses=dads_refusal)
+def solve_dads(problem: SplitInference, ctx: SolveContext) -> Result:
+    """Exact min s-t cut (DADS, INFOCOM 2019) for latency or energy, on DAGs, 2-3 tiers, with widths."""
+    Options(ctx.options, "dads").done()
+    why = dads_refusal(problem)
     if why:
-        raise UnsupportedProblemError(f"method 'dads' solves unconstrained latency/energy splits; this problem has "
-                                      f"{' and '.join(why)} (use 'highs' on its MILP, or 'split-enum' for chains)")
+        raise UnsupportedProblemError(why)
     t0 = time.perf_counter()
     d = problem.data()
     _, _, lat_w = cost_weights(problem)

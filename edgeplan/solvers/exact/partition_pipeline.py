@@ -397,7 +397,17 @@ def min_iteration_fixed(problem: PipelinePartition, deadline: Deadline,
     return best, min(bound, best_val), {"dp_runs": runs, "candidates": int(cand.size)}
 
 
-@register("pipeline-dp", problem=PipelinePartition, kind="exact", priority=150)
+def pipeline_dp_refusal(problem: PipelinePartition) -> str | None:
+    """Why ``pipeline-dp`` cannot take ``problem`` (``None``: it can, unless its device classes need more DP
+    states than :data:`MAX_CELLS`, which is found only when the tables are built)."""
+    if problem.minimize != "bottleneck" and (problem.order == "free" or (problem.training
+                                                                          and problem.schedule == "gpipe")):
+        return ("method 'pipeline-dp' minimizes iteration time only with a fixed order and one max term (inference "
+                "or 1F1B); use 'highs' (the MILP) for a free order or GPipe training")
+    return None
+
+
+@register("pipeline-dp", problem=PipelinePartition, kind="exact", priority=150, refuses=pipeline_dp_refusal)
 def solve_pipeline_dp(problem: PipelinePartition, ctx: SolveContext) -> Result:
     """Exact bisection + reachability DP (bottleneck; fixed or free order) and iteration time (fixed order)."""
     opts = Options(ctx.options, "pipeline-dp")
@@ -405,13 +415,12 @@ def solve_pipeline_dp(problem: PipelinePartition, ctx: SolveContext) -> Result:
     opts.done()
     t0 = time.perf_counter()
     deadline = Deadline(ctx.time_limit)
+    why = pipeline_dp_refusal(problem)
+    if why:
+        raise UnsupportedProblemError(why)
     if problem.minimize == "bottleneck":
         plan, bound, stats = min_bottleneck(problem, deadline, rtol)
     else:
-        if problem.order == "free" or (problem.training and problem.schedule == "gpipe"):
-            raise UnsupportedProblemError(
-                "method 'pipeline-dp' minimizes iteration time only with a fixed order and one max term (inference "
-                "or 1F1B); use 'highs' (the MILP) for a free order or GPipe training")
         plan, bound, stats = min_iteration_fixed(problem, deadline)
     if plan is None:
         return plan_result(problem, None, "pipeline-dp", t0, status=Status.INFEASIBLE,
