@@ -43,13 +43,8 @@ deserialize-and-aggregate time is reported but not part of the prediction (the m
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import pickle
-import select
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -59,7 +54,7 @@ import numpy as np
 
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.formulations.fl_round import FLRound, FLSchedule
-from edgeplan.validation.slide import _send_paced
+from edgeplan.validation.loopback import recv_exact, send_paced, spawn, stop
 
 HOST = "127.0.0.1"
 WITHIN = 0.10
@@ -273,10 +268,10 @@ class FLValidationReport:
         return "\n".join(lines)
 
 
-# -- the users' process: stdlib only, started with ``python -c`` ------------------------------------------------
+# -- the users' process: standard library only (:func:`edgeplan.validation.loopback.spawn`) ---------------------
 def _uploader_main() -> None:
     """Read ``(port, payloads, rates_bps, offsets_s, timeout_s)`` (pickle) on stdin; upload each payload on its
-    own connection, starting at ``t0 + offset`` and paced at its rate; print ``t0``."""
+    own connection, starting at ``t0 + offset`` and paced at its rate."""
     import pickle
     import socket
     import struct
@@ -298,7 +293,7 @@ def _uploader_main() -> None:
         wait = t0 + offsets[user] - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
-        _send_paced(socks[user], payloads[user], rates[user])
+        send_paced(socks[user], payloads[user], rates[user])
 
     threads = [threading.Thread(target=upload, args=(u,)) for u in range(len(payloads))]
     for t in threads:
@@ -307,25 +302,13 @@ def _uploader_main() -> None:
         t.join()
     for s in socks:
         s.close()
-    print(t0, flush=True)
-
-
-def _recv_into(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray(n)
-    view, got = memoryview(buf), 0
-    while got < n:
-        k = sock.recv_into(view[got:], min(n - got, 1 << 20))
-        if not k:
-            raise ConnectionError(f"an upload closed after {got} of {n} bytes")
-        got += k
-    return bytes(buf)
 
 
 def _serve(sock: socket.socket, out: dict[int, tuple[bytes, float]], errors: list[BaseException]) -> None:
     try:
         with sock:
-            user, t0, size = _HEAD.unpack(_recv_into(sock, _HEAD.size))
-            data = _recv_into(sock, size)
+            user, t0, size = _HEAD.unpack(recv_exact(sock, _HEAD.size))
+            data = recv_exact(sock, size)
             out[user] = (data, time.perf_counter() - t0)
     except BaseException as exc:  # reported by the caller
         errors.append(exc)
@@ -342,16 +325,12 @@ def upload_round(payloads: list[bytes], rates_bps: list[float], offsets_s: list[
     srv.bind((HOST, 0))
     srv.listen(k)
     srv.settimeout(timeout_s)
-    code = "\n\n".join(inspect.getsource(f) for f in (_send_paced, _uploader_main))
-    proc = subprocess.Popen([sys.executable, "-c", "from typing import Any\n" + code + "\n_uploader_main()\n"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = spawn((send_paced,), _uploader_main, (srv.getsockname()[1], payloads, list(map(float, rates_bps)),
+                                                 list(map(float, offsets_s)), timeout_s))
     out: dict[int, tuple[bytes, float]] = {}
     errors: list[BaseException] = []
     threads: list[threading.Thread] = []
     try:
-        proc.stdin.write(pickle.dumps((srv.getsockname()[1], payloads, list(map(float, rates_bps)),
-                                       list(map(float, offsets_s)), timeout_s)))
-        proc.stdin.close()
         for _ in range(k):
             conn, _ = srv.accept()
             conn.settimeout(timeout_s)
@@ -359,16 +338,9 @@ def upload_round(payloads: list[bytes], rates_bps: list[float], offsets_s: list[
             threads[-1].start()
         for t in threads:
             t.join(timeout_s)
-        if select.select([proc.stdout], [], [], timeout_s)[0]:
-            proc.stdout.readline()
     finally:
         srv.close()
-        try:
-            proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5.0)
-        proc.stdout.close()
+        stop(proc)
     if errors:
         raise errors[0]
     if len(out) != k:

@@ -53,6 +53,7 @@ from edgeplan.formulations.partition.split import SplitInference, SplitPlan
 from edgeplan.profiles.devices import DeviceProfile
 from edgeplan.profiles.links import WiredLink
 from edgeplan.profiles.model import ModelProfile
+from edgeplan.validation.loopback import recv_exact, send_paced
 
 HOST = "127.0.0.1"
 HOST_DEVICE = "host"
@@ -184,16 +185,6 @@ class PartitionValidationReport:
 
 
 # -- links ------------------------------------------------------------------------------------------------------
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        part = sock.recv(min(n - len(buf), 1 << 20))
-        if not part:
-            raise ConnectionError("the emulated link closed early")
-        buf += part
-    return bytes(buf)
-
-
 class SocketLink:
     """A loopback TCP connection paced to ``rate_bps`` with ``latency_s`` added at the receiver."""
 
@@ -215,10 +206,10 @@ class SocketLink:
     def _read(self) -> None:
         try:
             while True:
-                (n,) = _LEN.unpack(_recv_exact(self.rx, _LEN.size))
+                (n,) = _LEN.unpack(recv_exact(self.rx, _LEN.size))
                 if n == 0:
                     return
-                data = _recv_exact(self.rx, n)
+                data = recv_exact(self.rx, n)
                 done = time.perf_counter()
                 self.inbox.put((data, done))
         except (OSError, ConnectionError) as exc:
@@ -226,19 +217,8 @@ class SocketLink:
 
     def transfer(self, payload: bytes) -> tuple[bytes, float]:
         """Send ``payload`` paced to the rate; returns it as received and the seconds until it was usable."""
-        data = _LEN.pack(len(payload)) + payload
-        byte_rate = self.rate / 8.0
-        chunk = int(min(1 << 16, max(1 << 10, byte_rate * 1e-3)))
         start = time.perf_counter()
-        view = memoryview(data)
-        sent = 0
-        while sent < len(data):
-            end = min(sent + chunk, len(data))
-            wait = start + end / byte_rate - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            self.tx.sendall(view[sent:end])
-            sent = end
+        send_paced(self.tx, _LEN.pack(len(payload)) + payload, self.rate)
         try:
             got, done = self.inbox.get(timeout=self.timeout)
         except Empty as exc:

@@ -29,8 +29,6 @@ the loopback interface; every wait has a timeout, and the server process is stop
 from __future__ import annotations
 
 import copy
-import inspect
-import pickle
 import select
 import socket
 import struct
@@ -49,6 +47,7 @@ import numpy as np
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.formulations.slide import SlidePlan, SlideProvisioning
 from edgeplan.validation.layer_codec import PRECISIONS, pack_layer, unpack_layer
+from edgeplan.validation.loopback import recv_exact, send_paced, spawn, stop
 
 HOST = "127.0.0.1"
 #: Interpreter switch interval during the timed runs (Python's default is 5 ms).
@@ -140,35 +139,7 @@ def layer_costs(blocks: Sequence[Any], example_input: Any, precision: str = "fp3
 
 
 # -- the server process ---------------------------------------------------------------------------------------------
-# These three functions run in a fresh interpreter (``python -c``) and use the standard library only, so the
-# server starts fast (no torch import) and scripts need no ``if __name__ == "__main__"`` guard.
-def _recv_exact(sock: Any, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        part = sock.recv(min(n - len(buf), 1 << 20))
-        if not part:
-            raise ConnectionError("the SLIDE stream closed early")
-        buf += part
-    return bytes(buf)
-
-
-def _send_paced(sock: Any, data: bytes, rate_bps: float) -> None:
-    import time
-
-    byte_rate = rate_bps / 8.0
-    chunk = int(min(65536, max(1024, byte_rate * 1e-3)))
-    start = time.perf_counter()
-    sent = 0
-    view = memoryview(data)
-    while sent < len(data):
-        end = min(sent + chunk, len(data))
-        wait = start + end / byte_rate - time.perf_counter()  # the chunk's last byte leaves at its time
-        if wait > 0:
-            time.sleep(wait)
-        sock.sendall(view[sent:end])
-        sent = end
-
-
+# Runs in a fresh interpreter (:func:`edgeplan.validation.loopback.spawn`): standard library only.
 def _server_main() -> None:
     """Read ``(payloads, rates_bps, n_requests, timeout_s)`` (pickle) from stdin, print the port, serve."""
     import pickle
@@ -192,42 +163,24 @@ def _server_main() -> None:
             with client:
                 client.settimeout(timeout_s)
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                (which,) = struct.unpack("!I", _recv_exact(client, 4))
-                _send_paced(client, streams[which], rates[which])
+                (which,) = struct.unpack("!I", recv_exact(client, 4))
+                send_paced(client, streams[which], rates[which])
     finally:
         srv.close()
 
 
 def _start_server(payloads: list[list[bytes]], rates: list[float], n_requests: int,
                   timeout_s: float) -> tuple[subprocess.Popen, int]:
-    code = "\n\n".join(inspect.getsource(f) for f in (_recv_exact, _send_paced, _server_main))
-    proc = subprocess.Popen([sys.executable, "-c", "from typing import Any\n" + code + "\n_server_main()\n"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = spawn((recv_exact, send_paced), _server_main, (payloads, rates, n_requests, timeout_s))
     try:
-        proc.stdin.write(pickle.dumps((payloads, rates, n_requests, timeout_s)))
-        proc.stdin.close()
         ready = select.select([proc.stdout], [], [], timeout_s)[0]
         line = proc.stdout.readline() if ready else b""
         if not line.strip():
             raise TimeoutError("the SLIDE server process did not report its port")
         return proc, int(line)
     except BaseException:
-        _stop(proc)
+        stop(proc)
         raise
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    try:
-        proc.wait(timeout=5.0)
-    except subprocess.TimeoutExpired:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5.0)
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 def _receive(sock: socket.socket, n_layers: int, t0: float, out: Queue) -> None:
@@ -235,8 +188,8 @@ def _receive(sock: socket.socket, n_layers: int, t0: float, out: Queue) -> None:
     try:
         with sock:
             for layer in range(n_layers):
-                (size,) = _LEN.unpack(_recv_exact(sock, _LEN.size))
-                frame = _recv_exact(sock, size)
+                (size,) = _LEN.unpack(recv_exact(sock, _LEN.size))
+                frame = recv_exact(sock, size)
                 arrival = time.perf_counter() - t0
                 out.put((layer, unpack_layer(frame), arrival))
     except (OSError, ConnectionError) as exc:
@@ -466,7 +419,7 @@ def validate_slide(problem: SlideProvisioning, plan: SlidePlan, models: Mapping[
                                   timeout_s) for n, j in enumerate(jobs)]
     finally:
         sys.setswitchinterval(switch)
-        _stop(proc)
+        stop(proc)
         if threads is not None:
             torch.set_num_threads(old_threads)
     return SlideValidationReport(tuple(results), str(dev))
