@@ -284,53 +284,37 @@ def compare_simulations(methods: Iterable[str], **kwargs: Any) -> dict[str, FLSi
     return {m: simulate_fl(method=m, **kwargs) for m in methods}
 
 
+def _per_method(sims: Mapping[str, FLSimulation], xy: Any, xlabel: str, ylabel: str, title: str,
+                path: str | Path | None, **style: Any) -> Any:
+    from edgeplan.plot import new_figure, save_figure
+
+    fig, ax = new_figure()
+    for name, sim in sims.items():
+        ax.plot(*xy(sim), label=name, **style)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)
+
+
 def plot_wall_clock(sims: Mapping[str, FLSimulation], path: str | Path | None = None, *,
                     title: str | None = None) -> Any:
     """Cumulative wall-clock against rounds, one line per method; returns the matplotlib Figure (saved to
     ``path`` when given: .png, .svg or .pdf)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    ax = fig.add_subplot()
-    for name, sim in sims.items():
-        ax.plot(np.arange(1, sim.n_rounds + 1), sim.wall_clock_s, label=name)
-    ax.set_xlabel("round")
-    ax.set_ylabel("cumulative wall-clock (s)")
-    ax.set_title(title or "FL rounds under mobility")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    _save(fig, path)
-    return fig
+    return _per_method(sims, lambda sim: (np.arange(1, sim.n_rounds + 1), sim.wall_clock_s), "round",
+                       "cumulative wall-clock (s)", title or "FL rounds under mobility", path)
 
 
 def plot_accuracy(sims: Mapping[str, FLSimulation], path: str | Path | None = None, *,
                   title: str | None = None) -> Any:
     """Test accuracy against cumulative wall-clock, one line per method (simulations run with ``train``)."""
-    from matplotlib.figure import Figure
-
     missing = [name for name, sim in sims.items() if sim.accuracy.size == 0]
     if missing:
         raise ProblemDataError(f"simulations {missing} have no accuracy; expected simulate_fl(..., train=True)")
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    ax = fig.add_subplot()
-    for name, sim in sims.items():
-        ax.plot(sim.wall_clock_s, sim.accuracy, marker=".", markersize=3, label=name)
-    ax.set_xlabel("cumulative wall-clock (s)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(title or "FedAvg accuracy against wall-clock")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    _save(fig, path)
-    return fig
-
-
-def _save(fig: Any, path: str | Path | None) -> None:
-    if path is not None:
-        path = Path(path)
-        if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-            raise ProblemDataError(f"`path` = {str(path)!r}; expected a file ending in .png, .svg, .pdf")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150)
+    return _per_method(sims, lambda sim: (sim.wall_clock_s, sim.accuracy), "cumulative wall-clock (s)",
+                       "test accuracy", title or "FedAvg accuracy against wall-clock", path, marker=".", markersize=3)
 
 
 __all__ = ["FLOWER_FORMAT", "FLSimulation", "compare_simulations", "export_flower_energy_round", "export_flower_round",

@@ -31,14 +31,16 @@ SOLVED = ("optimal", "feasible")
 FORMATS = (".png", ".svg", ".pdf")
 
 
-def _figure(size: tuple[float, float] = (6.4, 4.0)) -> tuple[Figure, Any]:
+def new_figure(size: tuple[float, float] = (6.4, 4.0)) -> tuple[Figure, Any]:
+    """A constrained-layout Figure (object API, no pyplot state) and its one Axes."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=size, layout="constrained")
     return fig, fig.add_subplot()
 
 
-def _save(fig: Figure, path: str | Path | None) -> Figure:
+def save_figure(fig: Figure, path: str | Path | None) -> Figure:
+    """Save ``fig`` to ``path`` (.png, .svg or .pdf; folders created) when given; returns ``fig``."""
     if path is not None:
         path = Path(path)
         if path.suffix.lower() not in FORMATS:
@@ -59,7 +61,7 @@ def objective_vs_param(df: pd.DataFrame, param: str, *, metric: str = "objective
     """Mean ``metric`` over seeds (band: min to max) against ``param``, one line per method."""
     _need(df, param, metric, "method", "status")
     ok = df[df["status"].isin(SOLVED)]
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for method, g in ok.groupby("method", sort=False):
         stats = g.groupby(param)[metric].agg(["mean", "min", "max"]).sort_index()
         x = stats.index.to_numpy()
@@ -70,7 +72,7 @@ def objective_vs_param(df: pd.DataFrame, param: str, *, metric: str = "objective
     ax.set_title(title or f"{metric} vs {param}")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def gap_distribution(df: pd.DataFrame, *, column: str = "gap_to_best", methods: Iterable[str] | None = None,
@@ -80,21 +82,21 @@ def gap_distribution(df: pd.DataFrame, *, column: str = "gap_to_best", methods: 
     ok = df[df["status"].isin(SOLVED) & df[column].notna()]
     names = list(methods) if methods is not None else list(dict.fromkeys(ok["method"]))
     data = [100 * ok.loc[ok["method"] == m, column].to_numpy(dtype=float) for m in names]
-    fig, ax = _figure()
+    fig, ax = new_figure()
     ax.boxplot(data, tick_labels=names, showmeans=True)
     for i, d in enumerate(data, start=1):
         ax.scatter(np.full(len(d), i) + np.random.default_rng(i).uniform(-0.08, 0.08, len(d)), d, s=8, alpha=0.4)
     ax.set_ylabel("gap to best bound (%)")
     ax.set_title(title or "distance from the optimum")
     ax.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def solve_time_vs_size(df: pd.DataFrame, size: str, *, time: str = "solve_time", path: str | Path | None = None,
                        title: str | None = None) -> Figure:
     """Solve time against instance size (log-log), with the least-squares slope per method."""
     _need(df, size, time, "method")
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for method, g in df[df[time].notna() & (df[time] > 0)].groupby("method", sort=False):
         x = g[size].to_numpy(dtype=float)
         y = g[time].to_numpy(dtype=float)
@@ -110,7 +112,7 @@ def solve_time_vs_size(df: pd.DataFrame, size: str, *, time: str = "solve_time",
     ax.set_title(title or f"{time} vs {size}")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def predicted_vs_measured(predicted: Sequence[float], measured: Sequence[float], *,
@@ -122,7 +124,7 @@ def predicted_vs_measured(predicted: Sequence[float], measured: Sequence[float],
     if p.shape != m.shape or p.ndim != 1 or not len(p):
         raise ProblemDataError(f"`predicted` has shape {p.shape} and `measured` {m.shape}; expected two equal, "
                                "non-empty 1-D sequences")
-    fig, ax = _figure((5.0, 5.0))
+    fig, ax = new_figure((5.0, 5.0))
     hi = float(max(p.max(), m.max())) * 1.1
     lo = float(min(p.min(), m.min())) * 0.9
     xs = np.linspace(lo, hi, 50)
@@ -139,7 +141,7 @@ def predicted_vs_measured(predicted: Sequence[float], measured: Sequence[float],
     ax.set_title(title or "measured vs predicted")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def pipeline_gantt(timeline: Iterable[Mapping[str, Any]] | pd.DataFrame, *, path: str | Path | None = None,
@@ -162,7 +164,7 @@ def pipeline_gantt(timeline: Iterable[Mapping[str, Any]] | pd.DataFrame, *, path
     stages = list(dict.fromkeys(r["stage"] for r in rows))
     kinds = list(dict.fromkeys(r.get("kind", "compute") for r in rows))
     colours = {k: f"C{i}" for i, k in enumerate(kinds)}
-    fig, ax = _figure((8.0, 0.6 * len(stages) + 1.5))
+    fig, ax = new_figure((8.0, 0.6 * len(stages) + 1.5))
     t_begin = min(r["start"] for r in rows)
     t_end = max(r["end"] for r in rows)
     total_bubble = 0.0
@@ -187,7 +189,8 @@ def pipeline_gantt(timeline: Iterable[Mapping[str, Any]] | pd.DataFrame, *, path
     ax.set_xlabel("time (s)")
     ax.set_title(title or f"pipeline schedule (bubbles {total_bubble:.3g} s)")
     ax.legend(handles=handles, fontsize=8, loc="upper right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-__all__ = ["gap_distribution", "objective_vs_param", "pipeline_gantt", "predicted_vs_measured", "solve_time_vs_size"]
+__all__ = ["gap_distribution", "new_figure", "objective_vs_param", "pipeline_gantt", "predicted_vs_measured",
+           "save_figure", "solve_time_vs_size"]
