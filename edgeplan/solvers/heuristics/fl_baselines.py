@@ -23,6 +23,7 @@ cannot meet its deadline or who would break a redundancy cap. ``fastest-compute`
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -70,45 +71,20 @@ def best_channel_bs(problem: FLRound | FLRoundEnergy) -> np.ndarray:
     return np.where(ok.any(axis=1), best, -1)
 
 
-def equal_split_schedule(problem: FLRound, order: np.ndarray, bs_choice: np.ndarray) -> FLSchedule | None:
-    """Take users in ``order`` to ``bs_choice``, skipping one that would break a window; ``None`` if fewer than K."""
+def _greedy_equal_split(problem: FLRound | FLRoundEnergy, order: np.ndarray, bs_choice: np.ndarray,
+                        enough: Callable[[np.ndarray], bool],
+                        fits: Callable[[np.ndarray, int, np.ndarray, np.ndarray], bool],
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Take users in ``order`` to ``bs_choice`` until ``enough(bs_of)``; a user joins when its BS has a free channel,
+    everyone's equal share is positive and ``fits(users, m, share, trial_selected)``. Returns ``(bs_of, band)``;
+    each BS's users are kept in join order, which the block remainder of :func:`equal_split` follows."""
     n = problem.n_users
     bs_of = np.full(n, -1, dtype=np.int64)
-    chans = problem.bs_channels.copy()
-    members: dict[int, list[int]] = {}  # users of each BS in the order they joined: the block remainder follows it
     band = np.zeros(n)
-    placed = 0
-    for u in order:
-        if placed == problem.n_select:
-            break
-        m = int(bs_choice[u])
-        if m < 0 or chans[m] == 0:
-            continue
-        users = np.array([*members.get(m, []), u], dtype=np.int64)
-        share = equal_split(problem, m, users)
-        if np.any(share <= 0):
-            continue
-        lat = problem.latency_s(users, np.full(users.size, m), share)
-        if np.all(lat <= problem.window_s[users, m]):
-            bs_of[u] = m
-            members.setdefault(m, []).append(int(u))
-            band[users] = share
-            chans[m] -= 1
-            placed += 1
-    if placed < problem.n_select:
-        return None
-    return FLSchedule(bs_of, band)
-
-
-def equal_split_energy(problem: FLRoundEnergy, order: np.ndarray, bs_choice: np.ndarray) -> FLEnergySchedule | None:
-    """The energy variant of :func:`equal_split_schedule` (see the module docstring)."""
-    n = problem.n_users
-    bs_of = np.full(n, -1, dtype=np.int64)
     chans = problem.bs_channels.copy()
-    members: dict[int, list[int]] = {}  # join order, as in equal_split_schedule
-    band = np.zeros(n)
+    members: dict[int, list[int]] = {}
     for u in order:
-        if (bs_of >= 0).sum() >= problem.n_select and coverage_met(problem, bs_of >= 0):
+        if enough(bs_of):
             break
         m = int(bs_choice[u])
         if m < 0 or chans[m] == 0:
@@ -117,15 +93,35 @@ def equal_split_energy(problem: FLRoundEnergy, order: np.ndarray, bs_choice: np.
         share = equal_split(problem, m, users)
         trial = bs_of >= 0
         trial[u] = True
-        if np.any(share <= 0) or not np.isfinite(problem.split(users, np.full(users.size, m), share)["energy_j"]).all():
-            continue
-        if not rdcr_ok(problem, trial):
+        if np.any(share <= 0) or not fits(users, m, share, trial):
             continue
         bs_of[u] = m
         members.setdefault(m, []).append(int(u))
         band[users] = share
         chans[m] -= 1
-    if (bs_of >= 0).sum() < problem.n_select or not coverage_met(problem, bs_of >= 0):
+    return bs_of, band
+
+
+def equal_split_schedule(problem: FLRound, order: np.ndarray, bs_choice: np.ndarray) -> FLSchedule | None:
+    """Take users in ``order`` to ``bs_choice``, skipping one that would break a window; ``None`` if fewer than K."""
+    def fits(users: np.ndarray, m: int, share: np.ndarray, _: np.ndarray) -> bool:
+        return bool(np.all(problem.latency_s(users, np.full(users.size, m), share) <= problem.window_s[users, m]))
+
+    bs_of, band = _greedy_equal_split(problem, order, bs_choice, lambda b: (b >= 0).sum() == problem.n_select, fits)
+    return FLSchedule(bs_of, band) if (bs_of >= 0).sum() == problem.n_select else None
+
+
+def equal_split_energy(problem: FLRoundEnergy, order: np.ndarray, bs_choice: np.ndarray) -> FLEnergySchedule | None:
+    """The energy variant of :func:`equal_split_schedule` (see the module docstring)."""
+    def enough(bs_of: np.ndarray) -> bool:
+        return (bs_of >= 0).sum() >= problem.n_select and coverage_met(problem, bs_of >= 0)
+
+    def fits(users: np.ndarray, m: int, share: np.ndarray, trial: np.ndarray) -> bool:
+        energy = problem.split(users, np.full(users.size, m), share)["energy_j"]
+        return bool(np.isfinite(energy).all()) and rdcr_ok(problem, trial)
+
+    bs_of, band = _greedy_equal_split(problem, order, bs_choice, enough, fits)
+    if not enough(bs_of):
         return None
     users_all = np.flatnonzero(bs_of >= 0)
     return problem.schedule_from_points(users_all, bs_of[users_all], band[users_all])
