@@ -53,7 +53,7 @@ import numpy as np
 
 from edgeplan.formulations.fl_energy import FLEnergySchedule, FLRoundEnergy
 from edgeplan.formulations.fl_energy_milp import edcr_cut, initial_edcr_cuts, point_milp, tangent_milp
-from edgeplan.solvers.exact.fl_kernels import highs_options
+from edgeplan.solvers.exact.fl_kernels import count_infeasibility, highs_options
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -77,16 +77,8 @@ CLARABEL_TOL = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "
 
 def energy_infeasibility(problem: FLRoundEnergy) -> str | None:
     """A proven reason why no schedule exists (reachability or channels), else ``None``."""
-    ok = np.isfinite(problem.min_bandwidth_hz()) & (problem.bs_channels[None, :] > 0)
-    users = int(ok.any(axis=1).sum())
-    k = problem.n_select
-    if users < k:
-        return (f"only {users} of {problem.n_users} users can meet the deadline within their coverage windows (at "
-                f"full power and clock, holding a whole band); `n_select` = {k}")
-    chans = int(problem.bs_channels[ok.any(axis=0)].sum())
-    if chans < k:
-        return f"the reachable base stations have {chans} channels in all; `n_select` = {k}"
-    return None
+    return count_infeasibility(problem, np.isfinite(problem.min_bandwidth_hz()), "meet the deadline within their "
+                               "coverage windows (at full power and clock, holding a whole band)")
 
 
 def energy_scale(energy: np.ndarray) -> float:

@@ -262,18 +262,24 @@ def reachable(problem: FLRound) -> np.ndarray:
     return np.isfinite(problem.alone_latency_s())
 
 
-def quick_infeasibility(problem: FLRound) -> str | None:
-    """A proven reason why no schedule exists (too few reachable users or channels), else ``None``."""
+def count_infeasibility(problem: Any, pairs: np.ndarray, reach: str) -> str | None:
+    """Why K users cannot be selected when only the ``(N, M)`` ``pairs`` can work (too few users, or too few
+    channels on their base stations), else ``None``; ``reach`` says what a working pair can do."""
     k = problem.n_select
-    ok = reachable(problem) & (problem.bs_channels[None, :] > 0)
+    ok = pairs & (problem.bs_channels[None, :] > 0)
     users = int(ok.any(axis=1).sum())
     if users < k:
-        return (f"only {users} of {problem.n_users} users can reach a base station within their coverage windows "
-                f"(even holding a whole band); `n_select` = {k}")
+        return f"only {users} of {problem.n_users} users can {reach}; `n_select` = {k}"
     chans = int(problem.bs_channels[ok.any(axis=0)].sum())
     if chans < k:
         return f"the reachable base stations have {chans} channels in all; `n_select` = {k}"
     return None
+
+
+def quick_infeasibility(problem: FLRound) -> str | None:
+    """A proven reason why no schedule exists (too few reachable users or channels), else ``None``."""
+    return count_infeasibility(problem, reachable(problem), "reach a base station within their coverage windows "
+                               "(even holding a whole band)")
 
 
 def latency_lower_bound(problem: FLRound) -> float:
