@@ -101,6 +101,20 @@ def _blocks(p: FLRound, m: int, users: tuple[int, ...]) -> float:
     return best
 
 
+def assignments(p: FLRound | FLRoundEnergy):  # type: ignore[no-untyped-def]
+    """Every BS-per-user vector (-1: not selected) meeting the quota and channel counts, with its groups
+    ``[(bs, users)]``."""
+    m = p.gain.shape[1]
+    for choice in itertools.product(range(-1, m), repeat=p.gain.shape[0]):
+        c = np.asarray(choice)
+        k = int((c >= 0).sum())
+        if k < p.n_select or (p.quota == "exact" and k > p.n_select):
+            continue
+        if np.any(np.bincount(c[c >= 0], minlength=m) > p.bs_channels):
+            continue
+        yield c, [(int(j), tuple(np.flatnonzero(c == j).tolist())) for j in np.unique(c[c >= 0])]
+
+
 def brute_force(p: FLRound) -> float:
     """The optimal round latency by enumeration (``inf``: infeasible)."""
     n, m = p.gain.shape
@@ -111,15 +125,8 @@ def brute_force(p: FLRound) -> float:
               for users in itertools.combinations(range(n), size)]
     value = solve_groups(p, groups)
     best = np.inf
-    for choice in itertools.product(range(-1, m), repeat=n):
-        c = np.asarray(choice)
-        k = int((c >= 0).sum())
-        if k < p.n_select or (p.quota == "exact" and k > p.n_select):
-            continue
-        if np.any(np.bincount(c[c >= 0], minlength=m) > p.bs_channels):
-            continue
-        T = max(value[(int(j), tuple(np.flatnonzero(c == j).tolist()))] for j in np.unique(c[c >= 0]))
-        best = min(best, T)
+    for _, keys in assignments(p):
+        best = min(best, max(value[key] for key in keys))
     return best
 
 
@@ -216,17 +223,10 @@ def brute_force_energy(p: FLRoundEnergy, max_group: int = 2) -> float:
               for users in itertools.combinations(range(n), size) if np.all(p.window_s[list(users), j] > 0)]
     value = _energy_groups(p, groups)
     best = np.inf
-    for choice in itertools.product(range(-1, m), repeat=n):
-        c = np.asarray(choice)
-        k = int((c >= 0).sum())
-        if k < p.n_select or (p.quota == "exact" and k > p.n_select):
-            continue
-        if np.any(np.bincount(c[c >= 0], minlength=m) > p.bs_channels):
-            continue
+    for c, keys in assignments(p):
         edcr, rdcr = p.coverage(c >= 0)
         if np.any(edcr < p.edcr_min - 1e-12) or np.any(rdcr > p.rdcr_max + 1e-12):
             continue
-        keys = [(int(j), tuple(np.flatnonzero(c == j).tolist())) for j in np.unique(c[c >= 0])]
         if any(key not in value for key in keys):
             if any(len(key[1]) > max_group and p.resource_block_hz is None for key in keys):
                 raise ValueError("a group exceeds max_group: enlarge it or shrink the instance")
