@@ -42,6 +42,7 @@ deserialize-and-aggregate time is reported but not part of the prediction (the m
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import socket
 import struct
@@ -89,25 +90,6 @@ class FLTrainingCalibration:
         return self.seconds_per_sample * self.cpu_hz
 
 
-class _Threads:
-    """Context manager setting torch's intra-op threads (``None``: unchanged)."""
-
-    def __init__(self, n: int | None) -> None:
-        self.n = n
-
-    def __enter__(self) -> None:
-        import torch
-
-        self.old = torch.get_num_threads()
-        if self.n is not None:
-            torch.set_num_threads(int(self.n))
-
-    def __exit__(self, *exc: Any) -> None:
-        import torch
-
-        torch.set_num_threads(self.old)
-
-
 def _task(model: Any) -> Any:
     from edgeplan.validation.fl_task import FLTask, fl_task
 
@@ -130,7 +112,7 @@ def calibrate_fl_training(model: Any = "fmnist_cnn", *, batch_size: int = 32, sa
     import torch
 
     from edgeplan.profiles.calibration import _machine_clock_hz
-    from edgeplan.validation.fl_task import local_train, model_bits, state_bytes
+    from edgeplan.validation.fl_task import local_train, model_bits, state_bytes, torch_threads
 
     task = _task(model)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
@@ -140,7 +122,7 @@ def calibrate_fl_training(model: Any = "fmnist_cnn", *, batch_size: int = 32, sa
         raise ProblemDataError(f"`samples` = {samples!r}; expected positive local dataset sizes")
     data = [task.user_data(u, int(d)) for u, d in enumerate(sizes)]
     per_sample = []
-    with _Threads(threads):
+    with torch_threads(threads):
         module = task.new_model().to(device)
         for i in range(repeats + 1):
             runs = [local_train(module, task, x, y, epochs=epochs, batch_size=batch_size, seed=i, device=device)
@@ -424,7 +406,7 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
     seed
         Seeds the local minibatch order.
     """
-    from edgeplan.validation.fl_task import fedavg, load_state_bytes, local_train, state_bytes
+    from edgeplan.validation.fl_task import fedavg, load_state_bytes, local_train, state_bytes, torch_threads
 
     users, per_sample, compute_s, rate, upload_s, predicted_round = _planned(problem, plan)
     broken = problem.check(plan)
@@ -453,13 +435,12 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
     x_test, y_test = task.test_data(test_samples)
     acc0 = task.accuracy(glob, x_test.to(device), y_test.to(device))
     payloads, done, runs = [], [], []
-    with _Threads(threads):
+    with torch_threads(threads):
         for i, n in enumerate(users):
             x, y = task.user_data(int(n), round(problem.samples[n]))
             tries = []
             for _ in range(repeats):  # the same training each time (same start, same seed): keep the median time
-                local = task.new_model().to(device)
-                local.load_state_dict(glob.state_dict())
+                local = copy.deepcopy(glob)
                 tries.append(local_train(local, task, x, y, epochs=float(problem.local_epochs[n]),
                                          batch_size=batch_size, lr=lr, seed=seed + int(n),
                                          on_step=_throttle(float(slowdown[i])), device=device))

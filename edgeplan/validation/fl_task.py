@@ -33,9 +33,11 @@ dict with floating tensors in the upload precision (:func:`state_bytes`).
 
 from __future__ import annotations
 
+import copy
 import io
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +66,18 @@ class FMNISTCNN(torch.nn.Module):
         x = torch.relu(torch.max_pool2d(self.conv1(x), 2))
         x = torch.relu(torch.max_pool2d(self.conv2(x), 2))
         return self.fc2(torch.relu(self.fc1(x.flatten(1))))
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (``None``: unchanged), then restore the old count."""
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def _seeded(*keys: int) -> torch.Generator:
@@ -318,14 +332,10 @@ class FLTrainer:
 
     def round(self, users: Sequence[int], samples: Any, epochs: Any) -> float:
         """Train ``users`` (``samples[n]`` samples, ``epochs[n]`` epochs each), aggregate; return the accuracy."""
-        old = torch.get_num_threads()
-        if self.threads is not None:
-            torch.set_num_threads(int(self.threads))
-        try:
+        with torch_threads(self.threads):
             states, weights = [], []
             for n in users:
-                local = self.task.new_model()
-                local.load_state_dict(self.model.state_dict())
+                local = copy.deepcopy(self.model)
                 d = round(float(samples[n]))
                 x, y = self.task.user_data(int(n), d)
                 local_train(local, self.task, x, y, epochs=float(epochs[n]), batch_size=self.batch_size, lr=self.lr,
@@ -336,8 +346,6 @@ class FLTrainer:
                 self.model.load_state_dict(fedavg(states, weights))
             self.rounds += 1
             return self.accuracy()
-        finally:
-            torch.set_num_threads(old)
 
 
 def model_bits(module: torch.nn.Module, dtype: str = "fp16") -> float:
@@ -359,4 +367,5 @@ __all__ = [
     "local_train",
     "model_bits",
     "state_bytes",
+    "torch_threads",
 ]
