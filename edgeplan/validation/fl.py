@@ -111,7 +111,7 @@ def calibrate_fl_training(model: Any = "fmnist_cnn", *, batch_size: int = 32, sa
     """
     import torch
 
-    from edgeplan.profiles.calibration import _machine_clock_hz
+    from edgeplan.profiles.calibration import host_device
     from edgeplan.validation.fl_task import local_train, model_bits, state_bytes, torch_threads
 
     task = _task(model)
@@ -130,11 +130,11 @@ def calibrate_fl_training(model: Any = "fmnist_cnn", *, batch_size: int = 32, sa
             if i:
                 per_sample.append(sum(r.seconds for r in runs) / sum(r.samples for r in runs))
     s = float(np.median(per_sample))
-    return FLTrainingCalibration(model=task.name, batch_size=int(batch_size), threads=int(threads or
-                                 torch.get_num_threads()), device=str(device), seconds_per_sample=s,
-                                 spread=float((max(per_sample) - min(per_sample)) / s), cpu_hz=_machine_clock_hz(),
-                                 dtype=dtype, payload_bits=8.0 * len(state_bytes(module, dtype)),
-                                 param_bits=model_bits(module, dtype))
+    return FLTrainingCalibration(
+        model=task.name, batch_size=int(batch_size), threads=int(threads or torch.get_num_threads()),
+        device=str(device), seconds_per_sample=s, spread=float((max(per_sample) - min(per_sample)) / s),
+        cpu_hz=host_device().clock_max_hz, dtype=dtype, payload_bits=8.0 * len(state_bytes(module, dtype)),
+        param_bits=model_bits(module, dtype))
 
 
 def host_fl_round(problem: FLRound, calibration: FLTrainingCalibration, *, heterogeneous: bool = True,
