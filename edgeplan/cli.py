@@ -143,12 +143,15 @@ def _validate(args: argparse.Namespace) -> int:
     print(f"check     {'ok' if not violations else f'{len(violations)} violation(s)'}")
     for v in violations[:20]:
         print(f"  {v}")
-    if violations and validators_for(problem):
-        print("execute   skipped: the plan is infeasible")
-    for name, run in validators_for(problem) if not violations else []:
+    executors = validators_for(problem)
+    if violations:
+        if executors:
+            print("execute   skipped: the plan is infeasible")
+        return 1
+    for name, run in executors:
         print(f"execute   {name}")
         print(run(problem, plan, device=args.device))
-    return 0 if not violations else 1
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:
