@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -51,6 +52,12 @@ def test_an_fl_plan_is_executed_by_validate(tmp_path: Path, capsys: pytest.Captu
     out = capsys.readouterr().out
     assert "check     ok" in out and "execute   FL round" in out
     assert re.search(r"4 users, predicted [0-9.]+ s, measured [0-9.]+ s", out), out
+    data = json.loads(plan.read_text())
+    data["plan"]["bandwidth_hz"] = [b * 10 for b in data["plan"]["bandwidth_hz"]]  # every BS over its band
+    plan.write_text(json.dumps(data))
+    assert main(["validate", str(plan)]) == 1
+    out = capsys.readouterr().out
+    assert "violation(s)" in out and "execute   skipped: the plan is infeasible" in out and "predicted" not in out
 
 
 def test_compare_writes_rows_and_a_figure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
