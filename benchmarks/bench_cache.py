@@ -22,8 +22,8 @@ import time
 import numpy as np
 
 import edgeplan as ep
-from edgeplan.formulations.cache import TIGHT_HIGHS
-from edgeplan.formulations.cache_instances import random_cache_problem, random_replay_problem
+from edgeplan.formulations.cache.instances import random_cache_problem, random_replay_problem
+from edgeplan.formulations.cache.placement import TIGHT_HIGHS
 
 PAPER = (-0.452, -0.230)
 MODELS = {"resnet18": {"size": "full", "input_size": 64}, "deit_s": {"size": "small", "input_size": None}}
@@ -84,7 +84,7 @@ def solver_quality(seeds: int, sizes: tuple[int, int, int], replay_sizes: tuple[
 
 def model_error(setup, n_plans: int = 60, seed: int = 0) -> None:
     """The separable model (each calibration) against the replay, on random plans of a recorded stream."""
-    from edgeplan.validation.cache_run import replay_problem
+    from edgeplan.experiments.cache_periods import replay_problem
 
     q = replay_problem(setup, n_clients=4, requests=100, seed=seed)
     rng = np.random.default_rng(seed)
@@ -104,7 +104,7 @@ def model_error(setup, n_plans: int = 60, seed: int = 0) -> None:
 
 
 def validation(models: list[str], noises: list[float], period: int, n_periods: int, depth: str) -> None:
-    from edgeplan.validation.cache_run import prepare_cache_model, validate_cache
+    from edgeplan.experiments.cache_periods import prepare_cache_model, validate_cache
 
     for name in models:
         for j, noise in enumerate(noises):

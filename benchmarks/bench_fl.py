@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 
 import edgeplan as ep
-from edgeplan.fl_sim import compare_simulations, plot_wall_clock
-from edgeplan.formulations.fl_energy import fl_energy_instance
-from edgeplan.formulations.fl_round import fl_round_instance
+from edgeplan.experiments.fl_rounds import compare_simulations, plot_wall_clock
+from edgeplan.formulations.fl.instances import fl_energy_instance, fl_round_instance
 
 LATENCY_METHODS = ("fl-bisect", "dagsa", "dagsa-static", "fastest-compute", "best-channel", "random")
 HEURISTICS = LATENCY_METHODS[1:]

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 import edgeplan as ep
-from edgeplan.fl_sim import compare_simulations, plot_accuracy
-from edgeplan.formulations.fl_round import fl_round_instance
-from edgeplan.validation.fl import calibrate_fl_training, host_fl_round, validate_fl_round
+from edgeplan.experiments.fl_rounds import compare_simulations, plot_accuracy
+from edgeplan.formulations.fl.instances import fl_round_instance
+from edgeplan.validation.fl.execute import calibrate_fl_training, host_fl_round, validate_fl_round
 
 TRAIN_METHODS = ("fl-bisect", "dagsa", "dagsa-static", "fastest-compute", "best-channel", "random")
 

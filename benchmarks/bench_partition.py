@@ -156,7 +156,7 @@ def heuristic_gaps(profiles: dict[str, Any], n: int) -> None:
 
 
 def measured_vs_predicted(quick: bool) -> None:
-    from edgeplan.validation import partition as vp
+    from edgeplan.validation.partition import execute as vp
     from edgeplan.validation.zoo import build_model
 
     print("\n## 3. Measured vs predicted on this host (profiles measured here, 1 intra-op thread)")

@@ -66,7 +66,7 @@ def build_arch(name: str) -> tuple[Any, Any]:
 
 def build_library() -> dict[str, Any]:
     """Per-layer payload bits and FLOPs of the 12 (architecture, precision) models, measured on torch models."""
-    from edgeplan.validation.slide import layer_costs, stream_blocks
+    from edgeplan.validation.slide.execute import layer_costs, stream_blocks
 
     bits, flops, names, archs, precs = [], [], [], [], []
     for arch in ARCHS:
@@ -85,7 +85,7 @@ def build_library() -> dict[str, Any]:
 def paper_instance(lib: dict[str, Any], *, n_users: int = 80, bandwidth_hz: float = 400e6, deadline_s: float = 0.8,
                    beta: float = 0.26, nano_share: float = 0.6, eta: float = 0.01, seed: int = 0) -> Any:
     """The paper's scenario (module docstring) as a :class:`SlideProvisioning` with 48 models."""
-    from edgeplan.formulations.slide import SlideProvisioning
+    from edgeplan.formulations.slide.provisioning import SlideProvisioning
     from edgeplan.profiles.links import draw_rayleigh_power, path_loss_macro_db
 
     rng = np.random.default_rng(seed)
@@ -134,7 +134,7 @@ def device_fields(is_nano: np.ndarray, *, eta: float, beta: float, deadline_s: f
 
 def figure1(lib: dict[str, Any]) -> None:
     """The paper's Fig. 1: one Orin Nano user at 100 m on 30 MHz, ResNet-18/34/50 fp32 at full clock."""
-    from edgeplan.formulations.slide import SlidePlan, SlideProvisioning
+    from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisioning
     from edgeplan.profiles.links import path_loss_macro_db
 
     print("\n-- Fig. 1: single user, 100 m, 30 MHz, Orin Nano at full clock, fp32 (paper: SLIDE -32.5 % vs DAI, "
@@ -262,7 +262,7 @@ def runtime(lib: dict[str, Any], skip_scip: bool, scip_limit: float) -> None:
 
 
 def _subset_models(p: Any, keep: list[int]) -> Any:
-    from edgeplan.formulations.slide import SlideProvisioning
+    from edgeplan.formulations.slide.provisioning import SlideProvisioning
 
     return SlideProvisioning(
         layer_bits=[p.layer_bits[i] for i in keep], layer_flops=[p.layer_flops[i] for i in keep],
@@ -276,9 +276,9 @@ def _subset_models(p: Any, keep: list[int]) -> Any:
 def validation(lib: dict[str, Any], eta: float = REGIMES["eager"]) -> None:
     """ResNet-18 int8 to an Orin Nano user at 120 m and DeiT-S fp16 to an Orin NX user at 180 m (no fading)."""
     import edgeplan as ep
-    from edgeplan.formulations.slide import SlideProvisioning
+    from edgeplan.formulations.slide.provisioning import SlideProvisioning
     from edgeplan.profiles.links import path_loss_macro_db
-    from edgeplan.validation.slide import validate_slide
+    from edgeplan.validation.slide.execute import validate_slide
 
     pick = [lib["names"].index("resnet18-int8"), lib["names"].index("deit_s-fp16")]
     p = SlideProvisioning(

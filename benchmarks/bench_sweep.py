@@ -17,14 +17,14 @@ from pathlib import Path
 import pandas as pd
 
 import edgeplan as ep
-from edgeplan.scenarios import Scenario
+from edgeplan.io.scenarios import Scenario
 
 METHODS = ["highs", "cp-sat", "scipy", "pyomo"]
 STABLE = ["instance", "method", "status", "objective", "best_bound"]
 SCRIPT = """
 import sys
 import edgeplan as ep
-from edgeplan.scenarios import Scenario
+from edgeplan.io.scenarios import Scenario
 if __name__ == "__main__":
     scen = Scenario("bench", "knapsack", {"n_rows": 3}, {"n_items": [6, 8, 10, 12]}, tuple(range(50)))
     ep.compare(scen, METHODS, out=sys.argv[1], progress=True)

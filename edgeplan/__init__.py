@@ -4,6 +4,7 @@ State a resource-allocation problem, solve it exactly and with published heurist
 them, validate plans on real PyTorch models, and export plans for runtimes.
 """
 
+from edgeplan._version import __version__
 from edgeplan.errors import (
     EdgeplanError,
     PlanError,
@@ -13,26 +14,24 @@ from edgeplan.errors import (
     SolverUnavailableError,
     UnsupportedProblemError,
 )
+from edgeplan.experiments.compare import compare
 from edgeplan.formulations import MILP, Violation
-from edgeplan.plans import export_plan, load_plan, save_plan
-from edgeplan.scenarios import Scenario, load_scenario
+from edgeplan.io.plans import export_plan, load_plan, save_plan
+from edgeplan.io.scenarios import Scenario, load_scenario
 from edgeplan.solvers import Limit, Result, Status, available_methods, register, solve
-from edgeplan.sweep import compare
-
-__version__ = "0.1.0"
-
-
-_FAMILIES = ("SplitInference", "SplitPlan", "PipelinePartition", "PipelinePlan", "FLRound", "FLRoundEnergy",
-             "SlideProvisioning", "SlidePlan", "CachePlacement", "CacheReplay", "CachePlan")
 
 
 def __getattr__(name: str):  # families and `edgeplan.plot` load on first use: `import edgeplan` stays light
     import importlib
 
+    from edgeplan.registry import public_name
+
     if name == "plot":
-        return importlib.import_module("edgeplan.plot")
-    if name in _FAMILIES:
-        return getattr(importlib.import_module("edgeplan.formulations"), name)
+        return importlib.import_module("edgeplan.experiments.plot")
+    try:
+        return public_name(name)  # every family's public names (formulations/<family>/__init__.__all__)
+    except AttributeError:
+        pass
     if name in ("load_profile", "DeviceProfile", "ModelProfile"):
         return getattr(importlib.import_module("edgeplan.profiles"), name)
     if name == "profile_model":

@@ -16,8 +16,8 @@ import itertools
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from edgeplan.formulations.fl_energy import FLRoundEnergy
-from edgeplan.formulations.fl_round import FLRound
+from edgeplan.formulations.fl.fl_energy import FLRoundEnergy
+from edgeplan.formulations.fl.fl_round import FLRound
 from edgeplan.profiles.data import DataOwnership
 from edgeplan.profiles.links import min_bandwidth_power_hz, rate_power_bps
 

@@ -8,8 +8,9 @@ from families import Knapsack
 
 import edgeplan as ep
 from edgeplan import MILP, ProblemDataError, Result, SolverUnavailableError, Status, UnsupportedProblemError
-from edgeplan.formulations.fl_round import FLRound, fl_round_instance
-from edgeplan.solvers.registry import _REGISTRY, get_method, register
+from edgeplan.formulations.fl.fl_round import FLRound
+from edgeplan.formulations.fl.instances import fl_round_instance
+from edgeplan.solvers.registry import METHODS, get_method, register
 
 KNAP = MILP(c=[10, 13, 7, 8], A=[[3, 4, 2, 3]], row_upper=7, col_upper=1, integrality=[1] * 4, sense="max")
 
@@ -25,7 +26,7 @@ def scratch_method():
 
     yield add
     for name in added:
-        _REGISTRY.pop(name, None)
+        METHODS.remove(name)
 
 
 def test_default_method_is_first_installed_exact() -> None:

@@ -9,14 +9,14 @@ import pytest
 
 import edgeplan as ep
 from edgeplan import PlanError, ProblemDataError
-from edgeplan.formulations.cache import CachePlacement, CachePlan
-from edgeplan.formulations.cache_instances import (
+from edgeplan.formulations.cache.instances import (
     class_importance,
     importance_to_prob,
     random_cache_problem,
     random_replay_problem,
 )
-from edgeplan.formulations.cache_replay import CacheReplay, prefix_hits
+from edgeplan.formulations.cache.placement import CachePlacement, CachePlan
+from edgeplan.formulations.cache.replay import CacheReplay, prefix_hits
 
 
 def _small(**kw) -> dict:
@@ -155,7 +155,7 @@ def test_plans_that_do_not_fit() -> None:
 
 
 def test_plan_json_round_trip_and_plan_files(tmp_path) -> None:
-    from edgeplan.plans import load_plan, save_plan
+    from edgeplan.io.plans import load_plan, save_plan
 
     plan = CachePlan(classes=((3, 1), ()), layers=((4, 0), ()))
     assert plan.classes == ((1, 3), ()) and plan.layers == ((0, 4), ())

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 import edgeplan as ep
 from edgeplan import ProblemDataError, Status
-from edgeplan.formulations.cache import TIGHT_HIGHS, CachePlacement
-from edgeplan.formulations.cache_instances import random_cache_problem, random_replay_problem
-from edgeplan.formulations.cache_replay import CacheReplay
-from edgeplan.solvers.exact.cache import SEARCH_TOL, pareto_mask
+from edgeplan.formulations.cache.instances import random_cache_problem, random_replay_problem
+from edgeplan.formulations.cache.placement import TIGHT_HIGHS, CachePlacement
+from edgeplan.formulations.cache.replay import CacheReplay
+from edgeplan.solvers.cache.cache_dp import SEARCH_TOL, pareto_mask
 
 HEURISTICS = ("aca", "no-cache", "all-layers", "static-topk", "multi-exit")
 

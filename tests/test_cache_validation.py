@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from edgeplan import ProblemDataError
-from edgeplan.formulations.cache import CachePlan
-from edgeplan.formulations.cache_replay import CacheReplay
-from edgeplan.validation.cache import (
+from edgeplan.experiments.cache_periods import client_streams, prepare_cache_model, validate_cache
+from edgeplan.formulations.cache.placement import CachePlan
+from edgeplan.formulations.cache.replay import CacheReplay
+from edgeplan.validation.cache.execute import (
     Executor,
     cached_model,
     calibrate_threshold,
     merge_global_cache,
     semantic_vectors,
 )
-from edgeplan.validation.cache_run import client_streams, prepare_cache_model, validate_cache
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import edgeplan as ep
-from edgeplan.catalog import CATALOG, Case
 from edgeplan.errors import UnsupportedProblemError
 from edgeplan.formulations.milp import MILP
+from edgeplan.solvers.catalog import CATALOG, Case
 from edgeplan.solvers.registry import methods_for
 
 MILP_METHODS = [m.name for m in methods_for(MILP(c=[1.0], integrality=[1])) if m.available]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeplan.cli import main
+from edgeplan.cli.main import main
 
 EXAMPLE = str(Path(__file__).parent.parent / "examples" / "knapsack-sweep.toml")
 

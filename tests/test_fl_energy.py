@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 
 import edgeplan as ep
 from edgeplan import PlanError, ProblemDataError, Status, UnsupportedProblemError
-from edgeplan.formulations.fl_energy import FLEnergySchedule, FLRoundEnergy, fl_energy_instance, time_split
+from edgeplan.formulations.fl.fl_energy import FLEnergySchedule, FLRoundEnergy, time_split
+from edgeplan.formulations.fl.instances import fl_energy_instance
 from edgeplan.profiles.data import DataOwnership
-from edgeplan.solvers.exact.fl_energy import polish_bandwidth, time_split_cvxpy
-from edgeplan.solvers.heuristics.do_snm import coverage_gains, split_by_marginal_energy
+from edgeplan.solvers.fl.do_snm import coverage_gains, split_by_marginal_energy
+from edgeplan.solvers.fl.fl_energy import polish_bandwidth, time_split_cvxpy
 
 
 def hand_energy(**changes) -> FLRoundEnergy:
@@ -62,7 +63,7 @@ def test_time_split_end_points_slope_and_infeasibility() -> None:
     assert sol["feasible"].tolist() == [True, False, False]     # 1 kHz cannot carry 1e5 bits; 5 ms < C/f_max
     assert np.isinf(sol["energy_j"][1:]).all()
     # slope of the minimum energy against central differences, including points where the power cap binds
-    from edgeplan.formulations.fl_common import min_bandwidth_hz
+    from edgeplan.formulations.fl.common import min_bandwidth_hz
 
     b = np.geomspace(min_bandwidth_hz(1e5 / (1.0 - 0.01), 1e6) * 1.01, 1e6, 9)
     e = lambda bb: time_split(1e7, 1e-27, 1e6, 1e9, 1.0, 1e5, bb, 1e7, 0.1)  # noqa: E731
@@ -102,8 +103,8 @@ def test_check_lists_every_broken_constraint() -> None:
 
 
 def test_plan_round_trips_and_scenario(tmp_path) -> None:
-    from edgeplan.plans import load_plan, save_plan
-    from edgeplan.scenarios import generator
+    from edgeplan.io.plans import load_plan, save_plan
+    from edgeplan.io.scenarios import generator
 
     p = generator("fl-energy")(n_users=10, n_bs=2, n_select=3, seed=1, deadline_s=0.8)
     r = ep.solve(p, "do-snm")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import edgeplan as ep
 from edgeplan import PlanError, ProblemDataError, Status, UnsupportedProblemError
-from edgeplan.formulations.fl_common import (
+from edgeplan.formulations.fl.common import (
     FLGeometry,
     coverage_windows_s,
     disc_exit_time_s,
@@ -21,11 +21,13 @@ from edgeplan.formulations.fl_common import (
     payload_bits_of,
     rate_bps,
 )
-from edgeplan.formulations.fl_round import FLRound, FLSchedule, fl_round_instance
+from edgeplan.formulations.fl.fl_round import FLRound, FLSchedule
+from edgeplan.formulations.fl.instances import fl_round_instance
 from edgeplan.profiles.links import min_bandwidth_power_hz, rate_power_bps
 from edgeplan.profiles.model import ModelProfile
-from edgeplan.solvers.exact.fl_bisect import greedy_assignment
-from edgeplan.solvers.exact.fl_kernels import (
+from edgeplan.solvers.fl.dagsa import dagsa_assignment
+from edgeplan.solvers.fl.fl_bisect import greedy_assignment
+from edgeplan.solvers.fl.kernels import (
     equalize,
     equalize_rb,
     group_latency,
@@ -33,7 +35,6 @@ from edgeplan.solvers.exact.fl_kernels import (
     schedule_from_assignment,
     static_view,
 )
-from edgeplan.solvers.heuristics.dagsa import dagsa_assignment
 
 EXACT_CONTINUOUS = ("fl-bisect",)
 EXACT_BLOCKS = ("fl-bisect", "fl-rb-milp", "fl-cpsat", "highs")
@@ -123,7 +124,7 @@ def test_check_lists_every_broken_constraint() -> None:
 
 
 def test_plan_round_trips_through_json_and_plan_files(tmp_path) -> None:
-    from edgeplan.plans import load_plan, save_plan
+    from edgeplan.io.plans import load_plan, save_plan
 
     p = fl_round_instance(12, 2, 4, seed=3)
     r = ep.solve(p, "dagsa")
@@ -188,7 +189,7 @@ def test_plan_construction_errors() -> None:
 
 
 def test_generator_defaults_profiles_and_scenario() -> None:
-    from edgeplan.scenarios import generator
+    from edgeplan.io.scenarios import generator
 
     p = generator("fl-round")(n_users=20, n_bs=4, n_select=5, seed=2)
     q = fl_round_instance(20, 4, 5, seed=2)

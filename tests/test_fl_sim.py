@@ -9,9 +9,14 @@ import pytest
 
 import edgeplan as ep
 from edgeplan import PlanError, ProblemDataError
-from edgeplan.fl_sim import FLOWER_FORMAT, compare_simulations, flower_round_config, plot_wall_clock, simulate_fl
-from edgeplan.formulations.fl_energy import fl_energy_instance
-from edgeplan.formulations.fl_round import fl_round_instance
+from edgeplan.experiments.fl_rounds import (
+    FLOWER_FORMAT,
+    compare_simulations,
+    flower_round_config,
+    plot_wall_clock,
+    simulate_fl,
+)
+from edgeplan.formulations.fl.instances import fl_energy_instance, fl_round_instance
 
 
 def test_simulation_accumulates_round_latencies_and_selections() -> None:
@@ -52,7 +57,7 @@ def test_energy_family_simulation_records_energy() -> None:
 def test_flower_export_of_a_plan(tmp_path) -> None:
     p = fl_round_instance(15, 3, 4, seed=2)
     r = ep.solve(p, "dagsa")
-    assert "flower" in ep.plans.exporters_for(r.plan)
+    assert "flower" in ep.io.plans.exporters_for(r.plan)
     (path,) = ep.export_plan(p, r.plan, "flower", tmp_path, server_round=7)
     doc = json.loads(path.read_text())
     assert doc["format"] == FLOWER_FORMAT and doc["server_round"] == 7 and doc["num_clients"] == 4
@@ -86,7 +91,7 @@ def test_wall_clock_plot(tmp_path) -> None:
 
 def test_compare_runs_an_fl_scenario_and_block_models_need_a_width() -> None:
     from edgeplan import UnsupportedProblemError
-    from edgeplan.scenarios import Scenario
+    from edgeplan.io.scenarios import Scenario
 
     sc = Scenario("fl", "fl-round", params={"n_users": 12, "n_bs": 2, "n_select": 3}, sweep={"speed_mps": [0.0, 30.0]},
                   seeds=(0, 1))
@@ -104,8 +109,8 @@ def test_compare_runs_an_fl_scenario_and_block_models_need_a_width() -> None:
 
 
 def test_simulation_trains_for_real_and_plots_accuracy_against_wall_clock(tmp_path) -> None:
-    from edgeplan.fl_sim import plot_accuracy
-    from edgeplan.validation.fl_task import fl_task
+    from edgeplan.experiments.fl_rounds import plot_accuracy
+    from edgeplan.validation.fl.task import fl_task
 
     kw = {"n_rounds": 6, "n_users": 16, "n_select": 4, "samples": (60, 100), "local_epochs": 2, "seed": 2,
           "train": fl_task(noise=1.0, seed=5), "train_options": {"test_samples": 200}}

@@ -7,16 +7,18 @@ import pytest
 import torch
 
 from edgeplan.errors import PlanError, ProblemDataError
-from edgeplan.formulations.fl_common import AUTHOR_CODE_PAYLOAD_BITS
-from edgeplan.formulations.fl_round import FLSchedule, fl_round_instance
+from edgeplan.formulations.fl.common import AUTHOR_CODE_PAYLOAD_BITS
+from edgeplan.formulations.fl.fl_round import FLSchedule
+from edgeplan.formulations.fl.instances import fl_round_instance
+from edgeplan.registry import validators_for
 from edgeplan.solvers.api import solve
-from edgeplan.validation.fl import (
+from edgeplan.validation.fl.execute import (
     calibrate_fl_training,
     host_fl_round,
     upload_round,
     validate_fl_round,
 )
-from edgeplan.validation.fl_task import (
+from edgeplan.validation.fl.task import (
     FMNISTCNN,
     fedavg,
     fl_task,
@@ -25,7 +27,6 @@ from edgeplan.validation.fl_task import (
     model_bits,
     state_bytes,
 )
-from edgeplan.validation.registry import validators_for
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +162,7 @@ def test_validator_rejects_bad_input(calibration) -> None:  # type: ignore[no-un
 
 
 def test_an_energy_round_runs_at_its_planned_clocks(calibration) -> None:  # type: ignore[no-untyped-def]
-    from edgeplan.formulations.fl_energy import fl_energy_instance
+    from edgeplan.formulations.fl.instances import fl_energy_instance
 
     problem = fl_energy_instance(12, 4, 3, seed=1, samples=(30, 60), local_epochs=1, deadline_s=0.5)
     res = solve(problem, "fl-energy")

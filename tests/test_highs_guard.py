@@ -7,7 +7,7 @@ import pytest
 
 import edgeplan as ep
 from edgeplan import MILP, Status
-from edgeplan.formulations.fl_energy import fl_energy_instance
+from edgeplan.formulations.fl.instances import fl_energy_instance
 from edgeplan.formulations.partition.instances import random_split_instance
 from edgeplan.solvers.backends.highs import GUARD_OPTIONS, PRESOLVE_AGGREGATOR
 

@@ -14,10 +14,10 @@ import edgeplan as ep
 from edgeplan import ProblemDataError, Status
 from edgeplan.formulations.partition import SplitPlan
 from edgeplan.formulations.partition.instances import random_pipeline_instance, random_split_instance
-from edgeplan.solvers.heuristics.block_partition import block_partition
-from edgeplan.solvers.heuristics.coach import adjust_widths, coach_offline, coach_online, min_widths
-from edgeplan.solvers.heuristics.param_balanced import linear_partition
-from edgeplan.solvers.heuristics.partition_baselines import uniform_sizes
+from edgeplan.solvers.partition.baselines import uniform_sizes
+from edgeplan.solvers.partition.block_partition import block_partition
+from edgeplan.solvers.partition.coach import adjust_widths, coach_offline, coach_online, min_widths
+from edgeplan.solvers.partition.param_balanced import linear_partition
 
 SPLIT_HEURISTICS = ("neurosurgeon", "coach", "device-only", "cloud-only")
 PIPELINE_HEURISTICS = ("uniform", "param-balanced", "flop-balanced", "block-partition")

@@ -12,7 +12,7 @@ from edgeplan import PlanError, ProblemDataError, Status, UnsupportedProblemErro
 from edgeplan.formulations.partition import PipelinePartition, PipelinePlan, rate_matrix
 from edgeplan.formulations.partition.instances import pipeedge_instance, random_pipeline_instance
 from edgeplan.formulations.partition.pipeedge import plan_from_schedule, read_pipeedge, schedule_yaml, write_pipeedge
-from edgeplan.plans import load_plan, save_plan
+from edgeplan.io.plans import load_plan, save_plan
 
 TIGHT = {"mip_rel_gap": 1e-9, "highs_options": {"mip_abs_gap": 0.0}}
 PLAN = PipelinePlan([0, 2, 4], [0, 1])

@@ -12,7 +12,7 @@ import edgeplan as ep
 from edgeplan import PlanError, ProblemDataError, Status, UnsupportedProblemError
 from edgeplan.formulations.partition import SplitInference, SplitPlan, wireless_link
 from edgeplan.formulations.partition.instances import random_profile, random_split_instance, split_instance
-from edgeplan.plans import load_plan, save_plan
+from edgeplan.io.plans import load_plan, save_plan
 from edgeplan.profiles import WiredLink, WirelessChannel
 
 TIGHT = {"mip_rel_gap": 1e-9, "highs_options": {"mip_abs_gap": 0.0}}

@@ -12,10 +12,10 @@ import torch
 import edgeplan as ep
 from edgeplan import PlanError, ProblemDataError
 from edgeplan.formulations.partition import PipelinePlan, SplitPlan
-from edgeplan.plans import export_plan, exporters_for
-from edgeplan.validation import partition as vp
-from edgeplan.validation.partition_export import load_split_spec, pipelining_split_spec
-from edgeplan.validation.registry import validators_for
+from edgeplan.io.export.split_spec import load_split_spec, pipelining_split_spec
+from edgeplan.io.plans import export_plan, exporters_for
+from edgeplan.registry import validators_for
+from edgeplan.validation.partition import execute as vp
 from edgeplan.validation.zoo import build_model
 
 SPEC = {"name": "resnet18", "size": "tiny", "batch_size": 1, "seed": 0}
@@ -57,8 +57,8 @@ def test_split_execution_reports_measured_against_predicted(zoo, link: str) -> N
 
 
 def test_plan_file_records_predicted_and_measured(zoo, tmp_path) -> None:
-    from edgeplan.plans import load_plan
-    from edgeplan.validation.partition_export import save_plan_with_metrics
+    from edgeplan.io.export.split_spec import save_plan_with_metrics
+    from edgeplan.io.plans import load_plan
 
     z, prof = zoo
     p = vp.host_split_problem(prof, rates_bps=20e6)

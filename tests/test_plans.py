@@ -10,8 +10,9 @@ import pytest
 
 import edgeplan as ep
 from edgeplan import PlanError
-from edgeplan.catalog import knapsack
-from edgeplan.plans import exporter, exporters_for, fingerprint, plan_document
+from edgeplan.formulations.instances import knapsack
+from edgeplan.io.plans import exporters_for, fingerprint, plan_document
+from edgeplan.registry import exporter
 
 
 def test_round_trip_with_source(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import edgeplan as ep
 from edgeplan import ProblemDataError, plot
-from edgeplan.scenarios import Scenario
+from edgeplan.io.scenarios import Scenario
 
 
 @pytest.fixture(scope="module")

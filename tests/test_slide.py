@@ -10,8 +10,11 @@ import pytest
 
 import edgeplan as ep
 from edgeplan import PlanError, ProblemDataError, Status
-from edgeplan.formulations.slide import SlidePlan, SlideProvisioning, admission_milp, random_instance
-from edgeplan.solvers.exact.slide import (
+from edgeplan.formulations.slide.instances import random_instance
+from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisioning, admission_milp
+from edgeplan.solvers.slide.eecra import equal_energy_clocks
+from edgeplan.solvers.slide.gbmp import smallest_models
+from edgeplan.solvers.slide.slide import (
     admissible_pairs,
     admit,
     feasible_at,
@@ -23,8 +26,6 @@ from edgeplan.solvers.exact.slide import (
     release_times,
     share_for_fixed_compute,
 )
-from edgeplan.solvers.heuristics.eecra import equal_energy_clocks
-from edgeplan.solvers.heuristics.gbmp import smallest_models
 
 BASELINES = ("dai", "eba", "gbmp", "eecra")
 
@@ -86,7 +87,7 @@ def test_check_lists_every_broken_constraint() -> None:
 
 
 def test_plan_round_trips_through_json_and_plan_files(tmp_path) -> None:
-    from edgeplan.plans import load_plan, save_plan
+    from edgeplan.io.plans import load_plan, save_plan
 
     p = random_instance(5, 3, seed=3)
     r = ep.solve(p, "slide")

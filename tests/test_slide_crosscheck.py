@@ -10,8 +10,8 @@ import pytest
 
 import edgeplan as ep
 from edgeplan import Status
-from edgeplan.formulations.slide import random_instance
-from edgeplan.solvers.exact.slide import (
+from edgeplan.formulations.slide.instances import random_instance
+from edgeplan.solvers.slide.slide import (
     admissible_pairs,
     latency_for_clocks,
     min_energy_clocks,
@@ -19,7 +19,7 @@ from edgeplan.solvers.exact.slide import (
     pair_min_shares,
     release_times,
 )
-from edgeplan.solvers.exact.slide_cvxpy import p2_latency_cvxpy, pair_min_shares_cvxpy
+from edgeplan.solvers.slide.slide_cvxpy import p2_latency_cvxpy, pair_min_shares_cvxpy
 
 cp = pytest.importorskip("cvxpy")
 

@@ -9,8 +9,8 @@ torch = pytest.importorskip("torch")
 
 import edgeplan as ep  # noqa: E402
 from edgeplan import PlanError, ProblemDataError  # noqa: E402
-from edgeplan.formulations.slide import SlidePlan, SlideProvisioning  # noqa: E402
-from edgeplan.validation.slide import (  # noqa: E402
+from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisioning  # noqa: E402
+from edgeplan.validation.slide.execute import (  # noqa: E402
     layer_costs,
     pack_layer,
     stream_blocks,

@@ -15,8 +15,8 @@ import pytest
 
 import edgeplan as ep
 from edgeplan import ProblemDataError
-from edgeplan.catalog import CATALOG
-from edgeplan.scenarios import Scenario
+from edgeplan.io.scenarios import Scenario
+from edgeplan.solvers.catalog import CATALOG
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "knapsack-sweep.toml"
 STABLE = ["instance", "seed", "method", "status", "objective", "bound", "best_bound", "gap_to_best"]
@@ -39,7 +39,7 @@ def test_compare_table_of_built_problems() -> None:
 def test_memory_probe_sees_a_large_allocation() -> None:
     import numpy as np
 
-    from edgeplan.sweep import MemoryProbe
+    from edgeplan.experiments.compare import MemoryProbe
 
     with MemoryProbe() as probe:
         a = np.ones(20_000_000)  # 160 MB
@@ -49,7 +49,7 @@ def test_memory_probe_sees_a_large_allocation() -> None:
 
 
 def test_gap_to_best_bound_of_a_time_limited_run() -> None:
-    from edgeplan.catalog import hard_knapsack
+    from edgeplan.formulations.instances import hard_knapsack
 
     df = ep.compare([hard_knapsack()], ["highs", "cp-sat"], time_limit=0.3)
     best = df["best_bound"].iloc[0]
@@ -100,7 +100,7 @@ def test_bad_compare_arguments() -> None:
 SWEEP_SCRIPT = textwrap.dedent("""
     import sys
     import edgeplan as ep
-    from edgeplan.scenarios import Scenario
+    from edgeplan.io.scenarios import Scenario
     if __name__ == "__main__":
         scen = Scenario("big", "knapsack", {"n_rows": 2, "correlated": False}, {"n_items": [4, 5, 6, 7]},
                         tuple(range(50)))

@@ -6,7 +6,7 @@ import pytest
 
 import edgeplan as ep
 from edgeplan import Limit, Status
-from edgeplan.catalog import hard_knapsack
+from edgeplan.formulations.instances import hard_knapsack
 
 
 @pytest.mark.parametrize("method", ["highs", "cp-sat"])

@@ -1,4 +1,4 @@
-"""The front door: :func:`solve` and :func:`available_methods` (``compare`` is in :mod:`edgeplan.sweep`).
+"""The front door: :func:`solve` and :func:`available_methods` (``compare`` is in :mod:`edgeplan.experiments.compare`).
 
 ``solve`` validates the call, picks the method (or reduces the problem to one the method
 takes), runs it, and then re-checks the answer with the problem's own ``check`` and

@@ -26,6 +26,7 @@ from typing import Any
 
 from edgeplan.errors import ProblemDataError, SolverUnavailableError, UnsupportedProblemError
 from edgeplan.formulations.milp import MILP
+from edgeplan.registry import Registry
 from edgeplan.solvers.result import Result
 
 KINDS = ("exact", "heuristic")
@@ -33,8 +34,6 @@ KINDS = ("exact", "heuristic")
 #: Reductions that ``solve()`` applies on its own: (target type, name of the problem's method).
 REDUCTIONS: tuple[tuple[type, str], ...] = ((MILP, "to_milp"),)
 
-#: Modules whose import registers the built-in methods.
-_METHOD_PACKAGES = ("edgeplan.solvers.backends", "edgeplan.solvers.exact", "edgeplan.solvers.heuristics")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +146,13 @@ class Method:
         return None if self.refuses is None else self.refuses(target)
 
 
-_REGISTRY: dict[str, Method] = {}
+#: Every registered method by name (the methods of ``solvers/backends`` and ``solvers/<family>/``, loaded by
+#: :func:`edgeplan.registry.load` on first lookup).
+METHODS: Registry[Method] = Registry("method", "solvers")
+
+
+def _where(func: Callable[..., Any]) -> tuple[str, str]:
+    return func.__module__, func.__qualname__
 
 
 @cache
@@ -196,35 +201,26 @@ def register(
     requires = tuple(requires)
 
     def decorator(func: Callable[[Any, SolveContext], Result]) -> Callable[[Any, SolveContext], Result]:
-        if name in _REGISTRY and _REGISTRY[name].func is not func:
-            raise ProblemDataError(f"method name {name!r} is already registered")
         doc = (func.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = Method(name, problems, kind, func, requires, install or " ".join(requires),
-                                 priority, doc[0] if doc else "", refuses)
+        METHODS.add(name, Method(name, problems, kind, func, requires, install or " ".join(requires),
+                                 priority, doc[0] if doc else "", refuses),
+                    same=lambda a, b: _where(a.func) == _where(b.func))
         return func
 
     return decorator
 
 
-@cache
-def _load_builtin_methods() -> None:
-    for package in _METHOD_PACKAGES:
-        importlib.import_module(package)
-
-
 def all_methods() -> list[Method]:
     """Every registered method, exact first, then by priority and name."""
-    _load_builtin_methods()
-    return sorted(_REGISTRY.values(), key=lambda m: (KINDS.index(m.kind), m.priority, m.name))
+    return sorted((m for _, m in METHODS.items()), key=lambda m: (KINDS.index(m.kind), m.priority, m.name))
 
 
 def get_method(name: str) -> Method:
     """The method called ``name``; an unknown name raises with the valid ones listed."""
-    _load_builtin_methods()
-    if not isinstance(name, str) or name not in _REGISTRY:
+    if not isinstance(name, str) or name not in METHODS:
         raise ProblemDataError(f"`method` = {name!r} is not a registered method; "
-                               f"expected one of {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+                               f"expected one of {', '.join(sorted(METHODS))}")
+    return METHODS.get(name)
 
 
 def methods_for(problem: Any = None, kind: str | None = None) -> list[Method]:
@@ -256,5 +252,5 @@ def require_accepts(method: Method, problem: Any) -> None:
             f"methods that can: {', '.join(able) if able else 'none registered'}")
 
 
-__all__ = ["KINDS", "REDUCTIONS", "Method", "Options", "SolveContext", "all_methods", "capable_methods",
+__all__ = ["KINDS", "METHODS", "REDUCTIONS", "Method", "Options", "SolveContext", "all_methods", "capable_methods",
            "get_method", "methods_for", "register", "require_accepts"]

@@ -5,18 +5,12 @@
 * :class:`PipelinePartition` / :class:`PipelinePlan`: contiguous stages on K devices, fixed or free order,
   micro-batches, inference or training, bottleneck (PipeEdge) or iteration time (GPipe, 1F1B).
 
-Both reduce to a :class:`~edgeplan.formulations.milp.MILP` with ``to_milp()``; seeded instances are in
-:mod:`edgeplan.formulations.partition.instances`, PipeEdge's YAML files in
-:mod:`edgeplan.formulations.partition.pipeedge`.
+Both reduce to a :class:`~edgeplan.formulations.milp.MILP` (:mod:`.milp`, through ``to_milp()``); seeded
+instances are in :mod:`.instances`, PipeEdge's YAML files in :mod:`.pipeedge`.
 """
 
-from edgeplan.formulations.partition._base import BlockTimes, block_times, wireless_link
-from edgeplan.formulations.partition.pipeline import (
-    PipelineMetrics,
-    PipelinePartition,
-    PipelinePlan,
-    rate_matrix,
-)
+from edgeplan.formulations.partition.common import BlockTimes, block_times, wireless_link
+from edgeplan.formulations.partition.pipeline import PipelineMetrics, PipelinePartition, PipelinePlan, rate_matrix
 from edgeplan.formulations.partition.split import SplitInference, SplitMetrics, SplitPlan
 
 __all__ = ["BlockTimes", "PipelineMetrics", "PipelinePartition", "PipelinePlan", "SplitInference", "SplitMetrics",

@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 
 from edgeplan.errors import ProblemDataError
-from edgeplan.formulations.partition._base import positive_int
+from edgeplan.formulations.partition.common import positive_int
 from edgeplan.formulations.partition.pipeline import PipelinePartition, rate_matrix
 from edgeplan.formulations.partition.split import SplitInference
 from edgeplan.profiles.devices import DeviceProfile
 from edgeplan.profiles.links import WiredLink
 from edgeplan.profiles.loading import load_device, load_profile
 from edgeplan.profiles.model import ModelProfile
+from edgeplan.registry import generator
 
 #: Tier presets used by the random split instances (device, edge, cloud).
 SPLIT_TIERS = ("jetson-nano", "edge-server-t4", "cloud-a100")
@@ -93,6 +94,7 @@ def split_instance(model: ModelProfile | str, tiers: Sequence[DeviceProfile | st
     return SplitInference(prof, devs, links, **kwargs)
 
 
+@generator("partition-split")
 def random_split_instance(n_blocks: int = 6, n_tiers: int = 2, *, kind: str = "residual", minimize: str = "latency",
                           bits: bool = False, memory: bool = False, max_latency: bool = False,
                           seed: Any = None) -> SplitInference:
@@ -144,6 +146,7 @@ def pipeline_instance(model: ModelProfile | str, devices: Sequence[DeviceProfile
     return PipelinePartition(prof, devs, rates_bps=rates_bps, latency_s=latency_s, **kwargs)
 
 
+@generator("partition-pipeline")
 def random_pipeline_instance(n_blocks: int = 8, n_devices: int = 3, *, order: str = "fixed",
                              minimize: str = "bottleneck", mode: str = "inference", schedule: str = "gpipe",
                              n_micro: int = 4, memory: bool = False, kind: str = "chain",
@@ -188,6 +191,7 @@ def vit_sublayer_profile(n_blocks: int = 48, *, hidden: int = 768, tokens: int =
                               input_bytes=3 * 224 * 224 * 4.0, block_kinds=kinds)
 
 
+@generator("partition-pipeedge")
 def pipeedge_instance(n_layers: int = 192, n_types: int = 8, per_type: int = 2, *, micro_batch: int = 8,
                       memory: bool = True, seed: Any = 0) -> PipelinePartition:
     r"""PipeEdge's scheduling setting: a ViT-style chain of ``n_layers`` sublayers (4 per transformer block,

@@ -61,7 +61,7 @@ import numpy as np
 from edgeplan._checks import as_array, as_scalar, one_of
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.formulations.base import FEAS_TOL, Violation, violations_le
-from edgeplan.formulations.partition._base import block_times, check_devices, check_model, per_item, positive_int
+from edgeplan.formulations.partition.common import block_times, check_devices, check_model, per_item, positive_int
 from edgeplan.profiles.devices import DTYPE_BYTES, DeviceProfile
 from edgeplan.profiles.model import ModelProfile
 
@@ -388,10 +388,10 @@ class PipelinePartition:
         return violations_le(names, m.memory_bytes, self.memory_cap_bytes[dev], tol)
 
     def to_milp(self, *, time_quantum_s: float | None = None) -> tuple[Any, Any]:
-        """The MILP of :mod:`edgeplan.formulations.partition.pipeline_milp` and its decoder."""
-        from edgeplan.formulations.partition.pipeline_milp import pipeline_milp
+        """The MILP of :func:`edgeplan.formulations.partition.milp.pipeline_milp` and its decoder."""
+        from edgeplan.registry import reduce_to_milp
 
-        return pipeline_milp(self, time_quantum_s=time_quantum_s)
+        return reduce_to_milp(self, time_quantum_s=time_quantum_s)
 
     def device_classes(self) -> np.ndarray:
         """``(K,)`` class label of each device: devices with equal block times, caps and links share one.

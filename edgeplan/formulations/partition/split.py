@@ -33,7 +33,7 @@ receiving tier (read and write at the tier's memory bandwidth :math:`\Gamma`; UA
     \Pi &= \max\big(\max_{t \le t^*} C_t,\ \max_{l < t^*} X_l\big),\quad t^* = \max_v \tau_v
         &&\text{(pipeline period over a request stream)}
 
-with :math:`t_{v,t}` the block's time on tier :math:`t` (:func:`~edgeplan.formulations.partition._base.block_times`:
+with :math:`t_{v,t}` the block's time on tier :math:`t` (:func:`~edgeplan.formulations.partition.common.block_times`:
 measured when the profile has a measurement for the tier's device, else from FLOPs). The objective
 (``minimize``) is ``"latency"`` (Neurosurgeon, DADS), ``"energy"`` (Neurosurgeon) or ``"throughput"``, the
 period :math:`\Pi` (COACH: stage period = max of stage compute and transfer times). Constraints: memory
@@ -66,7 +66,7 @@ import numpy as np
 from edgeplan._checks import as_array, as_scalar, one_of
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.formulations.base import FEAS_TOL, Violation, violations_le
-from edgeplan.formulations.partition._base import (
+from edgeplan.formulations.partition.common import (
     block_times,
     check_devices,
     check_model,
@@ -185,7 +185,7 @@ class SplitInference:
         2 or 3 :class:`~edgeplan.profiles.devices.DeviceProfile`, device first.
     links
         ``T - 1`` :class:`~edgeplan.profiles.links.WiredLink` (rate, latency); link ``l`` joins tiers ``l``
-        and ``l + 1``. A wireless hop: :func:`~edgeplan.formulations.partition._base.wireless_link`.
+        and ``l + 1``. A wireless hop: :func:`~edgeplan.formulations.partition.common.wireless_link`.
     minimize
         ``"latency"``, ``"energy"`` or ``"throughput"`` (the pipeline period).
     batch_size
@@ -453,10 +453,10 @@ class SplitInference:
 
     # -- reductions -------------------------------------------------------------------------------------------
     def to_milp(self, *, time_quantum_s: float | None = None) -> tuple[Any, Any]:
-        """The MILP of :mod:`edgeplan.formulations.partition.split_milp` and its decoder ``x -> SplitPlan``."""
-        from edgeplan.formulations.partition.split_milp import split_milp
+        """The MILP of :func:`edgeplan.formulations.partition.milp.split_milp` and its decoder ``x -> SplitPlan``."""
+        from edgeplan.registry import reduce_to_milp
 
-        return split_milp(self, time_quantum_s=time_quantum_s)
+        return reduce_to_milp(self, time_quantum_s=time_quantum_s)
 
     def canonical(self, plan: SplitPlan) -> SplitPlan:
         """The same placement with widths zeroed where nothing crosses (native = 0)."""

@@ -1,0 +1,387 @@
+"""``compare()``: every method on every instance of a list of problems or a scenario sweep.
+
+One task is (instance, seed, method). Tasks run in-process, in a local process pool, or on a
+Dask cluster (``executor="dask"`` with a scheduler ``address`` or a ``client``), with the same
+call and the same table. With ``out=path.csv`` each finished row is appended (flushed and
+fsynced) as it finishes; rerunning the same call skips the rows already in the file, so an
+interrupted sweep resumes without recomputing or losing rows.
+
+Peak memory (``peak_mem_mb``) is the task's resident-memory high-water mark above the
+resident memory at its start, native solver memory included: on Linux the process's mark is
+reset before each task (``/proc/self/clear_refs``) and read after it (``VmHWM``). With the
+thread-based Dask workers, tasks that run concurrently in one process share that mark.
+Elsewhere it falls back to ``tracemalloc`` (Python-side allocations only, and much slower).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+import tracemalloc
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeplan.errors import ProblemDataError, SolverUnavailableError, UnsupportedProblemError
+from edgeplan.io.scenarios import Instance, Scenario, load_scenario
+from edgeplan.solvers.api import available_methods, solve
+from edgeplan.solvers.registry import get_method
+from edgeplan.solvers.result import relative_gap
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+EXECUTORS = ("inprocess", "process", "dask")
+#: Columns of the incremental results file (params as JSON).
+RAW_COLUMNS = ["instance", "seed", "method", "kind", "status", "limit", "objective", "bound", "gap", "sense",
+               "build_time", "solve_time", "peak_mem_mb", "message", "params"]
+TABLE_COLUMNS = ["instance", "seed", "method", "kind", "status", "limit", "objective", "bound", "gap",
+                 "best_bound", "gap_to_best", "build_time", "solve_time", "peak_mem_mb", "message"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run: ``method`` on an instance (built from ``source`` in the worker) with a solver seed."""
+
+    instance: str
+    seed: int | None
+    method: str
+    params: Mapping[str, Any]
+    source: Any  # an Instance (built where it runs) or a problem object
+    time_limit: float | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.instance, "" if self.seed is None else str(self.seed), self.method)
+
+
+_BUILT: dict[str, Any] = {}
+
+
+def _problem(task: Task) -> Any:
+    if not isinstance(task.source, Instance):
+        return task.source
+    if task.instance not in _BUILT:
+        _BUILT.clear()  # tasks arrive grouped by instance: keep one
+        _BUILT[task.instance] = task.source.build()
+    return _BUILT[task.instance]
+
+
+def _proc_status_kb(field_name: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field_name):
+                return int(line.split()[1])
+    raise OSError(field_name)
+
+
+class MemoryProbe:
+    """Peak resident memory of a block above its start, in MiB (see the module docstring)."""
+
+    def __enter__(self) -> MemoryProbe:
+        self.peak_mb: float | None = None
+        self.mode = "rss"
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")  # reset VmHWM to the current RSS
+            self.start_kb = _proc_status_kb("VmRSS")
+        except OSError:
+            self.mode = "tracemalloc" if not tracemalloc.is_tracing() else "none"
+            if self.mode == "tracemalloc":
+                tracemalloc.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.mode == "rss":
+            self.peak_mb = max(0, _proc_status_kb("VmHWM") - self.start_kb) / 1024
+        elif self.mode == "tracemalloc":
+            self.peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+
+
+def run_task(task: Task, measure_memory: bool = True) -> dict[str, Any]:
+    """Run one task and return its raw row (never raises for a method's failure)."""
+    row: dict[str, Any] = {"instance": task.instance, "seed": task.seed, "method": task.method,
+                           "kind": get_method(task.method).kind, "params": json.dumps(dict(task.params), default=str)}
+    problem = _problem(task)
+    row["sense"] = getattr(problem, "sense", "min")
+    probe = MemoryProbe() if measure_memory else None
+    if probe is not None:
+        probe.__enter__()
+    try:
+        r = solve(problem, task.method, time_limit=task.time_limit, seed=task.seed, options=task.options)
+        row |= {"status": r.status.value, "limit": r.limit.value if r.limit else None, "objective": r.fun,
+                "bound": r.bound, "gap": r.gap, "build_time": r.build_time, "solve_time": r.solve_time,
+                "message": r.message}
+    except (UnsupportedProblemError, SolverUnavailableError) as exc:
+        row |= {"status": "skipped", "message": str(exc)}
+    except Exception as exc:  # a crash in one method must not lose a long sweep: record it
+        row |= {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+    finally:
+        if probe is not None:
+            probe.__exit__(None, None, None)
+            row["peak_mem_mb"] = probe.peak_mb
+    return row
+
+
+# -- the results file ----------------------------------------------------------------------------------
+def _read_done(path: Path) -> list[dict[str, Any]]:
+    """Rows already in ``path``; a torn last line (killed mid-write) is cut off the file."""
+    if not path.exists() or path.stat().st_size == 0:
+        return []
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        with path.open("r+b") as fh:
+            fh.truncate(len(data))
+    lines = data.decode().splitlines()
+    reader = csv.DictReader(lines)
+    if reader.fieldnames != RAW_COLUMNS:
+        raise ProblemDataError(f"`out` = {str(path)!r} has columns {reader.fieldnames}; expected an edgeplan "
+                               f"results file with {RAW_COLUMNS} (use another path)")
+    return list(reader)
+
+
+class _Writer:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.fh = None
+        if path is not None:
+            new = not path.exists() or path.stat().st_size == 0
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.fh = path.open("a", newline="")
+            self.writer = csv.DictWriter(self.fh, RAW_COLUMNS, extrasaction="ignore")
+            if new:
+                self.writer.writeheader()
+                self._sync()
+
+    def _sync(self) -> None:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.fh is not None:
+            self.writer.writerow(row)
+            self._sync()
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+# -- executors -------------------------------------------------------------------------------------
+def _inprocess(tasks: Sequence[Task], emit: Callable[[dict], None], memory: bool, **_: Any) -> None:
+    for t in tasks:
+        emit(run_task(t, memory))
+
+
+def _process(tasks: Sequence[Task], emit: Callable[[dict], None], memory: bool, max_workers: int | None = None,
+             **_: Any) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn: solver libraries start threads, and fork after threads can deadlock.
+    with ProcessPoolExecutor(max_workers=max_workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(run_task, t, memory) for t in tasks]
+        for f in as_completed(futures):
+            emit(f.result())
+
+
+def _dask(tasks: Sequence[Task], emit: Callable[[dict], None], memory: bool, address: str | None = None,
+          client: Any = None, **_: Any) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:
+        raise SolverUnavailableError("executor 'dask' needs dask.distributed; install it with "
+                                     "`pip install 'edgeplan[cluster]'`") from exc
+    if client is None and address is None:
+        raise ProblemDataError("executor 'dask' needs `address` (a scheduler address such as 'tcp://host:8786') "
+                               "or `client` (a distributed.Client)")
+    own = client is None
+    client = Client(address) if own else client
+    try:
+        futures = [client.submit(run_task, t, memory, pure=False) for t in tasks]
+        for f in as_completed(futures):
+            emit(f.result())
+    finally:
+        if own:
+            client.close()
+
+
+_EXECUTORS = {"inprocess": _inprocess, "process": _process, "dask": _dask}
+
+
+# -- compare ---------------------------------------------------------------------------------------------
+def _sources(problems: Any, sweep: Mapping[str, Sequence[Any]] | None,
+             seeds: Sequence[int] | None) -> tuple[list[tuple[str, Mapping, Any]], list[int | None], Scenario | None]:
+    """(instance id, params, source) triples, the solver seeds, and the scenario if any."""
+    if isinstance(problems, str | Path):
+        problems = load_scenario(problems)
+    if isinstance(problems, Scenario):
+        scen = problems.with_sweep(sweep) if sweep else problems
+        if seeds is not None:
+            scen = Scenario(scen.name, scen.family, scen.params, scen.sweep, tuple(seeds), scen.solve)
+        return [(i.key, dict(i.params), i) for i in scen.instances()], [None], scen
+    if sweep:
+        raise ProblemDataError("`sweep` needs a scenario (a Scenario or a scenario file); built problems cannot be "
+                               "swept")
+    if isinstance(problems, Mapping):
+        named = [(str(k), {}, p) for k, p in problems.items()]
+    elif isinstance(problems, list | tuple):
+        named = [(getattr(p, "name", None) or f"problem-{i}", {}, p) for i, p in enumerate(problems)]
+        if len({n for n, _, _ in named}) < len(named):
+            named = [(f"{n}#{i}", q, p) for i, (n, q, p) in enumerate(named)]
+    else:
+        named = [(getattr(problems, "name", None) or "problem-0", {}, problems)]
+    return named, list(seeds) if seeds is not None else [None], None
+
+
+def compare(
+    problems: Any,
+    methods: Iterable[str] | None = None,
+    *,
+    seeds: Sequence[int] | None = None,
+    time_limit: float | None = None,
+    sweep: Mapping[str, Sequence[Any]] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    executor: str = "inprocess",
+    max_workers: int | None = None,
+    address: str | None = None,
+    client: Any = None,
+    out: str | Path | None = None,
+    progress: bool = False,
+    measure_memory: bool = True,
+) -> pd.DataFrame:
+    """Solve every instance with every method; one tidy row per (instance, seed, method).
+
+    Parameters
+    ----------
+    problems
+        A problem, a list or ``{name: problem}`` mapping of problems, a :class:`~edgeplan.io.scenarios.Scenario`,
+        or the path of a scenario TOML file.
+    methods
+        Method names; default the scenario's ``[solve] methods``, else every installed method that
+        accepts the first problem.
+    seeds
+        For a scenario: the instance seeds (overriding the file's). For built problems: solver
+        seeds, each a separate run.
+    time_limit, options
+        Per-solve time limit (seconds) and per-method options ``{"cp-sat": {"num_workers": 1}}``.
+    sweep
+        ``{"param": [values, ...]}`` added to a scenario's sweep (every combination x every seed).
+    executor, max_workers, address, client
+        ``"inprocess"``, ``"process"`` (a local spawn pool of ``max_workers``), or ``"dask"`` (with a
+        scheduler ``address`` or a ``distributed.Client``).
+    out
+        A CSV file rows are appended to as they finish; an existing file is resumed.
+    progress
+        Show a progress bar (tqdm).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``instance, seed, <swept and fixed parameters>, method, kind, status, limit,
+        objective, bound, gap, best_bound, gap_to_best, build_time, solve_time, peak_mem_mb,
+        message``. ``best_bound`` is the tightest valid bound any method proved on the instance
+        (a proven optimum counts); ``gap_to_best`` is ``|objective - best_bound| / |best_bound|``, the
+        distance from the optimum when one method proved it. Methods
+        that cannot take a problem give ``status="skipped"`` with the reason.
+    """
+
+    if executor not in _EXECUTORS:
+        raise ProblemDataError(f"`executor` = {executor!r}; expected one of {', '.join(EXECUTORS)}")
+    named, solver_seeds, scen = _sources(problems, sweep, seeds)
+    if not named:
+        raise ProblemDataError("`problems` is empty; expected at least one problem or scenario instance")
+    if methods is None and scen is not None and scen.solve.get("methods"):
+        methods = scen.solve["methods"]
+    if time_limit is None and scen is not None:
+        time_limit = scen.solve.get("time_limit")
+    if methods is None:
+        first = named[0][2].build() if isinstance(named[0][2], Instance) else named[0][2]
+        methods = available_methods(first)
+    method_list = [get_method(m).name for m in methods]
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(method_list))
+    if unknown:
+        raise ProblemDataError(f"`options` names methods {unknown} that are not compared; expected keys among "
+                               f"{method_list}")
+    tasks = [Task(name, s, m, params, src, time_limit, options.get(m, {}))
+             for name, params, src in named for s in solver_seeds for m in method_list]
+    path = Path(out) if out is not None else None
+    done_rows = _read_done(path) if path else []
+    done = {(r["instance"], r["seed"] or "", r["method"]) for r in done_rows}
+    todo = [t for t in tasks if t.key not in done]
+    rows: list[dict[str, Any]] = [dict(r) for r in done_rows]
+    writer = _Writer(path)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="run", desc="compare")
+
+    def emit(row: dict[str, Any]) -> None:
+        writer.write(row)
+        rows.append(row)
+        if bar is not None:
+            bar.update(1)
+
+    t0 = time.perf_counter()
+    try:
+        _EXECUTORS[executor](todo, emit, measure_memory, max_workers=max_workers, address=address, client=client)
+    finally:
+        writer.close()
+        if bar is not None:
+            bar.close()
+    wanted = {t.key for t in tasks}
+    rows = [r for r in rows if (r["instance"], "" if r["seed"] in (None, "") else str(r["seed"]), r["method"])
+            in wanted]
+    table = _table(rows, [t.key for t in tasks])
+    table.attrs["computed"] = len(todo)
+    table.attrs["wall_time"] = time.perf_counter() - t0
+    return table
+
+
+def _num(v: Any) -> float | None:
+    if v is None or v == "":
+        return None
+    f = float(v)
+    return None if math.isnan(f) else f
+
+
+def _table(rows: list[dict[str, Any]], order: list[tuple[str, str, str]]) -> pd.DataFrame:
+    import pandas as pd
+
+    for r in rows:
+        for k in ("objective", "bound", "gap", "build_time", "solve_time", "peak_mem_mb"):
+            r[k] = _num(r.get(k))
+        r["seed"] = None if r.get("seed") in (None, "") else int(r["seed"])
+        r["limit"] = r.get("limit") or None
+    by_instance: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_instance.setdefault(r["instance"], []).append(r)
+    for group in by_instance.values():
+        sense = group[0].get("sense") or "min"
+        cands = [r["bound"] for r in group if r["bound"] is not None and r["status"] in ("optimal", "feasible")]
+        cands += [r["objective"] for r in group if r["status"] == "optimal"]
+        best = (max if sense == "min" else min)(cands) if cands else None
+        for r in group:
+            r["best_bound"] = best
+            ok = r["objective"] is not None and r["status"] in ("optimal", "feasible")
+            r["gap_to_best"] = relative_gap(r["objective"], best, relative_to="bound") if ok else None
+    rank = {k: i for i, k in enumerate(order)}
+    rows.sort(key=lambda r: rank.get((r["instance"], "" if r["seed"] is None else str(r["seed"]), r["method"]), 0))
+    params = [json.loads(r.get("params") or "{}") for r in rows]
+    keys = list(dict.fromkeys(k for p in params for k in p))
+    df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    for i, k in enumerate(keys):
+        df.insert(2 + i, k, [p.get(k) for p in params])
+    return df
+
+
+__all__ = ["EXECUTORS", "MemoryProbe", "Task", "compare", "run_task"]

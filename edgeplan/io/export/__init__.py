@@ -1,0 +1,1 @@
+"""Export formats, one module per format; each registers with :func:`edgeplan.registry.exporter`."""

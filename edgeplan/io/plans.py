@@ -1,0 +1,275 @@
+"""Plan I/O: versioned JSON with a schema, a validator, and the exporters families register.
+
+A plan file is one JSON object::
+
+    {
+      "schema": "edgeplan.plan",            # identifies the format
+      "schema_version": 1,
+      "edgeplan_version": "0.1.0",
+      "problem_type": "edgeplan.formulations.milp:MILP",
+      "problem_fingerprint": "sha256:...",  # of the problem's data: a plan is tied to its instance
+      "plan_type": "ndarray" | "module:QualName" (a dataclass defined inside edgeplan),
+      "plan": {...} | [...],
+      "result": {"method", "status", "fun", "bound", "gap", "limit", "build_time", "solve_time", "message"},
+      "source": {"family", "params", "seed", "scenario"}   # optional: how to rebuild the instance
+    }
+
+:func:`load_plan` rejects malformed files, unknown versions, plan types outside ``edgeplan``
+(nothing else is ever imported from a file), and, when given the problem, a fingerprint that
+does not match, each with a :class:`~edgeplan.errors.PlanError` naming the file and key.
+
+Exporters turn a plan into what a runtime reads (split points, ONNX sub-models, per-round
+client configurations); a family registers them with :func:`exporter`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import importlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeplan.errors import PlanError
+from edgeplan.registry import EXPORTERS
+
+SCHEMA = "edgeplan.plan"
+SCHEMA_VERSION = 1
+_REQUIRED = {"schema": str, "schema_version": int, "problem_type": str, "problem_fingerprint": str,
+             "plan_type": str, "plan": (dict, list), "result": dict}
+
+
+def type_name(obj_or_type: Any) -> str:
+    cls = obj_or_type if isinstance(obj_or_type, type) else type(obj_or_type)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+# -- fingerprints ------------------------------------------------------------------------------
+def _feed(h: Any, value: Any) -> None:
+    import scipy.sparse as sp
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        h.update(type_name(value).encode())
+        for f in dataclasses.fields(value):
+            if not f.name.startswith("_"):
+                h.update(f.name.encode())
+                _feed(h, getattr(value, f.name))
+    elif sp.issparse(value):
+        csc = value.tocsc()
+        for part in (csc.data, csc.indices, csc.indptr, np.asarray(csc.shape)):
+            _feed(h, part)
+    elif isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value)
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(arr.tobytes() if arr.dtype != object else repr(arr.tolist()).encode())
+    elif isinstance(value, dict):
+        for k in sorted(value, key=repr):
+            h.update(repr(k).encode())
+            _feed(h, value[k])
+    elif isinstance(value, list | tuple):
+        h.update(f"seq{len(value)}".encode())
+        for v in value:
+            _feed(h, v)
+    else:
+        h.update(repr(value).encode())
+
+
+def fingerprint(problem: Any) -> str:
+    """``sha256:<hex>`` of a problem's data (dataclass fields, arrays by bytes): equal data, equal print."""
+    h = hashlib.sha256()
+    _feed(h, problem)
+    return "sha256:" + h.hexdigest()
+
+
+# -- plan <-> JSON ---------------------------------------------------------------------------------
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON values: arrays -> lists, numpy scalars -> Python, dataclasses -> dicts, enums -> values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not f.name.startswith("_")}
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def _plan_class(name: str, where: str) -> type | None:
+    if name == "ndarray":
+        return None
+    module, _, qual = name.partition(":")
+    if not module.startswith("edgeplan.") or not qual:
+        raise PlanError(f"{where}: `plan_type` = {name!r}; expected 'ndarray' or 'module:Class' inside edgeplan")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise PlanError(f"{where}: `plan_type` = {name!r} names no class of this edgeplan version") from exc
+    if not (isinstance(obj, type) and dataclasses.is_dataclass(obj)):
+        raise PlanError(f"{where}: `plan_type` = {name!r} is not a plan dataclass")
+    return obj
+
+
+def plan_from_jsonable(plan_type: str, data: Any, where: str = "plan") -> Any:
+    """Rebuild a plan from its JSON form (the class's ``from_dict`` when it has one, else its fields)."""
+    cls = _plan_class(plan_type, where)
+    if cls is None:
+        try:
+            return np.asarray(data, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise PlanError(f"{where}: `plan` is not a numeric vector; expected a list of numbers") from exc
+    if hasattr(cls, "from_dict"):
+        return cls.from_dict(data)
+    if not isinstance(data, dict):
+        raise PlanError(f"{where}: `plan` is a {type(data).__name__}; expected an object with the fields of "
+                        f"{cls.__name__}")
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise PlanError(f"{where}: `plan` has unknown keys {unknown}; {cls.__name__} has {sorted(names)}")
+    try:
+        return cls(**data)
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"{where}: `plan` does not make a {cls.__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFile:
+    """A loaded plan file: the plan and what was recorded beside it."""
+
+    plan: Any
+    problem_type: str
+    problem_fingerprint: str
+    result: dict[str, Any]
+    schema_version: int = SCHEMA_VERSION
+    source: dict[str, Any] | None = None
+
+    def rebuild_problem(self) -> Any:
+        """Rebuild the instance from ``source`` (a scenario generator call) and check its fingerprint."""
+        from edgeplan.io.scenarios import Instance
+
+        if self.source is None:
+            raise PlanError("the plan file has no `source`: it cannot rebuild its problem; pass the problem instead")
+        src = self.source
+        problem = Instance(src.get("scenario", "plan"), src["family"], src["params"], src["seed"]).build()
+        if fingerprint(problem) != self.problem_fingerprint:
+            raise PlanError(f"`source` rebuilds a problem whose fingerprint differs from `problem_fingerprint` "
+                            f"(generator {src['family']!r} changed since the plan was made?)")
+        return problem
+
+
+def plan_document(problem: Any, result_or_plan: Any, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document of a plan (from a :class:`~edgeplan.solvers.result.Result` or a bare plan).
+
+    ``source`` (``{"family", "params", "seed"[, "scenario"]}``) records how to rebuild the instance.
+    """
+    from edgeplan._version import __version__
+    from edgeplan.solvers.result import Result
+
+    if isinstance(result_or_plan, Result):
+        r = result_or_plan
+        plan = r.require_plan()
+        meta = {"method": r.method, "status": r.status.value, "fun": r.fun, "bound": r.bound, "gap": r.gap,
+                "limit": r.limit.value if r.limit else None, "build_time": r.build_time,
+                "solve_time": r.solve_time, "message": r.message}
+    else:
+        plan, meta = result_or_plan, {}
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "edgeplan_version": __version__,
+            "problem_type": type_name(problem), "problem_fingerprint": fingerprint(problem),
+            "plan_type": "ndarray" if isinstance(plan, np.ndarray) else type_name(plan),
+            "plan": to_jsonable(plan), "result": to_jsonable(meta)} | (
+                {"source": to_jsonable(source)} if source is not None else {})
+
+
+def save_plan(path: str | Path, problem: Any, result_or_plan: Any, source: dict[str, Any] | None = None) -> Path:
+    """Write the plan (and its result's figures) as versioned JSON; returns the path."""
+    path = Path(path)
+    doc = plan_document(problem, result_or_plan, source)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
+
+
+def validate_document(doc: Any, where: str = "plan") -> None:
+    """Raise :class:`PlanError` naming the key when ``doc`` is not a plan document of a known version."""
+    if not isinstance(doc, dict):
+        raise PlanError(f"{where}: the file holds a {type(doc).__name__}; expected a JSON object")
+    for key, kind in _REQUIRED.items():
+        if key not in doc:
+            raise PlanError(f"{where}: missing key `{key}`")
+        if not isinstance(doc[key], kind) or isinstance(doc[key], bool):
+            want = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise PlanError(f"{where}: `{key}` = {doc[key]!r:.60}; expected {want}")
+    if doc["schema"] != SCHEMA:
+        raise PlanError(f"{where}: `schema` = {doc['schema']!r}; expected {SCHEMA!r}")
+    if doc["schema_version"] != SCHEMA_VERSION:
+        raise PlanError(f"{where}: `schema_version` = {doc['schema_version']}; this edgeplan reads version "
+                        f"{SCHEMA_VERSION}")
+    if not doc["problem_fingerprint"].startswith("sha256:"):
+        raise PlanError(f"{where}: `problem_fingerprint` = {doc['problem_fingerprint']!r:.40}; expected 'sha256:...'")
+    src = doc.get("source")
+    if src is not None:
+        ok = (isinstance(src, dict) and isinstance(src.get("family"), str) and isinstance(src.get("params"), dict)
+              and isinstance(src.get("seed"), int))
+        if not ok:
+            raise PlanError(f"{where}: `source` = {src!r:.80}; expected an object with family (string), params "
+                            "(object) and seed (integer)")
+
+
+def load_plan(path: str | Path, problem: Any = None) -> PlanFile:
+    """Read and validate a plan file; with ``problem``, also check that the plan was made for it."""
+    path = Path(path)
+    where = str(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise PlanError(f"{where}: no such plan file") from exc
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    validate_document(doc, where)
+    if problem is not None:
+        if doc["problem_type"] != type_name(problem):
+            raise PlanError(f"{where}: `problem_type` = {doc['problem_type']!r}; the given problem is a "
+                            f"{type_name(problem)!r}")
+        if doc["problem_fingerprint"] != fingerprint(problem):
+            raise PlanError(f"{where}: `problem_fingerprint` does not match the given problem (the plan was made "
+                            "for other data)")
+    plan = plan_from_jsonable(doc["plan_type"], doc["plan"], where)
+    return PlanFile(plan, doc["problem_type"], doc["problem_fingerprint"], doc["result"], doc["schema_version"],
+                    doc.get("source"))
+
+
+# -- exporters (registered in ``edgeplan.io.export``: :func:`edgeplan.registry.exporter`) -----------------------
+def exporters_for(plan: Any) -> list[str]:
+    """Names of the formats a plan can be exported to."""
+    return sorted(e.name for (_, t), e in EXPORTERS.items() if isinstance(plan, t))
+
+
+def export_plan(problem: Any, plan: Any, to: str, out_dir: str | Path, **kwargs: Any) -> list[Path]:
+    """Export ``plan`` in format ``to`` into ``out_dir``; returns the files written."""
+    for (name, t), e in EXPORTERS.items():
+        if name == to and isinstance(plan, t):
+            out = Path(out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            return e.func(problem, plan, out, **kwargs)
+    able = exporters_for(plan)
+    raise PlanError(f"`to` = {to!r} is not an export format for a {type(plan).__name__} plan; "
+                    f"expected one of {able if able else '(none registered)'}")
+
+
+__all__ = ["SCHEMA_VERSION", "PlanFile", "export_plan", "exporters_for", "fingerprint", "load_plan",
+           "plan_document", "plan_from_jsonable", "save_plan", "to_jsonable", "validate_document"]

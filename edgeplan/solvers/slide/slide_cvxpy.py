@@ -1,0 +1,172 @@
+r"""SLIDE's per-user convex programs in cvxpy (Clarabel): a cross-check of ``slide``'s bisections.
+
+With :math:`u_l = 1/z_l \ge 1` the compute time :math:`\Gamma_l u_l` is linear and the energy
+:math:`\sum_l \Gamma_l u_l^{-2}` convex (``slide.md`` note 7.1), and with :math:`p = 1/y \ge 1` the download
+times :math:`S_{\le j}\,p/(BR)` are linear too. Two convex programs follow, with :math:`c_j = \bar T -
+\sum_{l\ge j} V_l` and :math:`\hat S_j = S_{\le j}/(BR)`:
+
+* **P2 in u** (minimum latency at a fixed share, the paper's P2 without Prop. 2's extra constraints):
+
+  .. math:: \min_{t, u \ge 1}\ t \quad\text{s.t.}\quad t \ge a_j + \sum_{l\ge j}(V_l + \Gamma_l u_l)\ \ \forall j,
+            \qquad \sum_l \Gamma_l u_l^{-2} \le Q'.
+
+* **Minimum share in one program** (Alg. 1 without bisection):
+
+  .. math:: \max_{p \ge 1, u \ge 1}\ p \quad\text{s.t.}\quad \hat S_j p + \sum_{l\ge j}\Gamma_l u_l \le c_j\ \
+            \forall j,\qquad T^0 + \sum_l (V_l + \Gamma_l u_l) \le \bar T,\qquad \sum_l \Gamma_l u_l^{-2} \le Q',
+
+  whose optimum is :math:`1/\check y`: the deadline constraint of the recursion is exactly the set of suffix
+  constraints, linear in :math:`(p, u)`.
+
+Both are written once per padded layer count with cvxpy ``Parameter`` s (DPP), so repeated solves skip
+compilation. Method ``"slide-cvxpy"`` runs Alg. 2 on the minimum shares of the second program and the clocks of
+the first; it is optimal up to the conic solver's tolerances (Clarabel, ``1e-10`` here) and is meant for
+cross-checks on small instances (one solve per admissible pair).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from edgeplan.formulations.slide.provisioning import SlideProvisioning
+from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.slide.slide import admissible_pairs, admit, build_plan, release_times, suffix_sum
+
+#: Clarabel tolerances used for the cross-checks.
+CLARABEL_TOL = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
+
+
+def _suffix_matrix(n: int) -> np.ndarray:
+    return np.triu(np.ones((n, n)))
+
+
+@cache
+def _p2_program(n: int) -> tuple[Any, dict[str, Any], Any]:
+    import cvxpy as cp
+
+    u = cp.Variable(n)
+    t = cp.Variable()
+    start = cp.Parameter(n)  # a_j + sum_{l >= j} V_l
+    work = cp.Parameter(n, nonneg=True)
+    budget = cp.Parameter(nonneg=True)
+    cons = [u >= 1, t >= start + _suffix_matrix(n) @ cp.multiply(work, u), work @ cp.power(u, -2) <= budget]
+    return cp.Problem(cp.Minimize(t), cons), {"start": start, "work": work, "budget": budget}, u
+
+
+@cache
+def _share_program(n: int) -> tuple[Any, dict[str, Any], Any, Any]:
+    import cvxpy as cp
+
+    u = cp.Variable(n)
+    p = cp.Variable()
+    cum = cp.Parameter(n, nonneg=True)  # S_{<=j} / (B R)
+    cap = cp.Parameter(n)  # deadline - sum_{l >= j} V_l
+    cap0 = cp.Parameter()  # deadline - T0 - sum_l V_l
+    work = cp.Parameter(n, nonneg=True)
+    budget = cp.Parameter(nonneg=True)
+    cons = [u >= 1, p >= 1, cp.multiply(cum, p) + _suffix_matrix(n) @ cp.multiply(work, u) <= cap,
+            work @ u <= cap0, work @ cp.power(u, -2) <= budget]
+    params = {"cum": cum, "cap": cap, "cap0": cap0, "work": work, "budget": budget}
+    return cp.Problem(cp.Maximize(p), cons), params, p, u
+
+
+def _budget(row_budget: float, work: np.ndarray) -> float:
+    # an infinite budget never binds: sum_l work_l u_l^-2 <= sum_l work_l for u >= 1
+    return float(min(row_budget, work.sum() + 1.0))
+
+
+def _solve(prob: Any) -> str:
+    import cvxpy as cp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "solution may be inaccurate": the status says so
+        try:
+            prob.solve(solver=cp.CLARABEL, **CLARABEL_TOL)
+        except cp.error.SolverError:
+            return "solver_error"
+    return str(prob.status)
+
+
+def p2_latency_cvxpy(pd: dict[str, np.ndarray], row: int, share: float) -> tuple[float, np.ndarray]:
+    """Minimum latency (P2 in u) of pair ``row`` of ``pd`` at ``share``, and its clocks ``z = 1/u``.
+
+    Returns ``(inf, empty)`` when the budget admits no clocks or the solver fails.
+    """
+    n = int(pd["n_layers"][row])
+    budget = float(pd["budget_s"][row])
+    work = pd["work_s"][row, :n]
+    if budget < 0 or (budget == 0 and work.sum() > 0):
+        return np.inf, np.zeros(0)
+    rel = release_times({k: v[row: row + 1] for k, v in pd.items()}, np.array([share]))[0, :n]
+    prob, par, u = _p2_program(n)
+    par["start"].value = rel + suffix_sum(pd["copy_s"][row, :n])
+    par["work"].value = work
+    par["budget"].value = _budget(budget, work)
+    if _solve(prob) not in ("optimal", "optimal_inaccurate"):
+        return np.inf, np.zeros(0)
+    return float(prob.value), 1.0 / np.maximum(np.asarray(u.value, dtype=float), 1.0)
+
+
+def min_share_cvxpy(pd: dict[str, np.ndarray], row: int) -> float:
+    """Minimum feasible share of pair ``row`` of ``pd`` as one convex program (``inf`` when infeasible)."""
+    n = int(pd["n_layers"][row])
+    budget = float(pd["budget_s"][row])
+    work = pd["work_s"][row, :n]
+    if budget < 0 or (budget == 0 and work.sum() > 0):
+        return np.inf
+    deadline = float(pd["deadline_s"][row])
+    copy_s = pd["copy_s"][row, :n]
+    prob, par, p, _ = _share_program(n)
+    par["cum"].value = pd["cum_bits"][row, :n] / pd["full_rate_bps"][row]
+    par["cap"].value = deadline - suffix_sum(copy_s)
+    par["cap0"].value = deadline - float(pd["setup_s"][row]) - copy_s.sum()
+    par["work"].value = work
+    par["budget"].value = _budget(budget, work)
+    status = _solve(prob)
+    if status not in ("optimal", "optimal_inaccurate"):
+        return np.inf
+    return 1.0 / float(p.value)
+
+
+def pair_min_shares_cvxpy(problem: SlideProvisioning) -> np.ndarray:
+    """``(K, I)`` minimum shares of every admissible pair by :func:`min_share_cvxpy` (``inf`` elsewhere)."""
+    users, models = admissible_pairs(problem)
+    pd = problem.pair_data(users, models)
+    table = np.full((problem.n_users, problem.n_models), np.inf)
+    for r in range(users.size):
+        table[users[r], models[r]] = min_share_cvxpy(pd, r)
+    return table
+
+
+@register("slide-cvxpy", problem=SlideProvisioning, kind="exact", requires=("cvxpy", "clarabel"), install="cvxpy",
+          priority=60)
+def solve_slide_cvxpy(problem: SlideProvisioning, ctx: SolveContext) -> Result:
+    """SLIDE with each pair's minimum share and clocks from Clarabel (cvxpy): a cross-check of ``slide``."""
+    Options(ctx.options, "slide-cvxpy").done()
+    t0 = time.perf_counter()
+    table = pair_min_shares_cvxpy(problem)
+    best = table.min(axis=1)
+    model = np.where(np.isfinite(best), np.argmin(table, axis=1), -1)
+    share = np.where(model >= 0, best, np.inf)
+    admitted = admit(share)
+    users = np.flatnonzero(admitted)
+    clocks: dict[int, np.ndarray] = {}
+    if users.size:
+        pd = problem.pair_data(users, model[users])
+        for r, u in enumerate(users):
+            _, clocks[int(u)] = p2_latency_cvxpy(pd, r, float(share[u]))
+    admitted &= np.array([u not in clocks or clocks[u].size > 0 for u in range(problem.n_users)])
+    plan = build_plan(problem, model, share, clocks, admitted)
+    fun = float(plan.served.sum())
+    return Result(plan=plan, fun=fun, bound=fun, status=Status.OPTIMAL, method="slide-cvxpy",
+                  message=f"served {int(fun)} of {problem.n_users} users (Clarabel, tolerance 1e-10)",
+                  solve_time=time.perf_counter() - t0, stats={"min_share": share}, sense="max")
+
+
+__all__ = ["CLARABEL_TOL", "min_share_cvxpy", "p2_latency_cvxpy", "pair_min_shares_cvxpy", "solve_slide_cvxpy"]

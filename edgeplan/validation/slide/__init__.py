@@ -1,0 +1,1 @@
+"""Executors of SLIDE plans: layer-wise download while inferring, paced over loopback."""
