@@ -71,7 +71,11 @@ def snapshot(out: str, per_family: int, time_limit: float) -> None:
             continue
         rows[key] = {}
         for m in available_methods(problem):
-            r = solve(problem, m, time_limit=time_limit, seed=0)
+            try:
+                r = solve(problem, m, time_limit=time_limit, seed=0)
+            except Exception as exc:  # a crash is recorded (and must be the same crash after the refactor)
+                rows[key][m] = [f"raised {type(exc).__name__}", None, None]
+                continue
             rows[key][m] = [r.status.value, r.fun, r.limit.value if r.limit else None]
     with open(out, "w") as f:
         json.dump(rows, f, indent=0, sort_keys=True)

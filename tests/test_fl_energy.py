@@ -18,7 +18,8 @@ from edgeplan.formulations.fl.fl_energy import FLEnergySchedule, FLRoundEnergy, 
 from edgeplan.formulations.fl.instances import fl_energy_instance
 from edgeplan.profiles.data import DataOwnership
 from edgeplan.solvers.fl.do_snm import coverage_gains, split_by_marginal_energy
-from edgeplan.solvers.fl.fl_energy import polish_bandwidth, time_split_cvxpy
+from edgeplan.solvers.fl.fl_energy import polish_bandwidth
+from edgeplan.solvers.fl.fl_energy_cvxpy import time_split_cvxpy
 
 
 def hand_energy(**changes) -> FLRoundEnergy:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from edgeplan.errors import UnsupportedProblemError
+from edgeplan.errors import SolverUnavailableError, UnsupportedProblemError
 from edgeplan.formulations.milp import MILP
 from edgeplan.solvers.backends._common import (
     Stopwatch,
@@ -140,7 +140,7 @@ def _scaled_model(milp: MILP, step: np.ndarray, digits: int, tol: float) -> dict
 
 
 def _build(milp: MILP, dom: tuple, scaled: dict[str, Any]) -> Any:
-    from ortools.sat.python import cp_model
+    cp_model = library()
 
     model = cp_model.CpModel()
     proto = model.proto
@@ -175,6 +175,35 @@ def _empty_domain(milp: MILP, what: str, build_time: float) -> Result:
                        build_time=build_time)
 
 
+def library() -> Any:
+    """The ``ortools.sat.python.cp_model`` module (:class:`~edgeplan.errors.SolverUnavailableError` when missing)."""
+    try:
+        from ortools.sat.python import cp_model
+    except ImportError as exc:
+        raise SolverUnavailableError("this method needs OR-Tools; install it with `pip install ortools`") from exc
+    return cp_model
+
+
+def run(model: Any, *, time_limit: float | None, seed: int | None, workers: int | None,
+        verbose: bool) -> tuple[int, Any, bool]:
+    """Solve a ``CpModel`` with the common options (time limit under our watchdog too, seed, workers, log).
+
+    Returns ``(status code, solver, watchdog fired)``; every CP-SAT method runs its model here.
+    """
+    cp_model = library()
+    solver = cp_model.CpSolver()
+    solver.parameters.log_search_progress = bool(verbose)
+    if workers is not None:
+        solver.parameters.num_workers = workers
+    if seed is not None:
+        solver.parameters.random_seed = int(seed) % 2147483647
+    if time_limit is not None:
+        solver.parameters.max_time_in_seconds = time_limit
+    with watchdog(time_limit, solver.stop_search) as dog:
+        code = solver.solve(model)
+    return code, solver, dog.fired
+
+
 @register("cp-sat", problem=MILP, kind="exact", requires=("ortools",), install="ortools", priority=20,
           refuses=refusal)
 def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
@@ -194,7 +223,7 @@ def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
         return trivial
     if not milp.integrality.all() and not (q and q > 0):
         raise UnsupportedProblemError(_continuous_message(milp))
-    from ortools.sat.python import cp_model
+    cp_model = library()
 
     sw = Stopwatch()
     with sw.lap("build"):
@@ -210,16 +239,9 @@ def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
                              sw.times["build"])
     with sw.lap("build"):
         model = _build(milp, dom, scaled)
-    solver = cp_model.CpSolver()
-    solver.parameters.log_search_progress = bool(ctx.verbose)
-    if workers is not None:
-        solver.parameters.num_workers = workers
-    if ctx.seed is not None:
-        solver.parameters.random_seed = int(ctx.seed) % 2147483647
-    if ctx.time_limit is not None:
-        solver.parameters.max_time_in_seconds = ctx.time_limit
-    with sw.lap("solve"), watchdog(ctx.time_limit, solver.stop_search) as dog:
-        code = solver.solve(model)
+    with sw.lap("solve"):
+        code, solver, fired = run(model, time_limit=ctx.time_limit, seed=ctx.seed, workers=workers,
+                                  verbose=ctx.verbose)
     response = solver.response_proto
     x = np.asarray(response.solution, dtype=float) * dom[2] if len(response.solution) else None
     bound = None
@@ -260,9 +282,9 @@ def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
              "row_quantum_min": float(10.0 ** -scaled["row_digits"].max(initial=0)),
              "row_quantum_max": float(10.0 ** -scaled["row_digits"].min(initial=0)),
              "max_coef_rel_change": scaled["max_coef_rel_change"], "continuous_quantum": q,
-             "clamped_columns": int(dom[3].sum()), "watchdog_fired": dog.fired,
+             "clamped_columns": int(dom[3].sum()), "watchdog_fired": fired,
              "branches": int(solver.num_branches), "conflicts": int(solver.num_conflicts)}
-    if dog.fired and limit is None and status in (Status.FEASIBLE, Status.NO_SOLUTION):
+    if fired and limit is None and status in (Status.FEASIBLE, Status.NO_SOLUTION):
         limit = Limit.TIME
     if bound is not None and not math.isfinite(bound):
         bound = None

@@ -45,8 +45,6 @@ cross-checks on small instances.
 from __future__ import annotations
 
 import time
-import warnings
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -72,7 +70,6 @@ POLISH_LEVELS = 4
 AUTO_CUT_GROUPS = 400
 COVERAGE_MODES = ("auto", "groups", "cuts")
 #: Clarabel tolerances for the cross-check.
-CLARABEL_TOL = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
 
 
 def energy_infeasibility(problem: FLRoundEnergy) -> str | None:
@@ -87,7 +84,7 @@ def energy_scale(energy: np.ndarray) -> float:
     return float(np.median(fin)) if fin.size else 1.0
 
 
-def _result(plan: FLEnergySchedule | None, fun: float | None, status: Status, bound: float | None, t0: float,
+def result(plan: FLEnergySchedule | None, fun: float | None, status: Status, bound: float | None, t0: float,
             message: str, method: str, limit: Limit | None = None, **stats: Any) -> Result:
     return Result(plan=plan, fun=fun, status=status, bound=bound, limit=limit, message=message, method=method,
                   solve_time=time.perf_counter() - t0, stats=stats)
@@ -108,7 +105,7 @@ def add_coverage_cuts(problem: FLRoundEnergy, chosen_users: np.ndarray, cuts: li
 
 
 def _no_selection(method: str, t0: float, **stats: Any) -> Result:
-    return _result(None, None, Status.INFEASIBLE, None, t0, "no selection meets the quota, the bandwidth and channel "
+    return result(None, None, Status.INFEASIBLE, None, t0, "no selection meets the quota, the bandwidth and channel "
                    "limits and the coverage constraints together", method, **stats)
 
 
@@ -122,7 +119,7 @@ def coverage_cuts(problem: FLRoundEnergy, coverage: str) -> list | None:
     return initial_edcr_cuts(problem)
 
 
-def _solve_points(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band: np.ndarray, energy: np.ndarray,
+def solve_points(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band: np.ndarray, energy: np.ndarray,
                   usage: np.ndarray | None, capacity: np.ndarray | None, ctx: SolveContext, method: str, t0: float,
                   exact: bool, coverage: str = "auto", **stats: Any) -> Result:
     """Solve the operating-point MILP and wrap the answer."""
@@ -142,21 +139,21 @@ def _solve_points(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, ban
         if res.status is Status.INFEASIBLE:
             return _no_selection(method, t0, **stats)
         if not res.has_plan:
-            return _result(None, None, Status.NO_SOLUTION, None, t0, f"no plan ({res.message})", method,
+            return result(None, None, Status.NO_SOLUTION, None, t0, f"no plan ({res.message})", method,
                            Limit.TIME if ctx.time_limit is not None else Limit.OTHER, **stats)
         if cuts is None or not add_coverage_cuts(problem, users[decode(res.plan)], cuts):
             break
         if res.status is not Status.OPTIMAL:   # out of time with a selection below the floor
-            return _result(None, None, Status.NO_SOLUTION, None, t0, "time limit before a plan meeting the coverage "
+            return result(None, None, Status.NO_SOLUTION, None, t0, "time limit before a plan meeting the coverage "
                            "floor", method, Limit.TIME if ctx.time_limit is not None else Limit.OTHER, **stats)
     i = decode(res.plan)
     plan = problem.schedule_from_points(users[i], bs[i], band[i])
     fun = problem.objective(plan)
     if exact and res.status is Status.OPTIMAL:
-        return _result(plan, fun, Status.OPTIMAL, min(res.bound * scale, fun), t0,
+        return result(plan, fun, Status.OPTIMAL, min(res.bound * scale, fun), t0,
                        f"optimal over {users.size} operating points (gap {POINT_MIP_GAP:g})", method, **stats)
     limit = res.limit or Limit.OTHER
-    return _result(plan, fun, Status.FEASIBLE, min(res.bound * scale, fun) if exact and res.bound is not None else None,
+    return result(plan, fun, Status.FEASIBLE, min(res.bound * scale, fun) if exact and res.bound is not None else None,
                    t0,
                    f"best over {users.size} operating points" + ("" if exact else " of a bandwidth grid"),
                    method, limit, **stats)
@@ -182,13 +179,13 @@ def solve_fl_energy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
     t0 = time.perf_counter()
     reason = energy_infeasibility(problem)
     if reason is not None:
-        return _result(None, None, Status.INFEASIBLE, None, t0, reason, "fl-energy")
+        return result(None, None, Status.INFEASIBLE, None, t0, reason, "fl-energy")
     if problem.n_select == 0 and (problem.data is None or problem.edcr_min <= 0):
         plan = FLEnergySchedule(np.full(problem.n_users, -1), *(np.zeros(problem.n_users) for _ in range(3)))
-        return _result(plan, 0.0, Status.OPTIMAL, 0.0, t0, "nobody needs to train", "fl-energy")
+        return result(plan, 0.0, Status.OPTIMAL, 0.0, t0, "nobody needs to train", "fl-energy")
     if problem.resource_block_hz is not None:
         pts = problem.block_points()
-        return _solve_points(problem, pts["user"], pts["bs"], pts["blocks"] * problem.resource_block_hz,
+        return solve_points(problem, pts["user"], pts["bs"], pts["blocks"] * problem.resource_block_hz,
                              pts["energy_j"], pts["blocks"].astype(float), problem.n_blocks.astype(float), ctx,
                              "fl-energy", t0, True, coverage, points=int(pts["user"].size))
     return _outer_approximation(problem, ctx, rtol, n_points, t0, coverage)
@@ -293,7 +290,7 @@ def _outer_approximation(problem: FLRoundEnergy, ctx: SolveContext, rtol: float,
             if val < ub and not problem.check(plan):
                 ub, best = val, plan
         if ub - lb <= rtol * ub:
-            return _result(best, ub, Status.OPTIMAL, lb, t0, f"optimal to rtol {rtol:g}: energy in [{lb:.9g}, "
+            return result(best, ub, Status.OPTIMAL, lb, t0, f"optimal to rtol {rtol:g}: energy in [{lb:.9g}, "
                            f"{ub:.9g}] J", "fl-energy", milps=milps, rtol=rtol, tangents=sum(p.size for p in points),
                            coverage_cuts=len(cuts or ()))
         if res.status is not Status.OPTIMAL:
@@ -307,94 +304,11 @@ def _outer_approximation(problem: FLRoundEnergy, ctx: SolveContext, rtol: float,
                 values[j] = np.append(values[j], ej)
                 slopes[j] = np.append(slopes[j], sj)
     if best is None:
-        return _result(None, None, Status.NO_SOLUTION, None, t0, "stopped before any plan", "fl-energy",
+        return result(None, None, Status.NO_SOLUTION, None, t0, "stopped before any plan", "fl-energy",
                        Limit.TIME if ctx.time_limit is not None else Limit.ITERATION, milps=milps)
     limit = Limit.TIME if ctx.time_limit is not None and time.perf_counter() - t0 >= ctx.time_limit else Limit.ITERATION
-    return _result(best, ub, Status.FEASIBLE, lb, t0, f"stopped: energy in [{lb:.9g}, {ub:.9g}] J", "fl-energy",
+    return result(best, ub, Status.FEASIBLE, lb, t0, f"stopped: energy in [{lb:.9g}, {ub:.9g}] J", "fl-energy",
                    limit, milps=milps, rtol=rtol)
 
 
-# -- the cvxpy cross-check ---------------------------------------------------------------------------------------------
-@cache
-def _split_program() -> tuple[Any, dict[str, Any], Any]:
-    import cvxpy as cp
-
-    t = cp.Variable(pos=True)
-    s = cp.Variable()
-    k3 = cp.Parameter(nonneg=True)        # kappa C^3
-    d = cp.Parameter()                    # deadline
-    c = cp.Parameter(nonneg=True)         # Z ln2 / b
-    bh = cp.Parameter(nonneg=True)        # b / h
-    lo = cp.Parameter()
-    hi = cp.Parameter()
-    cons = [cp.constraints.ExpCone(cp.reshape(c, (1,), order="F"), cp.reshape(t, (1,), order="F"),
-                                    cp.reshape(s, (1,), order="F")), t >= lo, t <= hi]
-    obj = k3 * cp.power(d - t, -2) + bh * (s - t)
-    return cp.Problem(cp.Minimize(obj), cons), {"k3": k3, "d": d, "c": c, "bh": bh, "lo": lo, "hi": hi}, t
-
-
-def time_split_cvxpy(problem: FLRoundEnergy, users: Any, bs: Any, bandwidth_hz: Any) -> np.ndarray:
-    """Least energy of each point ``(user, BS, bandwidth)`` by Clarabel (``inf`` where infeasible)."""
-    from edgeplan.formulations.fl.common import rate_bps
-
-    users, bs, band = (np.atleast_1d(np.asarray(x)) for x in (users, bs, bandwidth_hz))
-    prog, par, t = _split_program()
-    out = np.full(users.size, np.inf)
-    Z = problem.payload_bits
-    for i, (u, m, b) in enumerate(zip(users, bs, band, strict=True)):
-        h = problem.gain[u, m] / problem.noise_psd_w_per_hz
-        C, d = problem.cycles[u], problem.pair_deadline_s[u, m]
-        with np.errstate(divide="ignore"):
-            t_lo = max(Z / rate_bps(b, problem.max_power_w[u] * h), d - C / problem.cpu_min_hz[u])
-        t_hi = d - C / problem.cpu_max_hz[u]
-        if not (b > 0 and t_hi > 0 and t_lo <= t_hi):
-            continue
-        par["k3"].value = problem.kappa[u] * C**3
-        par["d"].value = d
-        par["c"].value = Z * np.log(2.0) / b
-        par["bh"].value = b / h
-        par["lo"].value, par["hi"].value = t_lo, t_hi
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            prog.solve(solver="CLARABEL", **CLARABEL_TOL)
-        tt = float(t.value)
-        f = min(max(C / (d - tt), problem.cpu_min_hz[u]), problem.cpu_max_hz[u]) if C > 0 else problem.cpu_min_hz[u]
-        p = min(np.expm1(Z * np.log(2.0) / (b * tt)) * b / h, problem.max_power_w[u])
-        out[i] = problem.kappa[u] * C * f**2 + p * Z / rate_bps(b, p * h)
-    return out
-
-
-@register("fl-energy-cvxpy", problem=FLRoundEnergy, kind="exact", requires=("cvxpy", "clarabel", "highspy"),
-          install="cvxpy clarabel 'highspy>=1.11,<1.15'", priority=60)
-def solve_fl_energy_cvxpy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
-    """Cross-check: operating-point energies by Clarabel (exponential cone), then the operating-point MILP.
-
-    Options: ``grid`` (bandwidths per pair for continuous problems, default 16).
-    """
-    opts = Options(ctx.options, "fl-energy-cvxpy")
-    n_grid = opts.get("grid", 16, int)
-    opts.done()
-    t0 = time.perf_counter()
-    reason = energy_infeasibility(problem)
-    if reason is not None:
-        return _result(None, None, Status.INFEASIBLE, None, t0, reason, "fl-energy-cvxpy")
-    if problem.resource_block_hz is not None:
-        pts = problem.block_points()
-        u, m, k = pts["user"], pts["bs"], pts["blocks"]
-        band = k * problem.resource_block_hz
-        energy = time_split_cvxpy(problem, u, m, band)
-        return _solve_points(problem, u, m, band, energy, k.astype(float), problem.n_blocks.astype(float), ctx,
-                             "fl-energy-cvxpy", t0, True, points=int(u.size))
-    bmin = problem.min_bandwidth_hz()
-    uu, mm = np.nonzero(np.isfinite(bmin))
-    frac = np.linspace(0.0, 1.0, n_grid)
-    band = bmin[uu, mm][:, None] + (problem.bs_bandwidth_hz[mm] - bmin[uu, mm])[:, None] * frac[None, :]
-    band[:, 0] *= 1 + 1e-9
-    u, m, b = np.repeat(uu, n_grid), np.repeat(mm, n_grid), band.ravel()
-    energy = time_split_cvxpy(problem, u, m, b)
-    fin = np.isfinite(energy)
-    return _solve_points(problem, u[fin], m[fin], b[fin], energy[fin], None, None, ctx, "fl-energy-cvxpy", t0,
-                         False, points=int(fin.sum()))
-
-
-__all__ = ["energy_infeasibility", "solve_fl_energy", "solve_fl_energy_cvxpy", "time_split_cvxpy"]
+__all__ = ["energy_infeasibility", "result", "solve_fl_energy", "solve_points"]

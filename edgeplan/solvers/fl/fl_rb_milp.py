@@ -1,4 +1,5 @@
-r"""The FL round on resource blocks: a HiGHS MILP (``"fl-rb-milp"``) and a CP-SAT model (``"fl-cpsat"``).
+r"""``fl-rb-milp``: the FL round on resource blocks as a HiGHS MILP (``fl-cpsat``, in :mod:`.fl_cpsat`, solves
+the same model in CP-SAT).
 
 Both solve the resource-block model of :meth:`~edgeplan.formulations.fl.fl_round.FLRound.rb_triples`: triples
 :math:`(n, m, k)` (user, BS, blocks) with latency :math:`t_{nmk} \le w_{nm}`, at most one per user, K of them,
@@ -49,7 +50,7 @@ def _snap_up(values: np.ndarray, bound: float | None) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Run:
+class BlockRun:
     """One solve of the block model: the plan (not for the relaxed model), a latency bound, how it ended."""
 
     plan: FLSchedule | None
@@ -60,7 +61,7 @@ class _Run:
 
 
 def _highs(problem: FLRound, rb: float | None, relaxed: bool, time_limit: float | None, seed: int | None,
-           verbose: bool) -> _Run:
+           verbose: bool) -> BlockRun:
     from edgeplan.solvers.api import solve
 
     milp, decode = problem.rb_milp(resource_block_hz=rb, relaxed=relaxed)
@@ -69,65 +70,10 @@ def _highs(problem: FLRound, rb: float | None, relaxed: bool, time_limit: float 
     values = np.unique(tri["latency_s"])
     bound = _snap_up(values, res.bound) if res.has_plan else None
     plan = None if relaxed or not res.has_plan else decode(res.plan)
-    return _Run(plan, bound, res.status, res.message, {"nodes": res.stats.get("nodes"), "milp_vars": milp.n_vars})
+    return BlockRun(plan, bound, res.status, res.message, {"nodes": res.stats.get("nodes"), "milp_vars": milp.n_vars})
 
 
-def _cpsat(problem: FLRound, rb: float | None, relaxed: bool, time_limit: float | None, seed: int | None,
-           verbose: bool, workers: int | None) -> _Run:
-    from ortools.sat.python import cp_model
-
-    tri = problem.rb_triples(resource_block_hz=rb, relaxed=relaxed)
-    values, rank = np.unique(tri["latency_s"], return_inverse=True)
-    u, b, usage = tri["user"], tri["bs"], tri["usage"]
-    n, m = problem.gain.shape
-    model = cp_model.CpModel()
-    x = [model.new_bool_var(f"x{i}") for i in range(u.size)]
-    top = model.new_int_var(0, max(values.size - 1, 0), "T_rank")
-    by_user = np.argsort(u, kind="stable")
-    cuts = np.searchsorted(u[by_user], np.arange(n + 1))
-    for j in range(n):
-        idx = by_user[cuts[j]:cuts[j + 1]]
-        if idx.size:
-            model.add_at_most_one(x[i] for i in idx)
-            model.add(cp_model.LinearExpr.weighted_sum([x[i] for i in idx], rank[idx].tolist()) <= top)
-    total = cp_model.LinearExpr.sum(x)
-    model.add(total == problem.n_select if problem.quota == "exact" else total >= problem.n_select)
-    for j in range(m):
-        idx = np.flatnonzero(b == j)
-        if idx.size:
-            model.add(cp_model.LinearExpr.weighted_sum([x[i] for i in idx], usage[idx].tolist())
-                      <= int(tri["capacity"][j]))
-            if problem.bs_channels[j] < idx.size:
-                model.add(cp_model.LinearExpr.sum([x[i] for i in idx]) <= int(problem.bs_channels[j]))
-    model.minimize(top)
-    solver = cp_model.CpSolver()
-    solver.parameters.log_search_progress = bool(verbose)
-    if time_limit is not None:
-        solver.parameters.max_time_in_seconds = float(time_limit)
-    if seed is not None:
-        solver.parameters.random_seed = int(seed) % 2147483647
-    if workers is not None:
-        solver.parameters.num_workers = workers
-    code = solver.solve(model)
-    status = {cp_model.OPTIMAL: Status.OPTIMAL, cp_model.FEASIBLE: Status.FEASIBLE,
-              cp_model.INFEASIBLE: Status.INFEASIBLE}.get(code, Status.NO_SOLUTION)
-    plan, bound = None, None
-    if status in (Status.OPTIMAL, Status.FEASIBLE):
-        r = int(np.ceil(solver.best_objective_bound - 1e-9))
-        bound = float(values[min(max(r, 0), values.size - 1)])
-        if not relaxed:
-            on = np.array([solver.boolean_value(v) for v in x], dtype=bool)
-            bs_of = np.full(n, -1, dtype=np.int64)
-            band = np.zeros(n)
-            bs_of[u[on]] = b[on]
-            band[u[on]] = tri["blocks"][on] * float(tri["rb_hz"])
-            plan = FLSchedule(bs_of, band)
-    stats = {"branches": int(solver.num_branches), "conflicts": int(solver.num_conflicts),
-             "distinct_latencies": int(values.size)}
-    return _Run(plan, bound, status, solver.status_name(code), stats)
-
-
-def _solve(problem: FLRound, ctx: SolveContext, method: str, runner: Any) -> Result:
+def solve_block_model(problem: FLRound, ctx: SolveContext, method: str, runner: Any) -> Result:
     t0 = time.perf_counter()
     reason = quick_infeasibility(problem)
     if reason is not None:
@@ -175,22 +121,8 @@ def solve_fl_rb_milp(problem: FLRound, ctx: SolveContext) -> Result:
     opts = Options(ctx.options, "fl-rb-milp")
     opts.get("resource_block_hz", None, float)
     opts.done()
-    return _solve(problem, ctx, "fl-rb-milp",
+    return solve_block_model(problem, ctx, "fl-rb-milp",
                   lambda p, rb, rel, tl: _highs(p, rb, rel, tl, ctx.seed, ctx.verbose))
 
 
-@register("fl-cpsat", problem=FLRound, kind="exact", requires=("ortools",), install="ortools", priority=40)
-def solve_fl_cpsat(problem: FLRound, ctx: SolveContext) -> Result:
-    """FL round on resource blocks in CP-SAT with latencies coded by rank (exact, no time quantum).
-
-    Options: ``resource_block_hz`` (as for ``fl-rb-milp``), ``num_workers``.
-    """
-    opts = Options(ctx.options, "fl-cpsat")
-    opts.get("resource_block_hz", None, float)
-    workers = opts.get("num_workers", None, int)
-    opts.done()
-    return _solve(problem, ctx, "fl-cpsat",
-                  lambda p, rb, rel, tl: _cpsat(p, rb, rel, tl, ctx.seed, ctx.verbose, workers))
-
-
-__all__ = ["solve_fl_cpsat", "solve_fl_rb_milp"]
+__all__ = ["RB_MIP_GAP", "BlockRun", "solve_block_model", "solve_fl_rb_milp"]

@@ -27,13 +27,13 @@ cross-checks on small instances (one solve per admissible pair).
 from __future__ import annotations
 
 import time
-import warnings
 from functools import cache
 from typing import Any
 
 import numpy as np
 
 from edgeplan.formulations.slide.provisioning import SlideProvisioning
+from edgeplan.solvers.backends.cvxpy import SOLVED, library, solve_program
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Result, Status
 from edgeplan.solvers.slide.slide import admissible_pairs, admit, build_plan, release_times, suffix_sum
@@ -48,7 +48,7 @@ def _suffix_matrix(n: int) -> np.ndarray:
 
 @cache
 def _p2_program(n: int) -> tuple[Any, dict[str, Any], Any]:
-    import cvxpy as cp
+    cp = library()
 
     u = cp.Variable(n)
     t = cp.Variable()
@@ -61,7 +61,7 @@ def _p2_program(n: int) -> tuple[Any, dict[str, Any], Any]:
 
 @cache
 def _share_program(n: int) -> tuple[Any, dict[str, Any], Any, Any]:
-    import cvxpy as cp
+    cp = library()
 
     u = cp.Variable(n)
     p = cp.Variable()
@@ -82,15 +82,7 @@ def _budget(row_budget: float, work: np.ndarray) -> float:
 
 
 def _solve(prob: Any) -> str:
-    import cvxpy as cp
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "solution may be inaccurate": the status says so
-        try:
-            prob.solve(solver=cp.CLARABEL, **CLARABEL_TOL)
-        except cp.error.SolverError:
-            return "solver_error"
-    return str(prob.status)
+    return solve_program(prob, **CLARABEL_TOL)
 
 
 def p2_latency_cvxpy(pd: dict[str, np.ndarray], row: int, share: float) -> tuple[float, np.ndarray]:
@@ -108,7 +100,7 @@ def p2_latency_cvxpy(pd: dict[str, np.ndarray], row: int, share: float) -> tuple
     par["start"].value = rel + suffix_sum(pd["copy_s"][row, :n])
     par["work"].value = work
     par["budget"].value = _budget(budget, work)
-    if _solve(prob) not in ("optimal", "optimal_inaccurate"):
+    if _solve(prob) not in SOLVED:
         return np.inf, np.zeros(0)
     return float(prob.value), 1.0 / np.maximum(np.asarray(u.value, dtype=float), 1.0)
 
@@ -129,7 +121,7 @@ def min_share_cvxpy(pd: dict[str, np.ndarray], row: int) -> float:
     par["work"].value = work
     par["budget"].value = _budget(budget, work)
     status = _solve(prob)
-    if status not in ("optimal", "optimal_inaccurate"):
+    if status not in SOLVED:
         return np.inf
     return 1.0 / float(p.value)
 

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisioning
-from edgeplan.solvers.backends._common import watchdog
+from edgeplan.solvers.backends.scip import library, optimize
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Limit, Result, Status
+from edgeplan.solvers.result import Result, Status
 from edgeplan.solvers.slide.slide import admissible_pairs, suffix_sum
 
 #: SCIP's feasibility tolerance used here (its default is 1e-6).
@@ -45,7 +45,8 @@ DEFAULT_FEASTOL = 1e-9
 
 def build_scip(problem: SlideProvisioning, *, feastol: float = DEFAULT_FEASTOL) -> tuple[Any, dict[str, Any]]:
     """The PySCIPOpt model of P1 and its variables (``x``: {(k, i): var}, ``y``, ``q``, ``w``: {(k, i): list})."""
-    from pyscipopt import Model, quicksum
+    scip = library()
+    Model, quicksum = scip.Model, scip.quicksum
 
     m = Model("slide")
     m.setParam("numerics/feastol", feastol)
@@ -132,39 +133,19 @@ def solve_slide_scip(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     t0 = time.perf_counter()
     m, v = build_scip(problem, feastol=feastol)
     build_time = time.perf_counter() - t0
-    if not ctx.verbose:
-        m.hideOutput()
-    m.setParam("limits/gap", gap)
-    if ctx.time_limit is not None:
-        m.setParam("limits/time", ctx.time_limit)
-    if ctx.seed is not None:
-        m.setParam("randomization/randomseedshift", int(ctx.seed) % 2**31)
     t1 = time.perf_counter()
-    with watchdog(ctx.time_limit, m.interruptSolve) as dog:
-        m.optimize()
+    status, limit, native, fired = optimize(m, time_limit=ctx.time_limit, seed=ctx.seed, gap=gap, verbose=ctx.verbose)
     solve_time = time.perf_counter() - t1
-    native = m.getStatus()
     has_sol = m.getNSols() > 0
     plan = _decode(problem, m, v) if has_sol else None
     dual = m.getDualbound()
     bound = float(math.floor(dual + 1e-6)) if math.isfinite(dual) else None
-    limit = None
-    if native == "optimal":
-        status = Status.OPTIMAL
-    elif native in ("timelimit", "userinterrupt", "nodelimit", "gaplimit", "sollimit", "memlimit"):
-        status = Status.FEASIBLE if has_sol else Status.NO_SOLUTION
-        limit = {"timelimit": Limit.TIME, "userinterrupt": Limit.TIME, "nodelimit": Limit.NODE}.get(native,
-                                                                                                    Limit.OTHER)
-    elif native == "infeasible":
-        status = Status.INFEASIBLE
-    else:
-        status = Status.ERROR
     if status is Status.OPTIMAL and plan is None:
         status = Status.ERROR
     fun = float(plan.served.sum()) if plan is not None else None
     if status is Status.OPTIMAL:
         bound = fun
-    stats = {"nodes": int(m.getNNodes()), "feastol": feastol, "scip_status": native, "watchdog_fired": dog.fired,
+    stats = {"nodes": int(m.getNNodes()), "feastol": feastol, "scip_status": native, "watchdog_fired": fired,
              "n_vars": m.getNVars(), "n_conss": m.getNConss()}
     return Result(plan=plan if status in (Status.OPTIMAL, Status.FEASIBLE) else None,
                   fun=fun if status in (Status.OPTIMAL, Status.FEASIBLE) else None, status=status, bound=bound,

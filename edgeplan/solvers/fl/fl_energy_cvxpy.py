@@ -1,0 +1,126 @@
+r"""``fl-energy-cvxpy``: a cross-check of ``fl-energy`` whose operating-point energies come from Clarabel.
+
+Each operating point (user :math:`n`, BS :math:`m`, bandwidth :math:`b`) has the least energy of its time split
+(:func:`edgeplan.formulations.fl.fl_energy.time_split`), here solved as the conic program
+
+.. math::
+
+    \min_{t,\,s}\ \kappa C^3 (d - t)^{-2} + \tfrac{b}{h}(s - t)
+    \quad\text{s.t.}\quad (\tfrac{Z\ln 2}{b},\, t,\, s) \in K_{\exp},\ t_{lo} \le t \le t_{hi}
+
+(compute energy at clock :math:`C/(d - t)` plus the transmit energy :math:`p t` with
+:math:`p = \tfrac{b}{h}(2^{Z/(bt)} - 1)`, whose epigraph :math:`s \ge t\,e^{Z\ln 2/(bt)}` is the
+exponential cone). The operating-point MILP of ``fl-energy`` then chooses the points. A point where Clarabel
+fails makes the whole solve an ``error``, never a plan built without it.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from edgeplan.formulations.fl.fl_energy import FLRoundEnergy
+from edgeplan.solvers.backends.cvxpy import SOLVED, library, solve_program
+from edgeplan.solvers.fl.fl_energy import energy_infeasibility, result, solve_points
+from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.result import Result, Status
+
+CLARABEL_TOL = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
+
+
+@cache
+def _split_program() -> tuple[Any, dict[str, Any], Any]:
+    cp = library()
+
+    t = cp.Variable(pos=True)
+    s = cp.Variable()
+    k3 = cp.Parameter(nonneg=True)        # kappa C^3
+    d = cp.Parameter()                    # deadline
+    c = cp.Parameter(nonneg=True)         # Z ln2 / b
+    bh = cp.Parameter(nonneg=True)        # b / h
+    lo = cp.Parameter()
+    hi = cp.Parameter()
+    cons = [cp.constraints.ExpCone(cp.reshape(c, (1,), order="F"), cp.reshape(t, (1,), order="F"),
+                                    cp.reshape(s, (1,), order="F")), t >= lo, t <= hi]
+    obj = k3 * cp.power(d - t, -2) + bh * (s - t)
+    return cp.Problem(cp.Minimize(obj), cons), {"k3": k3, "d": d, "c": c, "bh": bh, "lo": lo, "hi": hi}, t
+
+
+def time_split_cvxpy(problem: FLRoundEnergy, users: Any, bs: Any, bandwidth_hz: Any) -> np.ndarray:
+    """Least energy of each point ``(user, BS, bandwidth)`` by Clarabel (``inf`` where infeasible)."""
+    from edgeplan.formulations.fl.common import rate_bps
+
+    users, bs, band = (np.atleast_1d(np.asarray(x)) for x in (users, bs, bandwidth_hz))
+    prog, par, t = _split_program()
+    out = np.full(users.size, np.inf)
+    Z = problem.payload_bits
+    for i, (u, m, b) in enumerate(zip(users, bs, band, strict=True)):
+        h = problem.gain[u, m] / problem.noise_psd_w_per_hz
+        C, d = problem.cycles[u], problem.pair_deadline_s[u, m]
+        with np.errstate(divide="ignore"):
+            t_lo = max(Z / rate_bps(b, problem.max_power_w[u] * h), d - C / problem.cpu_min_hz[u])
+        t_hi = d - C / problem.cpu_max_hz[u]
+        if not (b > 0 and t_hi > 0 and t_lo <= t_hi):
+            continue
+        par["k3"].value = problem.kappa[u] * C**3
+        par["d"].value = d
+        par["c"].value = Z * np.log(2.0) / b
+        par["bh"].value = b / h
+        par["lo"].value, par["hi"].value = t_lo, t_hi
+        if solve_program(prog, **CLARABEL_TOL) not in SOLVED or t.value is None:
+            out[i] = np.nan  # Clarabel failed at this point: the caller reports an error, not a plan
+            continue
+        tt = float(t.value)
+        f = min(max(C / (d - tt), problem.cpu_min_hz[u]), problem.cpu_max_hz[u]) if C > 0 else problem.cpu_min_hz[u]
+        p = min(np.expm1(Z * np.log(2.0) / (b * tt)) * b / h, problem.max_power_w[u])
+        out[i] = problem.kappa[u] * C * f**2 + p * Z / rate_bps(b, p * h)
+    return out
+
+
+def _failed(energy: np.ndarray, t0: float) -> Result:
+    bad = int(np.isnan(energy).sum())
+    return result(None, None, Status.ERROR, None, t0, f"Clarabel failed on {bad} of {energy.size} operating points",
+                  "fl-energy-cvxpy")
+
+
+@register("fl-energy-cvxpy", problem=FLRoundEnergy, kind="exact", requires=("cvxpy", "clarabel", "highspy"),
+          install="cvxpy clarabel 'highspy>=1.11,<1.15'", priority=60)
+def solve_fl_energy_cvxpy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
+    """Cross-check: operating-point energies by Clarabel (exponential cone), then the operating-point MILP.
+
+    Options: ``grid`` (bandwidths per pair for continuous problems, default 16).
+    """
+    opts = Options(ctx.options, "fl-energy-cvxpy")
+    n_grid = opts.get("grid", 16, int)
+    opts.done()
+    t0 = time.perf_counter()
+    reason = energy_infeasibility(problem)
+    if reason is not None:
+        return result(None, None, Status.INFEASIBLE, None, t0, reason, "fl-energy-cvxpy")
+    if problem.resource_block_hz is not None:
+        pts = problem.block_points()
+        u, m, k = pts["user"], pts["bs"], pts["blocks"]
+        band = k * problem.resource_block_hz
+        energy = time_split_cvxpy(problem, u, m, band)
+        if np.isnan(energy).any():
+            return _failed(energy, t0)
+        return solve_points(problem, u, m, band, energy, k.astype(float), problem.n_blocks.astype(float), ctx,
+                             "fl-energy-cvxpy", t0, True, points=int(u.size))
+    bmin = problem.min_bandwidth_hz()
+    uu, mm = np.nonzero(np.isfinite(bmin))
+    frac = np.linspace(0.0, 1.0, n_grid)
+    band = bmin[uu, mm][:, None] + (problem.bs_bandwidth_hz[mm] - bmin[uu, mm])[:, None] * frac[None, :]
+    band[:, 0] *= 1 + 1e-9
+    u, m, b = np.repeat(uu, n_grid), np.repeat(mm, n_grid), band.ravel()
+    energy = time_split_cvxpy(problem, u, m, b)
+    if np.isnan(energy).any():
+        return _failed(energy, t0)
+    fin = np.isfinite(energy)
+    return solve_points(problem, u[fin], m[fin], b[fin], energy[fin], None, None, ctx, "fl-energy-cvxpy", t0,
+                         False, points=int(fin.sum()))
+
+
+__all__ = ["CLARABEL_TOL", "solve_fl_energy_cvxpy", "time_split_cvxpy"]
