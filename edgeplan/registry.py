@@ -282,7 +282,8 @@ def exporter(name: str, *, plan: type) -> Callable[[Callable[..., Any]], Callabl
 # -- public names and type keys --------------------------------------------------------------------------------
 @cache
 def _public() -> dict[str, Any]:
-    names: dict[str, Any] = {}
+    generic = importlib.import_module("edgeplan.formulations")  # the generic MILP: a type, not a family
+    names: dict[str, Any] = {"MILP": generic.MILP}
     for package in family_packages("formulations"):
         mod = importlib.import_module(package)
         for n in getattr(mod, "__all__", ()):
@@ -292,6 +293,8 @@ def _public() -> dict[str, Any]:
 
 def public_name(name: str) -> Any:
     """The object a family exports as ``name`` (its ``formulations/<family>/__init__.__all__``)."""
+    if name == "MILP":
+        raise AttributeError(name)  # edgeplan.MILP is the package face's own import
     try:
         return _public()[name]
     except KeyError:
@@ -306,10 +309,6 @@ def public_names() -> list[str]:
 def type_key(obj_or_type: Any) -> str:
     """The registry key of a problem or plan type: its class name, which the family exports."""
     cls = obj_or_type if isinstance(obj_or_type, type) else type(obj_or_type)
-    from edgeplan.formulations.milp import MILP
-
-    if cls is MILP:
-        return "MILP"
     key = cls.__name__
     if _public().get(key) is not cls:
         raise ProblemDataError(f"{cls.__module__}.{cls.__qualname__} is not a type any family exports")
@@ -318,10 +317,6 @@ def type_key(obj_or_type: Any) -> str:
 
 def type_of(key: str) -> type | None:
     """The problem or plan type registered as ``key`` (``None`` when no family exports it)."""
-    if key == "MILP":
-        from edgeplan.formulations.milp import MILP
-
-        return MILP
     obj = _public().get(key)
     return obj if isinstance(obj, type) else None
 
