@@ -1,6 +1,6 @@
 r"""Validate CoCa cache plans on a real model: plan each period, serve a non-IID stream, merge, compare.
 
-:func:`validate_cache` runs the protocol of coca.md section 3 for several allocation methods side by side
+:func:`validate_cache` runs CoCa's protocol (``docs/models/cache.md``) for several allocation methods side by side
 on the same requests:
 
 0. **Offline** (:func:`prepare_cache_model`): cut a zoo model at its block outputs, re-estimate batch norm,
@@ -312,7 +312,9 @@ def _run(setup: CacheSetup, methods: tuple[str, ...], n_clients: int, period: in
                                  class_rank=np.argsort(-p, axis=1, kind="stable"), threshold=setup.threshold)
             st.replay, st.problem, res = _plan_for(m, replay, depth, exit_kw, time_limit)
             st.status = res.status.value
-            st.plan = res.plan if res.plan is not None else replay.no_cache_plan()
+            # a baseline whose plan breaks a floor is still served as it is (its plan is kept in the stats)
+            plan = res.plan if res.plan is not None else res.stats.get("rejected_plan")
+            st.plan = plan if plan is not None else replay.no_cache_plan()
             st.predicted = st.problem.evaluate(st.plan)
         # serve this period
         y = truth[:, t * period:(t + 1) * period]

@@ -188,7 +188,11 @@ class MILP:
 
     # -- the formulation protocol -----------------------------------------------------------
     def _vector(self, x: Any) -> np.ndarray:
-        arr = np.asarray(x, dtype=float)
+        try:
+            arr = np.asarray(x, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise PlanError(f"`x` = {x!r:.60}; expected a vector of {self.n_vars} numbers for MILP {self.name!r}") \
+                from exc
         if arr.shape != (self.n_vars,):
             raise PlanError(f"`x` has shape {arr.shape}; expected ({self.n_vars},) for MILP {self.name!r}")
         return arr

@@ -146,6 +146,9 @@ def solve(
         t0 = time.perf_counter()
         reduced, decode = getattr(problem, attr)()
         reduce_time = time.perf_counter() - t0
+        why = chosen.feature_refusal(reduced)
+        if why:
+            raise UnsupportedProblemError(why)
         inner = chosen.func(reduced, ctx)
         plan = decode(inner.plan) if inner.plan is not None else None
         stats = {**inner.stats, "reduction": attr, "reduction_time": reduce_time,

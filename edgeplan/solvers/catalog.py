@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeplan.formulations.milp import MILP
+from edgeplan.solvers.registry import methods_for
 from edgeplan.solvers.result import Status
 
 INF = np.inf
-CONTINUOUS_REFUSERS = frozenset({"cp-sat"})
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Case:
 
 
 def _case(name: str, milp: MILP, status: Status, fun: float | None = None, doc: str = "") -> Case:
-    refuse = CONTINUOUS_REFUSERS if not milp.integrality.all() and milp.n_vars else frozenset()
+    refuse = frozenset(m.name for m in methods_for(milp) if m.refusal(milp) is not None)  # from the capabilities
     return Case(name, milp, status, fun, refuse, doc)
 
 
@@ -107,4 +107,4 @@ def _build() -> list[Case]:
 
 CATALOG: list[Case] = _build()
 
-__all__ = ["CATALOG", "CONTINUOUS_REFUSERS", "Case"]
+__all__ = ["CATALOG", "Case"]

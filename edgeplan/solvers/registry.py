@@ -4,7 +4,7 @@ A method is a function ``f(problem, ctx: SolveContext) -> Result``. It declares 
 types it accepts, whether it is ``"exact"`` or a ``"heuristic"``, and the Python modules it needs
 (probed lazily with :func:`importlib.util.find_spec`, so registering imports nothing heavy).
 
-Reductions (DESIGN.md): a problem that offers ``to_milp()`` is accepted by every method
+Reductions: a problem that offers ``to_milp()`` is accepted by every method
 registered for :class:`~edgeplan.formulations.milp.MILP`; ``solve()`` reduces, solves and
 decodes. Registration order within a kind is the order of preference (``priority`` breaks ties).
 
@@ -91,6 +91,9 @@ class Method:
     priority: int
     summary: str
     refuses: Callable[[Any], str | None] | None = None
+    cannot: frozenset[str] = frozenset()
+    hint: str = ""
+    keeps_time_limit: bool = True
 
     @property
     def available(self) -> bool:
@@ -143,7 +146,16 @@ class Method:
             target = memo[attr]
             if isinstance(target, UnsupportedProblemError):
                 return str(target)
-        return None if self.refuses is None else self.refuses(target)
+        return self.feature_refusal(target) or (None if self.refuses is None else self.refuses(target))
+
+    def feature_refusal(self, problem: Any) -> str | None:
+        """The refusal that the method's declared capabilities imply: the problem has features it ``cannot`` take."""
+        have = sorted(self.cannot & getattr(problem, "features", frozenset()))
+        if not have:
+            return None
+        listed = have[0] if len(have) == 1 else ", ".join(have[:-1]) + " and " + have[-1]
+        return (f"method {self.name!r} cannot take a {type(problem).__name__} with {listed}"
+                + (f"; {self.hint}" if self.hint else ""))
 
 
 #: Every registered method by name (the methods of ``solvers/backends`` and ``solvers/<family>/``, loaded by
@@ -172,6 +184,9 @@ def register(
     install: str | None = None,
     priority: int = 100,
     refuses: Callable[[Any], str | None] | None = None,
+    cannot: Iterable[str] = (),
+    hint: str = "",
+    keeps_time_limit: bool = True,
 ) -> Callable[[Callable[[Any, SolveContext], Result]], Callable[[Any, SolveContext], Result]]:
     """Register ``func(problem, ctx) -> Result`` under ``name``.
 
@@ -192,8 +207,16 @@ def register(
         Lower is preferred when ``solve()`` picks a method.
     refuses
         Optional cheap probe ``refuses(problem) -> reason | None`` on a problem of an accepted type (after
-        any reduction): the reason the method would refuse it with default options (see
-        :meth:`Method.refusal`). ``solve()`` still runs an explicitly named method, which raises its own error.
+        any reduction), for what capabilities cannot say (CP-SAT's exact integer scaling): the reason the method
+        would refuse it with default options (see :meth:`Method.refusal`). ``solve()`` still runs an explicitly
+        named method, which raises its own error.
+    cannot
+        Capabilities as data: the problem features (a problem's ``features``, e.g. "a DAG model", "memory caps")
+        the method cannot take. The registry refuses such problems for the method, listed or requested by name,
+        with ``hint`` (where to go instead) in the message; the method body never checks them.
+    keeps_time_limit
+        False for methods that cannot be stopped at the limit (``scipy.optimize.milp`` runs HiGHS in one
+        uninterruptible call; Pyomo builds its model first): they report their ``overrun`` in ``stats``.
     """
     if kind not in KINDS:
         raise ProblemDataError(f"`kind` = {kind!r}; expected one of {KINDS}")
@@ -203,7 +226,8 @@ def register(
     def decorator(func: Callable[[Any, SolveContext], Result]) -> Callable[[Any, SolveContext], Result]:
         doc = (func.__doc__ or "").strip().splitlines()
         METHODS.add(name, Method(name, problems, kind, func, requires, install or " ".join(requires),
-                                 priority, doc[0] if doc else "", refuses),
+                                 priority, doc[0] if doc else "", refuses, frozenset(cannot), hint,
+                                 keeps_time_limit),
                     same=lambda a, b: _where(a.func) == _where(b.func))
         return func
 
@@ -250,6 +274,9 @@ def require_accepts(method: Method, problem: Any) -> None:
         raise UnsupportedProblemError(
             f"method {method.name!r} cannot solve a {type(problem).__name__}; "
             f"methods that can: {', '.join(able) if able else 'none registered'}")
+    why = method.feature_refusal(problem) if method.direct(problem) else None
+    if why:
+        raise UnsupportedProblemError(why)
 
 
 __all__ = ["KINDS", "METHODS", "REDUCTIONS", "Method", "Options", "SolveContext", "all_methods", "capable_methods",

@@ -14,6 +14,7 @@ with ``gap = 0`` when ``f == b`` and ``inf`` when ``f == 0 != b``.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -167,4 +168,52 @@ def relative_gap(fun: float | None, bound: float | None, *, relative_to: str = "
     return diff / abs(ref) if ref != 0.0 else math.inf
 
 
-__all__ = ["PLAN_STATUSES", "Limit", "Result", "Status", "relative_gap"]
+class Deadline:
+    """A wall-clock budget from ``ctx.time_limit`` (``None``: none), shared by every method that keeps one."""
+
+    def __init__(self, limit: float | None) -> None:
+        self.start = time.perf_counter()
+        self.limit = limit
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def passed(self) -> bool:
+        return self.limit is not None and self.elapsed > self.limit
+
+
+def heuristic_result(problem: Any, plan: Any, method: str, t0: float, *, message: str = "",
+                     bound: float | None = None, infeasible: str | None = None, dead_end: str = "no plan",
+                     **stats: Any) -> Result:
+    """The one way a heuristic (or baseline) ends, in every family.
+
+    * ``infeasible`` (a reason proven without the heuristic, e.g. too few reachable users): ``infeasible``;
+    * no plan: ``no_solution`` with ``dead_end``;
+    * a plan that breaks a constraint (a heuristic that ignores a floor, a cap or an SLO): ``no_solution``
+      naming what broke, the plan kept in ``stats["rejected_plan"]`` (baselines are executed as they are);
+    * else ``feasible`` with ``message``, or ``optimal`` when a valid cheap ``bound`` meets the objective
+      (the bound is clipped to the objective).
+    """
+    def done(**kw: Any) -> Result:
+        return Result(method=method, solve_time=time.perf_counter() - t0, sense=problem.sense, **kw)
+
+    if infeasible is not None:
+        return done(plan=None, fun=None, status=Status.INFEASIBLE, message=infeasible, stats=stats)
+    if plan is None:
+        return done(plan=None, fun=None, status=Status.NO_SOLUTION, message=dead_end, stats=stats)
+    broken = problem.check(plan)
+    if broken:
+        listed = "; ".join(map(str, broken[:3]))
+        return done(plan=None, fun=None, status=Status.NO_SOLUTION, stats={**stats, "rejected_plan": plan},
+                    message=f"the {method} plan breaks {len(broken)} constraint(s): {listed}"
+                            + (f" ({message})" if message else ""))
+    fun = float(problem.objective(plan))
+    status = Status.FEASIBLE
+    if bound is not None:
+        bound = min(bound, fun) if problem.sense == "min" else max(bound, fun)
+        status = Status.OPTIMAL if bound == fun else Status.FEASIBLE
+    return done(plan=plan, fun=fun, status=status, bound=bound, message=message, stats=stats)
+
+
+__all__ = ["PLAN_STATUSES", "Deadline", "Limit", "Result", "Status", "heuristic_result", "relative_gap"]

@@ -1,6 +1,6 @@
 """CoCa data helpers: class importance from a request history, and seeded synthetic instances.
 
-:func:`class_importance` is CoCa's frequency x recency importance [author code, ``shared/papers/coca.md``
+:func:`class_importance` is CoCa's frequency x recency importance [author code; ``docs/models/cache.md``
 section 3]; :func:`random_cache_problem` and :func:`random_replay_problem` draw tiny to mid-sized
 :class:`~edgeplan.formulations.cache.placement.CachePlacement` and
 :class:`~edgeplan.formulations.cache.replay.CacheReplay` instances for tests and benchmarks (their ranges
@@ -46,7 +46,10 @@ def importance_to_prob(importance: np.ndarray) -> np.ndarray:
     return out if np.ndim(importance) == 2 else out[0]
 
 
-@generator("cache")
+@generator("cache", tiny=(
+    {"n_clients": 2, "n_layers": 4, "n_classes": 4},
+    {"n_clients": 1, "n_layers": 4, "n_classes": 4, "goal": "accuracy", "memory_budget_bytes": 2e3},
+    {"n_clients": 2, "n_layers": 3, "n_classes": 3, "max_layers": 1, "latency_slo_fraction": 0.9}))
 def random_cache_problem(n_clients: int = 3, n_layers: int = 8, n_classes: int = 10, *, seed: int = 0,
                          goal: str = "latency", accuracy_drop: float = 0.03, entry_budget: float | None = None,
                          memory_budget_bytes: float = np.inf, max_layers: int | None = None,
@@ -97,7 +100,7 @@ def random_cache_problem(n_clients: int = 3, n_layers: int = 8, n_classes: int =
                           name=f"cache-rand-{n}x{L}x{C}-s{seed}")
 
 
-@generator("cache-replay")
+@generator("cache-replay", tiny=({"n_clients": 1, "n_layers": 4, "n_classes": 4, "requests": 20},))
 def random_replay_problem(n_clients: int = 2, n_layers: int = 5, n_classes: int = 6, *, requests: int = 60,
                           seed: int = 0, noise: float = 0.6, rule: str = "coca", threshold: float = 0.05,
                           accuracy_drop: float = 0.05, **system: Any) -> CacheReplay:

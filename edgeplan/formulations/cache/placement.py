@@ -1,7 +1,8 @@
 r"""CoCa cache placement: which cache layers each client activates and which classes it caches.
 
 Liang, Liu, Xu, Qiao, Huang, "Many Hands Make Light Work: Accelerating Edge Inference via Multi-Client
-Collaborative Caching", arXiv 2412.10382 (ICDE 2025). Our notes: ``shared/papers/coca.md``.
+Collaborative Caching", arXiv 2412.10382 (ICDE 2025). The model in our words, with what is reconstructed:
+``docs/models/cache.md``.
 
 System
 ------
@@ -60,7 +61,7 @@ Clients do not share a constraint, so the problem separates by client.
 
 Choices where the paper is silent
 ---------------------------------
-* The separable recognition-depth model above and the objective/constraint set (coca.md section 4 is a
+* The separable recognition-depth model above and the objective/constraint set (``docs/models/cache.md`` lists what is a
   reconstruction). Hit rates depend on :math:`k` (fewer cached classes, larger margins), hence the ``k``
   axis of the data; arrays without it are broadcast.
 * "Accuracy" is agreement with a reference label (by default the uncached model's prediction, so

@@ -3,7 +3,7 @@ r"""CoCa cache allocation replayed on a recorded request stream with the true lo
 :class:`CacheReplay` holds, for every request of a recorded stream, the cosine scores
 :math:`s_{l}(x)_c = \cos(u_l(x), G[l][c])` of its semantic vector at every candidate layer against the global
 cache, the client that issued it and its reference label (the uncached model's prediction). A plan
-:math:`(K_i, A_i)` is evaluated by replaying CoCa's lookup [author code, coca.md section 3] on the client's
+:math:`(K_i, A_i)` is evaluated by replaying CoCa's lookup [author code; see ``docs/models/cache.md``] on the client's
 requests; the timing model and the budgets are those of
 :class:`~edgeplan.formulations.cache.placement.CacheSystem`.
 

@@ -1,6 +1,6 @@
 r"""One FL round at least energy: selection, BS, bandwidth, transmit power and CPU clock under a deadline.
 
-The energy variant of the round problem (``fl-scheduling.md`` B.4 and D.2: the DAGSA author code's time-split
+The energy variant of the round problem (``docs/models/fl.md``: the DAGSA author code's time-split
 subproblem and HFL-SNM's data-coverage metrics, arXiv 2509.14938).
 
 Model

@@ -1,7 +1,7 @@
 r"""One federated-learning round under mobility: who trains, through which base station, with what bandwidth.
 
 DAGSA's problem (Fan et al., "Mobility-Aware Joint User Scheduling and Resource Allocation for Low-Latency
-Federated Learning", arXiv 2307.09263) as reconstructed in ``shared/papers/fl-scheduling.md`` (Part C), with the
+Federated Learning", arXiv 2307.09263) as reconstructed in ``docs/models/fl.md``, with the
 channel, compute and mobility models of the first author's public code (Part B).
 
 Model

@@ -22,7 +22,9 @@ from edgeplan.profiles.links import WirelessChannel
 from edgeplan.registry import generator
 
 
-@generator("fl-round")
+@generator("fl-round", tiny=({"n_users": 4, "n_bs": 2, "n_select": 2, "resource_block_hz": 3e5},
+                             {"n_users": 4, "n_bs": 2, "n_select": 2, "resource_block_hz": 3e5, "quota": "at_least",
+                              "bs_channels": 1}))
 def fl_round_instance(
     n_users: int = 40,
     n_bs: int = 4,
@@ -55,7 +57,7 @@ def fl_round_instance(
 ) -> FLRound:
     """A seeded DAGSA round from the profiles (scenario family ``"fl-round"``).
 
-    Defaults follow the DAGSA author code (``fl-scheduling.md`` B and C.5): a 1 km square with 4 BSs at the
+    Defaults follow the DAGSA author code (see ``docs/models/fl.md``): a 1 km square with 4 BSs at the
     quadrant centres (``n_bs`` != 4: a grid), users uniform in the area with random headings at ``speed_mps``
     (a number or a ``(low, high)`` range), the ``channel-macro-dagsa`` channel (macro path loss, Rayleigh with
     :math:`E|h|^2 = 2`, no shadowing, -174 dBm/Hz), 0.2 W, CPU :math:`U[0.1, 1]` GHz, :math:`\\gamma = 10^4`,
@@ -82,7 +84,9 @@ def fl_round_instance(
                    name=name or f"fl-round-{n}x{m}-k{n_select}")
 
 
-@generator("fl-energy")
+@generator("fl-energy", tiny=({"n_users": 4, "n_bs": 2, "n_select": 2, "resource_block_hz": 3e5},
+                              {"n_users": 4, "n_bs": 2, "n_select": 1, "resource_block_hz": 4e5, "quota": "exact",
+                               "deadline_s": 0.5}))
 def fl_energy_instance(
     n_users: int = 20,
     n_bs: int = 4,

@@ -65,6 +65,10 @@ from edgeplan.formulations.partition.common import block_times, check_devices, c
 from edgeplan.profiles.devices import DTYPE_BYTES, DeviceProfile
 from edgeplan.profiles.model import ModelProfile
 
+#: Features of a pipeline problem that some methods cannot take (:attr:`PipelinePartition.features`).
+ITERATION_FREE_ORDER = "iteration time with a free device order"
+ITERATION_GPIPE_TRAINING = "iteration time of GPipe training (two max terms)"
+
 ORDERS = ("fixed", "free")
 PIPELINE_OBJECTIVES = ("bottleneck", "iteration")
 MODES = ("inference", "training")
@@ -387,6 +391,16 @@ class PipelinePartition:
         names = [f"memory_bytes[stage {s} on device {int(d)} {self.devices[d].name!r}]" for s, d in enumerate(dev)]
         return violations_le(names, m.memory_bytes, self.memory_cap_bytes[dev], tol)
 
+    @property
+    def features(self) -> frozenset[str]:
+        """What methods may be unable to take (a method declares those it cannot take)."""
+        out = set()
+        if self.minimize != "bottleneck" and self.order == "free":
+            out.add(ITERATION_FREE_ORDER)
+        if self.minimize != "bottleneck" and self.training and self.schedule == "gpipe":
+            out.add(ITERATION_GPIPE_TRAINING)
+        return frozenset(out)
+
     def to_milp(self, *, time_quantum_s: float | None = None) -> tuple[Any, Any]:
         """The MILP of :func:`edgeplan.formulations.partition.milp.pipeline_milp` and its decoder."""
         from edgeplan.registry import reduce_to_milp
@@ -428,5 +442,5 @@ class PipelinePartition:
                 f"M={self.n_micro})")
 
 
-__all__ = ["MODES", "ORDERS", "PIPELINE_OBJECTIVES", "SCHEDULES", "PipelineMetrics", "PipelinePartition",
-           "PipelinePlan", "rate_matrix"]
+__all__ = ["ITERATION_FREE_ORDER", "ITERATION_GPIPE_TRAINING", "MODES", "ORDERS", "PIPELINE_OBJECTIVES", "SCHEDULES",
+           "PipelineMetrics", "PipelinePartition", "PipelinePlan", "rate_matrix"]

@@ -78,6 +78,12 @@ from edgeplan.profiles.devices import DTYPE_BYTES, DeviceProfile
 from edgeplan.profiles.links import WiredLink
 from edgeplan.profiles.model import ModelProfile
 
+#: Features of a split problem that some methods cannot take (:attr:`SplitInference.features`).
+DAG_MODEL = "a DAG model"
+THROUGHPUT_OBJECTIVE = "the throughput objective"
+MEMORY_CAPS = "memory caps"
+LATENCY_CAP = "a latency cap"
+
 OBJECTIVES = ("latency", "energy", "throughput")
 
 
@@ -452,6 +458,20 @@ class SplitInference:
         return out
 
     # -- reductions -------------------------------------------------------------------------------------------
+    @property
+    def features(self) -> frozenset[str]:
+        """What methods may be unable to take (:data:`FEATURES`; a method declares those it cannot take)."""
+        out = set()
+        if not self.model.is_chain:
+            out.add(DAG_MODEL)
+        if self.minimize == "throughput":
+            out.add(THROUGHPUT_OBJECTIVE)
+        if np.isfinite(self.memory_cap_bytes).any():
+            out.add(MEMORY_CAPS)
+        if self.max_latency_s is not None:
+            out.add(LATENCY_CAP)
+        return frozenset(out)
+
     def to_milp(self, *, time_quantum_s: float | None = None) -> tuple[Any, Any]:
         """The MILP of :func:`edgeplan.formulations.partition.milp.split_milp` and its decoder ``x -> SplitPlan``."""
         from edgeplan.registry import reduce_to_milp
@@ -470,4 +490,5 @@ class SplitInference:
                 f"tiers={[t.name for t in self.tiers]}, minimize={self.minimize!r}, widths={self.widths.tolist()})")
 
 
-__all__ = ["OBJECTIVES", "SplitInference", "SplitMetrics", "SplitPlan"]
+__all__ = ["DAG_MODEL", "LATENCY_CAP", "MEMORY_CAPS", "OBJECTIVES", "THROUGHPUT_OBJECTIVE", "SplitInference",
+           "SplitMetrics", "SplitPlan"]

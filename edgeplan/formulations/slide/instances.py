@@ -10,7 +10,7 @@ from edgeplan.profiles.links import draw_rayleigh_power, path_loss_macro_db
 from edgeplan.registry import generator
 
 
-@generator("slide")
+@generator("slide", tiny=({"n_users": 3, "n_models": 2}, {"n_users": 4, "n_models": 1, "n_layers": 3}))
 def random_instance(
     n_users: int = 4,
     n_models: int = 2,

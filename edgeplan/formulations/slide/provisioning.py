@@ -1,7 +1,7 @@
 r"""SLIDE: provision models to users who download them layer by layer while inferring.
 
 Qu, Li, Chen, Chen, Zhou, "SLIDE: Simultaneous model downLoading and Inference at the wireless eDgE",
-arXiv 2512.20946 v2 (IEEE TMC 2026). Our notes: ``shared/papers/slide.md``.
+arXiv 2512.20946 v2 (IEEE TMC 2026). The model in our words, with what is reconstructed: ``docs/models/slide.md``.
 
 Model
 -----
@@ -38,7 +38,7 @@ A plan (:class:`SlidePlan`) lists the model of every user (``-1``: not served), 
 clock scalings of the served users' layers. ``objective`` counts the served users; ``check`` reports every
 broken constraint, including a served user who misses the deadline or the budget (constraint 10c).
 
-Choices where the paper is silent (``slide.md`` section 10)
+Choices where the paper is silent (listed in ``docs/models/slide.md``)
 -----------------------------------------------------------
 * :math:`V_{k,l} = S_l / h_k` (the paper: "approximately the layer size over the host-to-GPU bandwidth");
   ``copy_bits_per_s = inf`` drops it.

@@ -58,7 +58,7 @@ def to_pyomo(milp: MILP) -> Any:
 
 
 @register("pyomo", problem=MILP, kind="exact", requires=("pyomo", "highspy"), install="pyomo highspy",
-          priority=40)
+          priority=40, keeps_time_limit=False)
 def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
     """Pyomo ``ConcreteModel`` solved by ``appsi_highs``. Options: ``mip_rel_gap`` (1e-4)."""
     opts = Options(ctx.options, "pyomo")

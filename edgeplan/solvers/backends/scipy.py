@@ -11,14 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from edgeplan.formulations.milp import MILP
-from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, trivial_result
+from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, objective_scale, trivial_result
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 _STATUS = {0: Status.OPTIMAL, 2: Status.INFEASIBLE, 3: Status.UNBOUNDED}
 
 
-@register("scipy", problem=MILP, kind="exact", requires=("scipy",), priority=30)
+@register("scipy", problem=MILP, kind="exact", requires=("scipy",), priority=30,
+          keeps_time_limit=False)
 def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
     """``scipy.optimize.milp`` with HiGHS' time limit. Options: ``mip_rel_gap`` (1e-4), ``presolve`` (True)."""
     opts = Options(ctx.options, "scipy")
@@ -33,6 +34,7 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
 
     sw = Stopwatch()
     sign = -1.0 if milp.sense == "max" else 1.0
+    scale = objective_scale(milp.c)  # exact; HiGHS' absolute tolerances then act on a unit-scale objective
     with sw.lap("build"):
         constraints = [LinearConstraint(milp.A, milp.row_lower, milp.row_upper)] if milp.n_rows else []
         bounds = Bounds(milp.col_lower, milp.col_upper)
@@ -40,7 +42,7 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
         if ctx.time_limit is not None:
             options["time_limit"] = ctx.time_limit
     with sw.lap("solve"):
-        res = scipy_milp(sign * milp.c, integrality=milp.integrality.astype(int), bounds=bounds,
+        res = scipy_milp(sign * scale * milp.c, integrality=milp.integrality.astype(int), bounds=bounds,
                          constraints=constraints, options=options)
     limit = None
     bound = None
@@ -56,8 +58,9 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
         status = disambiguate(milp, ctx.time_limit)
     dual = getattr(res, "mip_dual_bound", None)
     if dual is not None and np.isfinite(dual) and milp.n_integer:
-        bound = sign * float(dual) + milp.constant
+        bound = sign * float(dual) / scale + milp.constant
     overrun = None if ctx.time_limit is None else max(0.0, sw.times["solve"] - ctx.time_limit)
-    stats = {"mip_rel_gap": gap, "nodes": getattr(res, "mip_node_count", None), "overrun": overrun}
+    stats = {"mip_rel_gap": gap, "objective_scale": scale, "nodes": getattr(res, "mip_node_count", None),
+             "overrun": overrun}
     return make_result(milp, "scipy", status, res.x, bound=bound, limit=limit, message=str(res.message),
                        build_time=sw.times["build"], solve_time=sw.times["solve"], stats=stats)

@@ -1,4 +1,4 @@
-r"""ACA: CoCa's adaptive cache allocation (``shared/papers/coca.md`` sections 3 and 5).
+r"""ACA: CoCa's adaptive cache allocation (``docs/models/cache.md``).
 
 Liang et al., "Many Hands Make Light Work: Accelerating Edge Inference via Multi-Client Collaborative
 Caching", arXiv 2412.10382 (ICDE 2025). Per client, every period:
@@ -36,7 +36,7 @@ from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.cache.placement import CachePlacement, CacheSystem
 from edgeplan.formulations.cache.replay import CacheReplay
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.result import Result, heuristic_result
 
 
 def hot_spot_counts(problem: CacheSystem, share: float, k_min: int) -> np.ndarray:
@@ -112,15 +112,9 @@ def aca(problem: CacheSystem, ctx: SolveContext) -> Result:
             chosen[i] = trial[i]
         current = problem.evaluate(problem.plan(k, chosen))
     plan = problem.plan(k, chosen)
-    solve = time.perf_counter() - t0
     stats: dict[str, Any] = {"class_counts": k.tolist(), "priority": order.tolist()}
-    viol = problem.check(plan) if greedy else []
-    if viol:
-        return Result(plan=None, fun=None, status=Status.NO_SOLUTION, solve_time=solve, stats=stats,
-                      message="ACA's plan breaks " + "; ".join(map(str, viol[:3])))
-    return Result(plan=plan, fun=problem.objective(plan), status=Status.FEASIBLE, solve_time=solve, stats=stats,
-                  message=f"k = {k.tolist()} hot-spot classes ({share:.0%} share), "
-                          f"{[len(a) for a in chosen]} layers")
+    return heuristic_result(problem, plan, "aca", t0, message=f"k = {k.tolist()} hot-spot classes ({share:.0%} "
+                            f"share), {[len(a) for a in chosen]} layers", **stats)
 
 
 __all__ = ["aca", "hot_spot_counts", "profiled_priority"]

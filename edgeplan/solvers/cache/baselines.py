@@ -1,4 +1,4 @@
-"""Baselines of CoCa's evaluation (``shared/papers/coca.md`` section 6), each a method of its own.
+"""Baselines of CoCa's evaluation (``docs/models/cache.md``), each a method of its own.
 
 ``no-cache``
     Nothing cached: every request runs the whole model.
@@ -17,8 +17,9 @@
     calibrated for CoCa's rule it is CoCa's cache with all classes at those layers.
 
 All four accept :class:`~edgeplan.formulations.cache.placement.CachePlacement` and
-:class:`~edgeplan.formulations.cache.replay.CacheReplay`; a plan that breaks a floor or an SLO is reported as
-such by ``solve``'s check (status ``error`` with the violations), which is the point of a baseline.
+:class:`~edgeplan.formulations.cache.replay.CacheReplay`; a plan that breaks a floor or an SLO ends as every
+heuristic's does (:func:`~edgeplan.solvers.result.heuristic_result`): ``no_solution`` naming the violations, the
+plan kept in ``stats["rejected_plan"]`` (which is the point of a baseline: it is still executed as it is).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.cache.placement import CachePlacement, CacheSystem
 from edgeplan.formulations.cache.replay import CacheReplay
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.result import Result, Status, heuristic_result
 
 PROBLEMS = (CachePlacement, CacheReplay)
 
@@ -53,10 +54,9 @@ def max_classes(problem: CacheSystem, i: int, layers: list[int]) -> int:
     return k
 
 
-def _result(problem: CacheSystem, counts: list[int], layers: list[list[int]], t0: float, message: str) -> Result:
-    plan = problem.plan(counts, layers)
-    return Result(plan=plan, fun=problem.objective(plan), status=Status.FEASIBLE, message=message,
-                  solve_time=time.perf_counter() - t0)
+def _result(problem: CacheSystem, counts: list[int], layers: list[list[int]], t0: float, message: str,
+            method: str) -> Result:
+    return heuristic_result(problem, problem.plan(counts, layers), method, t0, message=message)
 
 
 def _layer_count(opts: Options, key: str, default: int, method: str) -> int:
@@ -71,7 +71,7 @@ def no_cache(problem: CacheSystem, ctx: SolveContext) -> Result:
     """Baseline: nothing cached, the whole model for every request."""
     Options(ctx.options, "no-cache").done()
     t0 = time.perf_counter()
-    return _result(problem, [0] * problem.n_clients, [[]] * problem.n_clients, t0, "no cache")
+    return _result(problem, [0] * problem.n_clients, [[]] * problem.n_clients, t0, "no cache", "no-cache")
 
 
 @register("all-layers", problem=PROBLEMS, kind="heuristic", priority=90)
@@ -86,7 +86,8 @@ def all_layers(problem: CacheSystem, ctx: SolveContext) -> Result:
         return Result(plan=None, fun=None, status=Status.NO_SOLUTION, solve_time=time.perf_counter() - t0,
                       message=f"the budgets admit fewer than 2 classes at {len(layers)} layers for client(s) "
                               f"{short or list(range(problem.n_clients))}")
-    return _result(problem, counts, [layers] * problem.n_clients, t0, f"k = {counts} at all {len(layers)} layers")
+    return _result(problem, counts, [layers] * problem.n_clients, t0, f"k = {counts} at all {len(layers)} layers",
+                   "all-layers")
 
 
 def _trimmed(problem: CacheSystem, i: int, k: int, layers: list[int]) -> tuple[int, list[int]]:
@@ -117,7 +118,7 @@ def static_topk(problem: CacheSystem, ctx: SolveContext) -> Result:
     t0 = time.perf_counter()
     fitted = [_trimmed(problem, i, k, list(layers)) for i in range(problem.n_clients)]
     return _result(problem, [f[0] for f in fitted], [f[1] for f in fitted], t0,
-                   f"static top-{k} at layers {list(layers)} (trimmed to the budgets)")
+                   f"static top-{k} at layers {list(layers)} (trimmed to the budgets)", "static-topk")
 
 
 @register("multi-exit", problem=PROBLEMS, kind="heuristic", priority=90)
@@ -130,7 +131,7 @@ def multi_exit(problem: CacheSystem, ctx: SolveContext) -> Result:
     exits = evenly_spaced(problem.n_layers, n_exits)
     fitted = [_trimmed(problem, i, problem.n_classes, exits) for i in range(problem.n_clients)]
     return _result(problem, [f[0] for f in fitted], [f[1] for f in fitted], t0,
-                   f"{len(exits)} exits at {exits}, all classes (trimmed to the budgets)")
+                   f"{len(exits)} exits at {exits}, all classes (trimmed to the budgets)", "multi-exit")
 
 
 __all__ = ["all_layers", "evenly_spaced", "max_classes", "multi_exit", "no_cache", "static_topk"]

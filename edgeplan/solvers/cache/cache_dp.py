@@ -4,8 +4,8 @@ r"""``cache-dp``: exact cache allocation for CoCa's separable hit model by a lay
     For every client and every class count :math:`k` (the hot-spot classes are the top-:math:`k` prefix, so
     :math:`k` fixes them), a plan is a path :math:`-1 \to l_1 \to \dots \to l_m \to L` in the layer DAG whose
     arc costs depend only on the two ends (:meth:`CachePlacement.arc_tables`). Without side constraints the
-    best path is the DP :math:`V(u) = \min_{v > u} [\,T(u, v) + V(v)\,]` of coca.md. With an accuracy floor,
-    a latency SLO, a memory budget or a layer cap the DP keeps, at every node, the labels
+    best path is the DP :math:`V(u) = \min_{v > u} [\,T(u, v) + V(v)\,]` of CoCa (``docs/models/cache.md``).
+    With an accuracy floor, a latency SLO, a memory budget or a layer cap the DP keeps, at every node, the labels
     :math:`(T, \mathrm{Acc}, |A|, \text{memory})` of partial paths that no other label dominates
     (resource-constrained shortest path by label setting). Labels are cut when even the best completion
     (a backward DP over the unconstrained remaining latency and accuracy) cannot meet a constraint or beat

@@ -1,4 +1,4 @@
-r"""Baselines of the FL round problem (``fl-scheduling.md`` C.4, "suggested baselines"): ``random``,
+r"""Baselines of the FL round problem (``docs/models/fl.md``, baselines): ``random``,
 ``best-channel``, ``fastest-compute``.
 
 Each ranks the users, gives each its BS, and splits every BS's band equally among its users:

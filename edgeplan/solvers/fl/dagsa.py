@@ -3,7 +3,7 @@ all code but the score).
 
 Fan, Chen, Li, Deng, Han, Ding, "Mobility-Aware Joint User Scheduling and Resource Allocation for Low-Latency
 Federated Learning", arXiv 2307.09263. The paper's pseudocode is not public; this is the reconstruction of
-``shared/papers/fl-scheduling.md`` C.4:
+``docs/models/fl.md``:
 
 .. code-block:: text
 
@@ -70,7 +70,7 @@ from edgeplan.solvers.fl.kernels import (
     static_view,
 )
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.result import Result, heuristic_result
 
 #: Fewest stale candidates re-scored at once (a batch costs about as much as one candidate).
 BATCH = 16
@@ -229,20 +229,12 @@ def dagsa_assignment(problem: FLRound, *, static: bool = False) -> tuple[np.ndar
 
 def fl_heuristic_result(problem: FLRound, plan: FLSchedule | None, method: str, t0: float, *,
                         dead_end: str, **stats: Any) -> Result:
-    """A Result for an FL round heuristic: the plan with the cheap bound, or why there is none."""
+    """A Result for an FL round heuristic (:func:`~edgeplan.solvers.result.heuristic_result`) with the cheap
+    latency bound."""
     reason = quick_infeasibility(problem)
-    if reason is not None:
-        return Result(plan=None, fun=None, status=Status.INFEASIBLE, message=reason, method=method,
-                      solve_time=time.perf_counter() - t0, stats=stats)
-    if plan is None:
-        return Result(plan=None, fun=None, status=Status.NO_SOLUTION, message=dead_end, method=method,
-                      solve_time=time.perf_counter() - t0, stats=stats)
-    fun = problem.objective(plan)
-    bound = latency_lower_bound(problem)
-    status = Status.OPTIMAL if fun <= bound else Status.FEASIBLE
-    return Result(plan=plan, fun=fun, status=status, bound=min(bound, fun), method=method,
-                  message=f"{int(plan.selected.sum())} users selected; round latency {fun:.6g} s",
-                  solve_time=time.perf_counter() - t0, stats=stats)
+    message = "" if plan is None else f"{int(plan.selected.sum())} users selected"
+    return heuristic_result(problem, plan, method, t0, message=message, infeasible=reason, dead_end=dead_end,
+                            bound=None if reason is not None else latency_lower_bound(problem), **stats)
 
 
 def _solve(problem: FLRound, ctx: SolveContext, method: str, static: bool) -> Result:

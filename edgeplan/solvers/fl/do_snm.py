@@ -1,7 +1,7 @@
 r"""DO-SNM-like coverage-aware greedy for the least-energy FL round (``"do-snm"``).
 
 Chen et al., "Hierarchical Federated Learning for Social Network with Mobility" (HFL-SNM, DO-SNM), arXiv
-2509.14938. DO-SNM's steps are not public; this is the skeleton of ``fl-scheduling.md`` D.2 on
+2509.14938. DO-SNM's steps are not public; this is the reconstructed skeleton of ``docs/models/fl.md`` on
 :class:`~edgeplan.formulations.fl.fl_energy.FLRoundEnergy`:
 
 .. code-block:: text
@@ -34,7 +34,7 @@ import numpy as np
 from edgeplan.formulations.fl.fl_energy import FLEnergySchedule, FLRoundEnergy
 from edgeplan.solvers.fl.fl_energy import energy_infeasibility
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.result import Result, heuristic_result
 
 #: Units the spare band of a BS is split into by the marginal-energy greedy (continuous bandwidth).
 SPLIT_UNITS = 64
@@ -146,19 +146,12 @@ def rdcr_ok(problem: FLRoundEnergy, selected: np.ndarray) -> bool:
 
 def energy_result(problem: FLRoundEnergy, plan: FLEnergySchedule | None, method: str, t0: float, dead_end: str,
                   **stats: Any) -> Result:
-    """The Result of an energy heuristic: plan with the cheap bound, or the reason there is none."""
+    """The Result of an energy heuristic (:func:`~edgeplan.solvers.result.heuristic_result`) with the cheap
+    energy bound."""
     reason = energy_infeasibility(problem)
-    if reason is not None:
-        return Result(plan=None, fun=None, status=Status.INFEASIBLE, message=reason, method=method,
-                      solve_time=time.perf_counter() - t0, stats=stats)
-    if plan is None or problem.check(plan):
-        return Result(plan=None, fun=None, status=Status.NO_SOLUTION, message=dead_end, method=method,
-                      solve_time=time.perf_counter() - t0, stats=stats)
-    fun = problem.objective(plan)
-    bound = min(energy_lower_bound(problem), fun)
-    return Result(plan=plan, fun=fun, status=Status.OPTIMAL if fun <= bound else Status.FEASIBLE, bound=bound,
-                  method=method, message=f"{int(plan.selected.sum())} users selected; energy {fun:.6g} J",
-                  solve_time=time.perf_counter() - t0, stats=stats)
+    message = "" if plan is None else f"{int(plan.selected.sum())} users selected"
+    return heuristic_result(problem, plan, method, t0, message=message, infeasible=reason, dead_end=dead_end,
+                            bound=None if reason is not None else energy_lower_bound(problem), **stats)
 
 
 def do_snm_assignment(problem: FLRoundEnergy, beta: float = 1.0, omega: float = 1.0) -> np.ndarray | None:

@@ -3,7 +3,7 @@ r"""Exact least-energy FL round (:class:`~edgeplan.formulations.fl.fl_energy.FLR
 Method ``"fl-energy"``
 ----------------------
 1. **Per-user convex part.** For a (user, BS, bandwidth) the least energy :math:`\mathcal E^\star(b)` comes from the
-   time-split subproblem (``fl-scheduling.md`` B.4), solved by bisection on the derivative
+   time-split subproblem (``docs/models/fl.md``), solved by bisection on the derivative
    (:func:`~edgeplan.formulations.fl.fl_energy.time_split`), vectorized over all points at once.
 2. **Resource blocks** (``resource_block_hz`` set): every block count of every pair is an operating point, and the
    operating-point MILP with the linearized coverage rows (:meth:`~edgeplan.formulations.fl.fl_energy.FLRoundEnergy.

@@ -26,7 +26,7 @@ from edgeplan.formulations.fl.fl_energy import FLRoundEnergy
 from edgeplan.solvers.backends.cvxpy import SOLVED, library, solve_program
 from edgeplan.solvers.fl.fl_energy import energy_infeasibility, result, solve_points
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.result import Deadline, Limit, Result, Status
 
 CLARABEL_TOL = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
 
@@ -49,8 +49,10 @@ def _split_program() -> tuple[Any, dict[str, Any], Any]:
     return cp.Problem(cp.Minimize(obj), cons), {"k3": k3, "d": d, "c": c, "bh": bh, "lo": lo, "hi": hi}, t
 
 
-def time_split_cvxpy(problem: FLRoundEnergy, users: Any, bs: Any, bandwidth_hz: Any) -> np.ndarray:
-    """Least energy of each point ``(user, BS, bandwidth)`` by Clarabel (``inf`` where infeasible)."""
+def time_split_cvxpy(problem: FLRoundEnergy, users: Any, bs: Any, bandwidth_hz: Any,
+                     deadline: Deadline | None = None) -> np.ndarray:
+    """Least energy of each point ``(user, BS, bandwidth)`` by Clarabel (``inf`` where infeasible, ``nan`` where
+    Clarabel failed or the ``deadline`` passed first)."""
     from edgeplan.formulations.fl.common import rate_bps
 
     users, bs, band = (np.atleast_1d(np.asarray(x)) for x in (users, bs, bandwidth_hz))
@@ -58,6 +60,9 @@ def time_split_cvxpy(problem: FLRoundEnergy, users: Any, bs: Any, bandwidth_hz: 
     out = np.full(users.size, np.inf)
     Z = problem.payload_bits
     for i, (u, m, b) in enumerate(zip(users, bs, band, strict=True)):
+        if deadline is not None and deadline.passed():
+            out[i:] = np.nan
+            break
         h = problem.gain[u, m] / problem.noise_psd_w_per_hz
         C, d = problem.cycles[u], problem.pair_deadline_s[u, m]
         with np.errstate(divide="ignore"):
@@ -80,8 +85,11 @@ def time_split_cvxpy(problem: FLRoundEnergy, users: Any, bs: Any, bandwidth_hz: 
     return out
 
 
-def _failed(energy: np.ndarray, t0: float) -> Result:
+def _failed(energy: np.ndarray, t0: float, deadline: Deadline) -> Result:
     bad = int(np.isnan(energy).sum())
+    if deadline.passed():
+        return result(None, None, Status.NO_SOLUTION, None, t0, f"time limit with {bad} of {energy.size} operating "
+                      "points left to solve", "fl-energy-cvxpy", Limit.TIME)
     return result(None, None, Status.ERROR, None, t0, f"Clarabel failed on {bad} of {energy.size} operating points",
                   "fl-energy-cvxpy")
 
@@ -97,6 +105,7 @@ def solve_fl_energy_cvxpy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
     n_grid = opts.get("grid", 16, int)
     opts.done()
     t0 = time.perf_counter()
+    deadline = Deadline(ctx.time_limit)
     reason = energy_infeasibility(problem)
     if reason is not None:
         return result(None, None, Status.INFEASIBLE, None, t0, reason, "fl-energy-cvxpy")
@@ -104,9 +113,9 @@ def solve_fl_energy_cvxpy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
         pts = problem.block_points()
         u, m, k = pts["user"], pts["bs"], pts["blocks"]
         band = k * problem.resource_block_hz
-        energy = time_split_cvxpy(problem, u, m, band)
+        energy = time_split_cvxpy(problem, u, m, band, deadline)
         if np.isnan(energy).any():
-            return _failed(energy, t0)
+            return _failed(energy, t0, deadline)
         return solve_points(problem, u, m, band, energy, k.astype(float), problem.n_blocks.astype(float), ctx,
                              "fl-energy-cvxpy", t0, True, points=int(u.size))
     bmin = problem.min_bandwidth_hz()
@@ -115,9 +124,9 @@ def solve_fl_energy_cvxpy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
     band = bmin[uu, mm][:, None] + (problem.bs_bandwidth_hz[mm] - bmin[uu, mm])[:, None] * frac[None, :]
     band[:, 0] *= 1 + 1e-9
     u, m, b = np.repeat(uu, n_grid), np.repeat(mm, n_grid), band.ravel()
-    energy = time_split_cvxpy(problem, u, m, b)
+    energy = time_split_cvxpy(problem, u, m, b, deadline)
     if np.isnan(energy).any():
-        return _failed(energy, t0)
+        return _failed(energy, t0, deadline)
     fin = np.isfinite(energy)
     return solve_points(problem, u[fin], m[fin], b[fin], energy[fin], None, None, ctx, "fl-energy-cvxpy", t0,
                          False, points=int(fin.sum()))

@@ -18,10 +18,9 @@ import numpy as np
 
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
 from edgeplan.formulations.partition.split import SplitInference, SplitPlan
-from edgeplan.solvers.partition.common import heuristic_result
 from edgeplan.solvers.partition.param_balanced import balanced_plan
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Result
+from edgeplan.solvers.result import Result, heuristic_result
 
 
 @register("device-only", problem=SplitInference, kind="heuristic")

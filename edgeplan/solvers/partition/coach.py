@@ -1,8 +1,8 @@
 r"""COACH: end-cloud pipelined inference with partition and transmission quantization, offline and online.
 
 Gao, Liu, Xu, Sun Xu, Ma, Huang, "Accelerating End-Cloud Collaborative Inference via Near Bubble-free Pipeline
-Optimization", INFOCOM 2025 (arXiv 2501.12388). Our notes: ``shared/papers/coach.md`` (the paper's body is not
-public; the algorithm below is the reconstruction of sections 4-5 there).
+Optimization", INFOCOM 2025 (arXiv 2501.12388). The model in our words:
+``docs/models/partition.md`` (the paper's body is not public; the algorithm below is a reconstruction).
 
 Offline (method ``"coach"``)
 ----------------------------
@@ -44,9 +44,8 @@ import numpy as np
 
 from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.partition.split import SplitInference, SplitPlan
-from edgeplan.solvers.partition.common import heuristic_result
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Result
+from edgeplan.solvers.result import Result, heuristic_result
 
 
 def min_widths(problem: SplitInference, tier: np.ndarray) -> np.ndarray:

@@ -36,8 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan.errors import UnsupportedProblemError
-from edgeplan.formulations.partition.split import SplitInference, SplitPlan
+from edgeplan.formulations.partition.split import (
+    LATENCY_CAP,
+    MEMORY_CAPS,
+    THROUGHPUT_OBJECTIVE,
+    SplitInference,
+    SplitPlan,
+)
 from edgeplan.solvers.partition.common import plan_result
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Result
@@ -154,28 +159,12 @@ def cut_plan(problem: SplitInference, tier: np.ndarray) -> SplitPlan:
     return problem.canonical(SplitPlan(tier, bits))
 
 
-def dads_refusal(problem: SplitInference) -> str | None:
-    """Why ``dads`` cannot take ``problem`` (``None``: it can): the cut model has no max terms and no caps."""
-    why = []
-    if problem.minimize == "throughput":
-        why.append("the throughput objective (a max of stages)")
-    if np.isfinite(problem.memory_cap_bytes).any():
-        why.append("memory caps")
-    if problem.max_latency_s is not None:
-        why.append("a latency cap")
-    if not why:
-        return None
-    return (f"method 'dads' solves unconstrained latency/energy splits; this problem has {' and '.join(why)} "
-            "(use 'highs' on its MILP, or 'split-enum' for chains)")
-
-
-@register("dads", problem=SplitInference, kind="exact", priority=160, refuses=dads_refusal)
+@register("dads", problem=SplitInference, kind="exact", priority=160,
+          cannot=(THROUGHPUT_OBJECTIVE, MEMORY_CAPS, LATENCY_CAP),
+          hint="it solves unconstrained latency/energy splits (use 'highs' on the MILP, or 'split-enum' for chains)")
 def solve_dads(problem: SplitInference, ctx: SolveContext) -> Result:
     """Exact min s-t cut (DADS, INFOCOM 2019) for latency or energy, on DAGs, 2-3 tiers, with widths."""
     Options(ctx.options, "dads").done()
-    why = dads_refusal(problem)
-    if why:
-        raise UnsupportedProblemError(why)
     t0 = time.perf_counter()
     d = problem.data()
     _, _, lat_w = cost_weights(problem)

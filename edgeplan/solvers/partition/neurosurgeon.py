@@ -26,10 +26,9 @@ from __future__ import annotations
 import time
 
 from edgeplan.formulations.partition.split import SplitInference
-from edgeplan.solvers.partition.common import Deadline, heuristic_result
 from edgeplan.solvers.partition.split_enum import enumerate_chain
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Result
+from edgeplan.solvers.result import Deadline, Result, heuristic_result
 
 
 @register("neurosurgeon", problem=SplitInference, kind="heuristic")

@@ -15,9 +15,8 @@ import time
 import numpy as np
 
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
-from edgeplan.solvers.partition.common import heuristic_result
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Result
+from edgeplan.solvers.result import Result, heuristic_result
 
 
 def linear_partition(weights: np.ndarray, parts: int) -> np.ndarray:

@@ -37,10 +37,15 @@ import numpy as np
 
 from edgeplan.errors import UnsupportedProblemError
 from edgeplan.formulations.partition.common import TIME_RTOL
-from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
-from edgeplan.solvers.partition.common import Deadline, plan_result
+from edgeplan.formulations.partition.pipeline import (
+    ITERATION_FREE_ORDER,
+    ITERATION_GPIPE_TRAINING,
+    PipelinePartition,
+    PipelinePlan,
+)
+from edgeplan.solvers.partition.common import plan_result
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Limit, Result, Status
+from edgeplan.solvers.result import Deadline, Limit, Result, Status
 
 #: Refuse free-order state spaces larger than this many (state, class, position) cells.
 MAX_CELLS = 4e8
@@ -397,17 +402,10 @@ def min_iteration_fixed(problem: PipelinePartition, deadline: Deadline,
     return best, min(bound, best_val), {"dp_runs": runs, "candidates": int(cand.size)}
 
 
-def pipeline_dp_refusal(problem: PipelinePartition) -> str | None:
-    """Why ``pipeline-dp`` cannot take ``problem`` (``None``: it can, unless its device classes need more DP
-    states than :data:`MAX_CELLS`, which is found only when the tables are built)."""
-    if problem.minimize != "bottleneck" and (problem.order == "free" or (problem.training
-                                                                          and problem.schedule == "gpipe")):
-        return ("method 'pipeline-dp' minimizes iteration time only with a fixed order and one max term (inference "
-                "or 1F1B); use 'highs' (the MILP) for a free order or GPipe training")
-    return None
-
-
-@register("pipeline-dp", problem=PipelinePartition, kind="exact", priority=150, refuses=pipeline_dp_refusal)
+@register("pipeline-dp", problem=PipelinePartition, kind="exact", priority=150,
+          cannot=(ITERATION_FREE_ORDER, ITERATION_GPIPE_TRAINING),
+          hint="it minimizes iteration time only with a fixed order and one max term (inference or 1F1B); use "
+               "'highs' (the MILP)")
 def solve_pipeline_dp(problem: PipelinePartition, ctx: SolveContext) -> Result:
     """Exact bisection + reachability DP (bottleneck; fixed or free order) and iteration time (fixed order)."""
     opts = Options(ctx.options, "pipeline-dp")
@@ -415,9 +413,6 @@ def solve_pipeline_dp(problem: PipelinePartition, ctx: SolveContext) -> Result:
     opts.done()
     t0 = time.perf_counter()
     deadline = Deadline(ctx.time_limit)
-    why = pipeline_dp_refusal(problem)
-    if why:
-        raise UnsupportedProblemError(why)
     if problem.minimize == "bottleneck":
         plan, bound, stats = min_bottleneck(problem, deadline, rtol)
     else:

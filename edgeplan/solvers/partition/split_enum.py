@@ -18,12 +18,11 @@ import time
 
 import numpy as np
 
-from edgeplan.errors import UnsupportedProblemError
-from edgeplan.formulations.partition.split import SplitInference, SplitPlan
+from edgeplan.formulations.partition.split import DAG_MODEL, SplitInference, SplitPlan
 from edgeplan.profiles.devices import DTYPE_BYTES
-from edgeplan.solvers.partition.common import Deadline, plan_result
+from edgeplan.solvers.partition.common import plan_result
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Limit, Result, Status
+from edgeplan.solvers.result import Deadline, Limit, Result, Status
 
 
 def chain_tables(problem: SplitInference, *, prefixes: bool = False) -> dict[str, np.ndarray]:
@@ -141,21 +140,11 @@ def _plan(problem: SplitInference, best: tuple[np.ndarray, np.ndarray] | None) -
     return problem.canonical(SplitPlan.from_cuts(cuts, L, bits))
 
 
-def split_enum_refusal(problem: SplitInference) -> str | None:
-    """Why ``split-enum`` cannot take ``problem`` (``None``: it can): it enumerates cuts of a chain."""
-    if problem.model.is_chain:
-        return None
-    return (f"method 'split-enum' needs a chain model; `{problem.model.name}` is a DAG (use 'dads' for "
-            "latency/energy, or 'highs' on its MILP)")
-
-
-@register("split-enum", problem=SplitInference, kind="exact", priority=10, refuses=split_enum_refusal)
+@register("split-enum", problem=SplitInference, kind="exact", priority=10, cannot=(DAG_MODEL,),
+          hint="use 'dads' for latency/energy, or 'highs' on its MILP")
 def solve_split_enum(problem: SplitInference, ctx: SolveContext) -> Result:
     """Exact for chains: every cut position and width, vectorized (Neurosurgeon's search, extended)."""
     Options(ctx.options, "split-enum").done()
-    why = split_enum_refusal(problem)
-    if why:
-        raise UnsupportedProblemError(why)
     t0 = time.perf_counter()
     deadline = Deadline(ctx.time_limit)
     plan, val, count, complete = enumerate_chain(problem, deadline)

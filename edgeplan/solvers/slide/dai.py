@@ -23,7 +23,7 @@ import numpy as np
 from edgeplan.formulations.slide.provisioning import SlideProvisioning
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Result
-from edgeplan.solvers.slide.slide import admissible_pairs, heuristic_result, plan_from_shares
+from edgeplan.solvers.slide.slide import admissible_pairs, baseline_result, plan_from_shares
 
 
 def dai_clock(pd: dict[str, np.ndarray]) -> np.ndarray:
@@ -63,4 +63,4 @@ def solve_dai(problem: SlideProvisioning, ctx: SolveContext) -> Result:
         return [np.full(n_layers[m], clocks[u, m]) for u, m in zip(users, models, strict=True)]
 
     plan, share = plan_from_shares(problem, table, clocks_for)
-    return heuristic_result(problem, plan, share, "dai", t0)
+    return baseline_result(problem, plan, share, "dai", t0)

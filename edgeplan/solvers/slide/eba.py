@@ -16,7 +16,7 @@ import numpy as np
 from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisioning
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Result
-from edgeplan.solvers.slide.slide import admissible_pairs, feasible_at, heuristic_result, min_latency_clocks
+from edgeplan.solvers.slide.slide import admissible_pairs, baseline_result, feasible_at, min_latency_clocks
 
 
 @register("eba", problem=SlideProvisioning, kind="heuristic")
@@ -41,4 +41,4 @@ def solve_eba(problem: SlideProvisioning, ctx: SolveContext) -> Result:
             model[u] = models[r]
             clocks[u] = z[r, : pd["n_layers"][r]].copy()
     plan = SlidePlan(model, np.where(model >= 0, 1.0 / k, 0.0), tuple(clocks))
-    return heuristic_result(problem, plan, np.where(model >= 0, 1.0 / k, np.inf), "eba", t0)
+    return baseline_result(problem, plan, np.where(model >= 0, 1.0 / k, np.inf), "eba", t0)

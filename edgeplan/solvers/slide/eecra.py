@@ -23,7 +23,7 @@ from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Result
 from edgeplan.solvers.slide.slide import (
     admissible_pairs,
-    heuristic_result,
+    baseline_result,
     plan_from_shares,
     share_for_fixed_compute,
 )
@@ -60,4 +60,4 @@ def solve_eecra(problem: SlideProvisioning, ctx: SolveContext) -> Result:
         return [z[row[int(u), int(m)], : n_layers[m]].copy() for u, m in zip(us, ms, strict=True)]
 
     plan, share_k = plan_from_shares(problem, table, clocks_for)
-    return heuristic_result(problem, plan, share_k, "eecra", t0)
+    return baseline_result(problem, plan, share_k, "eecra", t0)

@@ -15,7 +15,7 @@ import numpy as np
 from edgeplan.formulations.slide.provisioning import SlideProvisioning
 from edgeplan.solvers.registry import Options, SolveContext, register
 from edgeplan.solvers.result import Result
-from edgeplan.solvers.slide.slide import heuristic_result, min_latency_clocks, min_shares, plan_from_shares
+from edgeplan.solvers.slide.slide import baseline_result, min_latency_clocks, min_shares, plan_from_shares
 
 
 def smallest_models(problem: SlideProvisioning) -> np.ndarray:
@@ -45,4 +45,4 @@ def solve_gbmp(problem: SlideProvisioning, ctx: SolveContext) -> Result:
         return [z[r, : pd["n_layers"][r]].copy() for r in range(us.size)]
 
     plan, share = plan_from_shares(problem, table, clocks_for)
-    return heuristic_result(problem, plan, share, "gbmp", t0)
+    return baseline_result(problem, plan, share, "gbmp", t0)

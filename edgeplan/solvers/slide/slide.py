@@ -55,7 +55,7 @@ import numpy as np
 
 from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisioning
 from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Limit, Result, Status
+from edgeplan.solvers.result import Limit, Result, Status, heuristic_result
 
 #: Relative slack on the suffix capacities (rounding only).
 CAPACITY_SLACK = 1e-12
@@ -377,14 +377,13 @@ def plan_from_shares(problem: SlideProvisioning, table: np.ndarray,
     return build_plan(problem, model, share, clocks, admitted), share
 
 
-def heuristic_result(problem: SlideProvisioning, plan: SlidePlan, share: np.ndarray, method: str, t0: float,
-                     **stats: Any) -> Result:
-    """The Result of a SLIDE baseline: a feasible plan, no bound."""
-    fun = float(plan.served.sum())
+def baseline_result(problem: SlideProvisioning, plan: SlidePlan, share: np.ndarray, method: str, t0: float,
+                    **stats: Any) -> Result:
+    """The Result of a SLIDE baseline (:func:`~edgeplan.solvers.result.heuristic_result`): its plan, no bound."""
     infeasible = int(np.sum(~np.isfinite(share)))
-    return Result(plan=plan, fun=fun, status=Status.FEASIBLE, message=f"served {int(fun)} of {problem.n_users} "
-                  f"users; {infeasible} infeasible under this baseline", method=method,
-                  solve_time=time.perf_counter() - t0, stats={"min_share": share, **stats}, sense="max")
+    return heuristic_result(problem, plan, method, t0, message=f"served {int(plan.served.sum())} of "
+                            f"{problem.n_users} users; {infeasible} infeasible under this baseline",
+                            min_share=share, **stats)
 
 
 def count_fitting(share: np.ndarray) -> int:
@@ -428,7 +427,23 @@ def solve_slide(problem: SlideProvisioning, ctx: SolveContext) -> Result:
                   solve_time=time.perf_counter() - t0, stats=stats, sense="max")
 
 
-__all__ = ["admissible_pairs", "admit", "build_plan", "choose_models", "count_fitting", "feasible_at",
-           "heuristic_result", "illinois", "latency_for_clocks", "min_energy_clocks", "min_latency_clocks",
-           "min_shares", "pair_min_shares", "plan_from_shares", "release_times", "share_for_fixed_compute",
-           "solve_slide", "suffix_sum"]
+__all__ = [
+    "admissible_pairs",
+    "admit",
+    "baseline_result",
+    "build_plan",
+    "choose_models",
+    "count_fitting",
+    "feasible_at",
+    "illinois",
+    "latency_for_clocks",
+    "min_energy_clocks",
+    "min_latency_clocks",
+    "min_shares",
+    "pair_min_shares",
+    "plan_from_shares",
+    "release_times",
+    "share_for_fixed_compute",
+    "solve_slide",
+    "suffix_sum",
+]

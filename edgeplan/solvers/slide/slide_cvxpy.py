@@ -1,7 +1,7 @@
 r"""SLIDE's per-user convex programs in cvxpy (Clarabel): a cross-check of ``slide``'s bisections.
 
 With :math:`u_l = 1/z_l \ge 1` the compute time :math:`\Gamma_l u_l` is linear and the energy
-:math:`\sum_l \Gamma_l u_l^{-2}` convex (``slide.md`` note 7.1), and with :math:`p = 1/y \ge 1` the download
+:math:`\sum_l \Gamma_l u_l^{-2}` convex (``docs/models/slide.md``), and with :math:`p = 1/y \ge 1` the download
 times :math:`S_{\le j}\,p/(BR)` are linear too. Two convex programs follow, with :math:`c_j = \bar T -
 \sum_{l\ge j} V_l` and :math:`\hat S_j = S_{\le j}/(BR)`:
 

@@ -5,7 +5,7 @@ multi-round simulation with training on (:func:`edgeplan.experiments.fl_rounds.s
 
 Models
 ------
-``"fmnist_cnn"`` is the FashionMNIST CNN of the DAGSA author code (``fl-scheduling.md`` B): conv 1->10 (5x5),
+``"fmnist_cnn"`` is the FashionMNIST CNN of the DAGSA author code (``docs/models/fl.md``): conv 1->10 (5x5),
 max-pool, conv 10->20 (5x5), max-pool, fc 320->50, fc 50->10 with ReLUs, 21,840 parameters, so its fp16
 upload is the paper's :math:`Z` = 349,440 bits. Every :data:`~edgeplan.validation.zoo.ZOO_MODELS` name is
 accepted too (built from its ``transformers`` config, ``size`` as in the zoo); classifiers are trained with

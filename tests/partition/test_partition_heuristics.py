@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from partition_helpers import hand_split
 
 import edgeplan as ep
 from edgeplan import ProblemDataError, Status
@@ -18,6 +17,7 @@ from edgeplan.solvers.partition.baselines import uniform_sizes
 from edgeplan.solvers.partition.block_partition import block_partition
 from edgeplan.solvers.partition.coach import adjust_widths, coach_offline, coach_online, min_widths
 from edgeplan.solvers.partition.param_balanced import linear_partition
+from partition.helpers import hand_split
 
 SPLIT_HEURISTICS = ("neurosurgeon", "coach", "device-only", "cloud-only")
 PIPELINE_HEURISTICS = ("uniform", "param-balanced", "flop-balanced", "block-partition")

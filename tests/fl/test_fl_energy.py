@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-from fl_helpers import brute_force_energy, point_energy, tiny_energy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from edgeplan.profiles.data import DataOwnership
 from edgeplan.solvers.fl.do_snm import coverage_gains, split_by_marginal_energy
 from edgeplan.solvers.fl.fl_energy import polish_bandwidth
 from edgeplan.solvers.fl.fl_energy_cvxpy import time_split_cvxpy
+from fl.helpers import brute_force_energy, point_energy, tiny_energy
 
 
 def hand_energy(**changes) -> FLRoundEnergy:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from partition_helpers import brute_force, device, hand_pipeline, pipeline_plans
 
 import edgeplan as ep
 from edgeplan import PlanError, ProblemDataError, Status, UnsupportedProblemError
@@ -13,6 +12,7 @@ from edgeplan.formulations.partition import PipelinePartition, PipelinePlan, rat
 from edgeplan.formulations.partition.instances import pipeedge_instance, random_pipeline_instance
 from edgeplan.formulations.partition.pipeedge import plan_from_schedule, read_pipeedge, schedule_yaml, write_pipeedge
 from edgeplan.io.plans import load_plan, save_plan
+from partition.helpers import brute_force, device, hand_pipeline, pipeline_plans
 
 TIGHT = {"mip_rel_gap": 1e-9, "highs_options": {"mip_abs_gap": 0.0}}
 PLAN = PipelinePlan([0, 2, 4], [0, 1])
@@ -137,7 +137,8 @@ def test_identical_devices_form_classes() -> None:
 
 def test_pipeline_dp_refusals_and_milp_refusal() -> None:
     p = random_pipeline_instance(5, 3, order="free", minimize="iteration", seed=0)
-    with pytest.raises(UnsupportedProblemError, match="'pipeline-dp' minimizes iteration time only with a fixed"):
+    with pytest.raises(UnsupportedProblemError, match="'pipeline-dp' cannot take a PipelinePartition with iteration "
+                       "time with a free device order; it minimizes iteration time only with a fixed"):
         ep.solve(p, "pipeline-dp")
     q = random_pipeline_instance(5, 3, order="free", mode="training", schedule="1f1b", memory=True, seed=0)
     with pytest.raises(UnsupportedProblemError, match="1F1B's position-dependent in-flight activations"):

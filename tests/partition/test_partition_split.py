@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from partition_helpers import brute_force, device, hand_split, split_plans
 
 import edgeplan as ep
 from edgeplan import PlanError, ProblemDataError, Status, UnsupportedProblemError
@@ -14,6 +13,7 @@ from edgeplan.formulations.partition import SplitInference, SplitPlan, wireless_
 from edgeplan.formulations.partition.instances import random_profile, random_split_instance, split_instance
 from edgeplan.io.plans import load_plan, save_plan
 from edgeplan.profiles import WiredLink, WirelessChannel
+from partition.helpers import brute_force, device, hand_split, split_plans
 
 TIGHT = {"mip_rel_gap": 1e-9, "highs_options": {"mip_abs_gap": 0.0}}
 
@@ -114,10 +114,11 @@ def test_plan_constructor_errors() -> None:
 
 def test_method_refusals_name_alternatives() -> None:
     dag = random_split_instance(5, kind="dag", seed=1)
-    with pytest.raises(UnsupportedProblemError, match="'split-enum' needs a chain model"):
+    with pytest.raises(UnsupportedProblemError, match="'split-enum' cannot take a SplitInference with a DAG model; "
+                                                      "use 'dads'"):
         ep.solve(dag, "split-enum")
-    with pytest.raises(UnsupportedProblemError, match="'dads' solves unconstrained latency/energy splits; this "
-                                                      "problem has the throughput objective"):
+    with pytest.raises(UnsupportedProblemError, match="'dads' cannot take a SplitInference with the throughput "
+                                                      "objective; it solves unconstrained latency/energy splits"):
         ep.solve(random_split_instance(5, minimize="throughput", seed=1), "dads")
 
 

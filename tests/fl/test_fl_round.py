@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from fl_helpers import brute_force, tiny_round
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +34,7 @@ from edgeplan.solvers.fl.kernels import (
     schedule_from_assignment,
     static_view,
 )
+from fl.helpers import brute_force, tiny_round
 
 EXACT_CONTINUOUS = ("fl-bisect",)
 EXACT_BLOCKS = ("fl-bisect", "fl-rb-milp", "fl-cpsat", "highs")
@@ -239,7 +239,7 @@ def test_equalize_is_the_smallest_fitting_round_time(seed: int) -> None:
 
 
 def test_equalize_rb_matches_enumeration() -> None:
-    from fl_helpers import _blocks
+    from fl.helpers import _blocks
 
     for seed in range(30):
         p = tiny_round(seed, blocks=True, n_max=3)

@@ -1,0 +1,66 @@
+"""The cases of the contract tests, generated from the registry: nothing here names a family or a method."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from edgeplan.registry import FAMILIES, GENERATORS, Generator
+
+#: Seeds of every tiny parameter set.
+SEEDS = (0, 1, 2)
+#: Relative agreement of two optima (methods exact to a tolerance, e.g. ``fl-energy``'s 1e-6, agree within it).
+RTOL = 1e-5
+
+
+def generators() -> list[Generator]:
+    """Every registered generator that needs no real model, by name."""
+    return [g for _, g in sorted(GENERATORS.items()) if not g.real_model]
+
+
+def tiny_cases() -> list[tuple[str, int]]:
+    """``(generator name, index of its tiny parameter set)`` pairs."""
+    return [(g.name, i) for g in generators() for i in range(len(g.tiny))]
+
+
+def tiny_instances(name: str, index: int) -> Iterator[tuple[int, Any]]:
+    g = GENERATORS.get(name)
+    for seed in SEEDS:
+        yield seed, g.func(**g.tiny[index], seed=seed)
+
+
+def _enumerators() -> dict[type, Any]:
+    out = {}
+    for family in (*FAMILIES, "milp"):
+        module = importlib.import_module(f"{family}.brute")  # tests/<family>/brute.py
+        for t in module.TYPES:
+            out[t] = module.plans
+    return out
+
+
+def brute_force(problem: Any) -> float | None:
+    """The best objective over every plan the family's enumerator yields that passes ``check`` (None: none does).
+
+    The one generic brute force of the contract tests: each family contributes only its plan enumerator.
+    """
+    plans = _enumerators()[type(problem)]
+    best = None
+    for plan in plans(problem):
+        if problem.check(plan):
+            continue
+        v = float(problem.objective(plan))
+        if best is None or (v < best if problem.sense == "min" else v > best):
+            best = v
+    return best
+
+
+def same(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-9)
+
+
+def not_better(value: float, optimum: float, sense: str) -> bool:
+    """``value`` is no better than ``optimum`` (up to :data:`RTOL`)."""
+    slack = RTOL * max(1.0, abs(optimum))
+    return value >= optimum - slack if sense == "min" else value <= optimum + slack
