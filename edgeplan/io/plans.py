@@ -4,22 +4,27 @@ A plan file is one JSON object::
 
     {
       "schema": "edgeplan.plan",            # identifies the format
-      "schema_version": 1,
+      "schema_version": 2,
       "edgeplan_version": "0.1.0",
-      "problem_type": "edgeplan.formulations.milp:MILP",
+      "problem_type": "SplitInference",     # the registry key of the problem type (its exported name)
       "problem_fingerprint": "sha256:...",  # of the problem's data: a plan is tied to its instance
-      "plan_type": "ndarray" | "module:QualName" (a dataclass defined inside edgeplan),
+      "plan_type": "ndarray" | "SplitPlan", # the registry key of the plan type
       "plan": {...} | [...],
       "result": {"method", "status", "fun", "bound", "gap", "limit", "build_time", "solve_time", "message"},
       "source": {"family", "params", "seed", "scenario"}   # optional: how to rebuild the instance
     }
 
-:func:`load_plan` rejects malformed files, unknown versions, plan types outside ``edgeplan``
-(nothing else is ever imported from a file), and, when given the problem, a fingerprint that
+:func:`load_plan` rejects malformed files, unknown versions, plan types that no family exports
+(nothing is ever imported from a file), and, when given the problem, a fingerprint that
 does not match, each with a :class:`~edgeplan.errors.PlanError` naming the file and key.
 
+Version 1 (edgeplan before the families had one shape) named types by ``module:QualName`` and fed those
+names into the fingerprint; version 2 names them by registry key, so moving a module no longer changes a
+file. Version-1 files still load and validate: their type names resolve by class name, and their fingerprint
+is recomputed with the module paths of that layout (:data:`V1_MODULES`).
+
 Exporters turn a plan into what a runtime reads (split points, ONNX sub-models, per-round
-client configurations); a family registers them with :func:`exporter`.
+client configurations); a family registers them with :func:`edgeplan.registry.exporter`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
-import importlib
 import json
 import math
 from dataclasses import dataclass
@@ -36,34 +40,55 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan.errors import PlanError
-from edgeplan.registry import EXPORTERS
+from edgeplan.errors import PlanError, ProblemDataError
+from edgeplan.registry import EXPORTERS, type_key, type_of
 
 SCHEMA = "edgeplan.plan"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this edgeplan reads.
+READABLE_VERSIONS = (1, 2)
+#: Where version 1 (the layout before the reorganisation into family folders) had the modules that moved; the
+#: version-1 fingerprint fed ``module:QualName`` of every dataclass, so it is recomputed with these names.
+V1_MODULES = {
+    "edgeplan.formulations.fl.fl_round": "edgeplan.formulations.fl_round",
+    "edgeplan.formulations.fl.fl_energy": "edgeplan.formulations.fl_energy",
+    "edgeplan.formulations.fl.common": "edgeplan.formulations.fl_common",
+    "edgeplan.formulations.slide.provisioning": "edgeplan.formulations.slide",
+    "edgeplan.formulations.cache.placement": "edgeplan.formulations.cache",
+    "edgeplan.formulations.cache.replay": "edgeplan.formulations.cache_replay",
+    "edgeplan.formulations.cache.plan": "edgeplan.formulations.cache_plan",
+    "edgeplan.formulations.partition.common": "edgeplan.formulations.partition._base",
+}
 _REQUIRED = {"schema": str, "schema_version": int, "problem_type": str, "problem_fingerprint": str,
              "plan_type": str, "plan": (dict, list), "result": dict}
 
 
-def type_name(obj_or_type: Any) -> str:
+def type_name(obj_or_type: Any, version: int = SCHEMA_VERSION) -> str:
+    """How a file of ``version`` names a type: the registry key (2), ``module:QualName`` of that layout (1)."""
     cls = obj_or_type if isinstance(obj_or_type, type) else type(obj_or_type)
-    return f"{cls.__module__}:{cls.__qualname__}"
+    if version >= 2:
+        try:
+            return type_key(cls)
+        except ProblemDataError as exc:
+            raise PlanError(f"a {cls.__name__} is not a type any family exports: it has no plan file") from exc
+    return f"{V1_MODULES.get(cls.__module__, cls.__module__)}:{cls.__qualname__}"
 
 
 # -- fingerprints ------------------------------------------------------------------------------
-def _feed(h: Any, value: Any) -> None:
+def _feed(h: Any, value: Any, version: int) -> None:
     import scipy.sparse as sp
 
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        h.update(type_name(value).encode())
+        cls = type(value)  # version 2: the class name alone (module moves leave files valid)
+        h.update((cls.__qualname__ if version >= 2 else type_name(cls, 1)).encode())
         for f in dataclasses.fields(value):
             if not f.name.startswith("_"):
                 h.update(f.name.encode())
-                _feed(h, getattr(value, f.name))
+                _feed(h, getattr(value, f.name), version)
     elif sp.issparse(value):
         csc = value.tocsc()
         for part in (csc.data, csc.indices, csc.indptr, np.asarray(csc.shape)):
-            _feed(h, part)
+            _feed(h, part, version)
     elif isinstance(value, np.ndarray):
         arr = np.ascontiguousarray(value)
         h.update(f"{arr.dtype.str}{arr.shape}".encode())
@@ -71,19 +96,22 @@ def _feed(h: Any, value: Any) -> None:
     elif isinstance(value, dict):
         for k in sorted(value, key=repr):
             h.update(repr(k).encode())
-            _feed(h, value[k])
+            _feed(h, value[k], version)
     elif isinstance(value, list | tuple):
         h.update(f"seq{len(value)}".encode())
         for v in value:
-            _feed(h, v)
+            _feed(h, v, version)
     else:
         h.update(repr(value).encode())
 
 
-def fingerprint(problem: Any) -> str:
-    """``sha256:<hex>`` of a problem's data (dataclass fields, arrays by bytes): equal data, equal print."""
+def fingerprint(problem: Any, version: int = SCHEMA_VERSION) -> str:
+    """``sha256:<hex>`` of a problem's data (dataclass fields, arrays by bytes): equal data, equal print.
+
+    ``version`` 1 reproduces the fingerprints of version-1 files (type names of that layout in the hash).
+    """
     h = hashlib.sha256()
-    _feed(h, problem)
+    _feed(h, problem, version)
     return "sha256:" + h.hexdigest()
 
 
@@ -108,26 +136,27 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def _plan_class(name: str, where: str) -> type | None:
+def _plan_class(name: str, where: str, version: int = SCHEMA_VERSION) -> type | None:
+    """The plan class a file names: a registry key (version 2) or ``edgeplan.module:Class`` (version 1, resolved
+    by its class name among the types the families export). Nothing is imported by name from a file."""
     if name == "ndarray":
         return None
-    module, _, qual = name.partition(":")
-    if not module.startswith("edgeplan.") or not qual:
-        raise PlanError(f"{where}: `plan_type` = {name!r}; expected 'ndarray' or 'module:Class' inside edgeplan")
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in qual.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise PlanError(f"{where}: `plan_type` = {name!r} names no class of this edgeplan version") from exc
-    if not (isinstance(obj, type) and dataclasses.is_dataclass(obj)):
+    key = name
+    if version < 2:
+        module, _, key = name.partition(":")
+        if not module.startswith("edgeplan.") or not key:
+            raise PlanError(f"{where}: `plan_type` = {name!r}; expected 'ndarray' or 'module:Class' inside edgeplan")
+    cls = type_of(key)
+    if cls is None:
+        raise PlanError(f"{where}: `plan_type` = {name!r} names no class of this edgeplan version")
+    if not dataclasses.is_dataclass(cls):
         raise PlanError(f"{where}: `plan_type` = {name!r} is not a plan dataclass")
-    return obj
+    return cls
 
 
-def plan_from_jsonable(plan_type: str, data: Any, where: str = "plan") -> Any:
+def plan_from_jsonable(plan_type: str, data: Any, where: str = "plan", version: int = SCHEMA_VERSION) -> Any:
     """Rebuild a plan from its JSON form (the class's ``from_dict`` when it has one, else its fields)."""
-    cls = _plan_class(plan_type, where)
+    cls = _plan_class(plan_type, where, version)
     if cls is None:
         try:
             return np.asarray(data, dtype=float)
@@ -167,7 +196,7 @@ class PlanFile:
             raise PlanError("the plan file has no `source`: it cannot rebuild its problem; pass the problem instead")
         src = self.source
         problem = Instance(src.get("scenario", "plan"), src["family"], src["params"], src["seed"]).build()
-        if fingerprint(problem) != self.problem_fingerprint:
+        if fingerprint(problem, self.schema_version) != self.problem_fingerprint:
             raise PlanError(f"`source` rebuilds a problem whose fingerprint differs from `problem_fingerprint` "
                             f"(generator {src['family']!r} changed since the plan was made?)")
         return problem
@@ -216,9 +245,9 @@ def validate_document(doc: Any, where: str = "plan") -> None:
             raise PlanError(f"{where}: `{key}` = {doc[key]!r:.60}; expected {want}")
     if doc["schema"] != SCHEMA:
         raise PlanError(f"{where}: `schema` = {doc['schema']!r}; expected {SCHEMA!r}")
-    if doc["schema_version"] != SCHEMA_VERSION:
-        raise PlanError(f"{where}: `schema_version` = {doc['schema_version']}; this edgeplan reads version "
-                        f"{SCHEMA_VERSION}")
+    if doc["schema_version"] not in READABLE_VERSIONS:
+        raise PlanError(f"{where}: `schema_version` = {doc['schema_version']}; this edgeplan reads versions "
+                        f"{', '.join(map(str, READABLE_VERSIONS))}")
     if not doc["problem_fingerprint"].startswith("sha256:"):
         raise PlanError(f"{where}: `problem_fingerprint` = {doc['problem_fingerprint']!r:.40}; expected 'sha256:...'")
     src = doc.get("source")
@@ -241,14 +270,15 @@ def load_plan(path: str | Path, problem: Any = None) -> PlanFile:
     except json.JSONDecodeError as exc:
         raise PlanError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     validate_document(doc, where)
+    version = doc["schema_version"]
     if problem is not None:
-        if doc["problem_type"] != type_name(problem):
+        if doc["problem_type"] != type_name(problem, version):
             raise PlanError(f"{where}: `problem_type` = {doc['problem_type']!r}; the given problem is a "
-                            f"{type_name(problem)!r}")
-        if doc["problem_fingerprint"] != fingerprint(problem):
+                            f"{type_name(problem, version)!r}")
+        if doc["problem_fingerprint"] != fingerprint(problem, version):
             raise PlanError(f"{where}: `problem_fingerprint` does not match the given problem (the plan was made "
                             "for other data)")
-    plan = plan_from_jsonable(doc["plan_type"], doc["plan"], where)
+    plan = plan_from_jsonable(doc["plan_type"], doc["plan"], where, version)
     return PlanFile(plan, doc["problem_type"], doc["problem_fingerprint"], doc["result"], doc["schema_version"],
                     doc.get("source"))
 
