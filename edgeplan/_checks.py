@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan.errors import ProblemDataError
+from edgeplan.errors import PlanError, ProblemDataError
 
 
 def _preview(value: Any, limit: int = 60) -> str:
@@ -112,3 +112,26 @@ def one_of(name: str, value: Any, choices: Sequence[Any], *, error: type[Excepti
     if value not in choices:
         raise error(f"`{name}` = {_preview(value)}; expected one of {', '.join(map(repr, choices))}")
     return value
+
+
+def int_vector(name: str, value: Any, size: int | None = None, *, error: type[Exception] = PlanError,
+               per: str = "", expected: str = "integers") -> np.ndarray:
+    """A read-only int64 vector (of length ``size`` when given) from a plan's field.
+
+    Anything else raises ``error`` naming ``name``: a wrong shape (``per`` says what one entry is, e.g.
+    ``"one entry per user"``) or values that are not whole numbers (``expected`` says what they should be).
+    """
+    arr = np.asarray(value)
+    if arr.ndim != 1 or (size is not None and arr.shape != (size,)):
+        want = f"({size},)" if size is not None else "a vector"
+        raise error(f"`{name}` has shape {arr.shape}; expected {want}" + (f", {per}" if per else ""))
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        try:
+            f = arr.astype(float)
+        except (TypeError, ValueError):
+            f = np.array([np.nan])
+        if not np.all(np.isfinite(f)) or np.any(f != np.round(f)):
+            raise error(f"`{name}` = {_preview(arr.tolist())}; expected {expected}")
+    out = arr.astype(np.int64)
+    out.setflags(write=False)
+    return out

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan._checks import as_array, as_scalar, one_of
+from edgeplan._checks import as_array, as_scalar, int_vector, one_of
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.profiles.links import WirelessChannel
 from edgeplan.profiles.loading import load_profile
@@ -160,16 +160,7 @@ def count(name: str, value: Any, *, minimum: int = 0) -> int:
 
 def int_indices(name: str, value: Any, n: int) -> np.ndarray:
     """A plan's ``(n,)`` integer index array (BS per user, -1 for none)."""
-    arr = np.asarray(value)
-    if arr.shape != (n,):
-        raise PlanError(f"`{name}` has shape {arr.shape}; expected ({n},), one entry per user")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        f = arr.astype(float)
-        if not np.all(np.isfinite(f)) or np.any(f != np.round(f)):
-            raise PlanError(f"`{name}` = {arr.tolist()!r}; expected integers (-1: not selected)")
-    out = arr.astype(np.int64)
-    out.setflags(write=False)
-    return out
+    return int_vector(name, value, n, per="one entry per user", expected="integers (-1: not selected)")
 
 
 def plan_vector(name: str, value: Any, n: int) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from edgeplan._checks import as_scalar
-from edgeplan.errors import PlanError, ProblemDataError
+from edgeplan.errors import ProblemDataError
 from edgeplan.profiles.devices import DTYPE_BYTES, DeviceProfile
 from edgeplan.profiles.links import WiredLink, WirelessChannel
 from edgeplan.profiles.model import ModelProfile
@@ -93,20 +93,6 @@ def wireless_link(name: str, channel: WirelessChannel, *, bandwidth_hz: float, p
     as_scalar("gain", gain, min_value=0.0, strict_min=True)
     rate = float(channel.rate_bps(bandwidth_hz, power_w, gain))
     return WiredLink(name=name, rate_bps=rate, latency_s=latency_s)
-
-
-def int_vector(name: str, value: Any, size: int, *, error: type[Exception] = PlanError) -> np.ndarray:
-    """A read-only int64 vector of length ``size``; non-integers raise ``error`` naming ``name``."""
-    arr = np.asarray(value)
-    if arr.shape != (size,):
-        raise error(f"`{name}` has shape {arr.shape}; expected ({size},)")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        f = arr.astype(float)
-        if not np.all(np.isfinite(f)) or np.any(f != np.round(f)):
-            raise error(f"`{name}` = {arr.tolist()!r}; expected integers")
-    out = arr.astype(np.int64)
-    out.setflags(write=False)
-    return out
 
 
 def positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -219,4 +205,4 @@ def rows_of(n: int, per_row: int) -> np.ndarray:
 
 
 __all__ = ["TIME_RTOL", "BlockTimes", "Columns", "Rows", "block_times", "check_devices", "check_model",
-           "int_vector", "native_bits", "per_item", "positive_int", "rows_of", "wireless_link"]
+           "native_bits", "per_item", "positive_int", "rows_of", "wireless_link"]

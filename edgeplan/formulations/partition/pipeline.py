@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan._checks import as_array, as_scalar, one_of
+from edgeplan._checks import as_array, as_scalar, int_vector, one_of
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.formulations.base import FEAS_TOL, Violation, violations_le
 from edgeplan.formulations.partition.common import block_times, check_devices, check_model, per_item, positive_int
@@ -93,16 +93,7 @@ class PipelinePlan:
 
     def __post_init__(self) -> None:
         for f in ("boundaries", "devices"):
-            arr = np.asarray(getattr(self, f))
-            if arr.ndim != 1:
-                raise PlanError(f"`{f}` has shape {arr.shape}; expected a vector")
-            if arr.size and not np.issubdtype(arr.dtype, np.integer):
-                v = arr.astype(float)
-                if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
-                    raise PlanError(f"`{f}` = {arr.tolist()!r}; expected integers")
-            arr = arr.astype(np.int64)
-            arr.setflags(write=False)
-            object.__setattr__(self, f, arr)
+            object.__setattr__(self, f, int_vector(f, getattr(self, f)))
         if self.boundaries.size != self.devices.size + 1:
             raise PlanError(f"`boundaries` has {self.boundaries.size} entries for {self.devices.size} devices; "
                             "expected one more boundary than stages")

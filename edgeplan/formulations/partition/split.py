@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan._checks import as_array, as_scalar, one_of
+from edgeplan._checks import as_array, as_scalar, int_vector, one_of
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.formulations.base import FEAS_TOL, Violation, violations_le
 from edgeplan.formulations.partition.common import (
@@ -104,15 +104,7 @@ class SplitPlan:
     bits: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        tier = np.asarray(self.tier)
-        if tier.ndim != 1:
-            raise PlanError(f"`tier` has shape {tier.shape}; expected a vector (one tier per block)")
-        if tier.size and not np.issubdtype(tier.dtype, np.integer):
-            f = tier.astype(float)
-            if not np.all(np.isfinite(f)) or np.any(f != np.round(f)):
-                raise PlanError(f"`tier` = {tier.tolist()!r}; expected integer tier indices")
-        tier = tier.astype(np.int64)
-        tier.setflags(write=False)
+        tier = int_vector("tier", self.tier, per="one tier per block", expected="integer tier indices")
         object.__setattr__(self, "tier", tier)
         if self.bits is not None:
             bits = np.asarray(self.bits)

@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan._checks import as_array, as_scalar
+from edgeplan._checks import as_array, as_scalar, int_vector
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.formulations.base import FEAS_TOL, Violation, violations_ge, violations_le
 from edgeplan.formulations.milp import MILP
@@ -73,13 +73,7 @@ NOISE_PSD_DBM_PER_HZ = -174.0
 
 
 def _int_indices(name: str, value: Any, size: int) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.shape != (size,):
-        raise PlanError(f"`{name}` has shape {arr.shape}; expected ({size},), one entry per user")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.isfinite(arr.astype(float))) or np.any(arr.astype(float) != np.round(arr.astype(float))):
-            raise PlanError(f"`{name}` = {arr.tolist()!r}; expected integers")
-    return arr.astype(np.int64)
+    return int_vector(name, value, size, per="one entry per user")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
