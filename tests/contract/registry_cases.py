@@ -7,7 +7,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from edgeplan.registry import FAMILIES, GENERATORS, Generator
+from edgeplan import registry
+from edgeplan.registry import GENERATORS, Generator
 
 #: Seeds of every tiny parameter set.
 SEEDS = (0, 1, 2)
@@ -33,7 +34,7 @@ def tiny_instances(name: str, index: int) -> Iterator[tuple[int, Any]]:
 
 def _enumerators() -> dict[type, Any]:
     out = {}
-    for family in (*FAMILIES, "milp"):
+    for family in (*registry.FAMILIES, "milp"):
         module = importlib.import_module(f"{family}.brute")  # tests/<family>/brute.py
         for t in module.TYPES:
             out[t] = module.plans
