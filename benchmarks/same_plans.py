@@ -1,9 +1,11 @@
 """Same plans before and after a refactor: solve seeded instances of every family with every method.
 
-``python benchmarks/same_plans.py OUT.json [--per-family N]`` writes ``{instance: {method: [status, fun]}}``;
-``python benchmarks/same_plans.py --compare A.json B.json`` counts the runs whose status or objective differ
-(relative 1e-9; runs that stopped at the time limit are listed apart, since where they stop depends on the
-host's speed).
+``python benchmarks/same_plans.py OUT.json [--per-family N]`` writes ``{instance: {method: [status, fun, limit]}}``
+(for a heuristic whose plan breaks a constraint, ``fun`` is that plan's objective: the plan is compared even when
+no plan is returned); ``python benchmarks/same_plans.py --compare A.json B.json`` counts the runs whose status or
+objective differ (relative 1e-9), and apart from them the runs whose only change is the status of a plan that
+breaks a constraint (``error`` before the reorganisation, ``no_solution`` after: one rule for every family).
+Runs that stopped at the time limit are listed apart, since where they stop depends on the host's speed.
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ def snapshot(out: str, per_family: int, time_limit: float) -> None:
             except Exception as exc:  # a crash is recorded (and must be the same crash after the refactor)
                 rows[key][m] = [f"raised {type(exc).__name__}", None, None]
                 continue
-            rows[key][m] = [r.status.value, r.fun, r.limit.value if r.limit else None]
+            rejected = r.stats.get("rejected_plan")  # a heuristic's plan that breaks a constraint, kept aside
+            fun = r.fun if rejected is None else float(problem.objective(rejected))
+            rows[key][m] = [r.status.value, fun, r.limit.value if r.limit else None]
     with open(out, "w") as f:
         json.dump(rows, f, indent=0, sort_keys=True)
     print(f"{len(rows)} instances, {sum(map(len, rows.values()))} runs in {time.perf_counter() - t0:.0f} s -> {out}")
@@ -84,23 +88,27 @@ def snapshot(out: str, per_family: int, time_limit: float) -> None:
 
 def compare(a: str, b: str) -> int:
     A, B = (json.load(open(p)) for p in (a, b))
-    differ, limited, total = [], [], 0
+    differ, limited, unified, total = [], [], [], 0
     for key in sorted(set(A) | set(B)):
         ra, rb = A.get(key, {}), B.get(key, {})
         for m in sorted(set(ra) | set(rb)):
             total += 1
             x, y = ra.get(m), rb.get(m)
-            if x is not None and y is not None and (x[2] or y[2]):
+            if x is not None and y is not None and "time" in (x[2], y[2]):
                 limited.append((key, m, x, y))
                 continue
-            same = x is not None and y is not None and x[0] == y[0] and (
-                x[1] == y[1] or (x[1] is not None and y[1] is not None
-                                 and math.isclose(x[1], y[1], rel_tol=1e-9, abs_tol=1e-12)))
-            if not same:
+            same_fun = x is not None and y is not None and (x[1] == y[1] or (
+                x[1] is not None and y[1] is not None and math.isclose(x[1], y[1], rel_tol=1e-9, abs_tol=1e-12)))
+            if same_fun and x[0] == y[0]:
+                continue
+            if same_fun and (x[0], y[0]) == ("error", "no_solution"):
+                unified.append((key, m, x, y))
+            else:
                 differ.append((key, m, x, y))
     for d in differ[:30]:
         print("DIFFERS", *d)
-    print(f"{total} runs compared: {len(differ)} differ; {len(limited)} stopped at the time limit in either run")
+    print(f"{total} runs compared: {len(differ)} differ; {len(unified)} the same plan whose status went from error "
+          f"to no_solution (it breaks a constraint); {len(limited)} stopped at the time limit in either run")
     return 1 if differ else 0
 
 

@@ -276,6 +276,11 @@ def validate_cache(setup: CacheSetup | None = None, *, methods: Sequence[str] = 
 def _run(setup: CacheSetup, methods: tuple[str, ...], n_clients: int, period: int, n_periods: int, zipf: float,
          accuracy_drop: float, max_entries: float | None, max_layers: int | None, depth: str, rho: float,
          alpha: float, profile_samples: int, time_limit: float | None, clock: str, seed: int) -> CacheValidation:
+    """The protocol of :func:`validate_cache`, period by period.
+
+    Length: one loop over periods carries the state every step reads (histories, global caches, the previous
+    period's vectors); steps 1-4 of the module docstring are marked inside it.
+    """
     cm, C, L = setup.model, setup.n_classes, setup.model.n_layers
     rng = np.random.default_rng(seed + 7)
     truth = client_streams(n_clients, C, period * (n_periods + 1), zipf=zipf, seed=seed + 3)

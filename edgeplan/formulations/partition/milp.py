@@ -114,7 +114,11 @@ def _tier_terms(x: np.ndarray, T: int, t: int) -> tuple[list[tuple[np.ndarray, f
 @reduction(SplitInference)
 def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
                ) -> tuple[MILP, Callable[[Any], SplitPlan]]:
-    """Build the MILP of the module docstring in one pass of numpy index arithmetic."""
+    """Build the MILP of the module docstring in one pass of numpy index arithmetic.
+
+    Length: one function adds the row families in the order of the docstring's constraints, so the code reads
+    against the math line by line; the column blocks it allocates first are shared by every family of rows.
+    """
     as_scalar("time_quantum_s", time_quantum_s, min_value=0.0, strict_min=True, allow_none=True)
     integral = time_quantum_s is not None
     d = problem.data()
@@ -390,7 +394,11 @@ def _le(rows: Rows, exprs: list[_Expr], upper: np.ndarray) -> None:
 @reduction(PipelinePartition)
 def pipeline_milp(problem: PipelinePartition, *, time_quantum_s: float | None = None,
                   ) -> tuple[MILP, Callable[[Any], PipelinePlan]]:
-    """Build the MILP of the module docstring (fixed or free order) with numpy index arithmetic."""
+    """Build the MILP of the module docstring (fixed or free order) with numpy index arithmetic.
+
+    Length: as :func:`split_milp`, the row families follow the docstring's constraints in order over shared
+    column blocks (the free-order boundary columns feed both the link times and the memory rows).
+    """
     as_scalar("time_quantum_s", time_quantum_s, min_value=0.0, strict_min=True, allow_none=True)
     integral = time_quantum_s is not None
     quantum = time_quantum_s or 1.0

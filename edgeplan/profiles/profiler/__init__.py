@@ -85,6 +85,9 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
                   num_threads: int | None = None, progress: bool | None = None) -> ModelProfile:
     """Trace, count and time ``module`` on ``example_inputs`` (see the module docstring).
 
+    Length: most of the body validates and normalises its thirteen arguments before the trace (each error
+    names its argument); the work itself is in the traced/hooked helpers.
+
     Parameters
     ----------
     module

@@ -81,6 +81,10 @@ class _Tracker(TorchDispatchMode):
 
 def _profile_hooks(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, blocks: list[str],
                    backward: bool, progress: bool | None) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """Profile ``blocks`` with forward (and backward) hooks on one run of ``module``.
+
+    Length: the hooks are closures over one shared call record, defined where they are registered.
+    """
     mods = {p: module.get_submodule(p) for p in blocks}
     calls: list[tuple[str, Any, Any, Any]] = []      # (path, args, kwargs, output)
     handles = []
