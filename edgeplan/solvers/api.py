@@ -8,6 +8,7 @@ with the problem, is downgraded to ``error`` with the reason in ``message``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ from edgeplan.solvers.registry import (
     methods_for,
     require_accepts,
 )
-from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.result import Deadline, Result, Status
 
 #: How many violations a downgraded result's message lists.
 MAX_LISTED_VIOLATIONS = 5
@@ -138,6 +139,7 @@ def solve(
     ctx = _context(time_limit, seed, options, verbose)
     chosen = _pick(problem, method)
     chosen.ensure_available()
+    ctx = dataclasses.replace(ctx, options=chosen.bind(ctx.options), deadline=Deadline(ctx.time_limit))
     start = time.perf_counter()
     if chosen.direct(problem):
         result = chosen.func(problem, ctx)

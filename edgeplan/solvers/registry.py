@@ -27,7 +27,7 @@ from typing import Any
 from edgeplan.errors import ProblemDataError, SolverUnavailableError, UnsupportedProblemError
 from edgeplan.formulations.milp import MILP
 from edgeplan.registry import Registry
-from edgeplan.solvers.result import Result
+from edgeplan.solvers.result import Deadline, Result
 
 KINDS = ("exact", "heuristic")
 
@@ -38,12 +38,17 @@ REDUCTIONS: tuple[tuple[type, str], ...] = ((MILP, "to_milp"),)
 
 @dataclass(frozen=True, slots=True)
 class SolveContext:
-    """The common arguments of every method, validated once by ``solve()``."""
+    """The common arguments of every method, validated once by ``solve()``.
+
+    ``options`` holds every option the method declares (:func:`register`), converted to its kind, with the
+    defaults filled in; ``deadline`` started when ``solve()`` was called (the time limit covers the reduction).
+    """
 
     time_limit: float | None = None
     seed: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     verbose: bool = False
+    deadline: Deadline = field(default_factory=lambda: Deadline(None))
 
 
 class Options:
@@ -94,6 +99,14 @@ class Method:
     cannot: frozenset[str] = frozenset()
     hint: str = ""
     keeps_time_limit: bool = True
+    options: Mapping[str, tuple[Callable[[Any], Any] | None, Any]] = field(default_factory=dict)
+
+    def bind(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Every declared option, converted to its kind, defaults filled; unknown keys raise naming them."""
+        opts = Options(options, self.name)
+        bound = {key: opts.get(key, default, kind) for key, (kind, default) in self.options.items()}
+        opts.done()
+        return bound
 
     @property
     def available(self) -> bool:
@@ -187,6 +200,7 @@ def register(
     cannot: Iterable[str] = (),
     hint: str = "",
     keeps_time_limit: bool = True,
+    options: Mapping[str, tuple[Callable[[Any], Any] | None, Any]] | None = None,
 ) -> Callable[[Callable[[Any, SolveContext], Result]], Callable[[Any, SolveContext], Result]]:
     """Register ``func(problem, ctx) -> Result`` under ``name``.
 
@@ -214,6 +228,11 @@ def register(
         Capabilities as data: the problem features (a problem's ``features``, e.g. "a DAG model", "memory caps")
         the method cannot take. The registry refuses such problems for the method, listed or requested by name,
         with ``hint`` (where to go instead) in the message; the method body never checks them.
+    options
+        The options the method takes, as data: ``{name: (kind, default)}`` (``kind`` converts a given value, e.g.
+        ``float``; ``None`` keeps it as given). ``solve()`` binds them before the method runs: unknown keys and
+        values of the wrong kind raise :class:`ProblemDataError` naming them, and the method reads
+        ``ctx.options[name]`` with the default filled in.
     keeps_time_limit
         False for methods that cannot be stopped at the limit (``scipy.optimize.milp`` runs HiGHS in one
         uninterruptible call; Pyomo builds its model first): they report their ``overrun`` in ``stats``.
@@ -227,7 +246,7 @@ def register(
         doc = (func.__doc__ or "").strip().splitlines()
         METHODS.add(name, Method(name, problems, kind, func, requires, install or " ".join(requires),
                                  priority, doc[0] if doc else "", refuses, frozenset(cannot), hint,
-                                 keeps_time_limit),
+                                 keeps_time_limit, dict(options or {})),
                     same=lambda a, b: _where(a.func) == _where(b.func))
         return func
 

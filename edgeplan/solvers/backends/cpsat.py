@@ -42,7 +42,7 @@ from edgeplan.solvers.backends._common import (
     trivial_result,
     watchdog,
 )
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 #: The artificial box on unbounded integer columns.
@@ -205,19 +205,19 @@ def run(model: Any, *, time_limit: float | None, seed: int | None, workers: int 
 
 
 @register("cp-sat", problem=MILP, kind="exact", requires=("ortools",), install="ortools", priority=20,
-          refuses=refusal)
+          refuses=refusal,
+          options={"num_workers": (int, None), "scale_digits": (int, SCALE_DIGITS), "scale_tol": (float, SCALE_TOL),
+                   "continuous_quantum": (float, None)})
 def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
     """OR-Tools CP-SAT on the integer-scaled model (quanta reported in ``stats``).
 
     Options: ``num_workers`` (CP-SAT default), ``scale_digits`` (6), ``scale_tol`` (1e-9),
     ``continuous_quantum`` (None: continuous columns are refused).
     """
-    opts = Options(ctx.options, "cp-sat")
-    workers = opts.get("num_workers", None, int)
-    digits = opts.get("scale_digits", SCALE_DIGITS, int)
-    tol = opts.get("scale_tol", SCALE_TOL, float)
-    q = opts.get("continuous_quantum", None, float)
-    opts.done()
+    workers = ctx.options["num_workers"]
+    digits = ctx.options["scale_digits"]
+    tol = ctx.options["scale_tol"]
+    q = ctx.options["continuous_quantum"]
     trivial = trivial_result(milp, "cp-sat")
     if trivial is not None:
         return trivial

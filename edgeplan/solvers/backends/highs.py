@@ -44,7 +44,7 @@ import numpy as np
 
 from edgeplan.formulations.milp import MILP
 from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, trivial_result, watchdog
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 #: HiGHS' own default relative MIP gap.
@@ -99,7 +99,9 @@ def _run(h: Any, time_limit: float | None) -> bool:
 
 
 @register("highs", problem=MILP, kind="exact", requires=("highspy",), install="'highspy>=1.11,<1.15'",
-          priority=10)
+          priority=10,
+          options={"mip_rel_gap": (float, DEFAULT_MIP_REL_GAP), "presolve": (str, "choose"), "threads": (int, None),
+                   "highs_options": (dict, {})})
 def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     """HiGHS (highspy) branch-and-cut / simplex, model passed in one call, under a watchdog.
 
@@ -107,12 +109,10 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     ``highs_options`` (a dict passed to ``setOptionValue`` as is, after :data:`GUARD_OPTIONS`, which
     its keys override; ``stats["guard"]`` holds the guard options as applied).
     """
-    opts = Options(ctx.options, "highs")
-    gap = opts.get("mip_rel_gap", DEFAULT_MIP_REL_GAP, float)
-    presolve = opts.get("presolve", "choose", str)
-    threads = opts.get("threads", None, int)
-    raw = opts.get("highs_options", {}, dict)
-    opts.done()
+    gap = ctx.options["mip_rel_gap"]
+    presolve = ctx.options["presolve"]
+    threads = ctx.options["threads"]
+    raw = ctx.options["highs_options"]
     trivial = trivial_result(milp, "highs")
     if trivial is not None:
         return trivial

@@ -19,7 +19,7 @@ import numpy as np
 from edgeplan.formulations.milp import MILP
 from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, trivial_result
 from edgeplan.solvers.backends.highs import GUARD_OPTIONS
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 
@@ -58,12 +58,10 @@ def to_pyomo(milp: MILP) -> Any:
 
 
 @register("pyomo", problem=MILP, kind="exact", requires=("pyomo", "highspy"), install="pyomo highspy",
-          priority=40, keeps_time_limit=False)
+          priority=40, keeps_time_limit=False, options={"mip_rel_gap": (float, 1e-4)})
 def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
     """Pyomo ``ConcreteModel`` solved by ``appsi_highs``. Options: ``mip_rel_gap`` (1e-4)."""
-    opts = Options(ctx.options, "pyomo")
-    gap = opts.get("mip_rel_gap", 1e-4, float)
-    opts.done()
+    gap = ctx.options["mip_rel_gap"]
     trivial = trivial_result(milp, "pyomo")
     if trivial is not None:
         return trivial

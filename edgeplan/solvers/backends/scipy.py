@@ -12,20 +12,18 @@ import numpy as np
 
 from edgeplan.formulations.milp import MILP
 from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, objective_scale, trivial_result
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 _STATUS = {0: Status.OPTIMAL, 2: Status.INFEASIBLE, 3: Status.UNBOUNDED}
 
 
 @register("scipy", problem=MILP, kind="exact", requires=("scipy",), priority=30,
-          keeps_time_limit=False)
+          keeps_time_limit=False, options={"mip_rel_gap": (float, 1e-4), "presolve": (bool, True)})
 def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
     """``scipy.optimize.milp`` with HiGHS' time limit. Options: ``mip_rel_gap`` (1e-4), ``presolve`` (True)."""
-    opts = Options(ctx.options, "scipy")
-    gap = opts.get("mip_rel_gap", 1e-4, float)
-    presolve = opts.get("presolve", True, bool)
-    opts.done()
+    gap = ctx.options["mip_rel_gap"]
+    presolve = ctx.options["presolve"]
     trivial = trivial_result(milp, "scipy")
     if trivial is not None:
         return trivial

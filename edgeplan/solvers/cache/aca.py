@@ -35,7 +35,7 @@ import numpy as np
 from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.cache.placement import CachePlacement, CacheSystem
 from edgeplan.formulations.cache.replay import CacheReplay
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
 
 
@@ -64,15 +64,16 @@ def _fits(problem: CacheSystem, i: int, k: int, layers: list[int]) -> bool:
             and problem.bytes_per_value * k * problem.dims[layers].sum() <= problem.max_memory_bytes[i] * (1 + 1e-12))
 
 
-@register("aca", problem=(CachePlacement, CacheReplay), kind="heuristic", priority=10)
+@register("aca", problem=(CachePlacement, CacheReplay), kind="heuristic", priority=10,
+          options={"share": (float, 0.95), "k_min": (int, None), "priority": (None, None), "greedy": (bool, True)})
 def aca(problem: CacheSystem, ctx: SolveContext) -> Result:
     """CoCa's ACA: hot-spot classes by cumulative importance, layers by profiled priority until the budget."""
-    opts = Options(ctx.options, "aca")
-    share = opts.get("share", 0.95, float)
-    k_min = opts.get("k_min", max(2, math.ceil(problem.n_classes / 4)), int)
-    priority = opts.get("priority", None)
-    greedy = opts.get("greedy", True, bool)
-    opts.done()
+    share = ctx.options["share"]
+    k_min = ctx.options["k_min"]
+    if k_min is None:
+        k_min = max(2, math.ceil(problem.n_classes / 4))
+    priority = ctx.options["priority"]
+    greedy = ctx.options["greedy"]
     if not 0.0 < share <= 1.0:
         raise ProblemDataError(f"`options['share']` = {share!r} for method 'aca'; expected a value in (0, 1]")
     if k_min < 0:

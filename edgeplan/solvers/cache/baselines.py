@@ -30,7 +30,7 @@ import time
 from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.cache.placement import CachePlacement, CacheSystem
 from edgeplan.formulations.cache.replay import CacheReplay
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, Status, heuristic_result
 
 PROBLEMS = (CachePlacement, CacheReplay)
@@ -59,25 +59,23 @@ def _result(problem: CacheSystem, counts: list[int], layers: list[list[int]], t0
     return heuristic_result(problem, problem.plan(counts, layers), method, t0, message=message)
 
 
-def _layer_count(opts: Options, key: str, default: int, method: str) -> int:
-    value = opts.get(key, default, int)
+def _layer_count(value: int | None, key: str, default: int, method: str) -> int:
+    value = default if value is None else value
     if value < 1:
         raise ProblemDataError(f"`options[{key!r}]` = {value!r} for method {method!r}; expected a positive integer")
     return value
 
 
-@register("no-cache", problem=PROBLEMS, kind="heuristic", priority=90)
+@register("no-cache", problem=PROBLEMS, kind="heuristic", priority=90, options={})
 def no_cache(problem: CacheSystem, ctx: SolveContext) -> Result:
     """Baseline: nothing cached, the whole model for every request."""
-    Options(ctx.options, "no-cache").done()
     t0 = time.perf_counter()
     return _result(problem, [0] * problem.n_clients, [[]] * problem.n_clients, t0, "no cache", "no-cache")
 
 
-@register("all-layers", problem=PROBLEMS, kind="heuristic", priority=90)
+@register("all-layers", problem=PROBLEMS, kind="heuristic", priority=90, options={})
 def all_layers(problem: CacheSystem, ctx: SolveContext) -> Result:
     """Baseline: every candidate layer active, as many hot-spot classes as the budgets allow."""
-    Options(ctx.options, "all-layers").done()
     t0 = time.perf_counter()
     layers = evenly_spaced(problem.n_layers, problem.layer_cap())
     counts = [max_classes(problem, i, layers) for i in range(problem.n_clients)]
@@ -98,14 +96,14 @@ def _trimmed(problem: CacheSystem, i: int, k: int, layers: list[int]) -> tuple[i
     return (min(k, max_classes(problem, i, layers)), layers) if layers else (0, [])
 
 
-@register("static-topk", problem=PROBLEMS, kind="heuristic", priority=90)
+@register("static-topk", problem=PROBLEMS, kind="heuristic", priority=90,
+          options={"k": (int, None), "layers": (None, None), "n_layers": (int, None)})
 def static_topk(problem: CacheSystem, ctx: SolveContext) -> Result:
     """Baseline: the same k and the same layers for every client, never adapted."""
-    opts = Options(ctx.options, "static-topk")
-    k = opts.get("k", math.ceil(problem.n_classes / 2), int)
-    layers = opts.get("layers", None)
-    n_layers = _layer_count(opts, "n_layers", min(4, problem.n_layers), "static-topk")
-    opts.done()
+    k = ctx.options["k"]
+    k = math.ceil(problem.n_classes / 2) if k is None else k
+    layers = ctx.options["layers"]
+    n_layers = _layer_count(ctx.options["n_layers"], "n_layers", min(4, problem.n_layers), "static-topk")
     if not 0 <= k <= problem.n_classes:
         raise ProblemDataError(f"`options['k']` = {k!r} for method 'static-topk'; expected 0..{problem.n_classes}")
     if layers is None:
@@ -121,12 +119,10 @@ def static_topk(problem: CacheSystem, ctx: SolveContext) -> Result:
                    f"static top-{k} at layers {list(layers)} (trimmed to the budgets)", "static-topk")
 
 
-@register("multi-exit", problem=PROBLEMS, kind="heuristic", priority=90)
+@register("multi-exit", problem=PROBLEMS, kind="heuristic", priority=90, options={"n_exits": (int, 4)})
 def multi_exit(problem: CacheSystem, ctx: SolveContext) -> Result:
     """Baseline: a multi-exit network, every class at evenly spaced confidence exits."""
-    opts = Options(ctx.options, "multi-exit")
-    n_exits = _layer_count(opts, "n_exits", 4, "multi-exit")
-    opts.done()
+    n_exits = _layer_count(ctx.options["n_exits"], "n_exits", 4, "multi-exit")
     t0 = time.perf_counter()
     exits = evenly_spaced(problem.n_layers, n_exits)
     fitted = [_trimmed(problem, i, problem.n_classes, exits) for i in range(problem.n_clients)]

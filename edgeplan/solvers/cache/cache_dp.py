@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from edgeplan.formulations.cache.placement import CachePlacement
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 #: Feasibility tolerance used inside the searches (tighter than ``check``'s, so returned plans pass it).
@@ -166,10 +166,9 @@ def best_path(lat: np.ndarray, acc: np.ndarray, *, goal: str, floor: float = -ma
     return t, a_, layers[::-1], n_labels
 
 
-@register("cache-dp", problem=CachePlacement, kind="exact", priority=10)
+@register("cache-dp", problem=CachePlacement, kind="exact", priority=10, options={})
 def cache_dp(problem: CachePlacement, ctx: SolveContext) -> Result:
     """Exact layer DP per client and class count (label setting under floors, SLOs and budgets)."""
-    Options(ctx.options, "cache-dp").done()
     t0 = time.perf_counter()
     lat_t, acc_t = problem.arc_tables()
     build = time.perf_counter() - t0

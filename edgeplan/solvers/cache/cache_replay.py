@@ -17,7 +17,7 @@ import numpy as np
 from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.cache.replay import CacheReplay, prefix_hits
 from edgeplan.solvers.cache.cache_dp import tol_of
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 
@@ -101,12 +101,10 @@ class _Replayer:
                 return
 
 
-@register("cache-replay", problem=CacheReplay, kind="exact", priority=10)
+@register("cache-replay", problem=CacheReplay, kind="exact", priority=10, options={"max_active": (int, None)})
 def cache_replay(problem: CacheReplay, ctx: SolveContext) -> Result:
     """Exact replay search: every layer subset up to the cap, every class count, the true lookup rule."""
-    opts = Options(ctx.options, "cache-replay")
-    max_active = opts.get("max_active", None, int)
-    opts.done()
+    max_active = ctx.options["max_active"]
     cap = problem.layer_cap()
     restricted = max_active is not None and max_active < cap
     if max_active is not None:

@@ -33,7 +33,7 @@ from edgeplan.solvers.fl.dagsa import fl_heuristic_result
 from edgeplan.solvers.fl.do_snm import coverage_met, energy_result, rdcr_ok
 from edgeplan.solvers.fl.fl_energy import energy_infeasibility
 from edgeplan.solvers.fl.kernels import quick_infeasibility, reachable
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result
 
 
@@ -140,29 +140,26 @@ def _run(problem: FLRound | FLRoundEnergy, ctx: SolveContext, method: str, order
                                "coverage windows with an equal bandwidth split) before selecting K users")
 
 
-@register("random", problem=(FLRound, FLRoundEnergy), kind="heuristic", priority=50)
+@register("random", problem=(FLRound, FLRoundEnergy), kind="heuristic", priority=50, options={})
 def solve_random(problem: FLRound | FLRoundEnergy, ctx: SolveContext) -> Result:
     """Random users, nearest BS, equal bandwidth (seeded by ``seed``; default 0)."""
-    Options(ctx.options, "random").done()
     t0 = time.perf_counter()
     order = np.random.default_rng(0 if ctx.seed is None else ctx.seed).permutation(problem.n_users)
     return _run(problem, ctx, "random", order, nearest_bs(problem), t0)
 
 
-@register("best-channel", problem=(FLRound, FLRoundEnergy), kind="heuristic", priority=40)
+@register("best-channel", problem=(FLRound, FLRoundEnergy), kind="heuristic", priority=40, options={})
 def solve_best_channel(problem: FLRound | FLRoundEnergy, ctx: SolveContext) -> Result:
     """Strongest-channel users first, each on that channel's BS, equal bandwidth."""
-    Options(ctx.options, "best-channel").done()
     t0 = time.perf_counter()
     bs = best_channel_bs(problem)
     strength = np.where(bs >= 0, problem.gain[np.arange(problem.n_users), np.maximum(bs, 0)], -np.inf)
     return _run(problem, ctx, "best-channel", np.argsort(-strength, kind="stable"), bs, t0)
 
 
-@register("fastest-compute", problem=(FLRound, FLRoundEnergy), kind="heuristic", priority=45)
+@register("fastest-compute", problem=(FLRound, FLRoundEnergy), kind="heuristic", priority=45, options={})
 def solve_fastest_compute(problem: FLRound | FLRoundEnergy, ctx: SolveContext) -> Result:
     """Users with the shortest local training first, nearest BS, equal bandwidth."""
-    Options(ctx.options, "fastest-compute").done()
     t0 = time.perf_counter()
     compute = (problem.cycles / problem.cpu_max_hz if isinstance(problem, FLRoundEnergy) else problem.compute_s)
     return _run(problem, ctx, "fastest-compute", np.argsort(compute, kind="stable"), nearest_bs(problem), t0)

@@ -69,7 +69,7 @@ from edgeplan.solvers.fl.kernels import (
     schedule_from_assignment,
     static_view,
 )
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
 
 #: Fewest stale candidates re-scored at once (a batch costs about as much as one candidate).
@@ -238,7 +238,7 @@ def fl_heuristic_result(problem: FLRound, plan: FLSchedule | None, method: str, 
 
 
 def _solve(problem: FLRound, ctx: SolveContext, method: str, static: bool) -> Result:
-    Options(ctx.options, method).done()
+
     t0 = time.perf_counter()
     plan = None
     stats: dict[str, Any] = {}

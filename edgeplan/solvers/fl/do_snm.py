@@ -33,7 +33,7 @@ import numpy as np
 
 from edgeplan.formulations.fl.fl_energy import FLEnergySchedule, FLRoundEnergy
 from edgeplan.solvers.fl.fl_energy import energy_infeasibility
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
 
 #: Units the spare band of a BS is split into by the marginal-energy greedy (continuous bandwidth).
@@ -191,16 +191,15 @@ def do_snm_assignment(problem: FLRoundEnergy, beta: float = 1.0, omega: float = 
     return bs_of
 
 
-@register("do-snm", problem=FLRoundEnergy, kind="heuristic", priority=10)
+@register("do-snm", problem=FLRoundEnergy, kind="heuristic", priority=10,
+          options={"beta": (float, 1.0), "omega": (float, 1.0)})
 def solve_do_snm(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
     """DO-SNM-like greedy: coverage gain minus redundancy and energy, marginal-energy bandwidth split.
 
     Options: ``beta`` (weight of the redundancy increment, default 1), ``omega`` (of the energy, default 1).
     """
-    opts = Options(ctx.options, "do-snm")
-    beta = opts.get("beta", 1.0, float)
-    omega = opts.get("omega", 1.0, float)
-    opts.done()
+    beta = ctx.options["beta"]
+    omega = ctx.options["omega"]
     t0 = time.perf_counter()
     plan = None
     if energy_infeasibility(problem) is None:

@@ -39,7 +39,7 @@ from edgeplan.solvers.fl.kernels import (
     quick_infeasibility,
     schedule_from_assignment,
 )
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 #: Default relative tolerance of the bisection (continuous bandwidth).
@@ -128,17 +128,16 @@ def _result(problem: FLRound, plan: FLSchedule | None, lo: float, hi: float, sta
                          **stats})
 
 
-@register("fl-bisect", problem=FLRound, kind="exact", priority=5)
+@register("fl-bisect", problem=FLRound, kind="exact", priority=5,
+          options={"rtol": (float, DEFAULT_RTOL), "warm_start": (None, "dagsa")})
 def solve_fl_bisect(problem: FLRound, ctx: SolveContext) -> Result:
     """Exact FL round latency: bisection on T, feasibility MILP (HiGHS), exact per-BS bandwidth polish.
 
     Options: ``rtol`` (relative tolerance on T for continuous bandwidth, default 1e-6), ``warm_start``
     (``"dagsa"``, default, or ``None``).
     """
-    opts = Options(ctx.options, "fl-bisect")
-    rtol = opts.get("rtol", DEFAULT_RTOL, float)
-    warm = opts.get("warm_start", "dagsa")
-    opts.done()
+    rtol = ctx.options["rtol"]
+    warm = ctx.options["warm_start"]
     t0 = time.perf_counter()
     deadline = None if ctx.time_limit is None else t0 + ctx.time_limit
     tester = _Tester(problem, deadline, ctx.verbose)

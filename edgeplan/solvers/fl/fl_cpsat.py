@@ -14,7 +14,7 @@ import numpy as np
 from edgeplan.formulations.fl.fl_round import FLRound, FLSchedule
 from edgeplan.solvers.backends.cpsat import library, run
 from edgeplan.solvers.fl.fl_rb_milp import BlockRun, solve_block_model
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, Status
 
 
@@ -64,16 +64,14 @@ def _cpsat(problem: FLRound, rb: float | None, relaxed: bool, time_limit: float 
     return BlockRun(plan, bound, status, solver.status_name(code), stats)
 
 
-@register("fl-cpsat", problem=FLRound, kind="exact", requires=("ortools",), install="ortools", priority=40)
+@register("fl-cpsat", problem=FLRound, kind="exact", requires=("ortools",), install="ortools", priority=40,
+          options={"resource_block_hz": (float, None), "num_workers": (int, None)})
 def solve_fl_cpsat(problem: FLRound, ctx: SolveContext) -> Result:
     """FL round on resource blocks in CP-SAT with latencies coded by rank (exact, no time quantum).
 
     Options: ``resource_block_hz`` (as for ``fl-rb-milp``), ``num_workers``.
     """
-    opts = Options(ctx.options, "fl-cpsat")
-    opts.get("resource_block_hz", None, float)
-    workers = opts.get("num_workers", None, int)
-    opts.done()
+    workers = ctx.options["num_workers"]
     return solve_block_model(problem, ctx, "fl-cpsat",
                   lambda p, rb, rel, tl: _cpsat(p, rb, rel, tl, ctx.seed, ctx.verbose, workers))
 

@@ -52,7 +52,7 @@ import numpy as np
 from edgeplan.formulations.fl.fl_energy import FLEnergySchedule, FLRoundEnergy
 from edgeplan.formulations.fl.milp import edcr_cut, initial_edcr_cuts, point_milp, tangent_milp
 from edgeplan.solvers.fl.kernels import count_infeasibility, highs_options
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 #: Default relative tolerance of the outer approximation.
@@ -160,18 +160,17 @@ def solve_points(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band
 
 
 @register("fl-energy", problem=FLRoundEnergy, kind="exact", requires=("highspy",),
-          install="'highspy>=1.11,<1.15'", priority=5)
+          install="'highspy>=1.11,<1.15'", priority=5,
+          options={"rtol": (float, DEFAULT_RTOL), "points": (int, DEFAULT_POINTS), "coverage": (str, "auto")})
 def solve_fl_energy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
     """Exact least-energy round: time split by bisection, operating-point MILP (blocks) or outer approximation.
 
     Options: ``rtol`` (outer approximation, default 1e-6), ``points`` (initial tangents per pair, default 12),
     ``coverage`` (``"auto"``, ``"groups"`` or ``"cuts"``: how a coverage floor enters the MILPs).
     """
-    opts = Options(ctx.options, "fl-energy")
-    rtol = opts.get("rtol", DEFAULT_RTOL, float)
-    n_points = opts.get("points", DEFAULT_POINTS, int)
-    coverage = opts.get("coverage", "auto", str)
-    opts.done()
+    rtol = ctx.options["rtol"]
+    n_points = ctx.options["points"]
+    coverage = ctx.options["coverage"]
     if coverage not in COVERAGE_MODES:
         from edgeplan.errors import ProblemDataError
 

@@ -25,7 +25,7 @@ import numpy as np
 from edgeplan.formulations.fl.fl_energy import FLRoundEnergy
 from edgeplan.solvers.backends.cvxpy import SOLVED, library, solve_program
 from edgeplan.solvers.fl.fl_energy import energy_infeasibility, result, solve_points
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Deadline, Limit, Result, Status
 
 CLARABEL_TOL = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
@@ -95,17 +95,15 @@ def _failed(energy: np.ndarray, t0: float, deadline: Deadline) -> Result:
 
 
 @register("fl-energy-cvxpy", problem=FLRoundEnergy, kind="exact", requires=("cvxpy", "clarabel", "highspy"),
-          install="cvxpy clarabel 'highspy>=1.11,<1.15'", priority=60)
+          install="cvxpy clarabel 'highspy>=1.11,<1.15'", priority=60, options={"grid": (int, 16)})
 def solve_fl_energy_cvxpy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
     """Cross-check: operating-point energies by Clarabel (exponential cone), then the operating-point MILP.
 
     Options: ``grid`` (bandwidths per pair for continuous problems, default 16).
     """
-    opts = Options(ctx.options, "fl-energy-cvxpy")
-    n_grid = opts.get("grid", 16, int)
-    opts.done()
+    n_grid = ctx.options["grid"]
     t0 = time.perf_counter()
-    deadline = Deadline(ctx.time_limit)
+    deadline = ctx.deadline
     reason = energy_infeasibility(problem)
     if reason is not None:
         return result(None, None, Status.INFEASIBLE, None, t0, reason, "fl-energy-cvxpy")

@@ -32,7 +32,7 @@ import numpy as np
 
 from edgeplan.formulations.fl.fl_round import FLRound, FLSchedule
 from edgeplan.solvers.fl.kernels import highs_options, quick_infeasibility
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 #: HiGHS relative gap used by ``fl-rb-milp`` (the bound is then rounded up to a latency of the table).
@@ -112,15 +112,12 @@ def solve_block_model(problem: FLRound, ctx: SolveContext, method: str, runner: 
 
 
 @register("fl-rb-milp", problem=FLRound, kind="exact", requires=("highspy",), install="'highspy>=1.11,<1.15'",
-          priority=30)
+          priority=30, options={"resource_block_hz": (float, None)})
 def solve_fl_rb_milp(problem: FLRound, ctx: SolveContext) -> Result:
     """FL round on resource blocks as a MILP (HiGHS); exact for block problems, bounded for continuous ones.
 
     Options: ``resource_block_hz`` (block width for continuous problems; default: smallest band / 32).
     """
-    opts = Options(ctx.options, "fl-rb-milp")
-    opts.get("resource_block_hz", None, float)
-    opts.done()
     return solve_block_model(problem, ctx, "fl-rb-milp",
                   lambda p, rb, rel, tl: _highs(p, rb, rel, tl, ctx.seed, ctx.verbose))
 

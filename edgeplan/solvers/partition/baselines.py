@@ -19,22 +19,20 @@ import numpy as np
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
 from edgeplan.formulations.partition.split import SplitInference, SplitPlan
 from edgeplan.solvers.partition.param_balanced import balanced_plan
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
 
 
-@register("device-only", problem=SplitInference, kind="heuristic")
+@register("device-only", problem=SplitInference, kind="heuristic", options={})
 def solve_device_only(problem: SplitInference, ctx: SolveContext) -> Result:
     """Every block on the device (tier 0)."""
-    Options(ctx.options, "device-only").done()
     t0 = time.perf_counter()
     return heuristic_result(problem, SplitPlan(np.zeros(problem.n_blocks, dtype=np.int64)), "device-only", t0)
 
 
-@register("cloud-only", problem=SplitInference, kind="heuristic")
+@register("cloud-only", problem=SplitInference, kind="heuristic", options={})
 def solve_cloud_only(problem: SplitInference, ctx: SolveContext) -> Result:
     """Every block on the last tier; the raw input crosses every link."""
-    Options(ctx.options, "cloud-only").done()
     t0 = time.perf_counter()
     plan = SplitPlan(np.full(problem.n_blocks, problem.n_tiers - 1, dtype=np.int64))
     return heuristic_result(problem, plan, "cloud-only", t0)
@@ -48,19 +46,17 @@ def uniform_sizes(n_items: int, parts: int) -> np.ndarray:
     return sizes
 
 
-@register("uniform", problem=PipelinePartition, kind="heuristic")
+@register("uniform", problem=PipelinePartition, kind="heuristic", options={})
 def solve_uniform(problem: PipelinePartition, ctx: SolveContext) -> Result:
     """Equal layer counts per stage (DeepSpeed's uniform method), devices in order."""
-    Options(ctx.options, "uniform").done()
     t0 = time.perf_counter()
     S = problem.n_devices if problem.order == "fixed" else min(problem.n_devices, problem.n_blocks)
     return heuristic_result(problem, PipelinePlan.from_sizes(uniform_sizes(problem.n_blocks, S)), "uniform", t0)
 
 
-@register("flop-balanced", problem=PipelinePartition, kind="heuristic")
+@register("flop-balanced", problem=PipelinePartition, kind="heuristic", options={})
 def solve_flop_balanced(problem: PipelinePartition, ctx: SolveContext) -> Result:
     """Min-max contiguous partition of FLOPs, ignoring device speeds and links."""
-    Options(ctx.options, "flop-balanced").done()
     t0 = time.perf_counter()
     m = problem.model
     w = m.fwd_flops + (m.bwd_flops if problem.training else 0.0)

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
 
 
@@ -59,10 +59,9 @@ def block_partition(values: np.ndarray, parts: int, max_moves: int | None = None
     return np.diff(np.concatenate([[0], splits]))
 
 
-@register("block-partition", problem=PipelinePartition, kind="heuristic")
+@register("block-partition", problem=PipelinePartition, kind="heuristic", options={})
 def solve_block_partition(problem: PipelinePartition, ctx: SolveContext) -> Result:
     """torchgpipe's balance_by_time: Bárány-Grinberg block partition of device-averaged layer times."""
-    Options(ctx.options, "block-partition").done()
     t0 = time.perf_counter()
     d = problem.data()
     times = (d["fwd"] + (d["bwd"] if problem.training else 0.0)).mean(axis=0)

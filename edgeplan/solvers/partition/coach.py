@@ -44,7 +44,7 @@ import numpy as np
 
 from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.partition.split import SplitInference, SplitPlan
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
 
 
@@ -184,14 +184,13 @@ def coach_offline(problem: SplitInference, *, bisection: bool = False, window: i
     return (None if sc.best is None else sc.best[1]), stats
 
 
-@register("coach", problem=SplitInference, kind="heuristic")
+@register("coach", problem=SplitInference, kind="heuristic",
+          options={"bisection": (bool, False), "window": (int, 2), "rounds": (int, 4)})
 def solve_coach(problem: SplitInference, ctx: SolveContext) -> Result:
     """COACH (INFOCOM 2025) offline: segment-boundary cuts, divide and conquer in branches, minimal widths."""
-    opts = Options(ctx.options, "coach")
-    bisection = opts.get("bisection", False, bool)
-    window = opts.get("window", 2, int)
-    rounds = opts.get("rounds", 4, int)
-    opts.done()
+    bisection = ctx.options["bisection"]
+    window = ctx.options["window"]
+    rounds = ctx.options["rounds"]
     t0 = time.perf_counter()
     plan, stats = coach_offline(problem, bisection=bisection, window=window, rounds=rounds)
     return heuristic_result(problem, plan, "coach", t0, message=f"{stats['evaluations']} candidate cuts evaluated",

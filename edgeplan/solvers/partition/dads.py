@@ -44,7 +44,7 @@ from edgeplan.formulations.partition.split import (
     SplitPlan,
 )
 from edgeplan.solvers.partition.common import plan_result
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result
 
 #: Integer capacities sum to about this (exact max-flow in Python integers).
@@ -161,10 +161,10 @@ def cut_plan(problem: SplitInference, tier: np.ndarray) -> SplitPlan:
 
 @register("dads", problem=SplitInference, kind="exact", priority=160,
           cannot=(THROUGHPUT_OBJECTIVE, MEMORY_CAPS, LATENCY_CAP),
-          hint="it solves unconstrained latency/energy splits (use 'highs' on the MILP, or 'split-enum' for chains)")
+          hint="it solves unconstrained latency/energy splits (use 'highs' on the MILP, or 'split-enum' for chains)",
+          options={})
 def solve_dads(problem: SplitInference, ctx: SolveContext) -> Result:
     """Exact min s-t cut (DADS, INFOCOM 2019) for latency or energy, on DAGs, 2-3 tiers, with widths."""
-    Options(ctx.options, "dads").done()
     t0 = time.perf_counter()
     d = problem.data()
     _, _, lat_w = cost_weights(problem)

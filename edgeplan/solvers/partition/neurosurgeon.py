@@ -27,16 +27,15 @@ import time
 
 from edgeplan.formulations.partition.split import SplitInference
 from edgeplan.solvers.partition.split_enum import enumerate_chain
-from edgeplan.solvers.registry import Options, SolveContext, register
-from edgeplan.solvers.result import Deadline, Result, heuristic_result
+from edgeplan.solvers.registry import SolveContext, register
+from edgeplan.solvers.result import Result, heuristic_result
 
 
-@register("neurosurgeon", problem=SplitInference, kind="heuristic")
+@register("neurosurgeon", problem=SplitInference, kind="heuristic", options={})
 def solve_neurosurgeon(problem: SplitInference, ctx: SolveContext) -> Result:
     """Neurosurgeon (ASPLOS 2017): best prefix partition point(s) in topological order, native transfers."""
-    Options(ctx.options, "neurosurgeon").done()
     t0 = time.perf_counter()
-    plan, _, count, complete = enumerate_chain(problem, Deadline(ctx.time_limit), prefixes=True)
+    plan, _, count, complete = enumerate_chain(problem, ctx.deadline, prefixes=True)
     msg = f"best of {count} partition points" + ("" if complete else " (stopped at the time limit)")
     if plan is None:
         return heuristic_result(problem, None, "neurosurgeon", t0,

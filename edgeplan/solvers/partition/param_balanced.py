@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
 
 
@@ -48,10 +48,9 @@ def balanced_plan(problem: PipelinePartition, weights: np.ndarray) -> PipelinePl
     return PipelinePlan.from_sizes(linear_partition(weights, S))
 
 
-@register("param-balanced", problem=PipelinePartition, kind="heuristic")
+@register("param-balanced", problem=PipelinePartition, kind="heuristic", options={})
 def solve_param_balanced(problem: PipelinePartition, ctx: SolveContext) -> Result:
     """DeepSpeed's parameters method: contiguous stages with the heaviest parameter count minimized."""
-    Options(ctx.options, "param-balanced").done()
     t0 = time.perf_counter()
     plan = balanced_plan(problem, problem.model.num_params.astype(float))
     return heuristic_result(problem, plan, "param-balanced", t0)

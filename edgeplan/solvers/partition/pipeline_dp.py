@@ -44,7 +44,7 @@ from edgeplan.formulations.partition.pipeline import (
     PipelinePlan,
 )
 from edgeplan.solvers.partition.common import plan_result
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Deadline, Limit, Result, Status
 
 #: Refuse free-order state spaces larger than this many (state, class, position) cells.
@@ -405,14 +405,12 @@ def min_iteration_fixed(problem: PipelinePartition, deadline: Deadline,
 @register("pipeline-dp", problem=PipelinePartition, kind="exact", priority=150,
           cannot=(ITERATION_FREE_ORDER, ITERATION_GPIPE_TRAINING),
           hint="it minimizes iteration time only with a fixed order and one max term (inference or 1F1B); use "
-               "'highs' (the MILP)")
+               "'highs' (the MILP)", options={"rtol": (float, 1e-10)})
 def solve_pipeline_dp(problem: PipelinePartition, ctx: SolveContext) -> Result:
     """Exact bisection + reachability DP (bottleneck; fixed or free order) and iteration time (fixed order)."""
-    opts = Options(ctx.options, "pipeline-dp")
-    rtol = opts.get("rtol", 1e-10, float)
-    opts.done()
+    rtol = ctx.options["rtol"]
     t0 = time.perf_counter()
-    deadline = Deadline(ctx.time_limit)
+    deadline = ctx.deadline
     if problem.minimize == "bottleneck":
         plan, bound, stats = min_bottleneck(problem, deadline, rtol)
     else:

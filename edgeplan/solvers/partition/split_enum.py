@@ -21,7 +21,7 @@ import numpy as np
 from edgeplan.formulations.partition.split import DAG_MODEL, SplitInference, SplitPlan
 from edgeplan.profiles.devices import DTYPE_BYTES
 from edgeplan.solvers.partition.common import plan_result
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Deadline, Limit, Result, Status
 
 
@@ -141,12 +141,11 @@ def _plan(problem: SplitInference, best: tuple[np.ndarray, np.ndarray] | None) -
 
 
 @register("split-enum", problem=SplitInference, kind="exact", priority=10, cannot=(DAG_MODEL,),
-          hint="use 'dads' for latency/energy, or 'highs' on its MILP")
+          hint="use 'dads' for latency/energy, or 'highs' on its MILP", options={})
 def solve_split_enum(problem: SplitInference, ctx: SolveContext) -> Result:
     """Exact for chains: every cut position and width, vectorized (Neurosurgeon's search, extended)."""
-    Options(ctx.options, "split-enum").done()
     t0 = time.perf_counter()
-    deadline = Deadline(ctx.time_limit)
+    deadline = ctx.deadline
     plan, val, count, complete = enumerate_chain(problem, deadline)
     stats = {"candidates": count}
     if not complete:

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from edgeplan.formulations.slide.provisioning import SlideProvisioning
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result
 from edgeplan.solvers.slide.slide import admissible_pairs, baseline_result, plan_from_shares
 
@@ -51,10 +51,9 @@ def dai_shares(problem: SlideProvisioning) -> tuple[np.ndarray, np.ndarray]:
     return table, clocks
 
 
-@register("dai", problem=SlideProvisioning, kind="heuristic")
+@register("dai", problem=SlideProvisioning, kind="heuristic", options={})
 def solve_dai(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """Conventional DAI: minimum shares from the download-then-infer latency, then SLIDE's admission."""
-    Options(ctx.options, "dai").done()
     t0 = time.perf_counter()
     table, clocks = dai_shares(problem)
     n_layers = problem.n_layers

@@ -14,15 +14,14 @@ import time
 import numpy as np
 
 from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisioning
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result
 from edgeplan.solvers.slide.slide import admissible_pairs, baseline_result, feasible_at, min_latency_clocks
 
 
-@register("eba", problem=SlideProvisioning, kind="heuristic")
+@register("eba", problem=SlideProvisioning, kind="heuristic", options={})
 def solve_eba(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """EBA: share 1/K for everyone, SLIDE's model choice and clocks at that share."""
-    Options(ctx.options, "eba").done()
     t0 = time.perf_counter()
     k = problem.n_users
     users, models = admissible_pairs(problem)

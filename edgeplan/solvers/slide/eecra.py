@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from edgeplan.formulations.slide.provisioning import SlideProvisioning
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result
 from edgeplan.solvers.slide.slide import (
     admissible_pairs,
@@ -40,10 +40,9 @@ def equal_energy_clocks(pd: dict[str, np.ndarray]) -> np.ndarray:
     return np.where((pd["budget_s"] < 0)[:, None], 0.0, z)
 
 
-@register("eecra", problem=SlideProvisioning, kind="heuristic")
+@register("eecra", problem=SlideProvisioning, kind="heuristic", options={})
 def solve_eecra(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """EECRA: equal energy per layer, closed-form minimum shares, SLIDE's admission."""
-    Options(ctx.options, "eecra").done()
     t0 = time.perf_counter()
     users, models = admissible_pairs(problem)
     pd = problem.pair_data(users, models)

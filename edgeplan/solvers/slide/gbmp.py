@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from edgeplan.formulations.slide.provisioning import SlideProvisioning
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result
 from edgeplan.solvers.slide.slide import baseline_result, min_latency_clocks, min_shares, plan_from_shares
 
@@ -28,10 +28,9 @@ def smallest_models(problem: SlideProvisioning) -> np.ndarray:
     return order[np.minimum(masked.min(axis=1), problem.n_models - 1)]
 
 
-@register("gbmp", problem=SlideProvisioning, kind="heuristic")
+@register("gbmp", problem=SlideProvisioning, kind="heuristic", options={})
 def solve_gbmp(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """GBMP: the smallest admissible model per user, then SLIDE's compute allocation and admission."""
-    Options(ctx.options, "gbmp").done()
     t0 = time.perf_counter()
     users = np.arange(problem.n_users)
     models = smallest_models(problem)

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisioning
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status, heuristic_result
 
 #: Relative slack on the suffix capacities (rounding only).
@@ -391,15 +391,13 @@ def count_fitting(share: np.ndarray) -> int:
     return int(admit(share).sum())
 
 
-@register("slide", problem=SlideProvisioning, kind="exact", priority=10)
+@register("slide", problem=SlideProvisioning, kind="exact", priority=10, options={"rtol": (float, DEFAULT_RTOL)})
 def solve_slide(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """SLIDE (Algs. 1-2): exact compute allocation, minimum shares by bisection, sorted admission.
 
     Options: ``rtol`` (relative width of the share brackets, default 1e-12; 0 means adjacent floats).
     """
-    opts = Options(ctx.options, "slide")
-    rtol = opts.get("rtol", DEFAULT_RTOL, float)
-    opts.done()
+    rtol = ctx.options["rtol"]
     t0 = time.perf_counter()
     deadline = None if ctx.time_limit is None else t0 + ctx.time_limit
     lower, upper, iterations = pair_min_shares(problem, rtol=rtol, deadline=deadline)

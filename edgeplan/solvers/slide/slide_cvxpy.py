@@ -34,7 +34,7 @@ import numpy as np
 
 from edgeplan.formulations.slide.provisioning import SlideProvisioning
 from edgeplan.solvers.backends.cvxpy import SOLVED, library, solve_program
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, Status
 from edgeplan.solvers.slide.slide import admissible_pairs, admit, build_plan, release_times, suffix_sum
 
@@ -137,10 +137,9 @@ def pair_min_shares_cvxpy(problem: SlideProvisioning) -> np.ndarray:
 
 
 @register("slide-cvxpy", problem=SlideProvisioning, kind="exact", requires=("cvxpy", "clarabel"), install="cvxpy",
-          priority=60)
+          priority=60, options={})
 def solve_slide_cvxpy(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """SLIDE with each pair's minimum share and clocks from Clarabel (cvxpy): a cross-check of ``slide``."""
-    Options(ctx.options, "slide-cvxpy").done()
     t0 = time.perf_counter()
     table = pair_min_shares_cvxpy(problem)
     best = table.min(axis=1)

@@ -35,7 +35,7 @@ import numpy as np
 
 from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisioning
 from edgeplan.solvers.backends.scip import library, optimize
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, Status
 from edgeplan.solvers.slide.slide import admissible_pairs, suffix_sum
 
@@ -120,16 +120,14 @@ def _decode(problem: SlideProvisioning, m: Any, v: dict[str, Any]) -> SlidePlan:
 
 
 @register("slide-scip", problem=SlideProvisioning, kind="exact", requires=("pyscipopt",), install="edgeplan[minlp]",
-          priority=80)
+          priority=80, options={"feastol": (float, DEFAULT_FEASTOL), "gap": (float, 0.0)})
 def solve_slide_scip(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """SCIP's global MINLP solve of P1 (PySCIPOpt): the paper's branch-and-bound baseline, for tiny instances.
 
     Options: ``feastol`` (default 1e-9), ``gap`` (relative, default 0).
     """
-    opts = Options(ctx.options, "slide-scip")
-    feastol = opts.get("feastol", DEFAULT_FEASTOL, float)
-    gap = opts.get("gap", 0.0, float)
-    opts.done()
+    feastol = ctx.options["feastol"]
+    gap = ctx.options["gap"]
     t0 = time.perf_counter()
     m, v = build_scip(problem, feastol=feastol)
     build_time = time.perf_counter() - t0

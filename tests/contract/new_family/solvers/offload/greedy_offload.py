@@ -5,14 +5,13 @@ import time
 import numpy as np
 from edgeplan.formulations.offload.offload import Offload, OffloadPlan
 
-from edgeplan.solvers.registry import Options, SolveContext, register
+from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
 
 
 @register("greedy-offload", problem=Offload, kind="heuristic")
 def greedy_offload(problem: Offload, ctx: SolveContext) -> Result:
     """Offload by saving per unit of load while the capacity lasts."""
-    Options(ctx.options, "greedy-offload").done()
     t0 = time.perf_counter()
     saving = problem.local_s - problem.remote_s
     x = np.zeros(saving.size, dtype=int)
