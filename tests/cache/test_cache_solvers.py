@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from contract.registry_cases import check_heuristics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -107,28 +108,19 @@ def test_dp_and_milp_agree_on_a_larger_instance(size, seed, kw) -> None:
     assert a.status is b.status is Status.OPTIMAL and a.fun == pytest.approx(b.fun, rel=1e-7)
 
 
-@pytest.mark.parametrize("method", HEURISTICS)
 @pytest.mark.parametrize("seed", range(4))
-def test_heuristic_plans_are_checked_and_not_better_than_exact(method: str, seed: int) -> None:
+def test_heuristic_plans_are_checked_and_not_better_than_exact(seed: int) -> None:
     for p, exact in ((random_cache_problem(3, 6, 8, seed=seed), "cache-dp"),
                      (random_replay_problem(2, 5, 6, requests=50, seed=seed, noise=1.2), "cache-replay")):
         opt = ep.solve(p, exact)
-        r = ep.solve(p, method)
-        assert r.status in (Status.FEASIBLE, Status.NO_SOLUTION), r
-        if method == "aca":
-            assert r.status is Status.FEASIBLE and p.check(r.plan) == [], r  # greedy ACA keeps the floor
-        if r.status is Status.FEASIBLE:
-            assert p.check(r.plan) == []
-            assert (r.fun >= opt.fun - 1e-12) if p.sense == "min" else (r.fun <= opt.fun + 1e-12)
-        if "rejected_plan" in r.stats:  # a baseline that breaks the floor: no_solution, its plan kept aside
-            assert r.status is Status.NO_SOLUTION and "plan breaks" in r.message and p.check(r.stats["rejected_plan"])
-
-
-def test_no_cache_is_the_full_model() -> None:
-    p = random_cache_problem(2, 4, 3, seed=0)
-    r = ep.solve(p, "no-cache")
-    assert r.status is Status.FEASIBLE and r.plan == p.no_cache_plan()
-    assert r.fun == pytest.approx(float(p.weights @ p.full_latency_s))
+        check_heuristics(p, HEURISTICS, opt.fun if opt.has_plan else None, rtol=1e-9)
+        r = ep.solve(p, "aca")
+        assert r.status is Status.FEASIBLE and p.check(r.plan) == [], r  # greedy ACA keeps the floor
+        for m in HEURISTICS:  # a baseline that breaks the floor: no_solution, its plan kept aside
+            r = ep.solve(p, m)
+            if "rejected_plan" in r.stats:
+                assert r.status is Status.NO_SOLUTION and "plan breaks" in r.message
+                assert p.check(r.stats["rejected_plan"])
 
 
 def planned(r):

@@ -41,14 +41,14 @@ def _enumerators() -> dict[type, Any]:
     return out
 
 
-def brute_force(problem: Any) -> float | None:
+def brute_force(problem: Any, plans: Any = None) -> float | None:
     """The best objective over every plan the family's enumerator yields that passes ``check`` (None: none does).
 
-    The one generic brute force of the contract tests: each family contributes only its plan enumerator.
+    The one generic brute force of the tests: each family contributes only its plan enumerator
+    (``tests/<family>/brute.py``); ``plans`` replaces it with an explicit iterable.
     """
-    plans = _enumerators()[type(problem)]
     best = None
-    for plan in plans(problem):
+    for plan in (_enumerators()[type(problem)](problem) if plans is None else plans):
         if problem.check(plan):
             continue
         v = float(problem.objective(plan))
@@ -65,3 +65,35 @@ def not_better(value: float, optimum: float, sense: str) -> bool:
     """``value`` is no better than ``optimum`` (up to :data:`RTOL`)."""
     slack = RTOL * max(1.0, abs(optimum))
     return value >= optimum - slack if sense == "min" else value <= optimum + slack
+
+
+def check_heuristics(problem: Any, methods: Any, optimum: float | None, *, seed: int = 0, rtol: float = RTOL,
+                     bound: float | None = None) -> None:
+    """The one written form of "heuristics are feasible and never beat the optimum".
+
+    ``optimum`` is the proven optimum (None: the instance is infeasible), ``bound`` a valid bound on it when
+    the optimum itself is only known to a tolerance. Every heuristic's result is a status, never an error; a
+    plan passes ``check`` and carries the problem's own objective; no plan beats the optimum (or the bound) by
+    more than ``rtol``; a bound a heuristic claims lies on the right side of the optimum; ``optimal`` only at
+    the optimum; nothing is returned for an infeasible instance.
+    """
+    from edgeplan import Status, solve
+
+    ref = optimum if bound is None else bound
+    for m in methods:
+        r = solve(problem, m, seed=seed)
+        where = f"{m}: {r}; optimum {optimum}"
+        assert r.status is not Status.ERROR, where
+        if optimum is None:
+            assert not r.has_plan and r.status in (Status.INFEASIBLE, Status.NO_SOLUTION), where
+            continue
+        if r.has_plan:
+            assert not problem.check(r.plan), where
+            assert r.fun == problem.objective(r.plan), where
+            slack = rtol * max(1.0, abs(ref))
+            assert (r.fun >= ref - slack) if problem.sense == "min" else (r.fun <= ref + slack), where
+            if r.bound is not None:
+                assert (r.bound <= optimum + slack) if problem.sense == "min" else (r.bound >= optimum - slack), where
+            if r.status is Status.OPTIMAL:
+                assert math.isclose(r.fun, optimum, rel_tol=max(rtol, RTOL), abs_tol=1e-9), where
+

@@ -17,7 +17,15 @@ import time
 import numpy as np
 import pytest
 
-from contract.registry_cases import brute_force, generators, not_better, same, tiny_cases, tiny_instances
+from contract.registry_cases import (
+    brute_force,
+    check_heuristics,
+    generators,
+    not_better,
+    same,
+    tiny_cases,
+    tiny_instances,
+)
 from edgeplan import EdgeplanError, ProblemDataError, Status, solve
 from edgeplan.io.scenarios import Instance
 from edgeplan.solvers.registry import capable_methods
@@ -58,18 +66,8 @@ def test_exact_methods_equal_the_brute_force(name: str, index: int) -> None:
 
 @pytest.mark.parametrize(("name", "index"), TINY, ids=IDS)
 def test_heuristics_never_beat_the_optimum(name: str, index: int) -> None:
-    for seed, p in tiny_instances(name, index):
-        best = brute_force(p)
-        for m in _methods(p, "heuristic"):
-            r = solve(p, m, seed=0)
-            _checked(p, r)
-            where = f"{name}[{index}] seed {seed}, {m}: {r}"
-            if best is None:
-                assert not r.has_plan, where
-            elif r.has_plan:
-                assert not_better(r.fun, best, p.sense), f"{where}; optimum {best}"
-            if r.status is Status.OPTIMAL:
-                assert same(r.fun, best), where
+    for _, p in tiny_instances(name, index):
+        check_heuristics(p, _methods(p, "heuristic"), brute_force(p))
 
 
 def _default_instances():

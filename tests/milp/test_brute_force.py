@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
+from contract.registry_cases import brute_force
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import edgeplan as ep
 from edgeplan import MILP, Status
-
-
-def brute_force(p: MILP) -> float | None:
-    """Best objective over every integer point of the (finite) box, or None if none is feasible."""
-    axes = [range(int(lo), int(hi) + 1) for lo, hi in zip(p.col_lower, p.col_upper, strict=True)]
-    pts = np.array(list(itertools.product(*axes)), dtype=float)
-    act = pts @ p.A.toarray().T
-    ok = np.all((act >= p.row_lower - 1e-9) & (act <= p.row_upper + 1e-9), axis=1)
-    if not ok.any():
-        return None
-    vals = pts[ok] @ p.c + p.constant
-    return float(vals.max() if p.sense == "max" else vals.min())
 
 
 @st.composite
@@ -47,7 +34,7 @@ def tiny_milps(draw) -> MILP:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(p=tiny_milps())
 def test_exact_methods_equal_brute_force(method: str, p: MILP) -> None:
-    expected = brute_force(p)
+    expected = brute_force(p)  # the generic brute force over tests/milp/brute.py's integer points
     r = ep.solve(p, method)
     if expected is None:
         assert r.status is Status.INFEASIBLE, r

@@ -65,14 +65,3 @@ def pipeline_plans(p: PipelinePartition):
         for cuts in itertools.combinations(range(1, L), S - 1):
             for devs in itertools.permutations(range(K), S):
                 yield PipelinePlan(np.array([0, *cuts, L]), np.array(devs))
-
-
-def brute_force(p, plans) -> float | None:
-    """The best objective over the feasible plans, or None when none is feasible."""
-    best = None
-    for plan in plans:
-        if p.check(plan):
-            continue
-        v = p.objective(plan)
-        best = v if best is None or v < best else best
-    return best

@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from contract.registry_cases import check_heuristics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -65,11 +66,7 @@ def test_split_heuristics_never_beat_the_optimum(seed: int, minimize: str, tiers
     p = random_split_instance(8, tiers, kind=kind, minimize=minimize, bits=seed % 2 == 0, memory=seed % 3 == 0,
                               seed=seed)
     exact = ep.solve(p, "highs", options=TIGHT)
-    for m in SPLIT_HEURISTICS:
-        r = ep.solve(p, m)
-        assert r.status in (Status.FEASIBLE, Status.NO_SOLUTION), (m, r)
-        if r.has_plan:
-            assert p.check(r.plan) == [] and r.fun >= exact.bound * (1 - 1e-9), (m, r, exact)
+    check_heuristics(p, SPLIT_HEURISTICS, exact.fun if exact.has_plan else None, rtol=1e-9, bound=exact.bound)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -77,11 +74,7 @@ def test_split_heuristics_never_beat_the_optimum(seed: int, minimize: str, tiers
 def test_pipeline_heuristics_never_beat_the_optimum(seed: int, order: str, mode: str) -> None:
     p = random_pipeline_instance(10, 3, order=order, mode=mode, memory=seed % 3 == 0, seed=seed)
     exact = ep.solve(p, "pipeline-dp")
-    for m in PIPELINE_HEURISTICS:
-        r = ep.solve(p, m)
-        assert r.status in (Status.FEASIBLE, Status.NO_SOLUTION), (m, r)
-        if r.has_plan:
-            assert exact.has_plan and r.fun >= exact.fun * (1 - 1e-9)
+    check_heuristics(p, PIPELINE_HEURISTICS, exact.fun if exact.has_plan else None, rtol=1e-9)
 
 
 def test_coach_offline_options_and_widths() -> None:

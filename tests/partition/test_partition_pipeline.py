@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+from contract.registry_cases import brute_force
 
 import edgeplan as ep
 from edgeplan import PlanError, ProblemDataError, Status, UnsupportedProblemError
@@ -12,7 +13,7 @@ from edgeplan.formulations.partition import PipelinePartition, PipelinePlan, rat
 from edgeplan.formulations.partition.instances import pipeedge_instance, random_pipeline_instance
 from edgeplan.formulations.partition.pipeedge import plan_from_schedule, read_pipeedge, schedule_yaml, write_pipeedge
 from edgeplan.io.plans import load_plan, save_plan
-from partition.helpers import brute_force, device, hand_pipeline, pipeline_plans
+from partition.helpers import device, hand_pipeline
 
 TIGHT = {"mip_rel_gap": 1e-9, "highs_options": {"mip_abs_gap": 0.0}}
 PLAN = PipelinePlan([0, 2, 4], [0, 1])
@@ -115,7 +116,7 @@ def test_exact_methods_equal_brute_force(seed: int, minimize: str, mode: str, sc
     p = random_pipeline_instance(5, 2 + seed % 2, order=order, minimize=minimize, mode=mode, schedule=schedule,
                                  n_micro=1 + seed % 4, memory=seed % 3 == 0, kind=("chain", "residual")[seed % 2],
                                  seed=seed)
-    best = brute_force(p, pipeline_plans(p))
+    best = brute_force(p)
     free_1f1b_caps = order == "free" and schedule == "1f1b" and mode == "training" and np.isfinite(
         p.memory_cap_bytes).any()
     if not free_1f1b_caps:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from contract.registry_cases import brute_force
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +14,7 @@ from edgeplan.formulations.partition import SplitInference, SplitPlan, wireless_
 from edgeplan.formulations.partition.instances import random_profile, random_split_instance, split_instance
 from edgeplan.io.plans import load_plan, save_plan
 from edgeplan.profiles import WiredLink, WirelessChannel
-from partition.helpers import brute_force, device, hand_split, split_plans
+from partition.helpers import device, hand_split
 
 TIGHT = {"mip_rel_gap": 1e-9, "highs_options": {"mip_abs_gap": 0.0}}
 
@@ -153,7 +154,7 @@ def test_exact_methods_equal_brute_force(seed: int, minimize: str) -> None:
     tiers, bits = 2 + seed % 2, seed % 4 < 2
     p = random_split_instance(3 if tiers == 3 and bits else 4, tiers, kind=kind, minimize=minimize, bits=bits,
                               memory=seed % 5 < 2, max_latency=seed % 7 == 0, seed=seed)
-    best = brute_force(p, split_plans(p))
+    best = brute_force(p)
     methods = ["highs"]
     if kind == "chain":
         methods.append("split-enum")
@@ -171,7 +172,7 @@ def test_exact_methods_equal_brute_force(seed: int, minimize: str) -> None:
 def test_dads_equals_brute_force_on_dags(seed: int, minimize: str, tiers: int) -> None:
     p = random_split_instance(5 if tiers == 2 else 4, tiers, kind="dag", minimize=minimize, bits=tiers == 2,
                               seed=seed)
-    assert agree(brute_force(p, split_plans(p)), ep.solve(p, "dads"), 1e-9)
+    assert agree(brute_force(p), ep.solve(p, "dads"), 1e-9)
 
 
 def test_cp_sat_takes_the_integral_milp() -> None:
@@ -201,7 +202,7 @@ def test_exact_methods_equal_brute_force_larger(seed: int) -> None:
     for minimize in ("latency", "energy", "throughput"):
         p = random_split_instance(5, 3, kind=kind, minimize=minimize, bits=seed % 2 == 0, memory=seed % 3 == 0,
                                   max_latency=seed % 4 == 0, seed=seed)
-        best = brute_force(p, split_plans(p))
+        best = brute_force(p)
         assert agree(best, ep.solve(p, "highs", options=TIGHT), 1e-5)
         if kind == "chain":
             assert agree(best, ep.solve(p, "split-enum"), 1e-9)
