@@ -164,6 +164,7 @@ class Generator:
     summary: str
     tiny: tuple[dict[str, Any], ...] = ()
     real_model: bool = False
+    demo: tuple[str, dict[str, Any], tuple[str, ...]] | None = None
 
 
 #: Generators live with their family's formulations; a few need a real model and live in validation (loaded
@@ -176,17 +177,19 @@ def _family_of(module: str) -> str:
     return next((p for p in parts if p in FAMILIES), "milp")
 
 
-def generator(name: str, *, tiny: tuple[dict[str, Any], ...] = (),
-              real_model: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def generator(name: str, *, tiny: tuple[dict[str, Any], ...] = (), real_model: bool = False,
+              demo: tuple[str, dict[str, Any], tuple[str, ...]] | None = None,
+              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``func(**params, seed=int) -> problem`` as the scenario family ``name``.
 
     ``tiny`` lists parameter sets whose instances are small enough to enumerate every plan: the contract
     tests compare every exact method with the family's brute force on them. ``real_model`` marks generators
-    that build and profile a torch model (the contract tests leave them to the family's own tests).
+    that build and profile a torch model (the contract tests leave them to the family's own tests). ``demo`` is
+    ``(title, params, methods)``: the family's part of the tour of ``edgeplan demo``.
     """
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-        entry = Generator(name, func, _family_of(func.__module__), _summary(func), tuple(tiny), real_model)
+        entry = Generator(name, func, _family_of(func.__module__), _summary(func), tuple(tiny), real_model, demo)
         GENERATORS.add(name, entry,
                        same=lambda a, b: a.func.__qualname__ == b.func.__qualname__)
         return func

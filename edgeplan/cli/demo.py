@@ -72,32 +72,19 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-#: (title, scenario family, generator parameters, methods: exact first) of the family tour.
-TOUR = (
-    ("Split inference over device/edge/cloud, residual DAG (latency)", "partition-split",
-     {"n_blocks": 12, "n_tiers": 3},
-     ["dads", "highs", "neurosurgeon", "coach", "device-only", "cloud-only"]),
-    ("Pipeline over 4 heterogeneous devices (bottleneck)", "partition-pipeline", {"n_blocks": 24, "n_devices": 4},
-     ["pipeline-dp", "uniform", "param-balanced", "flop-balanced", "block-partition"]),
-    ("FL round: selection + BS + bandwidth under mobility", "fl-round", {"n_users": 20, "n_bs": 3, "n_select": 6},
-     ["fl-bisect", "dagsa", "dagsa-static", "best-channel", "fastest-compute", "random"]),
-    ("SLIDE: download while inferring (users served)", "slide", {"n_users": 12, "n_models": 3},
-     ["slide", "dai", "eba", "gbmp", "eecra"]),
-    ("CoCa cache placement", "cache", {"n_clients": 3, "n_layers": 8, "n_classes": 10},
-     ["cache-dp", "aca", "static-topk", "no-cache"]),
-)
-
-
 def _tour(seeds: int) -> bool:
     from edgeplan.errors import EdgeplanError
     from edgeplan.experiments.compare import compare
     from edgeplan.io.scenarios import Scenario
+    from edgeplan.registry import FAMILIES, GENERATORS
     from edgeplan.solvers.registry import get_method
 
     print("\nFamily tour: exact methods against the published heuristics on seeded instances")
     ok = True
-    for title, family, params, methods in TOUR:
-        methods = [m for m in methods if get_method(m).available]
+    tour = sorted(((g.family, g.name, g.demo) for _, g in GENERATORS.items() if g.demo),
+                  key=lambda t: FAMILIES.index(t[0]) if t[0] in FAMILIES else -1)  # stable: declaration order
+    for _, family, (title, params, methods) in tour:
+        methods = [m for m in methods if get_method(m).available]  # the family's demo list (its @generator)
         try:
             df = compare(Scenario(family, family, params, seeds=tuple(range(seeds))), methods, time_limit=30)
         except EdgeplanError as exc:  # a family whose generator changed: say so, keep touring

@@ -49,7 +49,9 @@ def importance_to_prob(importance: np.ndarray) -> np.ndarray:
 @generator("cache", tiny=(
     {"n_clients": 2, "n_layers": 4, "n_classes": 4},
     {"n_clients": 1, "n_layers": 4, "n_classes": 4, "goal": "accuracy", "memory_budget_bytes": 2e3},
-    {"n_clients": 2, "n_layers": 3, "n_classes": 3, "max_layers": 1, "latency_slo_fraction": 0.9}))
+    {"n_clients": 2, "n_layers": 3, "n_classes": 3, "max_layers": 1, "latency_slo_fraction": 0.9}),
+    demo=("CoCa cache placement", {"n_clients": 3, "n_layers": 8, "n_classes": 10},
+          ("cache-dp", "aca", "static-topk", "no-cache")))
 def random_cache_problem(n_clients: int = 3, n_layers: int = 8, n_classes: int = 10, *, seed: int = 0,
                          goal: str = "latency", accuracy_drop: float = 0.03, entry_budget: float | None = None,
                          memory_budget_bytes: float = np.inf, max_layers: int | None = None,

@@ -24,7 +24,9 @@ from edgeplan.registry import generator
 
 @generator("fl-round", tiny=({"n_users": 4, "n_bs": 2, "n_select": 2, "resource_block_hz": 3e5},
                              {"n_users": 4, "n_bs": 2, "n_select": 2, "resource_block_hz": 3e5, "quota": "at_least",
-                              "bs_channels": 1}))
+                              "bs_channels": 1}),
+           demo=("FL round: selection + BS + bandwidth under mobility", {"n_users": 20, "n_bs": 3, "n_select": 6},
+                 ("fl-bisect", "dagsa", "dagsa-static", "best-channel", "fastest-compute", "random")))
 def fl_round_instance(
     n_users: int = 40,
     n_bs: int = 4,

@@ -97,7 +97,9 @@ def split_instance(model: ModelProfile | str, tiers: Sequence[DeviceProfile | st
 @generator("partition-split", tiny=(
     {"n_blocks": 4, "kind": "chain"}, {"n_blocks": 4, "n_tiers": 3, "kind": "dag", "minimize": "energy"},
     {"n_blocks": 4, "kind": "residual", "bits": True, "memory": True, "max_latency": True},
-    {"n_blocks": 4, "n_tiers": 3, "kind": "residual", "minimize": "throughput", "bits": True, "memory": True}))
+    {"n_blocks": 4, "n_tiers": 3, "kind": "residual", "minimize": "throughput", "bits": True, "memory": True}),
+    demo=("Split inference over device/edge/cloud, residual DAG (latency)", {"n_blocks": 12, "n_tiers": 3},
+          ("dads", "highs", "neurosurgeon", "coach", "device-only", "cloud-only")))
 def random_split_instance(n_blocks: int = 6, n_tiers: int = 2, *, kind: str = "residual", minimize: str = "latency",
                           bits: bool = False, memory: bool = False, max_latency: bool = False,
                           seed: Any = None) -> SplitInference:
@@ -152,7 +154,9 @@ def pipeline_instance(model: ModelProfile | str, devices: Sequence[DeviceProfile
 @generator("partition-pipeline", tiny=(
     {"n_blocks": 5, "n_devices": 3}, {"n_blocks": 5, "n_devices": 3, "order": "free", "memory": True},
     {"n_blocks": 5, "n_devices": 2, "minimize": "iteration", "mode": "training", "memory": True},
-    {"n_blocks": 5, "n_devices": 3, "minimize": "iteration", "schedule": "1f1b", "mode": "training"}))
+    {"n_blocks": 5, "n_devices": 3, "minimize": "iteration", "schedule": "1f1b", "mode": "training"}),
+    demo=("Pipeline over 4 heterogeneous devices (bottleneck)", {"n_blocks": 24, "n_devices": 4},
+          ("pipeline-dp", "uniform", "param-balanced", "flop-balanced", "block-partition")))
 def random_pipeline_instance(n_blocks: int = 8, n_devices: int = 3, *, order: str = "fixed",
                              minimize: str = "bottleneck", mode: str = "inference", schedule: str = "gpipe",
                              n_micro: int = 4, memory: bool = False, kind: str = "chain",

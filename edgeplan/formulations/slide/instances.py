@@ -10,7 +10,9 @@ from edgeplan.profiles.links import draw_rayleigh_power, path_loss_macro_db
 from edgeplan.registry import generator
 
 
-@generator("slide", tiny=({"n_users": 3, "n_models": 2}, {"n_users": 4, "n_models": 1, "n_layers": 3}))
+@generator("slide", tiny=({"n_users": 3, "n_models": 2}, {"n_users": 4, "n_models": 1, "n_layers": 3}),
+           demo=("SLIDE: download while inferring (users served)", {"n_users": 12, "n_models": 3},
+                 ("slide", "dai", "eba", "gbmp", "eecra")))
 def random_instance(
     n_users: int = 4,
     n_models: int = 2,
