@@ -43,7 +43,10 @@ class Problem(Protocol):
     """The protocol every formulation follows (see the module docstring)."""
 
     @property
-    def sense(self) -> str: ...
+    def sense(self) -> str:
+        """``"min"`` or ``"max"``: a ``ClassVar`` when the family's direction is fixed, a property when the data
+        choose it (``CachePlacement.goal``), a field for the generic ``MILP``."""
+        ...
 
     def objective(self, plan: Any) -> float: ...
 

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -268,7 +268,7 @@ class FLRoundEnergy:
     name: str = "fl-energy"
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    sense = "min"
+    sense: ClassVar[str] = "min"
 
     def __post_init__(self) -> None:
         values = common_fields(self)

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -251,7 +251,7 @@ class FLRound:
     name: str = "fl-round"
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    sense = "min"
+    sense: ClassVar[str] = "min"
 
     def __post_init__(self) -> None:
         values = common_fields(self)

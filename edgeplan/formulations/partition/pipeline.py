@@ -54,7 +54,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -200,6 +200,8 @@ class PipelinePartition:
     name: str = "pipeline"
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
+    sense: ClassVar[str] = "min"
+
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         check_model(self.model)
@@ -237,10 +239,6 @@ class PipelinePartition:
                                    "every device, expected at most one device per block")
 
     # -- derived data -------------------------------------------------------------------------------------------
-    @property
-    def sense(self) -> str:
-        return "min"
-
     @property
     def n_devices(self) -> int:
         return len(self.devices)

@@ -59,7 +59,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -226,6 +226,8 @@ class SplitInference:
     name: str = "split"
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
+    sense: ClassVar[str] = "min"
+
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         model = check_model(self.model)
@@ -268,10 +270,6 @@ class SplitInference:
             raise ProblemDataError(f"`use_measured` = {self.use_measured!r}; expected True or False")
 
     # -- sizes and derived data ---------------------------------------------------------------------------------
-    @property
-    def sense(self) -> str:
-        return "min"
-
     @property
     def n_tiers(self) -> int:
         return len(self.tiers)

@@ -56,7 +56,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -228,7 +228,7 @@ class SlideProvisioning:
     name: str = "slide"
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    sense = "max"
+    sense: ClassVar[str] = "max"
 
     def __post_init__(self) -> None:
         if isinstance(self.layer_bits, np.ndarray | str) or not isinstance(self.layer_bits, Sequence):
