@@ -21,6 +21,11 @@ def test_methods_lists_every_backend(capsys: pytest.CaptureFixture[str]) -> None
     for name in ("highs", "cp-sat", "scipy", "pyomo"):
         assert f"\n{name} " in "\n" + out
     assert main(["methods", "--problem", "MILP"]) == 0
+    capsys.readouterr()
+    assert main(["methods", "-v", "--problem", "SplitInference"]) == 0
+    out = capsys.readouterr().out
+    assert "module edgeplan.solvers.partition.split_enum" in out and "cannot take a DAG model" in out
+    assert "options bisection=False, window=2, rounds=4" in out
 
 
 def test_demo_prints_the_catalog_table(capsys: pytest.CaptureFixture[str]) -> None:

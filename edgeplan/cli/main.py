@@ -172,6 +172,14 @@ def _methods(args: argparse.Namespace) -> int:
             continue
         state = "" if m.available else f"  [missing: pip install {m.install}]"
         print(f"{m.name:<16} {m.kind:<9} {types:<22} {m.summary}{state}")
+        if args.verbose:  # the capabilities the method declares (as data, at registration)
+            print(f"{'':<16} module {m.func.__module__}")
+            if m.options:
+                print(f"{'':<16} options " + ", ".join(f"{k}={d!r}" for k, (_, d) in m.options.items()))
+            if m.cannot:
+                print(f"{'':<16} cannot take " + "; ".join(sorted(m.cannot)))
+            if not m.keeps_time_limit:
+                print(f"{'':<16} does not keep the time limit (reports its overrun)")
     return 0
 
 
@@ -232,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("methods", help="list the registered methods")
     p.add_argument("--problem", help="only methods taking this problem type (e.g. MILP)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also each method's module, options and capabilities")
     p.set_defaults(func=_methods)
 
     add_demo(sub)
