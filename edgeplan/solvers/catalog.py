@@ -1,10 +1,10 @@
 """Known-answer catalog: small LPs/MILPs whose optima are derived by hand in the comments.
 
-Every registered MILP method runs every case (``tests/test_catalog.py``); ``edgeplan demo``
+Every registered MILP method runs every case (``tests/milp/test_catalog.py``); ``edgeplan demo``
 prints the table. A user adding a backend can run it against the same catalog (cvxpy's
 ``solver_test_helpers`` habit). ``status`` is the proven
 answer, which every method must return (backends tell infeasible from unbounded themselves), and
-``refuse`` the methods that refuse the model with ``UnsupportedProblemError`` (CP-SAT takes no
+``refuse`` the methods whose capabilities refuse the model (probed, not listed: CP-SAT takes no
 continuous columns).
 """
 

@@ -18,7 +18,7 @@ plans were feasible, so the front door's check could not see them.
   table): the aggregator returned plans 3-170 % above the optimum on split-inference MILPs with
   memory caps (2 of 300 random instances of the current formulation, 5 of the test suite's 144
   with the earlier one; brute force and SCIP agree on the optimum). The smallest reproducer,
-  shrunk from them, has 7 columns and 7 rows (``tests/test_highs_guard.py``): HiGHS claims
+  shrunk from them, has 7 columns and 7 rows (``tests/milp/test_highs_guard.py``): HiGHS claims
   0.2, the optimum is 0.06.
 * ``mip_abs_gap`` = 0. HiGHS stops when the incumbent :math:`z_P` and bound :math:`z_D` satisfy
   :math:`z_P - z_D \le \max(\text{mip\_abs\_gap},\ \text{mip\_rel\_gap}\,|z_P|)`; with the
