@@ -58,8 +58,13 @@ def test_available_methods_lists_only_methods_that_take_the_instance() -> None:
     # the probe only filters the list: an explicit request still raises the method's own error
     with pytest.raises(UnsupportedProblemError, match=r"FLRound with continuous bandwidth .* 'fl-bisect'"):
         ep.solve(continuous, "highs")
-    with pytest.raises(UnsupportedProblemError, match=r"'cp-sat' needs integer variables, but 1 of 2"):
+    with pytest.raises(UnsupportedProblemError, match=r"'cp-sat' cannot take a MILP with continuous columns; it needs "
+                                                      r"integer variables: pass options=\{'continuous_quantum': q\}"):
         ep.solve(mixed, "cp-sat")
+    r = ep.solve(mixed, "cp-sat", options={"continuous_quantum": 0.5})  # the option lifts the declared refusal
+    assert r.status is Status.FEASIBLE and r.fun == 1.5
+    with pytest.raises(ep.ProblemDataError, match=r"`options\['continuous_quantum'\]` = -1.0 for method 'cp-sat'"):
+        ep.solve(mixed, "cp-sat", options={"continuous_quantum": -1})
     assert get_method("highs").refusal(continuous).startswith("an FLRound with continuous bandwidth")
     assert get_method("cp-sat").refusal(KNAP) is None
 

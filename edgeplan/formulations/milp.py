@@ -29,6 +29,9 @@ from edgeplan._checks import as_array, as_scalar, one_of
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.formulations.base import FEAS_TOL, INT_TOL, Violation, slack_tol
 
+#: The feature of a MILP with continuous columns (CP-SAT takes them only on a grid).
+CONTINUOUS_COLUMNS = "continuous columns"
+
 
 @dataclass(frozen=True, slots=True)
 class MILPMetrics:
@@ -166,6 +169,11 @@ class MILP:
         return int(self.integrality.sum())
 
     @property
+    def features(self) -> frozenset[str]:
+        """What methods may be unable to take: :data:`CONTINUOUS_COLUMNS` when a column is not integer."""
+        return frozenset({CONTINUOUS_COLUMNS}) if self.n_vars and not self.integrality.all() else frozenset()
+
+    @property
     def is_lp(self) -> bool:
         return self.n_integer == 0
 
@@ -241,4 +249,4 @@ class MILP:
                 f"n_integer={self.n_integer}, n_rows={self.n_rows}, nnz={self.nnz})")
 
 
-__all__ = ["MILP", "MILPMetrics"]
+__all__ = ["CONTINUOUS_COLUMNS", "MILP", "MILPMetrics"]

@@ -45,10 +45,10 @@ def _context(time_limit: Any, seed: Any, options: Any, verbose: Any) -> SolveCon
     return SolveContext(None if time_limit is None else float(time_limit), seed, dict(options), bool(verbose))
 
 
-def _pick(problem: Any, method: str | None) -> Method:
+def _pick(problem: Any, method: str | None, options: Mapping[str, Any]) -> Method:
     if method is not None:
         chosen = get_method(method)
-        require_accepts(chosen, problem)
+        require_accepts(chosen, problem, options)
         return chosen
     candidates = methods_for(problem)
     if not candidates:
@@ -137,7 +137,7 @@ def solve(
         The method's library is not installed.
     """
     ctx = _context(time_limit, seed, options, verbose)
-    chosen = _pick(problem, method)
+    chosen = _pick(problem, method, ctx.options)
     chosen.ensure_available()
     ctx = dataclasses.replace(ctx, options=chosen.bind(ctx.options), deadline=Deadline(ctx.time_limit))
     start = time.perf_counter()
@@ -148,7 +148,7 @@ def solve(
         t0 = time.perf_counter()
         reduced, decode = getattr(problem, attr)()
         reduce_time = time.perf_counter() - t0
-        why = chosen.feature_refusal(reduced)
+        why = chosen.feature_refusal(reduced, ctx.options)
         if why:
             raise UnsupportedProblemError(why)
         inner = chosen.func(reduced, ctx)

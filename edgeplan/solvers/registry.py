@@ -100,6 +100,7 @@ class Method:
     hint: str = ""
     keeps_time_limit: bool = True
     options: Mapping[str, tuple[Callable[[Any], Any] | None, Any]] = field(default_factory=dict)
+    lifted_by: Mapping[str, str] = field(default_factory=dict)
 
     def bind(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """Every declared option, converted to its kind, defaults filled; unknown keys raise naming them."""
@@ -161,9 +162,12 @@ class Method:
                 return str(target)
         return self.feature_refusal(target) or (None if self.refuses is None else self.refuses(target))
 
-    def feature_refusal(self, problem: Any) -> str | None:
-        """The refusal that the method's declared capabilities imply: the problem has features it ``cannot`` take."""
-        have = sorted(self.cannot & getattr(problem, "features", frozenset()))
+    def feature_refusal(self, problem: Any, options: Mapping[str, Any] | None = None) -> str | None:
+        """The refusal that the method's declared capabilities imply: the problem has features it ``cannot`` take
+        (unless ``options`` sets the option that lifts one, ``lifted_by``)."""
+        given = options or {}
+        have = sorted(f for f in self.cannot & getattr(problem, "features", frozenset())
+                      if not (f in self.lifted_by and given.get(self.lifted_by[f])))
         if not have:
             return None
         listed = have[0] if len(have) == 1 else ", ".join(have[:-1]) + " and " + have[-1]
@@ -201,6 +205,7 @@ def register(
     hint: str = "",
     keeps_time_limit: bool = True,
     options: Mapping[str, tuple[Callable[[Any], Any] | None, Any]] | None = None,
+    lifted_by: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[[Any, SolveContext], Result]], Callable[[Any, SolveContext], Result]]:
     """Register ``func(problem, ctx) -> Result`` under ``name``.
 
@@ -227,7 +232,9 @@ def register(
     cannot
         Capabilities as data: the problem features (a problem's ``features``, e.g. "a DAG model", "memory caps")
         the method cannot take. The registry refuses such problems for the method, listed or requested by name,
-        with ``hint`` (where to go instead) in the message; the method body never checks them.
+        with ``hint`` (where to go instead) in the message; the method body never checks them. ``lifted_by``
+        names, per feature, an option that makes the method take it (CP-SAT: continuous columns with
+        ``continuous_quantum``); listings probe with default options.
     options
         The options the method takes, as data: ``{name: (kind, default)}`` (``kind`` converts a given value, e.g.
         ``float``; ``None`` keeps it as given). ``solve()`` binds them before the method runs: unknown keys and
@@ -246,7 +253,7 @@ def register(
         doc = (func.__doc__ or "").strip().splitlines()
         METHODS.add(name, Method(name, problems, kind, func, requires, install or " ".join(requires),
                                  priority, doc[0] if doc else "", refuses, frozenset(cannot), hint,
-                                 keeps_time_limit, dict(options or {})),
+                                 keeps_time_limit, dict(options or {}), dict(lifted_by or {})),
                     same=lambda a, b: _where(a.func) == _where(b.func))
         return func
 
@@ -287,13 +294,13 @@ def capable_methods(problem: Any = None, kind: str | None = None, *, installed_o
     return [m for m in methods if m.refusal(problem, reduced) is None]
 
 
-def require_accepts(method: Method, problem: Any) -> None:
+def require_accepts(method: Method, problem: Any, options: Mapping[str, Any] | None = None) -> None:
     if not method.accepts(problem):
         able = [m.name for m in capable_methods(problem)]
         raise UnsupportedProblemError(
             f"method {method.name!r} cannot solve a {type(problem).__name__}; "
             f"methods that can: {', '.join(able) if able else 'none registered'}")
-    why = method.feature_refusal(problem) if method.direct(problem) else None
+    why = method.feature_refusal(problem, options) if method.direct(problem) else None
     if why:
         raise UnsupportedProblemError(why)
 

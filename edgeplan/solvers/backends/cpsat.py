@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from edgeplan.errors import SolverUnavailableError, UnsupportedProblemError
-from edgeplan.formulations.milp import MILP
+from edgeplan.errors import ProblemDataError, SolverUnavailableError, UnsupportedProblemError
+from edgeplan.formulations.milp import CONTINUOUS_COLUMNS, MILP
 from edgeplan.solvers.backends._common import (
     Stopwatch,
     lp_relaxation_unbounded,
@@ -82,19 +82,11 @@ def row_scales(csr: sp.csr_array, digits: int) -> tuple[np.ndarray, np.ndarray]:
     return d, change
 
 
-def _continuous_message(milp: MILP) -> str:
-    j = int(np.flatnonzero(~milp.integrality)[0])
-    return (f"method 'cp-sat' needs integer variables, but {milp.n_vars - milp.n_integer} of {milp.n_vars} are "
-            f"continuous (first: {milp.col_label(j)}); pass options={{'continuous_quantum': q}} to put them on a "
-            "grid of step q (then the result is feasible, not proven optimal), or use 'highs', 'scipy' or 'pyomo'")
-
-
 def refusal(milp: MILP) -> str | None:
-    """Why CP-SAT refuses ``milp`` with default options (continuous columns, inexact scaling), else None."""
-    if not milp.n_vars:
+    """Why CP-SAT refuses an integer ``milp`` with default options (inexact scaling), else None (continuous
+    columns are a declared capability: ``cannot=(CONTINUOUS_COLUMNS,)``)."""
+    if not milp.n_vars or not milp.integrality.all():
         return None
-    if not milp.integrality.all():
-        return _continuous_message(milp)
     try:
         _scaled_model(milp, np.ones(milp.n_vars), SCALE_DIGITS, SCALE_TOL)
     except UnsupportedProblemError as exc:
@@ -205,7 +197,9 @@ def run(model: Any, *, time_limit: float | None, seed: int | None, workers: int 
 
 
 @register("cp-sat", problem=MILP, kind="exact", requires=("ortools",), install="ortools", priority=20,
-          refuses=refusal,
+          refuses=refusal, cannot=(CONTINUOUS_COLUMNS,), lifted_by={CONTINUOUS_COLUMNS: "continuous_quantum"},
+          hint="it needs integer variables: pass options={'continuous_quantum': q} to put them on a grid of step q "
+               "(then the result is feasible, not proven optimal), or use 'highs', 'scipy' or 'pyomo'",
           options={"num_workers": (int, None), "scale_digits": (int, SCALE_DIGITS), "scale_tol": (float, SCALE_TOL),
                    "continuous_quantum": (float, None)})
 def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
@@ -218,11 +212,12 @@ def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
     digits = ctx.options["scale_digits"]
     tol = ctx.options["scale_tol"]
     q = ctx.options["continuous_quantum"]
+    if q is not None and not q > 0:
+        raise ProblemDataError(f"`options['continuous_quantum']` = {q!r} for method 'cp-sat'; expected a positive "
+                               "grid step")
     trivial = trivial_result(milp, "cp-sat")
     if trivial is not None:
         return trivial
-    if not milp.integrality.all() and not (q and q > 0):
-        raise UnsupportedProblemError(_continuous_message(milp))
     cp_model = library()
 
     sw = Stopwatch()
