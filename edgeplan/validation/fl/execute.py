@@ -476,11 +476,19 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
 
 @validator(FLRound, "FL round: local epochs of the FMNIST CNN and paced state_dict uploads")
 @validator(FLRoundEnergy, "FL round at the planned clocks and powers: local epochs and paced uploads")
-def registered_fl_round(problem: Any, plan: Any, *, device: str = "cpu") -> FLValidationReport:
-    """:func:`validate_fl_round` with the DAGSA author code's FMNIST CNN, the median of 3 trainings per user
-    (the registry's entry point)."""
+def execute_fl_round_plan(problem: Any, plan: Any, *, device: str = "cpu") -> FLValidationReport:
+    """The FL validator (``edgeplan validate``): :func:`validate_fl_round` with the DAGSA author code's FMNIST CNN,
+    the median of 3 trainings per user."""
     return validate_fl_round(problem, plan, "fmnist_cnn", device=device, repeats=3)
 
 
-__all__ = ["FLTrainingCalibration", "FLUserValidation", "FLValidationReport", "calibrate_fl_training",
-           "host_fl_round", "registered_fl_round", "upload_round", "validate_fl_round"]
+__all__ = [
+    "FLTrainingCalibration",
+    "FLUserValidation",
+    "FLValidationReport",
+    "calibrate_fl_training",
+    "execute_fl_round_plan",
+    "host_fl_round",
+    "upload_round",
+    "validate_fl_round",
+]

@@ -421,8 +421,8 @@ def _zoo_of(problem: Any) -> tuple[Any, Any]:
 
 
 @validator(SplitInference, "split execution over emulated links")
-def registered_split(problem: SplitInference, plan: SplitPlan, *, device: str = "cpu") -> PartitionValidationReport:
-    """Registry entry: rebuild the zoo model named in the profile and run :func:`validate_split`."""
+def execute_split_plan(problem: SplitInference, plan: SplitPlan, *, device: str = "cpu") -> PartitionValidationReport:
+    """The split validator (``edgeplan validate``): rebuild the zoo model named in the profile, :func:`validate_split`."""
     if device != "cpu":
         raise ProblemDataError(f"`device` = {device!r}; the split executor runs on 'cpu'")
     module, inputs = _zoo_of(problem)
@@ -430,9 +430,10 @@ def registered_split(problem: SplitInference, plan: SplitPlan, *, device: str = 
 
 
 @validator(PipelinePartition, "pipeline processes over gloo")
-def registered_pipeline(problem: PipelinePartition, plan: PipelinePlan, *, device: str = "cpu",
+def execute_pipeline_plan(problem: PipelinePartition, plan: PipelinePlan, *, device: str = "cpu",
                         ) -> PartitionValidationReport:
-    """Registry entry: rebuild the zoo model named in the profile and run :func:`validate_pipeline`."""
+    """The pipeline validator (``edgeplan validate``): rebuild the zoo model named in the profile,
+    :func:`validate_pipeline`."""
     if device != "cpu":
         raise ProblemDataError(f"`device` = {device!r}; the pipeline executor runs on 'cpu'")
     spec = problem.model.meta.get("zoo")
@@ -440,6 +441,22 @@ def registered_pipeline(problem: PipelinePartition, plan: PipelinePlan, *, devic
     return validate_pipeline(problem, plan, dict(spec), inputs)
 
 
-__all__ = ["HOST_DEVICE", "DelayLink", "PartitionValidationReport", "SocketLink", "StageComparison", "decode",
-           "encode", "host_device", "host_pipeline_problem", "host_split_problem", "profile_on_host", "profile_zoo",
-           "registered_pipeline", "registered_split", "validate_pipeline", "validate_split", "zoo_split_instance"]
+__all__ = [
+    "HOST_DEVICE",
+    "DelayLink",
+    "PartitionValidationReport",
+    "SocketLink",
+    "StageComparison",
+    "decode",
+    "encode",
+    "execute_pipeline_plan",
+    "execute_split_plan",
+    "host_device",
+    "host_pipeline_problem",
+    "host_split_problem",
+    "profile_on_host",
+    "profile_zoo",
+    "validate_pipeline",
+    "validate_split",
+    "zoo_split_instance",
+]
