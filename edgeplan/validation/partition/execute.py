@@ -422,7 +422,8 @@ def _zoo_of(problem: Any) -> tuple[Any, Any]:
 
 @validator(SplitInference, "split execution over emulated links")
 def execute_split_plan(problem: SplitInference, plan: SplitPlan, *, device: str = "cpu") -> PartitionValidationReport:
-    """The split validator (``edgeplan validate``): rebuild the zoo model named in the profile, :func:`validate_split`."""
+    """The split validator (``edgeplan validate``): rebuild the zoo model named in the profile,
+    :func:`validate_split`."""
     if device != "cpu":
         raise ProblemDataError(f"`device` = {device!r}; the split executor runs on 'cpu'")
     module, inputs = _zoo_of(problem)
