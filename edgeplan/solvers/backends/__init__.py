@@ -1,5 +1,4 @@
-"""Generic solver backends: each solves :class:`~edgeplan.formulations.milp.MILP` (or a convex
-model) and knows no family. Importing this package registers them; no solver library is
-imported until a method runs."""
-
-from edgeplan.solvers.backends import cpsat, highs, pyomo, scipy  # noqa: F401 (registration)
+"""Generic solver backends: each solves :class:`~edgeplan.formulations.milp.MILP` (or runs a family's convex or
+MINLP model) and knows no family. They are the only modules that import a solver library, and only when a
+method runs; :func:`edgeplan.registry.load` imports them (registering ``highs``, ``cp-sat``, ``scipy``,
+``pyomo``) with the families' methods."""
