@@ -8,6 +8,8 @@ and the wall time reached it, else ``iteration``.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from edgeplan.formulations.milp import MILP
@@ -40,8 +42,15 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
         if ctx.time_limit is not None:
             options["time_limit"] = ctx.time_limit
     with sw.lap("solve"):
+        t0 = time.perf_counter()
         res = scipy_milp(sign * scale * milp.c, integrality=milp.integrality.astype(int), bounds=bounds,
                          constraints=constraints, options=options)
+        retried = res.status == 4 and presolve  # HiGHS' presolve "Solve error" on an infeasible integer model
+        if retried:  # (tests/milp/test_brute_force.py keeps one): repair by solving once more without presolve
+            left = None if ctx.time_limit is None else max(ctx.time_limit - (time.perf_counter() - t0), 1e-3)
+            options = {**options, "presolve": False} | ({} if left is None else {"time_limit": left})
+            res = scipy_milp(sign * scale * milp.c, integrality=milp.integrality.astype(int), bounds=bounds,
+                             constraints=constraints, options=options)
     limit = None
     bound = None
     if res.status in _STATUS:
@@ -58,7 +67,7 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
     if dual is not None and np.isfinite(dual) and milp.n_integer:
         bound = sign * float(dual) / scale + milp.constant
     overrun = None if ctx.time_limit is None else max(0.0, sw.times["solve"] - ctx.time_limit)
-    stats = {"mip_rel_gap": gap, "objective_scale": scale, "nodes": getattr(res, "mip_node_count", None),
-             "overrun": overrun}
+    stats = {"mip_rel_gap": gap, "objective_scale": scale, "retried_without_presolve": retried,
+             "nodes": getattr(res, "mip_node_count", None), "overrun": overrun}
     return make_result(milp, "scipy", status, res.x, bound=bound, limit=limit, message=str(res.message),
                        build_time=sw.times["build"], solve_time=sw.times["solve"], stats=stats)
