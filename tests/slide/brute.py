@@ -31,3 +31,17 @@ def plans(p):
             _, z = min_latency_clocks(pd, s[users])
             clocks = {int(u): z[r, : pd["n_layers"][r]].copy() for r, u in enumerate(users)}
         yield build_plan(p, model, s, clocks, model >= 0)
+
+
+def brute_force_served(shares: np.ndarray) -> int:
+    """Most users served, enumerating every subset and model assignment; shares ``(K, I)``, inf = impossible
+    (the admission's rounding slack: shares summing to 1 within 1e-12 fit)."""
+    k, n = shares.shape
+    best = 0
+    for choice in itertools.product(range(-1, n), repeat=k):
+        c = np.asarray(choice)
+        s = c >= 0
+        if s.sum() > best and shares[np.flatnonzero(s), c[s]].sum() <= 1.0 + 1e-12:
+            best = int(s.sum())
+    return best
+

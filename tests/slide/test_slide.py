@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
@@ -26,6 +25,7 @@ from edgeplan.solvers.slide.slide import (
     release_times,
     share_for_fixed_compute,
 )
+from slide.brute import brute_force_served
 
 BASELINES = ("dai", "eba", "gbmp", "eecra")
 
@@ -41,20 +41,6 @@ def hand_problem(**changes) -> SlideProvisioning:
                 noise_psd_w_per_hz=1e-20)
     data.update(changes)
     return SlideProvisioning(**data)
-
-
-def brute_force_served(shares: np.ndarray) -> int:
-    """Most users that fit, enumerating every subset and every model assignment ((K, I) shares, inf = no)."""
-    k, n = shares.shape
-    best = 0
-    for choice in itertools.product(range(-1, n), repeat=k):
-        c = np.asarray(choice)
-        s = c >= 0
-        if s.sum() > best:
-            total = shares[np.flatnonzero(s), c[s]].sum()
-            if total <= 1.0 + 1e-12:  # the admission's rounding slack
-                best = int(s.sum())
-    return best
 
 
 # -- the formulation ----------------------------------------------------------------------------------------

@@ -3,8 +3,6 @@ and exhaustive enumeration over subsets and models on top of the convex oracle."
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
@@ -20,20 +18,9 @@ from edgeplan.solvers.slide.slide import (
     release_times,
 )
 from edgeplan.solvers.slide.slide_cvxpy import p2_latency_cvxpy, pair_min_shares_cvxpy
+from slide.brute import brute_force_served
 
 cp = pytest.importorskip("cvxpy")
-
-
-def brute_force_served(shares: np.ndarray) -> int:
-    """Most users served, enumerating every subset and model assignment; shares ``(K, I)``, inf = impossible."""
-    k, n = shares.shape
-    best = 0
-    for choice in itertools.product(range(-1, n), repeat=k):
-        c = np.asarray(choice)
-        s = c >= 0
-        if s.sum() > best and shares[np.flatnonzero(s), c[s]].sum() <= 1.0 + 1e-12:
-            best = int(s.sum())
-    return best
 
 
 def _brute_force_vs_slide(seeds: range) -> int:
