@@ -26,18 +26,13 @@ from __future__ import annotations
 
 import itertools
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgeplan.errors import ProblemDataError
 from edgeplan.registry import GENERATORS, generator_for
-
-
-def generator(family: str) -> Callable[..., Any]:
-    """The generator function of ``family`` (:func:`edgeplan.registry.generator_for`)."""
-    return generator_for(family)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +52,7 @@ class Instance:
 
     def build(self) -> Any:
         try:
-            return generator(self.family)(**self.params, seed=self.seed)
+            return generator_for(self.family)(**self.params, seed=self.seed)
         except TypeError as exc:
             raise ProblemDataError(f"scenario {self.scenario!r}: generator {self.family!r} rejected the "
                                    f"parameters {dict(self.params)}: {exc}") from exc
@@ -75,7 +70,7 @@ class Scenario:
     solve: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        generator(self.family)  # validates the name
+        generator_for(self.family)  # validates the name
         for k, values in self.sweep.items():
             if isinstance(values, str) or not isinstance(values, Sequence) or not values:
                 raise ProblemDataError(f"scenario {self.name!r}: `sweep.{k}` = {values!r}; expected a non-empty list")
@@ -137,4 +132,4 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ProblemDataError(f"{where}: {exc}") from exc
 
 
-__all__ = ["Instance", "Scenario", "generator", "load_scenario"]
+__all__ = ["Instance", "Scenario", "load_scenario"]

@@ -106,7 +106,7 @@ def test_check_lists_every_broken_constraint() -> None:
 
 def test_plan_round_trips_and_scenario(tmp_path) -> None:
     from edgeplan.io.plans import load_plan, save_plan
-    from edgeplan.io.scenarios import generator
+    from edgeplan.registry import generator_for as generator
 
     p = generator("fl-energy")(n_users=10, n_bs=2, n_select=3, seed=1, deadline_s=0.8)
     r = ep.solve(p, "do-snm")

@@ -190,7 +190,7 @@ def test_plan_construction_errors() -> None:
 
 
 def test_generator_defaults_profiles_and_scenario() -> None:
-    from edgeplan.io.scenarios import generator
+    from edgeplan.registry import generator_for as generator
 
     p = generator("fl-round")(n_users=20, n_bs=4, n_select=5, seed=2)
     q = fl_round_instance(20, 4, 5, seed=2)

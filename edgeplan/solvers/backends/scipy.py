@@ -9,6 +9,7 @@ and the wall time reached it, else ``iteration``.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -41,16 +42,18 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
         options = {"disp": ctx.verbose, "mip_rel_gap": gap, "presolve": presolve}
         if ctx.time_limit is not None:
             options["time_limit"] = ctx.time_limit
+
+    def run(opts: dict[str, Any]) -> Any:
+        return scipy_milp(sign * scale * milp.c, integrality=milp.integrality.astype(int), bounds=bounds,
+                          constraints=constraints, options=opts)
+
     with sw.lap("solve"):
         t0 = time.perf_counter()
-        res = scipy_milp(sign * scale * milp.c, integrality=milp.integrality.astype(int), bounds=bounds,
-                         constraints=constraints, options=options)
+        res = run(options)
         retried = res.status == 4 and presolve  # HiGHS' presolve "Solve error" on an infeasible integer model
         if retried:  # (tests/milp/test_brute_force.py keeps one): repair by solving once more without presolve
             left = None if ctx.time_limit is None else max(ctx.time_limit - (time.perf_counter() - t0), 1e-3)
-            options = {**options, "presolve": False} | ({} if left is None else {"time_limit": left})
-            res = scipy_milp(sign * scale * milp.c, integrality=milp.integrality.astype(int), bounds=bounds,
-                             constraints=constraints, options=options)
+            res = run({**options, "presolve": False} | ({} if left is None else {"time_limit": left}))
     limit = None
     bound = None
     if res.status in _STATUS:
