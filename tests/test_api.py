@@ -139,9 +139,25 @@ def test_wrong_objective_or_bound_claims_are_downgraded(scratch_method) -> None:
                                                          limit="time"), problem=MILP, kind="heuristic")
     r = ep.solve(KNAP, "test-boast")
     assert r.status is Status.ERROR and "claimed objective 30 but the plan evaluates to 23" in r.message
-    r = ep.solve(KNAP, "test-bad-bound")
-    assert r.status is Status.ERROR and r.limit is None
-    assert "claimed bound 20 is on the wrong side of the objective 23" in r.message
+    r = ep.solve(KNAP, "test-bad-bound")      # the plan is fine; the bound is not a bound: dropped
+    assert r.status is Status.FEASIBLE and r.bound is None and r.fun == 23.0
+    assert "claimed bound 20 is on the wrong side of the plan's objective 23: dropped" in r.message
+    assert r.stats["claimed"]["bound"] == 20.0
+
+
+def test_optimal_must_be_earned_by_the_bound(scratch_method) -> None:
+    """An "optimal" whose bound does not meet the plan's own objective within the stated gap is "feasible"; a
+    claim worse than the plan achieves is harmless (a MILP's epigraph column may sit above its plan's value)."""
+    worse = np.array([1.0, 0.0, 1.0, 0.0])  # value 17, the optimum is 23
+    scratch_method("test-proud", lambda p, c: Result(plan=worse, fun=17.0, bound=23.0, status=Status.OPTIMAL,
+                                                     stats={"mip_rel_gap": 1e-4}), problem=MILP, kind="exact")
+    scratch_method("test-modest", lambda p, c: Result(plan=worse, fun=16.0, bound=17.0, status=Status.OPTIMAL),
+                   problem=MILP, kind="exact")
+    r = ep.solve(KNAP, "test-proud")
+    assert r.status is Status.FEASIBLE and r.bound == 23.0 and r.stats["claimed"]["status"] == "optimal"
+    assert "does not meet the plan's objective 17 within the stated gap 0.0001" in r.message
+    r = ep.solve(KNAP, "test-modest")
+    assert r.status is Status.OPTIMAL and r.fun == 17.0 and r.bound == 17.0
 
 
 def test_reduction_solves_a_family_by_every_milp_backend() -> None:

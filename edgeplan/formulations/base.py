@@ -17,8 +17,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-#: Absolute/relative feasibility tolerance: ``a <= b`` holds when ``a - b <= FEAS_TOL * max(1, |b|)``.
+#: Relative feasibility tolerance: ``a <= b`` holds when ``a - b <= FEAS_TOL * |b| + FEAS_ATOL`` (a family's
+#: quantities are in their own units, from nanoseconds to gigabytes: the slack scales with the limit).
 FEAS_TOL = 1e-6
+#: Absolute floor of the feasibility slack (a limit of exactly 0 admits rounding noise, nothing more).
+FEAS_ATOL = 1e-12
 #: Integrality tolerance: ``x`` is integral when ``|x - round(x)| <= INT_TOL``.
 INT_TOL = 1e-6
 #: Relative tolerance for agreeing objective values (a method's claim vs ``problem.objective``).
@@ -55,9 +58,24 @@ class Problem(Protocol):
     def check(self, plan: Any, tol: float = FEAS_TOL) -> list[Violation]: ...
 
 
-def slack_tol(limit: np.ndarray, tol: float) -> np.ndarray:
-    """Tolerance scaled to the limit: ``tol * max(1, |limit|)`` (inf limits give inf)."""
-    return tol * np.maximum(1.0, np.abs(limit))
+def slack_tol(limit: np.ndarray, tol: float, floor: float = FEAS_ATOL / FEAS_TOL) -> np.ndarray:
+    """Tolerance scaled to the limit: ``tol * max(floor, |limit|)`` (inf limits give inf).
+
+    The default floor makes the slack relative with an absolute floor of :data:`FEAS_ATOL`; the generic
+    :class:`~edgeplan.formulations.milp.MILP` passes ``floor=1`` (a solver's absolute tolerance on its rows).
+    """
+    return tol * np.maximum(floor, np.abs(limit))
+
+
+def within(value: Any, limit: Any, tol: float = FEAS_TOL) -> np.ndarray:
+    """Vectorized ``value <= limit`` with the slack of :func:`slack_tol` (the test ``check`` applies).
+
+    Methods that screen candidates use it, so that a method and ``check`` never disagree on a plan.
+    """
+    value = np.asarray(value, dtype=float)
+    limit = np.asarray(limit, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return (value - limit <= slack_tol(limit, tol)) | np.isposinf(limit)
 
 
 def _violations(names: Sequence[str] | str, value: Any, limit: Any, tol: float, kind: str) -> list[Violation]:
@@ -87,4 +105,5 @@ def violations_ge(names: Sequence[str] | str, value: Any, limit: Any, tol: float
     return _violations(names, value, limit, tol, ">=")
 
 
-__all__ = ["FEAS_TOL", "INT_TOL", "OBJ_RTOL", "Problem", "Violation", "slack_tol", "violations_ge", "violations_le"]
+__all__ = ["FEAS_ATOL", "FEAS_TOL", "INT_TOL", "OBJ_RTOL", "Problem", "Violation", "slack_tol", "violations_ge",
+           "violations_le", "within"]

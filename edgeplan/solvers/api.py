@@ -2,8 +2,9 @@
 
 ``solve`` validates the call, picks the method (or reduces the problem to one the method
 takes), runs it, and then re-checks the answer with the problem's own ``check`` and
-``objective``: a plan that breaks a constraint, or whose claimed objective or bound disagrees
-with the problem, is downgraded to ``error`` with the reason in ``message``.
+``objective``: a plan that breaks a constraint, or whose claimed objective disagrees with the
+problem, is downgraded to ``error`` with the reason in ``message``; an ``optimal`` whose bound
+does not meet the plan's own objective is downgraded to ``feasible`` (:func:`verify`).
 """
 
 from __future__ import annotations
@@ -64,12 +65,43 @@ def _pick(problem: Any, method: str | None, options: Mapping[str, Any]) -> Metho
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def verify(problem: Any, result: Result, tol: float = FEAS_TOL) -> Result:
-    """Re-check ``result`` against ``problem``; downgrade to ``error`` on any disagreement.
+def _bound_verdict(problem: Any, result: Result, true_fun: float) -> tuple[float | None, Status, str]:
+    """The bound and status that ``result`` earns against the plan's own objective ``true_fun``.
 
-    Checks: the plan passes ``problem.check(plan, tol)``; ``result.fun`` equals
-    ``problem.objective(plan)`` to ``OBJ_RTOL`` (relative, floor 1); the bound lies on the right
-    side of the objective. ``fun`` is always replaced by the problem's own objective.
+    A bound on the wrong side of the plan's objective by more than the method's precision is not a bound: it
+    is dropped and an ``optimal`` becomes ``feasible``; within that precision it is set to the objective. An
+    ``optimal`` whose bound does not meet the objective within the method's stated gap becomes ``feasible``.
+    The precision is ``OBJ_RTOL * |f| + stats["objective_atol"]`` (a method's absolute precision, e.g. a MILP
+    solver's tolerance in the objective's units); the gap is ``stats["mip_rel_gap"]`` (default ``OBJ_RTOL``).
+    """
+    b, status, sign = result.bound, result.status, 1.0 if problem.sense == "min" else -1.0
+    if b is None or math.isnan(b):
+        return None, status, ""
+    atol = float(result.stats.get("objective_atol", 0.0) or 0.0)
+    precision = OBJ_RTOL * abs(true_fun) + atol
+    excess = sign * (b - true_fun)                   # > 0: the bound claims better than the plan achieves
+    if excess > precision:
+        note = f"claimed bound {b:.9g} is on the wrong side of the plan's objective {true_fun:.9g}: dropped"
+        return None, Status.FEASIBLE if status is Status.OPTIMAL else status, note
+    if excess > 0:
+        b = true_fun
+    gap_tol = float(result.stats.get("mip_rel_gap", OBJ_RTOL) or 0.0)
+    if status is Status.OPTIMAL and -excess > max(gap_tol, OBJ_RTOL) * abs(true_fun) + atol:
+        note = (f"said optimal, but its bound {b:.9g} does not meet the plan's objective {true_fun:.9g} within "
+                f"the stated gap {gap_tol:g}: feasible")
+        return b, Status.FEASIBLE, note
+    return b, status, ""
+
+
+def verify(problem: Any, result: Result, tol: float = FEAS_TOL) -> Result:
+    """Re-check ``result`` against ``problem``: the plan, its objective, its bound and its status.
+
+    * The plan must pass ``problem.check(plan, tol)`` and fit the problem, else the result is ``error``.
+    * ``fun`` is replaced by ``problem.objective(plan)`` (a claim better than that by more than ``OBJ_RTOL``,
+      relative with floor 1, is an ``error``: the method's model under-counts).
+    * ``optimal`` must be earned: the bound must lie on the right side of the plan's objective and meet it
+      within the method's stated gap (:func:`_bound_verdict`); otherwise the status is ``feasible``, with the
+      reason in ``message`` and the method's own claim in ``stats["claimed"]``.
     """
     if result.plan is None or not result.has_plan:
         return result
@@ -86,17 +118,20 @@ def verify(problem: Any, result: Result, tol: float = FEAS_TOL) -> Result:
         tail = f"; +{more} more" if more > 0 else ""
         problems.append(f"plan breaks {len(violations)} constraint(s): {listed}{tail}")
     scale = max(1.0, abs(true_fun))
-    if result.fun is not None and abs(result.fun - true_fun) > OBJ_RTOL * scale:
+    sign = 1.0 if problem.sense == "min" else -1.0
+    if result.fun is not None and sign * (true_fun - result.fun) > OBJ_RTOL * scale:
+        # a claim better than the plan achieves is a defect (a model that under-counts); a worse one is not (a
+        # MILP's continuous columns may sit above what its plan needs, within the solver's gap)
         problems.append(f"claimed objective {result.fun:.9g} but the plan evaluates to {true_fun:.9g}")
-    b = result.bound
-    if b is not None and not math.isnan(b):
-        wrong_side = b > true_fun + OBJ_RTOL * scale if problem.sense == "min" else b < true_fun - OBJ_RTOL * scale
-        if wrong_side:
-            problems.append(f"claimed bound {b:.9g} is on the wrong side of the objective {true_fun:.9g}")
     if problems:
         msg = "; ".join(problems) + (f" (method said: {result.message})" if result.message else "")
         return result.replace(status=Status.ERROR, limit=None, fun=true_fun, message=msg)
-    return result.replace(fun=true_fun)
+    bound, status, note = _bound_verdict(problem, result, true_fun)
+    if not note:
+        return result.replace(fun=true_fun, bound=bound)
+    claimed = {"status": str(result.status), "fun": result.fun, "bound": result.bound}
+    return result.replace(fun=true_fun, bound=bound, status=status, message=f"{note} (method said: {result.message})",
+                          stats={**result.stats, "claimed": claimed})
 
 
 def solve(

@@ -87,8 +87,7 @@ GOALS = ("latency", "accuracy")
 #: Tolerance on ``sum(request_prob) == 1`` and on ``sum_l hit_prob <= 1``.
 PROB_TOL = 1e-6
 #: HiGHS options for a tight optimum of :meth:`CachePlacement.to_milp` (objectives in seconds).
-TIGHT_HIGHS = {"mip_rel_gap": 1e-9, "highs_options": {"mip_abs_gap": 0.0, "mip_feasibility_tolerance": 1e-9,
-                                                      "primal_feasibility_tolerance": 1e-9}}
+TIGHT_HIGHS = {"mip_rel_gap": 1e-9, "highs_options": {"mip_abs_gap": 0.0}}
 
 
 def _per_client(name: str, value: Any, n: int, **kw: Any) -> np.ndarray:

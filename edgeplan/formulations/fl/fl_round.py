@@ -67,7 +67,7 @@ from edgeplan.formulations.fl.common import (
     plan_vector,
     rate_bps,
 )
-from edgeplan.formulations.milp import MILP
+from edgeplan.formulations.milp import MILP, time_unit
 
 #: Relative slack of the resource-block integrality test in ``check``.
 RB_TOL = 1e-6
@@ -443,7 +443,7 @@ class FLRound:
         k = np.arange(1, max(int(blocks.max()), 1) + 1)
         with np.errstate(divide="ignore"):
             lat = self.compute_s[:, None, None] + self.payload_bits / rate_bps(k * rb, self.a_hz[..., None])
-        ok = (k[None, None, :] <= blocks[None, :, None]) & (lat <= self.window_s[..., None])
+        ok = (k[None, None, :] <= blocks[None, :, None]) & np.isfinite(lat) & (lat <= self.window_s[..., None])
         users, bs, kk = np.nonzero(ok)
         return {"user": users, "bs": bs, "blocks": kk + 1, "usage": kk + (0 if relaxed else 1),
                 "latency_s": lat[users, bs, kk], "capacity": blocks - (1 if relaxed else 0), "rb_hz": np.float64(rb)}
@@ -459,8 +459,9 @@ class FLRound:
             & \textstyle\sum_{n,k} k\,x_{nmk} \le R_m,\qquad \sum_{n,k} x_{nmk} \le C_m\ \forall m,\\
             & \textstyle\sum_{m,k} t_{nmk}\,x_{nmk} - T \le 0\ \forall n,\qquad x \in \{0,1\},
 
-        with triples whose latency :math:`t_{nmk}` exceeds the window :math:`w_{nm}` left out. The last column
-        is :math:`T`. The decoder gives the schedule with :math:`b_n = k\beta`.
+        with triples whose latency :math:`t_{nmk}` exceeds the window :math:`w_{nm}` (or is infinite) left out.
+        The last column is :math:`T / u`, in units of :math:`u` = :func:`~edgeplan.formulations.milp.time_unit`
+        of the latencies (its cost is :math:`u`; the epigraph rows are divided by :math:`u`). The decoder gives the schedule with :math:`b_n = k\beta`.
         """
         tri = self.rb_triples(resource_block_hz=resource_block_hz, relaxed=relaxed)
         u, b, lat, usage = tri["user"], tri["bs"], tri["latency_s"], tri["usage"]
@@ -471,7 +472,8 @@ class FLRound:
         rows = np.concatenate([u, np.full(p, n), n + 1 + b, n + 1 + m + b, n + 1 + 2 * m + u,
                                n + 1 + 2 * m + np.arange(n)])
         cols = np.concatenate([np.tile(np.arange(p), 5), np.full(n, t_col)])
-        vals = np.concatenate([np.ones(p), np.ones(p), usage.astype(float), np.ones(p), lat, -np.ones(n)])
+        unit = time_unit(lat)           # T in units of a data-derived time (see time_unit), rows likewise
+        vals = np.concatenate([np.ones(p), np.ones(p), usage.astype(float), np.ones(p), lat / unit, -np.ones(n)])
         A = sp.coo_array((vals, (rows, cols)), shape=(n + 1 + 2 * m + n, p + 1))
         k_lo = float(self.n_select)
         k_hi = k_lo if self.quota == "exact" else np.inf
@@ -479,7 +481,7 @@ class FLRound:
         upper = np.concatenate([np.ones(n), [k_hi], tri["capacity"].astype(float), self.bs_channels.astype(float),
                                 np.zeros(n)])
         c = np.zeros(p + 1)
-        c[t_col] = 1.0
+        c[t_col] = unit
         milp = MILP(c=c, A=A, row_lower=lower, row_upper=upper, col_upper=np.append(np.ones(p), np.inf),
                     integrality=np.append(np.ones(p), 0.0), name=f"{self.name}-rb")
         rb = float(tri["rb_hz"])

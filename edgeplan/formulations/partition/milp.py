@@ -93,7 +93,7 @@ import numpy as np
 
 from edgeplan._checks import as_scalar
 from edgeplan.errors import UnsupportedProblemError
-from edgeplan.formulations.milp import MILP
+from edgeplan.formulations.milp import MILP, time_unit
 from edgeplan.formulations.partition.common import Columns, Rows
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
 from edgeplan.formulations.partition.split import SplitInference, SplitPlan
@@ -123,11 +123,13 @@ def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
     integral = time_quantum_s is not None
     d = problem.data()
     T, L, nl = problem.n_tiers, problem.n_blocks, problem.n_tiers - 1
-    # byte columns are in units of `unit` bytes: HiGHS' presolve has returned wrong optima on this model when
-    # bytes (1e5) and seconds per byte (1e-8) met in one row; integral mode keeps bytes (CP-SAT is exact)
-    unit = 1.0 if integral else max(float(d["out_bytes"].max(initial=0.0)), d["input_bytes"], 1.0)
+    # block u's byte columns are in units of its own output a_u, so every byte row reads in [0, 1]: with one
+    # global unit a 2-byte edge beside a 5 MB input was 4e-7, under HiGHS' 1e-6 feasibility tolerance, and the
+    # MILP sent it for free; bytes (1e5) meeting seconds per byte (1e-8) in one row has also misled HiGHS'
+    # presolve. Integral mode keeps bytes (CP-SAT is exact).
+    unit = np.ones(L) if integral else np.where(d["out_bytes"] > 0, d["out_bytes"], 1.0)
     src, dst = d["src"], d["dst"]
-    eb = d["edge_bytes"] / unit
+    eb = d["edge_bytes"] / unit[src]
     out = d["out_bytes"] / unit
     widths = problem.widths
     w0 = problem.native_bits
@@ -205,7 +207,7 @@ def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
     q_terms: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []       # (tier, column, seconds coefficient)
     native_only = np.flatnonzero(~quantizable)
     for l in range(nl):
-        sent_terms.append((np.full(native_only.size, l), c[native_only, l], np.full(native_only.size, unit)))
+        sent_terms.append((np.full(native_only.size, l), c[native_only, l], unit[senders[native_only]]))
     if nq:
         ub = np.where(allowed[qs][:, None, :], out[senders[qs]][:, None, None], 0.0) * np.ones((1, nl, 1))
         z = cols.add("z", (nq, nl, W), 0.0, (ub > 0).astype(float), integer=True)
@@ -222,15 +224,16 @@ def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
         # sum_w z <= 1
         rows.add(n, np.repeat(np.arange(n), W), z.reshape(-1), 1.0, upper=1.0)
         frac = widths / w0
+        uq = np.repeat(unit[senders[qs]], W)                                      # (nq * W,) in (q, w) order
         for l in range(nl):
-            sent_terms.append((np.full(nq * W, l), cw[:, l, :].reshape(-1), unit * np.tile(frac, nq)))
-            q_terms.append((np.full(nq * W, l), cw[:, l, :].reshape(-1), unit * np.tile(d["q_per_byte"][l], nq)))
+            sent_terms.append((np.full(nq * W, l), cw[:, l, :].reshape(-1), uq * np.tile(frac, nq)))
+            q_terms.append((np.full(nq * W, l), cw[:, l, :].reshape(-1), uq * np.tile(d["q_per_byte"][l], nq)))
             q_terms.append((np.full(nq * W, l + 1), cw[:, l, :].reshape(-1),
-                            unit * np.tile(d["dq_per_byte"][l + 1], nq)))
+                            uq * np.tile(d["dq_per_byte"][l + 1], nq)))
 
     # input crossing k[l] >= 1 - x[w,l]; link in use g[l] >= 1 - x[s,l]
-    k = cols.add("k", nl, 0.0, 1.0, integer=integral)
-    g = cols.add("g", nl, 0.0, 1.0, integer=integral)
+    k = cols.add("k", nl, 0.0, 1.0, integer=True)
+    g = cols.add("g", nl, 0.0, 1.0, integer=True)
     for var, who in ((k, d["input_consumers"]), (g, d["sinks"])):
         n = who.size * nl
         if n:
@@ -295,19 +298,22 @@ def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
     lat_extra = [(g, d["latency"])]
     ones = np.ones(T + nl)
     idle, dyn, tx = d["power"]
-    quantum = time_quantum_s or 1.0
+    quantum = time_quantum_s or time_unit(*stage_vals, stage_const)
     if problem.minimize == "throughput":
         pi = cols.add("period", (), 0.0, np.inf, integer=integral)
     n_cols = cols.n
     if problem.max_latency_s is not None:
         vec, const = combine(ones, lat_extra)
         nz = np.flatnonzero(vec[:n_cols])
-        rows.add(1, np.zeros(nz.size, dtype=int), nz, vec[nz], upper=problem.max_latency_s - const)
+        # in units of the cap: the solver's absolute row tolerance becomes relative to it
+        unit_t = problem.max_latency_s if problem.max_latency_s > 0 and not integral else 1.0
+        rows.add(1, np.zeros(nz.size, dtype=int), nz, vec[nz] / unit_t, upper=(problem.max_latency_s - const) / unit_t)
     if problem.minimize == "throughput":
+        k = 1.0 if integral else 1.0 / quantum      # rows in units of the period's unit (see time_unit)
         for s in range(T + nl):             # quantum * pi - stage_s >= const_s
             sc, sv = stage_cols[s], stage_vals[s]
             rows.add(1, np.zeros(sc.size + 1, dtype=int), np.concatenate([[int(pi)], sc]),
-                     np.concatenate([[quantum], -sv]), lower=stage_const[s])
+                     np.concatenate([[quantum * k], -sv * k]), lower=stage_const[s] * k)
         cost = np.zeros(n_cols)
         cost[int(pi)] = quantum
         constant = 0.0
@@ -368,12 +374,14 @@ class _Expr:
         return float(weight * self.const.sum())
 
 
-def _epigraph(rows: Rows, theta: int, quantum: float, exprs: list[_Expr]) -> None:
-    """``quantum * theta - expr_s >= const_s`` for every stage of every expression."""
+def _epigraph(rows: Rows, theta: int, quantum: float, exprs: list[_Expr], divide: bool) -> None:
+    """``quantum * theta - expr_s >= const_s`` for every stage of every expression (divided by ``quantum``
+    when ``divide``: theta is then in units of ``quantum`` and the row reads in those units too)."""
+    k = 1.0 / quantum if divide else 1.0
     for e in exprs:
         s, c, v = e.arrays()
         rows.add(e.n, np.concatenate([np.arange(e.n), s]), np.concatenate([np.full(e.n, theta), c]),
-                 np.concatenate([np.full(e.n, quantum), -v]), lower=e.const)
+                 np.concatenate([np.full(e.n, quantum * k), -v * k]), lower=e.const * k)
 
 
 def _le(rows: Rows, exprs: list[_Expr], upper: np.ndarray) -> None:
@@ -401,8 +409,9 @@ def pipeline_milp(problem: PipelinePartition, *, time_quantum_s: float | None = 
     """
     as_scalar("time_quantum_s", time_quantum_s, min_value=0.0, strict_min=True, allow_none=True)
     integral = time_quantum_s is not None
-    quantum = time_quantum_s or 1.0
     d = problem.data()
+    quantum = time_quantum_s or time_unit(d["fwd"], d["bwd"], 8.0 * d["boundary"][:, None, None] / problem.rates_bps,
+                                         problem.latency_s)
     L, K = problem.n_blocks, problem.n_devices
     beta = d["boundary"]
     io = problem.data_buffers is not None
@@ -533,10 +542,10 @@ def pipeline_milp(problem: PipelinePartition, *, time_quantum_s: float | None = 
             P.add(s_, c_, v_)
             P.const += e.const
     if n_th == 2:
-        _epigraph(rows, int(theta[0]), quantum, [F, X])
-        _epigraph(rows, int(theta[1]), quantum, [B, X])
+        _epigraph(rows, int(theta[0]), quantum, [F, X], not integral)
+        _epigraph(rows, int(theta[1]), quantum, [B, X], not integral)
     else:
-        _epigraph(rows, int(theta[0]), quantum, [P, X])
+        _epigraph(rows, int(theta[0]), quantum, [P, X], not integral)
     cost = np.zeros(cols.n)
     constant = 0.0
     if problem.minimize == "bottleneck":

@@ -257,7 +257,7 @@ class SplitInference:
         if np.any(mb < 1) or np.any(mb != np.round(mb)):
             raise ProblemDataError(f"`min_bits` = {mb.tolist()[:8]}...; expected integers >= 1")
         set_(self, "min_bits", mb)
-        as_scalar("max_latency_s", self.max_latency_s, min_value=0.0, strict_min=True, allow_none=True)
+        as_scalar("max_latency_s", self.max_latency_s, min_value=0.0, allow_none=True)
         as_scalar("tx_power_w", self.tx_power_w, min_value=0.0, allow_none=True)
         if self.quant_bandwidth_bytes_per_s is None:
             qbw = [d.effective_bandwidth_bytes_per_s or d.memory_bandwidth_bytes_per_s for d in tiers]

@@ -66,16 +66,38 @@ class Stopwatch:
 
 
 def objective_scale(c: np.ndarray) -> float:
-    """A power of two ``s`` with ``max |s c|`` in ``[1, 2)`` (1 for a zero objective).
+    """A power of two ``s >= 1`` with ``max |s c|`` in ``[1, 2)`` when the costs are below 1 (else 1).
 
-    Multiplying the objective by a power of two is exact in floating point, and it moves the solver's absolute
-    tolerances (HiGHS: dual feasibility 1e-7, ``mip_abs_gap`` 1e-6) to the problem's scale: objectives of
-    joules or seconds around 1e-4 otherwise end searches early with a dual bound above the optimum.
+    Multiplying the objective by a power of two is exact in floating point, and it lifts costs above the
+    solver's absolute tolerances (HiGHS: dual feasibility 1e-7, ``mip_abs_gap`` 1e-6): with every cost under
+    1e-6 s, HiGHS took a 2.5e-9 s link latency for zero and called the wrong plan optimal. It never scales
+    down: shrinking 77 s costs to 1 pushed the 3e-8 s ones beside them under the same tolerances.
     """
     top = float(np.max(np.abs(c))) if np.size(c) else 0.0
-    if not np.isfinite(top) or top == 0.0:
+    if not np.isfinite(top) or top == 0.0 or top >= 1.0:
         return 1.0
     return float(np.ldexp(1.0, -int(np.floor(np.log2(top)))))
+
+
+#: A MILP solver's objective and bound are trusted to this, relative to the largest objective term: HiGHS'
+#: default integrality and feasibility tolerances (1e-6) let a column with cost :math:`c_j` move the objective
+#: by about :math:`10^{-6}|c_j|` before any rounding.
+BOUND_RTOL = 1e-6
+
+
+def objective_atol(milp: MILP, x: np.ndarray | None) -> float:
+    r"""The absolute precision of a floating-point MILP solver's objective and bound at plan ``x``.
+
+    :math:`\varepsilon = 10^{-6} \max(\max_j |c_j|, \sum_j |c_j x_j|)`. Solvers work to tolerances relative
+    to the model's scale: a 3e-8 s link latency beside a 77 s block is below their resolution, and HiGHS may
+    pick either side of it. The front door clamps a bound this close to the plan's objective and accepts
+    "optimal" within it; ``stats["objective_atol"]`` states it, so a user sees what "optimal" was proven to.
+    """
+    c = np.abs(milp.c)
+    top = float(c.max(initial=0.0))
+    if x is not None:
+        top = max(top, float(c @ np.abs(x)))
+    return BOUND_RTOL * top
 
 
 def clean_solution(milp: MILP, x: Any) -> np.ndarray:
@@ -124,8 +146,9 @@ def make_result(
         bound = fun
     if limit is not None and status not in (Status.FEASIBLE, Status.NO_SOLUTION):
         limit = None
+    stats = {"objective_atol": objective_atol(milp, plan), **(stats or {})}
     return Result(plan=plan, fun=fun, status=status, bound=bound, limit=limit, message=message, method=method,
-                  build_time=build_time, solve_time=solve_time, stats=dict(stats or {}), sense=milp.sense)
+                  build_time=build_time, solve_time=solve_time, stats=stats, sense=milp.sense)
 
 
 def _relaxation_status(milp: MILP, time_limit: float | None) -> int:

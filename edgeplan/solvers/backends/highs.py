@@ -9,31 +9,34 @@ our watchdog's ``kInterrupt`` -> limit ``time`` with the incumbent (feasible) or
 
 Guard options
 -------------
-Every solve sets :data:`GUARD_OPTIONS` before the caller's ``highs_options``, which override
+Every solve sets :func:`guard_options` before the caller's ``highs_options``, which override
 them key by key (``highs_options={"presolve_rule_off": 0}`` restores HiGHS' own presolve).
-Each answers a wrong "optimal" that HiGHS 1.14 returned with its defaults on our models; the
-plans were feasible, so the front door's check could not see them.
+Each answers a wrong "optimal" that HiGHS returned with its defaults on our models; the plans
+were feasible, so the front door's check could not see them.
 
-* ``presolve_rule_off`` = :data:`PRESOLVE_AGGREGATOR` (bit 12, "Aggregator" in HiGHS' rule
-  table): the aggregator returned plans 3-170 % above the optimum on split-inference MILPs with
-  memory caps (2 of 300 random instances of the current formulation, 5 of the test suite's 144
-  with the earlier one; brute force and SCIP agree on the optimum). The smallest reproducer,
-  shrunk from them, has 7 columns and 7 rows (``tests/milp/test_highs_guard.py``): HiGHS claims
-  0.2, the optimum is 0.06.
 * ``mip_abs_gap`` = 0. HiGHS stops when the incumbent :math:`z_P` and bound :math:`z_D` satisfy
   :math:`z_P - z_D \le \max(\text{mip\_abs\_gap},\ \text{mip\_rel\_gap}\,|z_P|)`; with the
   default 1e-6 and objectives of 1e-4 (seconds, joules) that is a relative gap of 1e-2. With 0
-  the gap is ``mip_rel_gap`` whatever the objective's unit; a zero objective is still optimal
-  once the bound reaches 0 to within HiGHS' epsilon.
-* ``mip_feasibility_tolerance`` = 1e-9 (default 1e-6): rows of order 1 (bands, block counts,
-  probabilities) could be exceeded by 1e-6, and on a resource-block energy round the default
-  proved a bound 1.7e-4 (relative) above the true optimum and stopped there, with or without
-  presolve.
+  the gap is ``mip_rel_gap`` whatever the objective's unit.
+* ``presolve_rule_off`` = :data:`PRESOLVE_AGGREGATOR` (bit 12, "Aggregator" in HiGHS' rule
+  table): on HiGHS 1.13-1.14 the aggregator returned plans 3-170 % above the optimum on
+  split-inference MILPs with memory caps (7-column reproducer in ``tests/milp/test_highs_guard.py``).
+* ``presolve`` = ``"off"`` on HiGHS 1.13.0-1.14.x only (:data:`BROKEN_PRESOLVE`). Their MIP presolve
+  has a column-stuffing reduction that no option switches off and that proves wrong optima on
+  two-column models: ``min 1.078 b + 0.00073 y`` s.t. ``b + y >= 1``, ``b`` binary, gives 1.078
+  (HiGHS issues 3043, 3073; fixed upstream in 1.15, which cannot share a process with ortools 9.15).
+  We shrank it from a split MILP whose optimum HiGHS 1.14 overstated by 3e-8 s on 0 s; 1.14 also
+  fails the aggregator reproducer and the published ones of HiGHS issues 3043, 3073, 3094 and
+  linopy 648 (all kept in the tests), which 1.11 and 1.12 solve right. The package requires
+  ``highspy<1.12``: 1.12 cannot interrupt its presolve (11 s past a 1 s limit on the PipeEdge
+  MILP, where 1.11 stops at 2 s). This guard keeps an installation with 1.13-1.14 right, at the
+  price of presolve.
 
-Measured cost, 42 solves of the catalog and of benchmark-sized split, PipeEdge, FL and cache
-MILPs (two runs; each total includes 10 s of a time-limited knapsack): total solve time 63.9 / 66.3 s
-with HiGHS' defaults, 52.1 / 57.7 s guarded. No instance is slower beyond run-to-run noise; the
-throughput split MILPs are 1.2-8x faster without the aggregator.
+HiGHS' feasibility tolerances are left at their defaults: tightening ``mip_feasibility_tolerance``
+to 1e-9 made HiGHS return "optimal" pipeline plans worse than ``pipeline-dp``'s. The plans are
+repaired instead (integer columns rounded, every plan re-evaluated by the problem), and the front
+door accepts "optimal" only when the bound meets the plan's own objective
+(:func:`edgeplan.solvers.api.verify`).
 """
 
 from __future__ import annotations
@@ -43,7 +46,14 @@ from typing import Any
 import numpy as np
 
 from edgeplan.formulations.milp import MILP
-from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, trivial_result, watchdog
+from edgeplan.solvers.backends._common import (
+    Stopwatch,
+    disambiguate,
+    make_result,
+    objective_scale,
+    trivial_result,
+    watchdog,
+)
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -52,12 +62,31 @@ DEFAULT_MIP_REL_GAP = 1e-4
 #: ``presolve_rule_off`` bit of HiGHS' aggregator presolve rule (rule 12 in HiGHS 1.14's table).
 PRESOLVE_AGGREGATOR = 1 << 12
 #: Options set on every solve before ``highs_options`` (module docstring: why each one).
-GUARD_OPTIONS: dict[str, Any] = {"presolve_rule_off": PRESOLVE_AGGREGATOR, "mip_abs_gap": 0.0,
-                                 "mip_feasibility_tolerance": 1e-9}
+GUARD_OPTIONS: dict[str, Any] = {"presolve_rule_off": PRESOLVE_AGGREGATOR, "mip_abs_gap": 0.0}
+#: HiGHS versions ``[from, to)`` whose MIP presolve proves wrong optima with no option to avoid it but "off".
+BROKEN_PRESOLVE = ((1, 13, 0), (1, 15, 0))
 
 
-def build_highs(milp: MILP, *, verbose: bool = False, objective: bool = True, relax: bool = False) -> Any:
-    """A ``highspy.Highs`` holding ``milp``, passed in one call (CSC arrays, no per-row work)."""
+def highs_version() -> tuple[int, ...]:
+    """The installed HiGHS version as a tuple of ints."""
+    import highspy
+
+    h = highspy.Highs()
+    return tuple(int(p) for p in (h.versionMajor(), h.versionMinor(), h.versionPatch()))
+
+
+def guard_options() -> dict[str, Any]:
+    """:data:`GUARD_OPTIONS`, plus ``presolve="off"`` on a HiGHS with a broken MIP presolve."""
+    lo, hi = BROKEN_PRESOLVE
+    return {**GUARD_OPTIONS, "presolve": "off"} if lo <= highs_version() < hi else dict(GUARD_OPTIONS)
+
+
+def build_highs(milp: MILP, *, verbose: bool = False, objective: bool = True, relax: bool = False,
+                scale: float = 1.0) -> Any:
+    """A ``highspy.Highs`` holding ``milp``, passed in one call (CSC arrays, no per-row work).
+
+    ``scale`` multiplies the objective (a power of two keeps it exact; HiGHS then reports in scaled units).
+    """
     import highspy
 
     h = highspy.Highs()
@@ -65,8 +94,8 @@ def build_highs(milp: MILP, *, verbose: bool = False, objective: bool = True, re
     lp = highspy.HighsLp()
     lp.num_col_ = milp.n_vars
     lp.num_row_ = milp.n_rows
-    lp.col_cost_ = milp.c if objective else np.zeros(milp.n_vars)
-    lp.offset_ = milp.constant if objective else 0.0
+    lp.col_cost_ = milp.c * scale if objective else np.zeros(milp.n_vars)
+    lp.offset_ = milp.constant * scale if objective else 0.0
     lp.sense_ = highspy.ObjSense.kMaximize if milp.sense == "max" else highspy.ObjSense.kMinimize
     lp.col_lower_ = milp.col_lower
     lp.col_upper_ = milp.col_upper
@@ -98,7 +127,7 @@ def _run(h: Any, time_limit: float | None) -> bool:
     return dog.fired
 
 
-@register("highs", problem=MILP, kind="exact", requires=("highspy",), install="'highspy>=1.11,<1.15'",
+@register("highs", problem=MILP, kind="exact", requires=("highspy",), install="'highspy>=1.11,<1.12'",
           priority=10,
           options={"mip_rel_gap": (float, DEFAULT_MIP_REL_GAP), "presolve": (str, "choose"), "threads": (int, None),
                    "highs_options": (dict, {})})
@@ -120,8 +149,9 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     import highspy
 
     sw = Stopwatch()
+    scale = objective_scale(milp.c)  # exact; lifts sub-tolerance costs above HiGHS' absolute tolerances
     with sw.lap("build"):
-        h = build_highs(milp, verbose=ctx.verbose)
+        h = build_highs(milp, verbose=ctx.verbose, scale=scale)
     h.setOptionValue("mip_rel_gap", gap)
     h.setOptionValue("presolve", presolve)
     if threads is not None:
@@ -130,8 +160,11 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
         h.setOptionValue("random_seed", int(ctx.seed) % 2147483647)
     if ctx.time_limit is not None:
         h.setOptionValue("time_limit", ctx.time_limit)
-    guard = {key: raw.get(key, value) for key, value in GUARD_OPTIONS.items()}
-    for key, value in {**GUARD_OPTIONS, **raw}.items():
+    guards = guard_options()
+    if presolve != "choose":          # the caller's own presolve choice wins over the guard's
+        guards.pop("presolve", None)
+    guard = {key: raw.get(key, value) for key, value in guards.items()}
+    for key, value in {**guards, **raw}.items():
         h.setOptionValue(key, value)
     with sw.lap("solve"):
         fired = _run(h, ctx.time_limit)
@@ -140,12 +173,12 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     info = h.getInfo()
     has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
     x = np.asarray(h.getSolution().col_value) if has_x else None
-    bound = info.mip_dual_bound if milp.n_integer else None
+    bound = info.mip_dual_bound / scale if milp.n_integer else None
     limit = None
     if model_status == ms.kOptimal:
         status = Status.OPTIMAL
         if milp.is_lp:
-            bound = info.objective_function_value
+            bound = info.objective_function_value / scale
     elif model_status == ms.kInfeasible:
         status = Status.INFEASIBLE
     elif model_status == ms.kUnbounded:
@@ -163,6 +196,6 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     message = h.modelStatusToString(model_status) + (" (stopped by the watchdog)" if fired else "")
     stats = {"mip_rel_gap": gap, "nodes": int(info.mip_node_count), "simplex_iterations":
              int(info.simplex_iteration_count), "watchdog_fired": fired, "highs_version": h.version(),
-             "guard": guard}
+             "guard": guard, "objective_scale": scale}
     return make_result(milp, "highs", status, x, bound=bound, limit=limit, message=message,
                        build_time=sw.times["build"], solve_time=sw.times["solve"], stats=stats)

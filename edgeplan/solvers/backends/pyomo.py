@@ -6,8 +6,8 @@ Pyomo solver. Pyomo builds one expression per row (about 0.1 s of overhead per s
 slower construction than ``highs``, see ``benchmarks/bench_milp_build.py``): not for inner loops.
 The time limit is HiGHS' own (appsi does not expose an interrupt), so overruns are reported in
 ``stats["overrun"]``. appsi runs the same highspy as ``highs``, so the same guard options are set
-(:data:`~edgeplan.solvers.backends.highs.GUARD_OPTIONS`: HiGHS 1.14's aggregator presolve off, no
-absolute gap, MIP feasibility tolerance 1e-9).
+(:func:`~edgeplan.solvers.backends.highs.guard_options`: the aggregator presolve rule off, no
+absolute gap, and presolve off on the HiGHS versions whose MIP presolve is broken).
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ from typing import Any
 import numpy as np
 
 from edgeplan.formulations.milp import MILP
-from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, trivial_result
-from edgeplan.solvers.backends.highs import GUARD_OPTIONS
+from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, objective_scale, trivial_result
+from edgeplan.solvers.backends.highs import guard_options
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 
-def to_pyomo(milp: MILP) -> Any:
-    """The ``pyomo.environ.ConcreteModel`` of ``milp`` (linear expressions built from CSR rows)."""
+def to_pyomo(milp: MILP, *, scale: float = 1.0) -> Any:
+    """The ``pyomo.environ.ConcreteModel`` of ``milp`` (linear expressions built from CSR rows).
+
+    ``scale`` multiplies the objective (the backend passes a power of two, which is exact).
+    """
     import pyomo.environ as pyo
     from pyomo.core.expr.numeric_expr import LinearExpression
 
@@ -37,9 +40,9 @@ def to_pyomo(milp: MILP) -> Any:
                       bounds=lambda _m, j: (lo[j], hi[j]))
     x = [model.x[j] for j in range(n)]
     # Every column enters the objective (zero costs included) so that appsi passes unused columns too.
-    cost = milp.c.tolist()
+    cost = (milp.c * scale).tolist()
     model.obj = pyo.Objective(
-        expr=LinearExpression([float(milp.constant)] + [cost[j] * x[j] for j in range(n)]),
+        expr=LinearExpression([float(milp.constant * scale)] + [cost[j] * x[j] for j in range(n)]),
         sense=pyo.maximize if milp.sense == "max" else pyo.minimize)
     csr = milp.csr()
     indptr, indices, data = csr.indptr, csr.indices.tolist(), csr.data.tolist()
@@ -74,13 +77,14 @@ def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
     from pyomo.contrib.appsi.solvers import Highs
 
     sw = Stopwatch()
+    scale = objective_scale(milp.c)  # exact; lifts sub-tolerance costs above HiGHS' absolute tolerances
     with sw.lap("build"):
-        model = to_pyomo(milp)
+        model = to_pyomo(milp, scale=scale)
     opt = Highs()
     opt.config.load_solution = False
     opt.config.stream_solver = bool(ctx.verbose)
     opt.config.mip_gap = gap
-    opt.highs_options = dict(GUARD_OPTIONS)
+    opt.highs_options = guard_options()
     if ctx.time_limit is not None:
         opt.config.time_limit = ctx.time_limit
     with sw.lap("solve"):
@@ -106,7 +110,8 @@ def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
     bound = res.best_objective_bound
     if milp.is_lp and status is Status.OPTIMAL:
         bound = res.best_feasible_objective
+    bound = None if bound is None else bound / scale
     overrun = None if ctx.time_limit is None else max(0.0, sw.times["solve"] - ctx.time_limit)
     return make_result(milp, "pyomo", status, x, bound=bound, limit=limit, message=str(tc.name),
                        build_time=sw.times["build"], solve_time=sw.times["solve"],
-                       stats={"mip_rel_gap": gap, "overrun": overrun})
+                       stats={"mip_rel_gap": gap, "overrun": overrun, "objective_scale": scale})

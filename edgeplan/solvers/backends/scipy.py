@@ -35,7 +35,7 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
 
     sw = Stopwatch()
     sign = -1.0 if milp.sense == "max" else 1.0
-    scale = objective_scale(milp.c)  # exact; HiGHS' absolute tolerances then act on a unit-scale objective
+    scale = objective_scale(milp.c)  # exact; lifts sub-tolerance costs above HiGHS' absolute tolerances
     with sw.lap("build"):
         constraints = [LinearConstraint(milp.A, milp.row_lower, milp.row_upper)] if milp.n_rows else []
         bounds = Bounds(milp.col_lower, milp.col_upper)

@@ -51,7 +51,9 @@ def _cpsat(problem: FLRound, rb: float | None, relaxed: bool, time_limit: float 
     plan, bound = None, None
     if status in (Status.OPTIMAL, Status.FEASIBLE):
         r = int(np.ceil(solver.best_objective_bound - 1e-9))
-        bound = float(values[min(max(r, 0), values.size - 1)])
+        # a rank is a latency only when someone is selected: with K = 0 (or no admissible triple at all, a user
+        # with no option is simply not selectable) the empty round is optimal at T = 0
+        bound = 0.0 if problem.n_select == 0 or not values.size else float(values[min(max(r, 0), values.size - 1)])
         if not relaxed:
             on = np.array([solver.boolean_value(v) for v in x], dtype=bool)
             bs_of = np.full(n, -1, dtype=np.int64)

@@ -160,7 +160,7 @@ def solve_points(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band
 
 
 @register("fl-energy", problem=FLRoundEnergy, kind="exact", requires=("highspy",),
-          install="'highspy>=1.11,<1.15'", priority=5,
+          install="'highspy>=1.11,<1.12'", priority=5,
           options={"rtol": (float, DEFAULT_RTOL), "points": (int, DEFAULT_POINTS), "coverage": (str, "auto")})
 def solve_fl_energy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
     """Exact least-energy round: time split by bisection, operating-point MILP (blocks) or outer approximation.

@@ -95,7 +95,7 @@ def _failed(energy: np.ndarray, t0: float, deadline: Deadline) -> Result:
 
 
 @register("fl-energy-cvxpy", problem=FLRoundEnergy, kind="exact", requires=("cvxpy", "clarabel", "highspy"),
-          install="cvxpy clarabel 'highspy>=1.11,<1.15'", priority=60, options={"grid": (int, 16)})
+          install="cvxpy clarabel 'highspy>=1.11,<1.12'", priority=60, options={"grid": (int, 16)})
 def solve_fl_energy_cvxpy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
     """Cross-check: operating-point energies by Clarabel (exponential cone), then the operating-point MILP.
 

@@ -96,9 +96,11 @@ def solve_block_model(problem: FLRound, ctx: SolveContext, method: str, runner: 
                       solve_time=time.perf_counter() - t0, stats=stats)
     fun = problem.objective(plan)
     if exact:
-        proven = res.status is Status.OPTIMAL and bound is not None and bound >= fun
+        # latencies are >= 0, so a round time of 0 (no user selected, or none with work) is its own proof
+        proven = res.status is Status.OPTIMAL and ((bound is not None and bound >= fun) or fun <= 0.0)
+        limit = None if proven else (Limit.TIME if res.status is not Status.OPTIMAL else Limit.OTHER)
         return Result(plan=plan, fun=fun, status=Status.OPTIMAL if proven else Status.FEASIBLE,
-                      bound=fun if proven else bound, limit=None if proven else Limit.TIME, method=method,
+                      bound=fun if proven else bound, limit=limit, method=method,
                       message=f"{'optimal' if proven else 'stopped'} on the resource-block model ({res.message})",
                       solve_time=time.perf_counter() - t0, stats=stats)
     left = None if ctx.time_limit is None else max(ctx.time_limit - (time.perf_counter() - t0), 1e-3)
@@ -111,7 +113,7 @@ def solve_block_model(problem: FLRound, ctx: SolveContext, method: str, runner: 
                           "bounds the continuous optimum")
 
 
-@register("fl-rb-milp", problem=FLRound, kind="exact", requires=("highspy",), install="'highspy>=1.11,<1.15'",
+@register("fl-rb-milp", problem=FLRound, kind="exact", requires=("highspy",), install="'highspy>=1.11,<1.12'",
           priority=30, options={"resource_block_hz": (float, None)})
 def solve_fl_rb_milp(problem: FLRound, ctx: SolveContext) -> Result:
     """FL round on resource blocks as a MILP (HiGHS); exact for block problems, bounded for continuous ones.

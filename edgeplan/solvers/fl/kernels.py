@@ -292,10 +292,11 @@ def latency_lower_bound(problem: FLRound) -> float:
 
 
 def highs_options(gap: float) -> dict[str, Any]:
-    """``solve(milp, "highs", options=...)`` for our MILPs: relative gap ``gap``, no absolute gap (HiGHS's default
-    ``mip_abs_gap`` of 1e-6 is coarse for objectives of order 1e-4), tight primal feasibility (1e-9)."""
-    return {"mip_rel_gap": gap, "highs_options": {"mip_abs_gap": 0.0, "primal_feasibility_tolerance": 1e-9,
-                                                   "mip_feasibility_tolerance": 1e-9}}
+    """``solve(milp, "highs", options=...)`` for our MILPs: relative gap ``gap`` and no absolute gap (HiGHS's
+    default ``mip_abs_gap`` of 1e-6 is coarse for objectives of order 1e-4). Feasibility tolerances stay at
+    HiGHS' defaults: tightening them to 1e-9 returned wrong optima; the models measure their columns in units
+    that keep the rows near 1 instead, and every plan is re-evaluated by the problem."""
+    return {"mip_rel_gap": gap, "highs_options": {"mip_abs_gap": 0.0}}
 
 
 def static_view(problem: FLRound) -> FLRound:

@@ -23,7 +23,8 @@ DADS (Hu, Bao, Wang, Liu, "Dynamic Adaptive DNN Surgery for Inference Accelerati
   fewer tiers can do better; we re-solve with those tiers forced off (at most :math:`T` cuts).
 
 Capacities are scaled to integers (:math:`2^{50}` over their sum) so that the max-flow is exact; the bound
-subtracts the rounding (half a unit per finite edge). Applies to ``minimize="latency"`` or ``"energy"`` without
+subtracts the rounding (half a unit per finite edge), so the plan is proven optimal when the bound meets its
+objective to :data:`EXACT_RTOL` of the magnitude of the costs (not of the objective, which may be 0). Applies to ``minimize="latency"`` or ``"energy"`` without
 memory or latency caps (those need the MILP). Proven optimal: the max-flow value is a lower bound (weak
 duality) met by the cut's plan, evaluated by the problem itself.
 """
@@ -49,6 +50,8 @@ from edgeplan.solvers.result import Result
 
 #: Integer capacities sum to about this (exact max-flow in Python integers).
 CAPACITY_SCALE = 2.0**50
+#: The bound meets the plan when they agree to this, relative to the magnitude of the graph's costs.
+EXACT_RTOL = 1e-10
 
 
 def cost_weights(problem: SplitInference) -> tuple[np.ndarray, np.ndarray, float]:
@@ -83,7 +86,9 @@ def byte_costs(problem: SplitInference) -> tuple[np.ndarray, np.ndarray, np.ndar
 def min_cut_placement(problem: SplitInference, max_tier: int) -> tuple[np.ndarray, float, float, int]:
     """Minimum-cut placement with every block on tiers ``<= max_tier``.
 
-    Returns ``(tier (L,), lower bound on the cut cost of that class, capacity scale, number of graph nodes)``.
+    Returns ``(tier (L,), lower bound on the cut cost of that class, the magnitude of the costs in the graph
+    (the sum of the finite capacities and of the offset, the scale the bound's rounding is relative to),
+    number of graph nodes)``.
     """
     import networkx as nx
     from networkx.algorithms.flow import boykov_kolmogorov
@@ -148,7 +153,7 @@ def min_cut_placement(problem: SplitInference, max_tier: int) -> tuple[np.ndarra
     tier = (~x).sum(axis=1)
     n_fin = sum(1 for _ in fin)
     lower = (value - 0.5 * n_fin) / scale + offset
-    return tier, lower, scale, G.number_of_nodes()
+    return tier, lower, total + abs(offset), G.number_of_nodes()
 
 
 def cut_plan(problem: SplitInference, tier: np.ndarray) -> SplitPlan:
@@ -171,9 +176,10 @@ def solve_dads(problem: SplitInference, ctx: SolveContext) -> Result:
     fixed = np.concatenate([[0.0], np.cumsum(d["latency"] * lat_w)])        # fixed cost of reaching tier t
     best_plan, best_val = None, math.inf
     bound = math.inf
-    max_tier, cuts, nodes = problem.n_tiers - 1, 0, 0
+    max_tier, cuts, nodes, magnitude = problem.n_tiers - 1, 0, 0, float(fixed[-1])
     while True:
-        tier, lower, _, n_nodes = min_cut_placement(problem, max_tier)
+        tier, lower, size, n_nodes = min_cut_placement(problem, max_tier)
+        magnitude = max(magnitude, size)
         cuts += 1
         nodes = max(nodes, n_nodes)
         plan = cut_plan(problem, tier)
@@ -188,7 +194,10 @@ def solve_dads(problem: SplitInference, ctx: SolveContext) -> Result:
             break
         max_tier = top - 1
     bound = min(bound, best_val)
-    return plan_result(problem, best_plan, "dads", t0, bound=bound, cuts=cuts, graph_nodes=nodes,
+    # the cut is exact; its bound carries the rounding of costs to integers and of float sums: a tolerance
+    # relative to the costs' magnitude (not to the objective, which may be 0 or 1e-9 of the largest cost)
+    return plan_result(problem, best_plan, "dads", t0, bound=bound, atol=EXACT_RTOL * magnitude, cuts=cuts,
+                       graph_nodes=nodes,
                        message=f"{cuts} minimum cut(s) on graphs of up to {nodes} nodes")
 
 

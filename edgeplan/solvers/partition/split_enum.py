@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from edgeplan.formulations.base import within
 from edgeplan.formulations.partition.split import DAG_MODEL, SplitInference, SplitPlan
 from edgeplan.profiles.devices import DTYPE_BYTES
 from edgeplan.solvers.partition.common import plan_result
@@ -93,10 +94,10 @@ def _evaluate(problem: SplitInference, tab: dict[str, np.ndarray], cuts: np.ndar
         obj = np.maximum(tier_t.max(axis=1), link_t.max(axis=1, initial=0.0))
     ok = tab["quant_ok"][cuts, widx].all(axis=1)
     if problem.max_latency_s is not None:
-        ok &= latency <= problem.max_latency_s * (1 + 1e-12)
+        ok &= within(latency, problem.max_latency_s)
     if "peak" in tab:
         mem = tab["Pw"][bounds[:, 1:]] - tab["Pw"][bounds[:, :-1]] + tab["peak"][bounds[:, :-1], bounds[:, 1:]]
-        ok &= np.all(mem <= problem.memory_cap_bytes * (1 + 1e-12), axis=1)
+        ok &= np.all(within(mem, problem.memory_cap_bytes), axis=1)
     return obj, ok
 
 
