@@ -336,7 +336,10 @@ class FLRoundEnergy:
             with np.errstate(divide="ignore", invalid="ignore"):
                 rate = np.where(upload > 0, self.payload_bits / np.where(upload > 0, upload, 1.0), np.inf)
             b = min_bandwidth_hz(rate, self.max_power_w[:, None] * self.gain / self.noise_psd_w_per_hz)
-            self._cache["b_min"] = np.where(b <= self.bs_bandwidth_hz[None, :], b, np.inf)
+            band = self.bs_bandwidth_hz[None, :]
+            # a deadline met exactly at the whole band comes back from the inverse rate a few ulps above it
+            b = np.where((b > band) & (b <= band * (1 + 1e-9)), band, b)
+            self._cache["b_min"] = np.where(b <= band, b, np.inf)
         return self._cache["b_min"]
 
     # -- the formulation protocol -------------------------------------------------------------------------------------

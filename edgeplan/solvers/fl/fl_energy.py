@@ -146,6 +146,8 @@ def solve_points(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band
         if res.status is not Status.OPTIMAL:   # out of time with a selection below the floor
             return result(None, None, Status.NO_SOLUTION, None, t0, "time limit before a plan meeting the coverage "
                            "floor", method, Limit.TIME if ctx.time_limit is not None else Limit.OTHER, **stats)
+    # HiGHS' precision in joules: points of one user whose energies differ by less are ties to it
+    stats["objective_atol"] = float(res.stats.get("objective_atol", 0.0)) * scale
     i = decode(res.plan)
     plan = problem.schedule_from_points(users[i], bs[i], band[i])
     fun = problem.objective(plan)
