@@ -261,6 +261,8 @@ def min_shares(pd: dict[str, np.ndarray], *, rtol: float = DEFAULT_RTOL, deadlin
     width ``rtol`` (``0``: adjacent floats) or at the wall-clock ``deadline`` (``time.perf_counter()`` value).
     """
     lower = share_for_fixed_compute(pd, pd["copy_s"] + pd["work_s"])
+    # a deadline met exactly at the whole band comes back a few ulps above share 1: it is share 1
+    lower = np.where((lower > 1.0) & (lower <= 1.0 + 1e-9), 1.0, lower)
     candidates = lower <= 1.0
     ok_one = np.zeros(lower.shape, dtype=bool)
     idx = np.flatnonzero(candidates)
@@ -312,6 +314,30 @@ def pair_min_shares(problem: SlideProvisioning, *, rtol: float = DEFAULT_RTOL, d
     lo, hi, it = min_shares(problem.pair_data(users, models), rtol=rtol, deadline=deadline)
     lower[users, models], upper[users, models] = lo, hi
     return lower, upper, it
+
+
+#: The smallest share of the band the floating-point cross-checks (``slide-scip``, ``slide-cvxpy``) resolve.
+CROSS_CHECK_MIN_SHARE = 1e-4
+
+
+def cross_check_refusal(problem: SlideProvisioning) -> str | None:
+    """Why a tolerance-based cross-check cannot decide this instance, else ``None``.
+
+    Their models carry :math:`q = 1/y` (SCIP's bilinear :math:`yq \ge 1`, cvxpy's :math:`\max p`): a pair that
+    could be served with a share below :data:`CROSS_CHECK_MIN_SHARE` puts :math:`q` beyond 1e4, where SCIP at
+    its tolerances proved wrong optima (1 user served where 3 could be) on degenerate rounds. ``slide`` decides
+    such instances exactly.
+    """
+    users, models = admissible_pairs(problem)
+    if not users.size:
+        return None
+    pd = problem.pair_data(users, models)
+    lower = share_for_fixed_compute(pd, pd["copy_s"] + pd["work_s"])
+    small = lower[(lower > 0) & (lower < CROSS_CHECK_MIN_SHARE)]
+    if small.size:
+        return (f"a pair could be served with a share of {float(small.min()):.3g} of the band, below the "
+                f"{CROSS_CHECK_MIN_SHARE:g} that this floating-point cross-check resolves; use 'slide' (exact)")
+    return None
 
 
 def admit(share: np.ndarray) -> np.ndarray:

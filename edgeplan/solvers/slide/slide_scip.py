@@ -37,7 +37,7 @@ from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisionin
 from edgeplan.solvers.backends.scip import library, optimize
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, Status
-from edgeplan.solvers.slide.slide import admissible_pairs, suffix_sum
+from edgeplan.solvers.slide.slide import admissible_pairs, cross_check_refusal, suffix_sum
 
 #: SCIP's feasibility tolerance used here (its default is 1e-6).
 DEFAULT_FEASTOL = 1e-9
@@ -70,7 +70,9 @@ def build_scip(problem: SlideProvisioning, *, feastol: float = DEFAULT_FEASTOL) 
         budget = float(pd["budget_s"][r]) / T
         xv = m.addVar(f"x[{k},{i}]", vtype="B")
         x[k, i] = xv
-        if budget < 0 or (budget == 0 and work.sum() > 0):
+        if budget < 0 or (budget == 0 and work.sum() > 0) or work.sum() + copy_s.sum() > 1.0:
+            # no clocks fit the budget, or the work alone outlasts the deadline at full clock (the bounds
+            # w in [work, 1] would then be empty, and SCIP called the whole problem infeasible)
             m.fixVar(xv, 0.0)
             w[k, i] = []
             continue
@@ -119,8 +121,8 @@ def _decode(problem: SlideProvisioning, m: Any, v: dict[str, Any]) -> SlidePlan:
     return SlidePlan(model, share, tuple(clocks))
 
 
-@register("slide-scip", problem=SlideProvisioning, kind="exact", requires=("pyscipopt",), install="edgeplan[minlp]",
-          priority=80, options={"feastol": (float, DEFAULT_FEASTOL), "gap": (float, 0.0)})
+@register("slide-scip", problem=SlideProvisioning, kind="exact", refuses=cross_check_refusal,
+          requires=("pyscipopt",), install="edgeplan[minlp]", priority=80, options={"feastol": (float, DEFAULT_FEASTOL), "gap": (float, 0.0)})
 def solve_slide_scip(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """SCIP's global MINLP solve of P1 (PySCIPOpt): the paper's branch-and-bound baseline, for tiny instances.
 
