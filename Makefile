@@ -23,10 +23,10 @@ demo: setup
 	$(VENV)/bin/edgeplan demo
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 test-all: setup
-	$(PY) -m pytest -q -m ""
+	$(PY) -m pytest -q -n auto -m ""
 
 bench: setup
 	$(PY) benchmarks/run.py

@@ -18,7 +18,7 @@ from fl.helpers import tiny_energy, tiny_round
 
 
 def _common(rng: np.random.Generator, p, power: np.ndarray) -> dict:
-    n, m = p.gain.shape
+    n = p.gain.shape[0]
     kw: dict = {}
     gain, window = p.gain.copy(), p.window_s.copy()
     if rng.random() < 0.3:                            # a user with no option at all
@@ -91,3 +91,10 @@ def fl_energy(seed: int) -> FLRoundEnergy:
         if np.isfinite(t) and t > 0:
             p = dataclasses.replace(p, deadline_s=t)
     return p
+
+
+#: The instance builders the nasty sweep runs (tests/contract/test_nasty.py), each on its own seeds.
+INSTANCES = (fl_round, fl_energy)
+#: Exact methods whose failures on these instances are an ``error`` status (a solver gave up), never a plan:
+#: Clarabel does not converge on some operating points of degenerate rounds (12 of 300 at the last count).
+MAY_FAIL: tuple[str, ...] = ("fl-energy-cvxpy",)

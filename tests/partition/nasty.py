@@ -120,3 +120,9 @@ def pipeline(seed: int) -> PipelinePartition:
         if caps is not None:
             kw["memory_cap_bytes"] = caps
     return PipelinePartition(prof, devs, **kw)
+
+
+#: The instance builders the nasty sweep runs (tests/contract/test_nasty.py), each on its own seeds.
+INSTANCES = (split, pipeline)
+#: Exact methods whose failures on these instances are an ``error`` status (a solver gave up), never a plan.
+MAY_FAIL: tuple[str, ...] = ()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import yaml
@@ -13,6 +15,7 @@ from edgeplan.formulations.partition import PipelinePartition, PipelinePlan, rat
 from edgeplan.formulations.partition.instances import pipeedge_instance, random_pipeline_instance
 from edgeplan.formulations.partition.pipeedge import plan_from_schedule, read_pipeedge, schedule_yaml, write_pipeedge
 from edgeplan.io.plans import load_plan, save_plan
+from edgeplan.profiles import ModelProfile, load_device
 from partition.helpers import device, hand_pipeline
 
 TIGHT = {"mip_rel_gap": 1e-9, "highs_options": {"mip_abs_gap": 0.0}}
@@ -159,3 +162,31 @@ def test_pipeline_dp_at_scale_matches_highs_on_a_fixed_chain() -> None:
     p = random_pipeline_instance(60, 5, order="fixed", memory=True, seed=11)
     dp, milp = ep.solve(p, "pipeline-dp"), ep.solve(p, "highs", options=TIGHT)
     assert dp.status is Status.OPTIMAL and dp.fun == pytest.approx(milp.fun, rel=1e-6)
+
+
+def test_pipeedge_export_names_the_dtype_the_plan_counts(tmp_path) -> None:
+    """An fp16 plan counts 2-byte elements: its device_types.yml says torch.float16 (it said torch.float32), and
+    reading the files back with that dtype gives the same optimum."""
+    q = dataclasses.replace(pipeedge_instance(8, 2, 1, seed=1), dtype="fp16")
+    paths = write_pipeedge(q, tmp_path)
+    types = yaml.safe_load(paths[1].read_text())
+    assert {p["dtype"] for t in types.values() for p in t["model_profiles"][q.model.name]} == {"torch.float16"}
+    models = yaml.safe_load(paths[0].read_text())[q.model.name]
+    assert models["parameters_in"] == round(q.data()["boundary"][0] / q.micro_batch / 2)
+    q2, _ = read_pipeedge(*paths, q.model.name, dtype="torch.float16")
+    assert ep.solve(q2, "pipeline-dp").fun == pytest.approx(ep.solve(q, "pipeline-dp").fun, rel=1e-9)
+    with pytest.raises(ProblemDataError, match=r"`dtype` = 'int8'; PipeEdge's profiles name torch dtypes"):
+        write_pipeedge(dataclasses.replace(q, dtype="int8"), tmp_path / "int8")
+
+
+def test_raw_input_crosses_interior_cuts_at_its_own_precision() -> None:
+    """Block 2 reads the network input: the cuts after blocks 0 and 1 carry it, at its own 1000 bytes whatever the
+    compute dtype (activations halve at fp16: 500 -> 250 bytes)."""
+    m = ModelProfile(name="skip-input", block_names=("a", "b", "c"), block_kinds=("other",) * 3,
+                     fwd_flops=np.ones(3), bwd_flops=np.ones(3), num_params=np.zeros(3, dtype=np.int64),
+                     out_bytes=np.full(3, 500.0), edges=np.array([[0, 1], [1, 2]]), edge_bytes=np.full(2, 500.0),
+                     input_bytes=1000.0, input_consumers=np.array([0, 2]))
+    devs = [dataclasses.replace(load_device("jetson-orin-nx-16gb"), name=f"d{i}") for i in range(2)]
+    for dtype, act in (("fp32", 500.0), ("fp16", 250.0)):
+        beta = PipelinePartition(m, devs, rates_bps=rate_matrix([1e9, 1e9]), dtype=dtype).data()["boundary"]
+        assert beta.tolist() == [1000.0, act + 1000.0, act + 1000.0, act], dtype

@@ -461,7 +461,8 @@ class FLRound:
 
         with triples whose latency :math:`t_{nmk}` exceeds the window :math:`w_{nm}` (or is infinite) left out.
         The last column is :math:`T / u`, in units of :math:`u` = :func:`~edgeplan.formulations.milp.time_unit`
-        of the latencies (its cost is :math:`u`; the epigraph rows are divided by :math:`u`). The decoder gives the schedule with :math:`b_n = k\beta`.
+        of the latencies (its cost is :math:`u`; the epigraph rows are divided by :math:`u`). The decoder gives the
+        schedule with :math:`b_n = k\beta`.
         """
         tri = self.rb_triples(resource_block_hz=resource_block_hz, relaxed=relaxed)
         u, b, lat, usage = tri["user"], tri["bs"], tri["latency_s"], tri["usage"]

@@ -28,7 +28,7 @@ import numpy as np
 
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan, rate_matrix
-from edgeplan.profiles.devices import DeviceProfile, PowerModel
+from edgeplan.profiles.devices import DTYPE_BYTES, DeviceProfile, PowerModel
 from edgeplan.profiles.model import Measurement, ModelProfile
 
 #: PipeEdge's Mbit/s and MB (``bw_Mbps * 1024 * 1024`` bit/s, ``mem_MB * 1024 * 1024`` bytes).
@@ -142,7 +142,11 @@ def write_pipeedge(problem: PipelinePartition, out_dir: str | Path, *, hosts: Se
         raise ProblemDataError("`rates_bps` does not follow PipeEdge's rule (a link at the smaller of its ends' "
                                "bandwidths); PipeEdge cannot describe these links")
     d = problem.data()
-    size = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp64": 8.0, "fp8": 1.0, "int8": 1.0}.get(problem.dtype, 4.0)
+    torch_dtype = {ours: theirs for theirs, ours in TORCH_DTYPES.items()}.get(problem.dtype)
+    if torch_dtype is None:
+        raise ProblemDataError(f"`dtype` = {problem.dtype!r}; PipeEdge's profiles name torch dtypes: expected one "
+                               f"of {sorted(TORCH_DTYPES.values())}")
+    size = DTYPE_BYTES[problem.dtype]       # element counts of the dtype the plan assumes, and that dtype named
     name = model or problem.model.name
     L = problem.n_blocks
     weights = problem.model.num_params * size + problem.model.buffer_bytes
@@ -160,7 +164,7 @@ def write_pipeedge(problem: PipelinePartition, out_dir: str | Path, *, hosts: Se
             continue
         cap = problem.memory_cap_bytes[i]
         types[t] = {"bw_Mbps": float(bw[i] / MEGA), "mem_MB": float(cap / MEGA) if np.isfinite(cap) else 1e12,
-                    "model_profiles": {name: [{"batch_size": problem.micro_batch, "dtype": "torch.float32",
+                    "model_profiles": {name: [{"batch_size": problem.micro_batch, "dtype": torch_dtype,
                                                "time_s": d["fwd"][i].tolist()}]}}
     paths = []
     for fname, doc in (("models.yml", models), ("device_types.yml", types), ("devices.yml", devs)):

@@ -13,7 +13,8 @@ once (PipeEdge's scheduler). With micro-batches of :math:`b` samples, per micro-
     F_s = \sum_{v \in s} t^f_{v,d_s},\quad B_s = \sum_{v \in s} t^b_{v,d_s},\qquad
     X_s = \frac{8\,b\,\beta_{j_s}}{r_{d_s d_{s+1}}},\quad \Lambda_s = \lambda_{d_s d_{s+1}}
 
-(:math:`\beta_j` the bytes per sample crossing the prefix cut after :math:`j` blocks; the input is read by the
+(:math:`\beta_j` the bytes per sample crossing the prefix cut after :math:`j` blocks: activations at the compute
+dtype, plus the raw input at its own precision when a block beyond the cut reads it; the input is read by the
 first stage and the output stays on the last). With :math:`P_s = F_s` (inference) or :math:`F_s + B_s`
 (training), ``minimize="bottleneck"`` is PipeEdge's :math:`\Theta = \max(\max_s P_s, \max_s X_s)` (throughput
 :math:`b/\Theta`); ``minimize="iteration"`` is the time of :math:`M` micro-batches,
@@ -262,8 +263,12 @@ class PipelinePartition:
         fwd = np.stack([t.forward_s for t in times])
         bwd = np.stack([t.backward_s for t in times])
         scale = DTYPE_BYTES[self.dtype] / DTYPE_BYTES[m.act_dtype]
-        boundary = m.cut_bytes_after() * scale * b
-        boundary[0] = m.input_bytes * b
+        # activations cross at the compute dtype; the raw input (forwarded past a cut when a later block reads it)
+        # stays at its own precision
+        cuts = np.arange(m.n_blocks + 1)
+        raw_input = m.input_bytes * (m.input_consumers[None, :] >= cuts[:, None]).any(axis=1) \
+            if m.input_consumers.size else np.zeros(cuts.size)
+        boundary = (m.cut_bytes_after() - raw_input) * scale * b + raw_input * b
         outputs = m.last_consumer() == np.arange(m.n_blocks)
         boundary[-1] = float(m.out_bytes[outputs].sum() * scale * b)
         per_param = self.optimizer_bytes_per_param if self.training else DTYPE_BYTES[self.dtype]

@@ -24,9 +24,9 @@ DADS (Hu, Bao, Wang, Liu, "Dynamic Adaptive DNN Surgery for Inference Accelerati
 
 Capacities are scaled to integers (:math:`2^{50}` over their sum) so that the max-flow is exact; the bound
 subtracts the rounding (half a unit per finite edge), so the plan is proven optimal when the bound meets its
-objective to :data:`EXACT_RTOL` of the magnitude of the costs (not of the objective, which may be 0). Applies to ``minimize="latency"`` or ``"energy"`` without
-memory or latency caps (those need the MILP). Proven optimal: the max-flow value is a lower bound (weak
-duality) met by the cut's plan, evaluated by the problem itself.
+objective to :data:`EXACT_RTOL` of the magnitude of the costs (not of the objective, which may be 0). Applies
+to ``minimize="latency"`` or ``"energy"`` without memory or latency caps (those need the MILP). Proven optimal:
+the max-flow value is a lower bound (weak duality) met by the cut's plan, evaluated by the problem itself.
 """
 
 from __future__ import annotations

@@ -321,7 +321,7 @@ CROSS_CHECK_MIN_SHARE = 1e-4
 
 
 def cross_check_refusal(problem: SlideProvisioning) -> str | None:
-    """Why a tolerance-based cross-check cannot decide this instance, else ``None``.
+    r"""Why a tolerance-based cross-check cannot decide this instance, else ``None``.
 
     Their models carry :math:`q = 1/y` (SCIP's bilinear :math:`yq \ge 1`, cvxpy's :math:`\max p`): a pair that
     could be served with a share below :data:`CROSS_CHECK_MIN_SHARE` puts :math:`q` beyond 1e4, where SCIP at

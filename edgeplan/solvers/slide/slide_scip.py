@@ -122,7 +122,8 @@ def _decode(problem: SlideProvisioning, m: Any, v: dict[str, Any]) -> SlidePlan:
 
 
 @register("slide-scip", problem=SlideProvisioning, kind="exact", refuses=cross_check_refusal,
-          requires=("pyscipopt",), install="edgeplan[minlp]", priority=80, options={"feastol": (float, DEFAULT_FEASTOL), "gap": (float, 0.0)})
+          requires=("pyscipopt",), install="edgeplan[minlp]", priority=80,
+          options={"feastol": (float, DEFAULT_FEASTOL), "gap": (float, 0.0)})
 def solve_slide_scip(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """SCIP's global MINLP solve of P1 (PySCIPOpt): the paper's branch-and-bound baseline, for tiny instances.
 
