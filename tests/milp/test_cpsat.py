@@ -58,3 +58,24 @@ def test_row_without_integer_activity_is_infeasible() -> None:
     r = ep.solve(p, "cp-sat")
     assert r.status is Status.INFEASIBLE and "row[0]" in r.message
     assert ep.solve(p, "highs").status is Status.INFEASIBLE
+
+
+def test_time_quantum_models_have_finite_boxes_and_cpsat_agrees_with_highs() -> None:
+    """On ``to_milp(time_quantum_s=q)`` every column has a finite box derived from the data (bytes <= the output,
+    the period <= the largest stage sum): CP-SAT then proves infeasible instances infeasible (it said no_solution
+    inside its artificial box) and optimal ones optimal, as HiGHS does on the same integral model."""
+    from edgeplan.formulations.partition.instances import random_pipeline_instance
+
+    seen = set()
+    for seed in range(40):
+        p = random_pipeline_instance(5, 3, memory=True, seed=seed)
+        milp, _ = p.to_milp(time_quantum_s=1e-4)
+        assert np.isfinite(milp.col_upper).all()
+        # the stage times are not on a decimal grid: CP-SAT scales the rows to 9 digits (1e-3 relative)
+        a = ep.solve(milp, "cp-sat", time_limit=20, options={"scale_tol": 1e-3, "scale_digits": 9})
+        b = ep.solve(milp, "highs", time_limit=20)
+        assert a.status is b.status and a.status in (Status.OPTIMAL, Status.INFEASIBLE), (seed, a, b)
+        if a.has_plan:
+            assert a.fun == pytest.approx(b.fun, rel=1e-6), (seed, a, b)
+        seen.add(a.status)
+    assert seen == {Status.OPTIMAL, Status.INFEASIBLE}

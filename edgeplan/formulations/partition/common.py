@@ -157,6 +157,15 @@ class Columns:
             self.names.append(name)
         return idx
 
+    def expr_upper(self, cols: np.ndarray, coefs: np.ndarray, const: float = 0.0) -> float:
+        """An upper bound on ``const + sum(coefs * x[cols])`` over the column boxes (``inf`` if unbounded)."""
+        lo, hi, _ = self.bounds()
+        c = np.asarray(coefs, dtype=float)
+        idx = np.asarray(cols, dtype=np.int64)
+        with np.errstate(invalid="ignore"):
+            terms = np.where(c > 0, c * hi[idx], np.where(c < 0, c * lo[idx], 0.0))
+        return float(const + terms.sum())
+
     def bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         def cat(xs: list[np.ndarray], dt: type) -> np.ndarray:
             return np.concatenate(xs) if xs else np.zeros(0, dtype=dt)

@@ -155,7 +155,8 @@ def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
     pos[senders] = np.arange(n_s)
     # no upper bounds on the byte columns (the rows bound them): with bounds, HiGHS 1.14's aggregator presolve rule
     # returned a wrong "optimal" plan on instances with memory caps (reproduced against SCIP)
-    c = cols.add("c", (n_s, nl), 0.0, np.inf, integer=integral)
+    # in integral mode (CP-SAT) every column needs a finite box: a sender's bytes never exceed its output
+    c = cols.add("c", (n_s, nl), 0.0, out[senders][:, None] if integral else np.inf, integer=integral)
     if E:
         # max rule: c[u,l] - e'(x[u,l] - x[w,l]) >= 0 for every edge and link
         ce = c[pos[src]]                                                                  # (E, nl)
@@ -211,7 +212,7 @@ def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
     if nq:
         ub = np.where(allowed[qs][:, None, :], out[senders[qs]][:, None, None], 0.0) * np.ones((1, nl, 1))
         z = cols.add("z", (nq, nl, W), 0.0, (ub > 0).astype(float), integer=True)
-        cw = cols.add("cw", (nq, nl, W), 0.0, np.inf, integer=integral)
+        cw = cols.add("cw", (nq, nl, W), 0.0, ub if integral else np.inf, integer=integral)
         n = nq * nl
         # sum_w cw - c = 0
         rows.add(n, np.concatenate([np.repeat(np.arange(n), W), np.arange(n)]),
@@ -247,7 +248,8 @@ def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
     caps = problem.memory_cap_bytes
     for t in np.flatnonzero(np.isfinite(caps)):
         mu = max(float(caps[t]), 1.0) if not integral else 1.0
-        p = cols.add(f"p{t}", (), 0.0, np.inf, integer=integral)
+        p = cols.add(f"p{t}", (), 0.0, float(d["act_peak"].max(initial=0.0)) if integral else np.inf,
+                     integer=integral)
         terms, const = _tier_terms(x, T, int(t))
         wts = d["weights"] / mu
         rr = np.concatenate([np.zeros(L * len(terms), dtype=int), [0]])
@@ -300,7 +302,8 @@ def split_milp(problem: SplitInference, *, time_quantum_s: float | None = None,
     idle, dyn, tx = d["power"]
     quantum = time_quantum_s or time_unit(*stage_vals, stage_const)
     if problem.minimize == "throughput":
-        pi = cols.add("period", (), 0.0, np.inf, integer=integral)
+        top = max(cols.expr_upper(stage_cols[s], stage_vals[s], stage_const[s]) for s in range(T + nl))
+        pi = cols.add("period", (), 0.0, np.ceil(top / quantum) if integral else np.inf, integer=integral)
     n_cols = cols.n
     if problem.max_latency_s is not None:
         vec, const = combine(ones, lat_extra)
@@ -533,7 +536,13 @@ def pipeline_milp(problem: PipelinePartition, *, time_quantum_s: float | None = 
     # objective
     M = problem.n_micro
     n_th = 2 if (problem.training and problem.schedule == "gpipe" and problem.minimize == "iteration") else 1
-    theta = cols.add("theta", n_th, 0.0, np.inf, integer=integral)
+    top = np.inf
+    if integral:   # CP-SAT needs a finite box: no stage or link can take longer than its largest possible sum
+        parts = [F, B, X] if problem.training else [F, X]
+        top = max(max((cols.expr_upper(c_[s_ == k], v_[s_ == k], e.const[k]) for k in range(e.n)), default=0.0)
+                  for e in parts for s_, c_, v_ in [e.arrays()])
+        top = np.ceil(2.0 * top / quantum) if np.isfinite(top) else np.inf    # F + B <= 2 max
+    theta = cols.add("theta", n_th, 0.0, top, integer=integral)
     P = F
     if problem.training:
         P = _Expr(F.n)
