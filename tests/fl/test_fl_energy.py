@@ -267,3 +267,20 @@ def test_coverage_cuts_agree_with_cover_columns() -> None:
     assert b.fun == pytest.approx(a.fun, rel=2e-6) and b.stats["coverage_cuts"] >= 2
     with pytest.raises(ProblemDataError, match=r"`options\['coverage'\]` = 'lazy'; expected one of auto, groups"):
         ep.solve(q, "fl-energy", options={"coverage": "lazy"})
+
+
+def test_no_user_can_be_covered_is_a_status_not_a_crash() -> None:
+    """Continuous bandwidth, no gain at all (no pair can work): with a coverage floor the round is infeasible, without
+    one and K = 0 the empty round is optimal. The outer approximation's MILP of zero pairs raised TypeError."""
+    import dataclasses
+
+    from fl.helpers import tiny_energy
+
+    p = tiny_energy(46, blocks=False)
+    assert p.data is not None
+    covered = dataclasses.replace(p, gain=np.zeros_like(p.gain), n_select=0, edcr_min=1.0)
+    r = ep.solve(covered, "fl-energy")
+    assert r.status is Status.INFEASIBLE and "coverage" in r.message, r
+    free = dataclasses.replace(covered, edcr_min=0.0)
+    r = ep.solve(free, "fl-energy")
+    assert r.status is Status.OPTIMAL and r.fun == 0.0, r

@@ -241,7 +241,7 @@ def tangent_milp(problem: FLRoundEnergy, users: Any, bs: Any, b_min: Any, points
     vals = [np.asarray(x, dtype=float) for x in values]
     slp = [np.asarray(x, dtype=float) for x in slopes]
     z, y, e = np.arange(P), P + np.arange(P), 2 * P + np.arange(P)
-    n_k = np.array([x.size for x in pts])
+    n_k = np.array([x.size for x in pts], dtype=np.int64)   # int even with no pair at all
     j_of = np.repeat(np.arange(P), n_k)
     beta, val, s = (np.concatenate(x) if P else np.zeros(0) for x in (pts, vals, slp))
     T = beta.size
