@@ -127,16 +127,23 @@ def _run(h: Any, time_limit: float | None) -> bool:
     return dog.fired
 
 
+def _column_values(value: Any) -> np.ndarray:
+    """A warm start as a float vector (NaN where unknown)."""
+    return np.asarray(value, dtype=float).reshape(-1)
+
+
 @register("highs", problem=MILP, kind="exact", requires=("highspy",), install="'highspy>=1.11,<1.12'",
           priority=10,
           options={"mip_rel_gap": (float, DEFAULT_MIP_REL_GAP), "presolve": (str, "choose"), "threads": (int, None),
-                   "highs_options": (dict, {})})
+                   "highs_options": (dict, {}), "start": (_column_values, None)})
 def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     """HiGHS (highspy) branch-and-cut / simplex, model passed in one call, under a watchdog.
 
     Options: ``mip_rel_gap`` (default 1e-4), ``presolve`` ("choose"/"on"/"off"), ``threads``,
     ``highs_options`` (a dict passed to ``setOptionValue`` as is, after :data:`GUARD_OPTIONS`, which
-    its keys override; ``stats["guard"]`` holds the guard options as applied).
+    its keys override; ``stats["guard"]`` holds the guard options as applied), ``start`` (a warm start: an
+    array of ``n_vars`` column values, NaN where unknown, passed to ``setSolution``; HiGHS completes a partial
+    one and keeps it as its first incumbent when it is feasible).
     """
     gap = ctx.options["mip_rel_gap"]
     presolve = ctx.options["presolve"]
@@ -160,6 +167,16 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
         h.setOptionValue("random_seed", int(ctx.seed) % 2147483647)
     if ctx.time_limit is not None:
         h.setOptionValue("time_limit", ctx.time_limit)
+    start = ctx.options["start"]
+    if start is not None:
+        x0 = start
+        if x0.size != milp.n_vars:
+            from edgeplan.errors import ProblemDataError
+
+            raise ProblemDataError(f"`options['start']` has {x0.size} values; expected {milp.n_vars} (one per column, "
+                                   "NaN where unknown)")
+        known = np.flatnonzero(np.isfinite(x0)).astype(np.int32)
+        h.setSolution(int(known.size), known, x0[known])
     guards = guard_options()
     if presolve != "choose":          # the caller's own presolve choice wins over the guard's
         guards.pop("presolve", None)
@@ -196,6 +213,6 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     message = h.modelStatusToString(model_status) + (" (stopped by the watchdog)" if fired else "")
     stats = {"mip_rel_gap": gap, "nodes": int(info.mip_node_count), "simplex_iterations":
              int(info.simplex_iteration_count), "watchdog_fired": fired, "highs_version": h.version(),
-             "guard": guard, "objective_scale": scale}
+             "guard": guard, "objective_scale": scale, "warm_start": start is not None}
     return make_result(milp, "highs", status, x, bound=bound, limit=limit, message=message,
                        build_time=sw.times["build"], solve_time=sw.times["solve"], stats=stats)

@@ -28,6 +28,10 @@ up to :data:`AUTO_CUT_GROUPS` groups) or as submodular cuts generated on demand
 MILP re-solved; the cuts are valid inequalities, so every bound stays valid, and the cuts at a selection are
 exact there, so the loop ends. Option ``coverage`` picks (``"auto"``, ``"groups"``, ``"cuts"``).
 
+Warm start and incumbent: ``do-snm``'s plan (sub-second) is handed to HiGHS as a warm start of the point MILP
+(``setSolution``) and is the outer approximation's first upper bound; when HiGHS ends without a plan, or with a
+worse one at a time limit, that plan is returned as ``feasible`` with the MILP's bound.
+
 Infeasibility (too few users can meet the deadline within their windows at full power and clock, too few
 channels, or a MILP that proves no selection meets the quota, bandwidth and coverage rows) is a status with the
 reason. A time limit returns the best plan with the current lower bound.
@@ -119,10 +123,36 @@ def coverage_cuts(problem: FLRoundEnergy, coverage: str) -> list | None:
     return initial_edcr_cuts(problem)
 
 
+def heuristic_incumbent(problem: FLRoundEnergy) -> FLEnergySchedule | None:
+    """The plan of ``do-snm`` (sub-second), the exact methods' warm start and fallback incumbent."""
+    from edgeplan.solvers.api import solve
+
+    r = solve(problem, "do-snm")
+    return r.plan if r.has_plan else None
+
+
+def _point_start(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band: np.ndarray, n_vars: int,
+                 plan: FLEnergySchedule | None) -> np.ndarray | None:
+    """``plan`` as a warm start of the point MILP (its points on, the others off, other columns left to HiGHS);
+    None when a selected user's (BS, bandwidth) is not one of the points."""
+    if plan is None:
+        return None
+    x0 = np.full(n_vars, np.nan)
+    x0[: users.size] = 0.0
+    for u in np.flatnonzero(plan.bs >= 0):
+        hit = np.flatnonzero((users == u) & (bs == plan.bs[u]) & np.isclose(band, plan.bandwidth_hz[u], rtol=1e-9))
+        if not hit.size:
+            return None
+        x0[hit[0]] = 1.0
+    return x0
+
+
 def solve_points(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band: np.ndarray, energy: np.ndarray,
                   usage: np.ndarray | None, capacity: np.ndarray | None, ctx: SolveContext, method: str, t0: float,
-                  exact: bool, coverage: str = "auto", **stats: Any) -> Result:
-    """Solve the operating-point MILP and wrap the answer."""
+                  exact: bool, coverage: str = "auto", incumbent: FLEnergySchedule | None = None,
+                  **stats: Any) -> Result:
+    """Solve the operating-point MILP and wrap the answer; ``incumbent`` (a heuristic's plan) warm-starts HiGHS
+    and is returned, as a feasible plan with the MILP's bound, when HiGHS ends with none or a worse one."""
     from edgeplan.solvers.api import solve
 
     scale = energy_scale(energy)
@@ -132,15 +162,24 @@ def solve_points(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band
         milp, decode = point_milp(problem, users, bs, band, energy, usage=usage, capacity=capacity,
                                   energy_scale=scale, cuts=cuts)
         left = None if ctx.time_limit is None else max(ctx.time_limit - (time.perf_counter() - t0), 1e-3)
-        res = solve(milp, "highs", time_limit=left, options=highs_options(POINT_MIP_GAP), verbose=ctx.verbose)
+        start = _point_start(problem, users, bs, band, milp.n_vars, incumbent)
+        opts = highs_options(POINT_MIP_GAP) | ({} if start is None else {"start": start})
+        res = solve(milp, "highs", time_limit=left, options=opts, verbose=ctx.verbose)
+        stats["warm_start"] = start is not None
         rounds += 1
         stats = {**stats, "milp_vars": milp.n_vars, "milp_rows": milp.n_rows, "mip_rel_gap": POINT_MIP_GAP,
                  "milps": rounds, "coverage_cuts": len(cuts or ())}
         if res.status is Status.INFEASIBLE:
             return _no_selection(method, t0, **stats)
         if not res.has_plan:
-            return result(None, None, Status.NO_SOLUTION, None, t0, f"no plan ({res.message})", method,
-                           Limit.TIME if ctx.time_limit is not None else Limit.OTHER, **stats)
+            limit = Limit.TIME if ctx.time_limit is not None else Limit.OTHER
+            if incumbent is not None and not problem.check(incumbent):
+                bound = res.bound * scale if exact and res.bound is not None else None
+                return result(incumbent, problem.objective(incumbent), Status.FEASIBLE, bound, t0, "HiGHS ended "
+                               f"without a plan ({res.message}): the heuristic's plan (do-snm)", method, limit,
+                               incumbent="do-snm", **stats)
+            return result(None, None, Status.NO_SOLUTION, None, t0, f"no plan ({res.message})", method, limit,
+                           **stats)
         if cuts is None or not add_coverage_cuts(problem, users[decode(res.plan)], cuts):
             break
         if res.status is not Status.OPTIMAL:   # out of time with a selection below the floor
@@ -151,6 +190,9 @@ def solve_points(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band
     i = decode(res.plan)
     plan = problem.schedule_from_points(users[i], bs[i], band[i])
     fun = problem.objective(plan)
+    if res.status is not Status.OPTIMAL and incumbent is not None and not problem.check(incumbent) \
+            and problem.objective(incumbent) < fun:
+        plan, fun, stats["incumbent"] = incumbent, problem.objective(incumbent), "do-snm"
     if exact and res.status is Status.OPTIMAL:
         return result(plan, fun, Status.OPTIMAL, min(res.bound * scale, fun), t0,
                        f"optimal over {users.size} operating points (gap {POINT_MIP_GAP:g})", method, **stats)
@@ -188,8 +230,9 @@ def solve_fl_energy(problem: FLRoundEnergy, ctx: SolveContext) -> Result:
         pts = problem.block_points()
         return solve_points(problem, pts["user"], pts["bs"], pts["blocks"] * problem.resource_block_hz,
                              pts["energy_j"], pts["blocks"].astype(float), problem.n_blocks.astype(float), ctx,
-                             "fl-energy", t0, True, coverage, points=int(pts["user"].size))
-    return _outer_approximation(problem, ctx, rtol, n_points, t0, coverage)
+                             "fl-energy", t0, True, coverage, incumbent=heuristic_incumbent(problem),
+                             points=int(pts["user"].size))
+    return _outer_approximation(problem, ctx, rtol, n_points, t0, coverage, heuristic_incumbent(problem))
 
 
 def polish_bandwidth(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, band: np.ndarray) -> np.ndarray:
@@ -248,7 +291,7 @@ def polish_bandwidth(problem: FLRoundEnergy, users: np.ndarray, bs: np.ndarray, 
 
 
 def _outer_approximation(problem: FLRoundEnergy, ctx: SolveContext, rtol: float, n_points: int, t0: float,
-                         coverage: str) -> Result:
+                         coverage: str, incumbent: FLEnergySchedule | None = None) -> Result:
     from edgeplan.solvers.api import solve
 
     bmin_all = problem.min_bandwidth_hz()
@@ -265,6 +308,8 @@ def _outer_approximation(problem: FLRoundEnergy, ctx: SolveContext, rtol: float,
     scale = energy_scale(sol["energy_j"].reshape(grid.shape)[:, -1])
     cuts = coverage_cuts(problem, coverage)
     lb, ub, best = 0.0, np.inf, None
+    if incumbent is not None and not problem.check(incumbent):     # the heuristic's plan is the first incumbent
+        ub, best = problem.objective(incumbent), incumbent
     milps = 0
     for _ in range(MAX_OA_ITER):
         left = None if ctx.time_limit is None else ctx.time_limit - (time.perf_counter() - t0)
