@@ -36,13 +36,11 @@ from typing import Any
 
 import numpy as np
 
+from edgeplan.formulations.slide.instances import REGIMES
+
 METHODS = ("slide", "dai", "eba", "gbmp", "eecra")
 ARCHS = ("resnet18", "resnet34", "resnet50", "deit_s")
 PRECISIONS = ("fp32", "fp16", "int8")
-BASE_ACCURACY = {"resnet18": 84.0, "resnet34": 87.0, "resnet50": 90.0, "deit_s": 92.0}
-PRECISION_PENALTY = {"fp32": 0.0, "fp16": 0.3, "int8": 2.5}
-REGIMES = {"eager": 0.01, "datasheet": 0.4}
-SETUP_S = 0.05
 OUT = Path("bench-results/slide")
 
 
@@ -82,54 +80,35 @@ def build_library() -> dict[str, Any]:
     return {"bits": bits, "flops": flops, "names": names, "archs": archs, "precisions": precs}
 
 
-def paper_instance(lib: dict[str, Any], *, n_users: int = 80, bandwidth_hz: float = 400e6, deadline_s: float = 0.8,
-                   beta: float = 0.26, nano_share: float = 0.6, eta: float = 0.01, seed: int = 0) -> Any:
-    """The paper's scenario (module docstring) as a :class:`SlideProvisioning` with 48 models."""
-    from edgeplan.formulations.slide.provisioning import SlideProvisioning
-    from edgeplan.profiles.links import draw_rayleigh_power, path_loss_macro_db
+def paper_instance(lib: dict[str, Any] | None = None, *, eta: float = REGIMES["eager"], **kw: Any) -> Any:
+    """The paper's scenario: the registered generator ``"slide-paper"`` (its library is the shipped one, which
+    ``--rebuild-library`` measures again)."""
+    from edgeplan.formulations.slide.instances import paper_instance as generator
 
-    rng = np.random.default_rng(seed)
-    n_variants = 4
-    n12 = len(lib["names"])
-    models = [(m, v) for v in range(n_variants) for m in range(n12)]  # 48 = 12 x 4 variants
-    n_models = len(models)
-    # tasks: 4 candidate models each, accuracy by architecture and precision, a requirement in [80, 90] %
-    n_tasks = 10
-    candidates = [rng.choice(n_models, size=4, replace=False) for _ in range(n_tasks)]
-    accuracy = np.full((n_tasks, n_models), -np.inf)
-    for t, cand in enumerate(candidates):
-        for j in cand:
-            m = models[j][0]
-            accuracy[t, j] = (BASE_ACCURACY[lib["archs"][m]] - PRECISION_PENALTY[lib["precisions"][m]]
-                              + rng.normal(0.0, 1.0))
-    requirement = np.minimum(rng.uniform(80.0, 90.0, size=n_tasks), accuracy.max(axis=1))
-    task = rng.integers(0, n_tasks, size=n_users)
-    admissible = accuracy[task] >= requirement[task, None]
-    is_nano = rng.random(n_users) < nano_share
-    # channel: uniform in a 200 m disc, macro path loss, Rayleigh fading
-    dist = 200.0 * np.sqrt(rng.random(n_users))
-    gain = 10.0 ** (-path_loss_macro_db(dist) / 10.0) * draw_rayleigh_power(n_users, seed=rng)
-    return SlideProvisioning(
-        layer_bits=[lib["bits"][m] for m, _ in models], layer_flops=[lib["flops"][m] for m, _ in models],
-        channel_gain=np.maximum(gain, 1e-30), admissible=admissible, bandwidth_hz=bandwidth_hz,
-        model_names=[f"{lib['names'][m]}-v{v}" for m, v in models], name=f"slide-paper-K{n_users}-seed{seed}",
-        **device_fields(is_nano, eta=eta, beta=beta, deadline_s=deadline_s))
+    return generator(eta=eta, **kw)
 
 
 def device_fields(is_nano: np.ndarray, *, eta: float, beta: float, deadline_s: float) -> dict[str, Any]:
-    """Per-user device data of Orin Nano / Orin NX users (profiles presets; assumptions in the docstring)."""
-    from edgeplan.profiles import load_device
+    from edgeplan.formulations.slide.instances import paper_device_fields
 
-    nx, nano = load_device("jetson-orin-nx-16gb"), load_device("jetson-orin-nano-8gb")
-    dev = [nano if b else nx for b in is_nano]
-    p_max = np.where(is_nano, 5.0, 10.0)  # the paper's P: 5 W (Nano), 10 W (NX)
-    clock = np.array([d.clock_max_hz for d in dev])
-    idle = np.array([d.power.idle_w for d in dev])
-    return {"deadline_s": deadline_s, "energy_budget_j": beta * p_max * deadline_s, "clock_hz": clock,
-            "cycles_per_flop": np.array([d.clock_max_hz / (eta * d.peak("fp32")) for d in dev]),
-            "power_coeff": p_max / clock**3,
-            "copy_bits_per_s": np.array([8.0 * d.h2d_bandwidth_bytes_per_s for d in dev]),
-            "setup_time_s": SETUP_S, "setup_energy_j": (idle * SETUP_S)[:, None]}
+    return paper_device_fields(is_nano, eta=eta, beta=beta, deadline_s=deadline_s)
+
+
+def write_library(lib: dict[str, Any]) -> Path:
+    """Rewrite the shipped library from measured ``lib``."""
+    import json
+
+    import edgeplan.profiles
+
+    path = Path(edgeplan.profiles.__file__).parent / "data" / "slide-library.json"
+    doc = {"source": "benchmarks/bench_slide.py build_library(): per-layer payload bits of each streamed block's "
+           "state_dict at the precision and forward FLOPs (torch.utils.flop_counter) of ResNet-18/34/50 "
+           "(transformers configs) and DeiT-S at 224x224, seeded random weights",
+           "models": [{"name": n, "arch": a, "precision": p, "layer_bits": [float(x) for x in b],
+                       "layer_flops": [float(x) for x in f]} for n, a, p, b, f in zip(
+                lib["names"], lib["archs"], lib["precisions"], lib["bits"], lib["flops"], strict=True)]}
+    path.write_text(json.dumps(doc, indent=1))
+    return path
 
 
 def figure1(lib: dict[str, Any]) -> None:
@@ -313,10 +292,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--skip-scip", action="store_true")
     parser.add_argument("--skip-validation", action="store_true")
     parser.add_argument("--scip-limit", type=float, default=60.0)
+    parser.add_argument("--rebuild-library", action="store_true",
+                        help="measure the 12 models again and rewrite edgeplan/profiles/data/slide-library.json")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     t0 = time.perf_counter()
     lib = build_library()
+    if args.rebuild_library:
+        write_library(lib)
     print(f"library ({time.perf_counter() - t0:.1f} s): " + ", ".join(
         f"{n} {b.sum() / 8e6:.1f} MB/{len(b)} layers/{f.sum() / 1e9:.2f} GFLOP"
         for n, b, f in zip(lib["names"], lib["bits"], lib["flops"], strict=True) if n.endswith("fp32")))

@@ -84,4 +84,13 @@ def load_device(path_or_name: str | Path) -> DeviceProfile:
     return prof
 
 
-__all__ = ["Profile", "list_presets", "load_device", "load_profile", "preset_path"]
+def load_slide_library() -> dict[str, Any]:
+    """The shipped SLIDE model library (``data/slide-library.json``): per-layer payload bits and forward FLOPs of
+    ResNet-18/34/50 and DeiT-S at 224x224 in fp32/fp16/int8, measured on the torch models (its ``source`` says
+    how; ``benchmarks/bench_slide.py --rebuild-library`` measures it again)."""
+    import json
+
+    return json.loads((_data_dir() / "slide-library.json").read_text())
+
+
+__all__ = ["Profile", "list_presets", "load_device", "load_profile", "load_slide_library", "preset_path"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgeplan.errors import ProblemDataError
@@ -67,4 +69,90 @@ def random_instance(
     )
 
 
-__all__ = ["random_instance"]
+#: Mean accuracy (%) of each architecture and the penalty (points) of each precision (our assumption).
+BASE_ACCURACY = {"resnet18": 84.0, "resnet34": 87.0, "resnet50": 90.0, "deit_s": 92.0}
+PRECISION_PENALTY = {"fp32": 0.0, "fp16": 0.3, "int8": 2.5}
+#: Achieved fraction of the datasheet FP32 peak in the two compute regimes (see :func:`paper_instance`).
+REGIMES = {"eager": 0.01, "datasheet": 0.4}
+#: Setup time before a model's first layer can run (s).
+SETUP_S = 0.05
+
+
+@generator("slide-paper", demo=("SLIDE in the paper's setting (K = 80, B = 400 MHz, T = 800 ms)", {},
+                                ("slide", "dai", "eba", "gbmp", "eecra")))
+def paper_instance(n_users: int = 80, *, bandwidth_hz: float = 400e6, deadline_s: float = 0.8, beta: float = 0.26,
+                   nano_share: float = 0.6, regime: str = "eager", eta: float | None = None, n_tasks: int = 10,
+                   seed: int | np.random.Generator | None = 0) -> SlideProvisioning:
+    r"""The setting of the SLIDE paper's evaluation (Qu et al., arXiv 2512.20946, Sec. 6), scenario ``"slide-paper"``.
+
+    From the paper: one BS, users uniform in a 200 m disc, 3GPP macro path loss and Rayleigh fading, transmit
+    PSD -29 dBm/Hz and noise -174 dBm/Hz (the :class:`SlideProvisioning` defaults); ``n_users`` = 80,
+    ``bandwidth_hz`` = 400 MHz, ``deadline_s`` = 0.8; energy budget ``beta`` = 26 % of :math:`P\cdot T` with
+    :math:`P` = 5 W (Jetson Orin Nano, share ``nano_share`` = 60 %) or 10 W (Orin NX); a 48-model library:
+    ResNet-18/34/50 and DeiT-S in fp32/fp16/int8 (per-layer payload bits and FLOPs measured on the torch models,
+    shipped in ``slide-library.json``), four fine-tuned variants each.
+
+    Our assumptions (the paper does not give them):
+
+    * **Compute**: cycles per FLOP :math:`\kappa = f_{\max}/(\eta F_{
+m fp32})` with the device profile's
+      datasheet peak and an achieved fraction :math:`\eta`: ``regime="eager"`` (:math:`\eta` = 0.01: ResNet-18
+      fp32 takes ~0.3 s on an Orin Nano, what the paper's Fig. 1 implies SLIDE hides behind a 0.7 s download) or
+      ``"datasheet"`` (:math:`\eta` = 0.4: ~10 ms, little to overlap); ``eta`` overrides.
+    * **Energy**: power coefficient :math:`\Psi = P/f_{\max}^3`; setup time :data:`SETUP_S` = 50 ms at idle
+      power; GPU copy at the profile's host-to-device bandwidth.
+    * **Tasks**: ``n_tasks`` = 10 task types, 4 candidate models each from the 48; accuracy = architecture base
+      (84/87/90/92 %) - precision penalty (0/0.3/2.5 points) + N(0, 1); requirement U(80, 90) % (capped so that
+      one candidate meets it); a user's admissible models are its task's candidates meeting the requirement.
+
+    ``docs/models/slide.md`` tabulates which of the paper's figures this setting reproduces and which it cannot.
+    """
+    from edgeplan.profiles.links import draw_rayleigh_power, path_loss_macro_db
+    from edgeplan.profiles.loading import load_slide_library
+
+    if regime not in REGIMES:
+        raise ProblemDataError(f"`regime` = {regime!r}; expected one of {', '.join(map(repr, REGIMES))}")
+    if isinstance(n_users, bool) or not isinstance(n_users, int | np.integer) or n_users < 1:
+        raise ProblemDataError(f"`n_users` = {n_users!r}; expected an integer >= 1")
+    eff = REGIMES[regime] if eta is None else float(eta)
+    lib = load_slide_library()["models"]
+    rng = np.random.default_rng(seed)
+    models = [(m, v) for v in range(4) for m in range(len(lib))]             # 48 = 12 x 4 variants
+    candidates = [rng.choice(len(models), size=4, replace=False) for _ in range(n_tasks)]
+    accuracy = np.full((n_tasks, len(models)), -np.inf)
+    for t, cand in enumerate(candidates):
+        for j in cand:
+            m = lib[models[j][0]]
+            accuracy[t, j] = BASE_ACCURACY[m["arch"]] - PRECISION_PENALTY[m["precision"]] + rng.normal(0.0, 1.0)
+    requirement = np.minimum(rng.uniform(80.0, 90.0, size=n_tasks), accuracy.max(axis=1))
+    task = rng.integers(0, n_tasks, size=n_users)
+    admissible = accuracy[task] >= requirement[task, None]
+    is_nano = rng.random(n_users) < nano_share
+    dist = 200.0 * np.sqrt(rng.random(n_users))
+    gain = 10.0 ** (-path_loss_macro_db(dist) / 10.0) * draw_rayleigh_power(n_users, seed=rng)
+    return SlideProvisioning(
+        layer_bits=[np.asarray(lib[m]["layer_bits"]) for m, _ in models],
+        layer_flops=[np.asarray(lib[m]["layer_flops"]) for m, _ in models],
+        channel_gain=np.maximum(gain, 1e-30), admissible=admissible, bandwidth_hz=bandwidth_hz,
+        model_names=[f"{lib[m]['name']}-v{v}" for m, v in models], name=f"slide-paper-K{n_users}-{regime}",
+        **paper_device_fields(is_nano, eta=eff, beta=beta, deadline_s=deadline_s))
+
+
+def paper_device_fields(is_nano: np.ndarray, *, eta: float, beta: float, deadline_s: float) -> dict[str, Any]:
+    """The per-user device fields of :func:`paper_instance` for Orin Nano (``is_nano``) and Orin NX users."""
+    from edgeplan.profiles.loading import load_device
+
+    nx, nano = load_device("jetson-orin-nx-16gb"), load_device("jetson-orin-nano-8gb")
+    dev = [nano if b else nx for b in np.asarray(is_nano, dtype=bool)]
+    p_max = np.where(is_nano, 5.0, 10.0)  # the paper's P: 5 W (Nano), 10 W (NX)
+    clock = np.array([d.clock_max_hz for d in dev])
+    idle = np.array([d.power.idle_w for d in dev])
+    return {"deadline_s": deadline_s, "energy_budget_j": beta * p_max * deadline_s, "clock_hz": clock,
+            "cycles_per_flop": np.array([d.clock_max_hz / (eta * d.peak("fp32")) for d in dev]),
+            "power_coeff": p_max / clock**3,
+            "copy_bits_per_s": np.array([8.0 * d.h2d_bandwidth_bytes_per_s for d in dev]),
+            "setup_time_s": SETUP_S, "setup_energy_j": (idle * SETUP_S)[:, None]}
+
+
+__all__ = ["BASE_ACCURACY", "PRECISION_PENALTY", "REGIMES", "SETUP_S", "paper_device_fields", "paper_instance",
+           "random_instance"]

@@ -1,0 +1,105 @@
+"""Benchmark: how far each exact method scales, per family: size, status, time to proof, gap at the limit.
+
+Every run is ``solve(problem, method, time_limit=LIMIT)`` on a seeded generator instance; the table records the
+status the front door returned (``optimal`` is earned: see ``docs/statuses.md``), the wall time, and the gap
+between the plan and the method's bound at the end. The table is written to ``benchmarks/results/scaling.md``.
+
+Run: ``.venv/bin/python benchmarks/bench_scaling.py [--limit S] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).parent / "results" / "scaling.md"
+
+
+def cases(quick: bool) -> list[tuple[str, str, Callable[[], Any], tuple[str, ...]]]:
+    """``(family, size label, builder, exact methods)`` rows."""
+    from edgeplan.formulations.cache.instances import random_cache_problem, random_replay_problem
+    from edgeplan.formulations.fl.instances import fl_energy_instance, fl_round_instance
+    from edgeplan.formulations.partition.instances import (
+        pipeedge_instance,
+        random_pipeline_instance,
+        random_split_instance,
+    )
+    from edgeplan.formulations.slide.instances import random_instance
+
+    rows = [
+        ("partition", "split chain L=48, T=3", lambda: random_split_instance(48, 3, kind="chain", seed=0),
+         ("split-enum", "dads", "highs")),
+        ("partition", "split residual L=192, T=3", lambda: random_split_instance(192, 3, seed=0), ("dads", "highs")),
+        ("partition", "split residual L=48, T=3, caps, widths",
+         lambda: random_split_instance(48, 3, bits=True, memory=True, max_latency=True, seed=0), ("highs",)),
+        ("partition", "pipeline L=96, K=4, free order", lambda: random_pipeline_instance(96, 4, order="free", seed=0),
+         ("pipeline-dp", "highs")),
+        ("partition", "PipeEdge L=48, 4x2 devices", lambda: pipeedge_instance(48, 4, 2, seed=0),
+         ("pipeline-dp", "highs")),
+        ("partition", "PipeEdge L=192, 8x2 devices", lambda: pipeedge_instance(seed=0), ("pipeline-dp", "highs")),
+        ("fl", "round N=200, M=4, K=50", lambda: fl_round_instance(200, 4, 50, seed=0),
+         ("fl-bisect",)),
+        ("fl", "round N=200, M=4, K=50, blocks", lambda: fl_round_instance(200, 4, 50, seed=0, resource_block_hz=2e4),
+         ("fl-bisect", "fl-rb-milp", "fl-cpsat")),
+        ("fl", "energy N=30, K=8, coverage 0.8", lambda: fl_energy_instance(30, 4, 8, seed=0, edcr_min=0.8),
+         ("fl-energy",)),
+        ("fl", "energy N=200, K=50, blocks", lambda: fl_energy_instance(200, 4, 50, seed=0, resource_block_hz=1e5),
+         ("fl-energy", "highs")),
+        ("fl", "energy N=1000, K=200, blocks", lambda: fl_energy_instance(1000, 8, 200, seed=0, resource_block_hz=1e5),
+         ("fl-energy",)),
+        ("slide", "K=6, I=4", lambda: random_instance(6, 4, seed=0), ("slide", "slide-cvxpy", "slide-scip")),
+        ("slide", "K=40, I=12", lambda: random_instance(40, 12, seed=0), ("slide", "slide-scip")),
+        ("slide", "K=100, I=48", lambda: random_instance(100, 48, seed=0), ("slide",)),
+        ("cache", "N=3, L=8, C=10", lambda: random_cache_problem(3, 8, 10, seed=0), ("cache-dp", "highs")),
+        ("cache", "N=10, L=16, C=20", lambda: random_cache_problem(10, 16, 20, seed=0), ("cache-dp", "highs")),
+        ("cache", "replay N=2, L=5, C=6, 60 requests", lambda: random_replay_problem(seed=0), ("cache-replay",)),
+    ]
+    return rows[::3] if quick else rows
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    from edgeplan import EdgeplanError, solve
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=float, default=30.0, help="time limit per solve (s)")
+    ap.add_argument("--quick", action="store_true", help="every third row only")
+    args = ap.parse_args(argv if argv is not None else [])
+    warnings.simplefilter("ignore")
+    out = []
+    for family, label, build, methods in cases(args.quick):
+        p = build()
+        for m in methods:
+            t0 = time.perf_counter()
+            try:
+                r = solve(p, m, time_limit=args.limit)
+            except EdgeplanError as exc:
+                out.append({"family": family, "size": label, "method": m, "status": f"refused: {exc}"[:60],
+                            "wall_s": time.perf_counter() - t0, "gap": None})
+                continue
+            wall = time.perf_counter() - t0
+            out.append({"family": family, "size": label, "method": m, "status": str(r.status), "wall_s": wall,
+                        "gap": r.gap, "limit": r.limit})
+            gap = "-" if r.gap is None else f"{r.gap:.2%}"
+            print(f"{family:9s} {label:42s} {m:12s} {r.status!s:12s} {wall:7.2f} s  gap {gap}", flush=True)
+    lines = [f"# Exact methods at scale (time limit {args.limit:g} s per solve)", "",
+             "Generated by `benchmarks/bench_scaling.py`; 2-core CPU, HiGHS 1.11. `optimal` is the front door's "
+             "earned status; the gap is |plan - bound| / |plan| at the end.", "",
+             "| family | size | method | status | wall (s) | gap |", "|---|---|---|---|---|---|"]
+    for row in out:
+        gap = "-" if row["gap"] is None else f"{row['gap']:.2%}"
+        lines.append(f"| {row['family']} | {row['size']} | `{row['method']}` | {row['status']} | "
+                     f"{row['wall_s']:.2f} | {gap} |")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text("\n".join(lines) + "\n")
+    print(f"wrote {OUT}")
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
