@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> str:
     new = re.sub(r"<!-- reproduction:start -->.*<!-- reproduction:end -->",
                  f"<!-- reproduction:start -->\n{table}\n<!-- reproduction:end -->", text, flags=re.S)
     if new == text and "<!-- reproduction:start -->" not in text:
-        new = text.rstrip("\n") + f"\n\n## Reproduction\n\n<!-- reproduction:start -->\n{table}\n<!-- reproduction:end -->\n"
+        block = f"<!-- reproduction:start -->\n{table}\n<!-- reproduction:end -->"
+        new = text.rstrip("\n") + f"\n\n## Reproduction\n\n{block}\n"
     DOC.write_text(new)
     print(table)
     return table
