@@ -294,3 +294,17 @@ def test_exact_method_is_warm_started_and_never_worse_than_the_heuristic() -> No
     r = ep.solve(p, "fl-energy", time_limit=0.05)
     assert h.has_plan and r.has_plan and r.stats["warm_start"], r
     assert r.fun <= h.fun * (1 + 1e-9) and not p.check(r.plan)
+
+
+def test_conic_time_split_solves_the_points_it_failed_on() -> None:
+    """A degenerate resource-block round where Clarabel failed on 8 of its 16 operating points (1e-10 tolerances,
+    unscaled program): normalized and at Clarabel's own tolerances it solves all 16, within 1e-6 of the bisection."""
+    from fl.nasty import fl_energy
+
+    from edgeplan.solvers.fl.fl_energy_cvxpy import time_split_cvxpy
+
+    p = fl_energy(4)
+    pts = p.block_points()
+    e = time_split_cvxpy(p, pts["user"], pts["bs"], pts["blocks"] * p.resource_block_hz)
+    assert e.size == 16 and np.all(np.isfinite(e))
+    assert np.allclose(e, pts["energy_j"], rtol=1e-6, atol=0.0)

@@ -413,3 +413,15 @@ def test_options_are_checked() -> None:
         ep.solve(hand_round(), "fl-bisect", options={"tol": 1})
     with pytest.raises(ProblemDataError, match=r"`options` has unknown keys \['x'\] for method 'dagsa'"):
         ep.solve(hand_round(), "dagsa", options={"x": 1})
+
+
+def test_block_models_prove_the_empty_round_and_skip_users_with_no_option() -> None:
+    """K = 0 and a user with no gain: fl-cpsat raised IndexError (no latency to rank) and fl-rb-milp said
+    'feasible' with a time limit; the optimum, 0, is proven at once by both."""
+    from fl.nasty import fl_round
+
+    p = fl_round(290)
+    assert p.n_select == 0
+    for method in ("fl-cpsat", "fl-rb-milp", "fl-bisect"):
+        r = ep.solve(p, method)
+        assert r.status is Status.OPTIMAL and r.fun == 0.0 and r.limit is None, (method, r)
