@@ -299,9 +299,8 @@ def test_exact_method_is_warm_started_and_never_worse_than_the_heuristic() -> No
 def test_conic_time_split_solves_the_points_it_failed_on() -> None:
     """A degenerate resource-block round where Clarabel failed on 8 of its 16 operating points (1e-10 tolerances,
     unscaled program): normalized and at Clarabel's own tolerances it solves all 16, within 1e-6 of the bisection."""
-    from fl.nasty import fl_energy
-
     from edgeplan.solvers.fl.fl_energy_cvxpy import time_split_cvxpy
+    from fl.nasty import fl_energy
 
     p = fl_energy(4)
     pts = p.block_points()
