@@ -152,3 +152,29 @@ def test_dask_local_cluster_gives_the_same_table() -> None:
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
         b = ep.compare(_small(), ["highs", "cp-sat"], executor="dask", address=lc.scheduler_address)
     pd.testing.assert_frame_equal(a[STABLE], b[STABLE])
+
+
+def test_a_file_that_is_not_ours_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    """`compare --out keep.json` on a file that is not a results CSV truncated it to nothing: it is refused, named,
+    and its bytes stay as they were (no trailing newline included, which the torn-tail repair used to cut)."""
+    keep = tmp_path / "keep.json"
+    keep.write_bytes(b'{"precious": [1, 2, 3]}\n{"no newline at the end": true}')
+    before = keep.read_bytes()
+    with pytest.raises(ProblemDataError, match=r"keep\.json' is not an edgeplan results file .* left untouched"):
+        ep.compare(_small(), ["highs"], out=keep)
+    assert keep.read_bytes() == before
+
+
+def test_a_row_torn_inside_a_quoted_message_is_cut(tmp_path: Path) -> None:
+    """A run killed while writing a multi-line quoted message leaves an open quote: that row counts as torn."""
+    from edgeplan.experiments.compare import RAW_COLUMNS, _read_done
+
+    out = tmp_path / "results.csv"
+    ep.compare(_small(), ["highs"], out=out)
+    whole = out.read_bytes()
+    n = len(pd.read_csv(out))
+    torn = ",".join(["x"] * (len(RAW_COLUMNS) - 1)) + ',"first line of a message\nsecond line, and then the kill'
+    out.write_bytes(whole + torn.encode())
+    assert len(_read_done(out)) == n and out.read_bytes() == whole
+    out.write_bytes(whole + b"a,b,c")                       # too few fields, no newline
+    assert len(_read_done(out)) == n and out.read_bytes() == whole

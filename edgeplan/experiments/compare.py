@@ -131,20 +131,38 @@ def run_task(task: Task, measure_memory: bool = True) -> dict[str, Any]:
 
 # -- the results file ----------------------------------------------------------------------------------
 def _read_done(path: Path) -> list[dict[str, Any]]:
-    """Rows already in ``path``; a torn last line (killed mid-write) is cut off the file."""
+    """Rows already in ``path``, an edgeplan results file; a torn tail (a run killed mid-write: a last line
+    without its newline, or a record cut inside a quoted multi-line message) is cut off the file.
+
+    A file whose first line is not our header is not ours: it is refused, and left exactly as it was.
+    """
     if not path.exists() or path.stat().st_size == 0:
         return []
     data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
+    head = data.split(b"\n", 1)[0].rstrip(b"\r")
+    if head != ",".join(RAW_COLUMNS).encode():
+        shown = head[:80].decode(errors="replace")
+        raise ProblemDataError(f"`out` = {str(path)!r} is not an edgeplan results file (its first line is {shown!r}; "
+                               f"expected the header {','.join(RAW_COLUMNS)!r}); it was left untouched: use "
+                               "another path")
+    lines = data.decode(errors="replace").splitlines(keepends=True)
+    reader = csv.reader(lines, strict=True)
+    rows, kept = [], 1                                           # lines held by the header and complete rows
+    try:
+        for record in reader:
+            if reader.line_num == 1:
+                continue
+            if len(record) != len(RAW_COLUMNS) or not lines[reader.line_num - 1].endswith("\n"):
+                break                                            # torn: too few fields, or no final newline
+            rows.append(dict(zip(RAW_COLUMNS, record, strict=True)))
+            kept = reader.line_num
+    except csv.Error:                                            # ended inside a quoted field
+        pass
+    size = len("".join(lines[:kept]).encode())
+    if size != len(data):
         with path.open("r+b") as fh:
-            fh.truncate(len(data))
-    lines = data.decode().splitlines()
-    reader = csv.DictReader(lines)
-    if reader.fieldnames != RAW_COLUMNS:
-        raise ProblemDataError(f"`out` = {str(path)!r} has columns {reader.fieldnames}; expected an edgeplan "
-                               f"results file with {RAW_COLUMNS} (use another path)")
-    return list(reader)
+            fh.truncate(size)
+    return rows
 
 
 class _Writer:
