@@ -121,6 +121,64 @@ def test_gloo_pipeline_runs_the_plan(zoo) -> None:
         vp.validate_pipeline(vp.host_pipeline_problem(prof, 2, micro_batch=2), plan, SPEC, z.example_inputs)
 
 
+def _listening(pids: set[int]) -> set[str]:
+    """Local addresses (hex, as /proc/net/tcp writes them) of the TCP sockets in LISTEN that ``pids`` hold."""
+    import os
+    import re
+
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(f"/proc/{pid}/fd/{fd}"))
+                if m:
+                    inodes.add(m.group(1))
+        except OSError:
+            continue
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as fh:
+            for line in fh.readlines()[1:]:
+                f = line.split()
+                if f[3] == "0A" and f[9] in inodes:                       # state LISTEN, one of theirs
+                    out.add(f[1].split(":")[0])
+    return out
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/net/tcp"), reason="needs Linux /proc")
+def test_gloo_pipeline_listens_on_loopback_only(zoo) -> None:
+    """While the stages run, every listening socket they hold is on 127.0.0.1 or ::1 (the TCP rendezvous listened
+    on all interfaces): the ranks meet through a file store, and gloo binds to the loopback interface."""
+    import multiprocessing
+    import threading
+
+    z, prof = zoo
+    p = vp.host_pipeline_problem(prof, 2, rates_bps=100e6, n_micro=3, minimize="iteration")
+    plan = ep.solve(p, "pipeline-dp").plan
+    seen: set[str] = set()
+    polls = [0]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            pids = {c.pid for c in multiprocessing.active_children()}
+            if pids:
+                seen.update(_listening(pids))
+                polls[0] += 1
+            done.wait(0.02)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        vp.validate_pipeline(p, plan, SPEC, z.example_inputs, timeout_s=120)
+    finally:
+        done.set()
+        t.join()
+    loopback = {"0100007F", "00000000000000000000000001000000"}            # 127.0.0.1, ::1
+    assert polls[0] > 0 and seen, "no listening socket of a stage was seen while the pipeline ran"
+    assert seen <= loopback, seen
+
+
 # -- exporters ---------------------------------------------------------------------------------------------------
 def test_split_spec_loads_into_torch_pipelining(zoo, tmp_path) -> None:
     from torch.distributed.pipelining import pipeline

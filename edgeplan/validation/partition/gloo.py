@@ -1,4 +1,4 @@
-r"""Multi-process pipeline execution with ``torch.distributed`` (gloo over 127.0.0.1) for
+r"""Multi-process pipeline execution with ``torch.distributed`` (gloo over the loopback interface) for
 :func:`edgeplan.validation.partition.execute.validate_pipeline`.
 
 One process per stage (spawned), each rebuilding the model and its own stage sub-graph. Stage :math:`s` sends
@@ -8,14 +8,17 @@ the planned rate: a message may leave when the stage has produced it and the lin
 one; it arrives ``8 * bytes / rate`` later plus the link latency. The sender stamps the arrival time (a
 CLOCK_MONOTONIC reading, common to the processes of a host) and sends at once with ``isend``; the receiver
 waits for the stamp before computing, so compute overlaps transfers as in the flow-shop model. Every rank
-records when it started and finished each micro-batch; the parent collects them from a queue, joins the
-processes (terminating them after ``timeout_s``) and builds the report.
+records when it started and finished each micro-batch. The ranks meet through a file store in a private
+temporary directory (nothing listens for the rendezvous) and gloo binds its pairs to the loopback interface
+(``GLOO_SOCKET_IFNAME``), so nothing listens beyond loopback. The parent collects the timings from a queue,
+joins the processes (terminating them after ``timeout_s``) and builds the report.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
 import traceback
 from datetime import timedelta
@@ -27,10 +30,13 @@ from edgeplan.errors import PlanError, ProblemDataError, SolverError
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def loopback_interface() -> str:
+    """The name of the loopback interface (``lo`` on Linux, ``lo0`` on macOS), for ``GLOO_SOCKET_IFNAME``."""
+    names = [name for _, name in socket.if_nameindex()]
+    for name in ("lo", "lo0", *names):
+        if name in names and name.startswith("lo"):
+            return name
+    raise SolverError(f"no loopback interface among {names}; the pipeline run binds to loopback only")
 
 
 def _build(model: Any) -> Any:
@@ -42,15 +48,17 @@ def _build(model: Any) -> Any:
     return model
 
 
-def _worker(rank: int, world: int, port: int, job: dict[str, Any], results: Any) -> None:
-    """One pipeline stage (runs in a spawned process)."""
+def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any) -> None:
+    """One pipeline stage (runs in a spawned process). Rendezvous through a file store in a private directory
+    (no listening socket, no port to race for); gloo's pairs bind to the loopback interface only."""
     import torch
     import torch.distributed as dist
 
     try:
         torch.set_num_threads(job["threads"])
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=job["timeout_s"]))
+        os.environ["GLOO_SOCKET_IFNAME"] = job["interface"]
+        dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
+                                timeout=timedelta(seconds=job["timeout_s"]))
         from edgeplan.validation.partition.split import block_graph
 
         module = _build(job["model"])
@@ -136,11 +144,13 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
     rate = [float(problem.rates_bps[dev[s], dev[s + 1]]) for s in range(S - 1)]
     lat = [float(problem.latency_s[dev[s], dev[s + 1]]) for s in range(S - 1)]
     job = {"model": model, "inputs": args, "profile": problem.model.to_json(), "boundaries": plan.boundaries.tolist(),
-           "n_micro": problem.n_micro, "rate": rate, "latency": lat, "timeout_s": timeout_s, "threads": threads}
+           "n_micro": problem.n_micro, "rate": rate, "latency": lat, "timeout_s": timeout_s, "threads": threads,
+           "interface": loopback_interface()}
     ctx = tmp.get_context("spawn")
     results = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, S, port, job, results), daemon=True) for r in range(S)]
+    private = tempfile.TemporaryDirectory(prefix="edgeplan-gloo-")       # mode 0700: ours alone
+    store = os.path.join(private.name, "rendezvous")
+    procs = [ctx.Process(target=_worker, args=(r, S, store, job, results), daemon=True) for r in range(S)]
     for p in procs:
         p.start()
     got: dict[int, Any] = {}
@@ -160,6 +170,7 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=5.0)
+        private.cleanup()
     failed = [g[5] for g in got.values() if g[5]]
     if failed or len(got) < S:
         detail = failed[0] if failed else f"only {len(got)} of {S} stages reported within {timeout_s} s"
