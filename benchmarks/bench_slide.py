@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from slide_reproduction import METHODS
 
-from edgeplan.formulations.slide.instances import REGIMES
+from edgeplan.formulations.slide.instances import REGIMES, paper_device_fields, paper_instance
 
-METHODS = ("slide", "dai", "eba", "gbmp", "eecra")
 ARCHS = ("resnet18", "resnet34", "resnet50", "deit_s")
 PRECISIONS = ("fp32", "fp16", "int8")
 OUT = Path("bench-results/slide")
@@ -80,20 +80,6 @@ def build_library() -> dict[str, Any]:
     return {"bits": bits, "flops": flops, "names": names, "archs": archs, "precisions": precs}
 
 
-def paper_instance(lib: dict[str, Any] | None = None, *, eta: float = REGIMES["eager"], **kw: Any) -> Any:
-    """The paper's scenario: the registered generator ``"slide-paper"`` (its library is the shipped one, which
-    ``--rebuild-library`` measures again)."""
-    from edgeplan.formulations.slide.instances import paper_instance as generator
-
-    return generator(eta=eta, **kw)
-
-
-def device_fields(is_nano: np.ndarray, *, eta: float, beta: float, deadline_s: float) -> dict[str, Any]:
-    from edgeplan.formulations.slide.instances import paper_device_fields
-
-    return paper_device_fields(is_nano, eta=eta, beta=beta, deadline_s=deadline_s)
-
-
 def write_library(lib: dict[str, Any]) -> Path:
     """Rewrite the shipped library from measured ``lib``."""
     import json
@@ -111,23 +97,17 @@ def write_library(lib: dict[str, Any]) -> Path:
     return path
 
 
-def figure1(lib: dict[str, Any]) -> None:
+def figure1() -> None:
     """The paper's Fig. 1: one Orin Nano user at 100 m on 30 MHz, ResNet-18/34/50 fp32 at full clock."""
-    from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisioning
-    from edgeplan.profiles.links import path_loss_macro_db
+    from slide_reproduction import FIG1_MODELS, figure1_user, full_clock
 
     print("\n-- Fig. 1: single user, 100 m, 30 MHz, Orin Nano at full clock, fp32 (paper: SLIDE -32.5 % vs DAI, "
           "~0.2x slower than a model already on the device) --")
-    names = ["resnet18-fp32", "resnet34-fp32", "resnet50-fp32"]
     for regime, eta in REGIMES.items():
         row = []
-        for name in names:
-            i = lib["names"].index(name)
-            p = SlideProvisioning(layer_bits=[lib["bits"][i]], layer_flops=[lib["flops"][i]],
-                                  channel_gain=10.0 ** (-path_loss_macro_db(np.array([100.0])) / 10.0),
-                                  admissible=[[True]], bandwidth_hz=30e6,
-                                  **device_fields(np.array([True]), eta=eta, beta=100.0, deadline_s=10.0))
-            m = p.evaluate(SlidePlan([0], [1.0], [np.ones(p.n_layers[0])]))
+        for name in FIG1_MODELS:
+            p = figure1_user(name, eta)
+            m = full_clock(p)
             pd = p.pair_data([0], [0])
             local = float(pd["setup_s"][0] + (pd["copy_s"] + pd["work_s"]).sum())
             row.append(f"{name.split('-')[0]} {1e3 * m.latency_s[0]:.0f} vs {1e3 * m.dai_latency_s[0]:.0f} ms "
@@ -135,8 +115,8 @@ def figure1(lib: dict[str, Any]) -> None:
         print(f"{regime:>9}: SLIDE vs DAI: " + "; ".join(row))
 
 
-def served_sweeps(lib: dict[str, Any], seeds: int, quick: bool) -> dict[str, Any]:
-    import edgeplan as ep
+def served_sweeps(seeds: int, quick: bool) -> dict[str, Any]:
+    from slide_reproduction import served
 
     sweeps = {"B (MHz)": ("bandwidth_hz", [200e6, 300e6, 400e6, 500e6, 600e6], 1e-6),
               "K": ("n_users", [60, 70, 80, 90, 100], 1),
@@ -148,13 +128,8 @@ def served_sweeps(lib: dict[str, Any], seeds: int, quick: bool) -> dict[str, Any
     for regime, eta in REGIMES.items():
         print(f"\n-- served-user ratio, regime '{regime}' (eta = {eta}); mean over {seeds} seeds --")
         for label, (key, values, scale) in sweeps.items():
-            table = np.zeros((len(values), len(METHODS)))
-            for a, value in enumerate(values):
-                for seed in range(seeds):
-                    p = paper_instance(lib, eta=eta, seed=seed, **{key: value})
-                    for b, method in enumerate(METHODS):
-                        r = ep.solve(p, method)
-                        table[a, b] += r.require_plan().served.mean() / seeds
+            table = np.array([[row[m] for m in METHODS] for row in (served(seeds, eta=eta, **{key: v})
+                                                                      for v in values)])
             results[regime, label] = (values, scale, table)
             print(f"{label:>14} " + " ".join(f"{m:>7}" for m in METHODS))
             for a, value in enumerate(values):
@@ -198,14 +173,14 @@ def runtime(lib: dict[str, Any], skip_scip: bool, scip_limit: float) -> None:
 
     print("\n-- solve time --")
     for K in (80, 100):
-        p = paper_instance(lib, n_users=K, seed=0)
+        p = paper_instance(n_users=K, seed=0)
         times = []
         for _ in range(5):
             r = ep.solve(p, "slide")
             times.append(r.time)
         print(f"slide, K = {K}, I = {p.n_models}, {int(p.admissible.sum())} admissible pairs: median "
               f"{1e3 * np.median(times):.1f} ms over 5 runs (served {int(r.fun)})")
-    p = paper_instance(lib, n_users=100, seed=0)
+    p = paper_instance(n_users=100, seed=0)
     p = _subset_models(p, list(range(p.n_models)))  # worst case: every model admissible to every user
     times = [ep.solve(p, "slide").time for _ in range(3)]
     print(f"slide, K = 100, I = 48, all 4800 pairs admissible: median {1e3 * np.median(times):.0f} ms over 3 runs "
@@ -222,7 +197,7 @@ def runtime(lib: dict[str, Any], skip_scip: bool, scip_limit: float) -> None:
     order = np.argsort([lib["bits"][m].sum() for m in range(len(lib["names"]))])
     for bandwidth in (200e6, 20e6):
         for K, I in cases:
-            p = paper_instance(lib, n_users=K, bandwidth_hz=bandwidth, nano_share=1.0, seed=K * 10 + I)
+            p = paper_instance(n_users=K, bandwidth_hz=bandwidth, nano_share=1.0, seed=K * 10 + I)
             p = _subset_models(p, [int(order[(3 * j) % len(order)]) for j in range(I)])  # a spread of sizes
             runs = [ep.solve(p, "slide") for _ in range(5)]
             a = runs[0]
@@ -264,7 +239,7 @@ def validation(lib: dict[str, Any], eta: float = REGIMES["eager"]) -> None:
         layer_bits=[lib["bits"][i] for i in pick], layer_flops=[lib["flops"][i] for i in pick],
         channel_gain=10.0 ** (-path_loss_macro_db(np.array([120.0, 180.0])) / 10.0), admissible=np.eye(2, dtype=bool),
         bandwidth_hz=400e6, model_names=[lib["names"][i] for i in pick],
-        **device_fields(np.array([True, False]), eta=eta, beta=0.26, deadline_s=0.8))
+        **paper_device_fields(np.array([True, False]), eta=eta, beta=0.26, deadline_s=0.8))
     plan = ep.solve(p, "slide").require_plan()  # each served user gets its minimum share (independent of K)
     models = {0: build_arch("resnet18")[0], 1: build_arch("deit_s")[0]}
     x = build_arch("resnet18")[1]
@@ -303,8 +278,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"library ({time.perf_counter() - t0:.1f} s): " + ", ".join(
         f"{n} {b.sum() / 8e6:.1f} MB/{len(b)} layers/{f.sum() / 1e9:.2f} GFLOP"
         for n, b, f in zip(lib["names"], lib["bits"], lib["flops"], strict=True) if n.endswith("fp32")))
-    figure1(lib)
-    results = served_sweeps(lib, 2 if args.quick else args.seeds, args.quick)
+    figure1()
+    results = served_sweeps(2 if args.quick else args.seeds, args.quick)
     print("plots: " + ", ".join(map(str, plot_sweeps(results))))
     runtime(lib, args.skip_scip, args.scip_limit)
     if not args.skip_validation:

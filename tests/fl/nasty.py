@@ -17,7 +17,7 @@ from edgeplan.profiles.links import rate_power_bps
 from fl.helpers import tiny_energy, tiny_round
 
 
-def _common(rng: np.random.Generator, p, power: np.ndarray) -> dict:
+def _common(rng: np.random.Generator, p) -> dict:
     n = p.gain.shape[0]
     kw: dict = {}
     gain, window = p.gain.copy(), p.window_s.copy()
@@ -59,7 +59,7 @@ def _binding_window(rng: np.random.Generator, p, latency) -> np.ndarray:
 def fl_round(seed: int) -> FLRound:
     rng = np.random.default_rng(seed)
     p = tiny_round(seed, blocks=True)
-    kw = _common(rng, p, p.tx_power_w)
+    kw = _common(rng, p)
     if rng.random() < 0.2:
         power = p.tx_power_w.copy()
         power[rng.integers(p.n_users)] = 0.0          # cannot upload
@@ -74,7 +74,7 @@ def fl_round(seed: int) -> FLRound:
 def fl_energy(seed: int) -> FLRoundEnergy:
     rng = np.random.default_rng(seed)
     p = tiny_energy(seed, blocks=True, coverage=rng.random() < 0.5)
-    kw = _common(rng, p, p.max_power_w)
+    kw = _common(rng, p)
     if rng.random() < 0.3:
         kw["kappa"] = 0.0                             # computing costs no energy
     if rng.random() < 0.2:

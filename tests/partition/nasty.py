@@ -66,8 +66,8 @@ def _caps(rng: np.random.Generator, used: np.ndarray) -> np.ndarray | None:
         return used.astype(float).copy()
     if mode == 2:
         caps = np.full(used.size, np.inf)
-        caps[rng.integers(used.size)] = 0.0 if used.max() > 0 else -1.0
-        return np.maximum(caps, 0.0)
+        caps[rng.integers(used.size)] = 0.0
+        return caps
     return np.where(rng.random(used.size) < 0.5, np.inf, used * rng.uniform(0.5, 1.5))
 
 
