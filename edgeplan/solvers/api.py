@@ -27,6 +27,8 @@ from edgeplan.solvers.registry import (
 )
 from edgeplan.solvers.result import Deadline, Result, Status
 
+#: Time limits above this many seconds (about 31 years) mean "no limit".
+MAX_TIME_LIMIT = 1e9
 #: How many violations a downgraded result's message lists.
 MAX_LISTED_VIOLATIONS = 5
 
@@ -35,7 +37,7 @@ def _context(time_limit: Any, seed: Any, options: Any, verbose: Any) -> SolveCon
     if time_limit is not None:
         if isinstance(time_limit, bool) or not isinstance(time_limit, int | float) or not time_limit > 0:
             raise ProblemDataError(f"`time_limit` = {time_limit!r}; expected a positive number of seconds or None")
-        if math.isinf(time_limit):
+        if time_limit > MAX_TIME_LIMIT:  # inf, 1e300: no limit (timers and solvers overflow on such numbers)
             time_limit = None
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ProblemDataError(f"`seed` = {seed!r}; expected a non-negative integer or None")

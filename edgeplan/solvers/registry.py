@@ -48,7 +48,11 @@ class SolveContext:
     seed: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     verbose: bool = False
-    deadline: Deadline = field(default_factory=lambda: Deadline(None))
+    deadline: Deadline = None  # type: ignore[assignment]  # set from time_limit when not given
+
+    def __post_init__(self) -> None:
+        if self.deadline is None:
+            object.__setattr__(self, "deadline", Deadline(self.time_limit))
 
 
 class Options:

@@ -182,6 +182,10 @@ class Deadline:
     def passed(self) -> bool:
         return self.limit is not None and self.elapsed > self.limit
 
+    def remaining(self, floor: float = 1e-3) -> float | None:
+        """Seconds left (at least ``floor``, for a solver's own limit), or ``None`` without a limit."""
+        return None if self.limit is None else max(self.limit - self.elapsed, floor)
+
 
 def heuristic_result(problem: Any, plan: Any, method: str, t0: float, *, message: str = "",
                      bound: float | None = None, infeasible: str | None = None, dead_end: str = "no plan",

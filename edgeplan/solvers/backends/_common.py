@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -17,6 +17,10 @@ from edgeplan.solvers.result import Limit, Result, Status
 #: The watchdog fires at ``WATCHDOG_FACTOR * time_limit + WATCHDOG_SLACK`` seconds.
 WATCHDOG_FACTOR = 1.05
 WATCHDOG_SLACK = 0.1
+#: How often the main thread looks for Ctrl-C while a native solver runs (:func:`interruptible`).
+INTERRUPT_POLL_S = 0.05
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,6 +52,44 @@ def watchdog(time_limit: float | None, cancel: Callable[[], None]) -> Iterator[W
         yield state
     finally:
         timer.cancel()
+
+
+def interruptible(run: Callable[[], T], stop: Callable[[], None] | None) -> T:
+    """``run()`` in a helper thread, so that Ctrl-C reaches the main thread while a native solver works.
+
+    On Ctrl-C (``KeyboardInterrupt`` in the main thread) ``stop()`` asks the solver to stop, we wait for it
+    (a second Ctrl-C stops waiting) and re-raise ``KeyboardInterrupt``: an interrupt is never turned into a
+    time-limited result. ``stop=None`` is for a solver that cannot be stopped (``scipy.optimize.milp``, Pyomo's
+    appsi): the interrupt is raised at once and the abandoned solve ends in the background at its own time
+    limit. Off the main thread (a Dask or pool worker), where no ``KeyboardInterrupt`` arrives, ``run()`` is
+    called directly. ``run`` must release the GIL while it works (the solvers used here do).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return run()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = run()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="edgeplan-solve", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(INTERRUPT_POLL_S)
+    except KeyboardInterrupt:
+        if stop is not None:
+            stop()
+            try:
+                worker.join()
+            except KeyboardInterrupt:
+                pass
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 class Stopwatch:

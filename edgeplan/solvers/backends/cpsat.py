@@ -37,6 +37,7 @@ from edgeplan.errors import ProblemDataError, SolverUnavailableError, Unsupporte
 from edgeplan.formulations.milp import CONTINUOUS_COLUMNS, MILP
 from edgeplan.solvers.backends._common import (
     Stopwatch,
+    interruptible,
     lp_relaxation_unbounded,
     make_result,
     trivial_result,
@@ -191,8 +192,9 @@ def run(model: Any, *, time_limit: float | None, seed: int | None, workers: int 
         solver.parameters.random_seed = int(seed) % 2147483647
     if time_limit is not None:
         solver.parameters.max_time_in_seconds = time_limit
+    solver.parameters.catch_sigint_signal = False  # Ctrl-C is ours: it raises KeyboardInterrupt (interruptible)
     with watchdog(time_limit, solver.stop_search) as dog:
-        code = solver.solve(model)
+        code = interruptible(lambda: solver.solve(model), solver.stop_search)
     return code, solver, dog.fired
 
 
@@ -235,7 +237,7 @@ def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
     with sw.lap("build"):
         model = _build(milp, dom, scaled)
     with sw.lap("solve"):
-        code, solver, fired = run(model, time_limit=ctx.time_limit, seed=ctx.seed, workers=workers,
+        code, solver, fired = run(model, time_limit=ctx.deadline.remaining(), seed=ctx.seed, workers=workers,
                                   verbose=ctx.verbose)
     response = solver.response_proto
     x = np.asarray(response.solution, dtype=float) * dom[2] if len(response.solution) else None
@@ -263,7 +265,7 @@ def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
     if x is not None and dom[3].any() and status in (Status.OPTIMAL, Status.FEASIBLE):
         at_box = dom[3] & (np.abs(x / dom[2]) >= CLAMP - 1)
         if at_box.any():
-            if lp_relaxation_unbounded(milp, ctx.time_limit):
+            if lp_relaxation_unbounded(milp, ctx.deadline.remaining()):
                 status, x, bound, limit = Status.UNBOUNDED, None, None, None
                 message += "; a column reached the artificial box and the LP relaxation is unbounded"
             else:

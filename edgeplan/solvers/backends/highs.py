@@ -47,6 +47,7 @@ import numpy as np
 
 from edgeplan.formulations.milp import MILP
 from edgeplan.solvers.backends._common import (
+    INTERRUPT_POLL_S,
     Stopwatch,
     disambiguate,
     make_result,
@@ -118,12 +119,26 @@ def build_highs(milp: MILP, *, verbose: bool = False, objective: bool = True, re
     return h
 
 
+def _wait(h: Any) -> None:
+    while not h.wait(INTERRUPT_POLL_S)[0]:
+        pass
+
+
 def _run(h: Any, time_limit: float | None) -> bool:
-    """Run ``h`` under our watchdog; returns True if the watchdog had to interrupt it."""
+    """Run ``h`` under our watchdog; returns True if the watchdog had to interrupt it.
+
+    highspy's own ``joinSolve`` turns Ctrl-C into a solve "interrupted" like a time limit; here Ctrl-C stops
+    HiGHS, waits for it, and raises ``KeyboardInterrupt``.
+    """
     h.HandleUserInterrupt = True
-    thread = h.startSolve()
+    h.startSolve()
     with watchdog(time_limit, h.cancelSolve) as dog:
-        h.joinSolve(thread, interrupt_limit=0)
+        try:
+            _wait(h)
+        except KeyboardInterrupt:
+            h.cancelSolve()
+            _wait(h)
+            raise
     return dog.fired
 
 
@@ -165,8 +180,9 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
         h.setOptionValue("threads", threads)
     if ctx.seed is not None:
         h.setOptionValue("random_seed", int(ctx.seed) % 2147483647)
-    if ctx.time_limit is not None:
-        h.setOptionValue("time_limit", ctx.time_limit)
+    left = ctx.deadline.remaining()
+    if left is not None:
+        h.setOptionValue("time_limit", left)
     start = ctx.options["start"]
     if start is not None:
         x0 = start
@@ -184,7 +200,7 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     for key, value in {**guards, **raw}.items():
         h.setOptionValue(key, value)
     with sw.lap("solve"):
-        fired = _run(h, ctx.time_limit)
+        fired = _run(h, left)
     ms = highspy.HighsModelStatus
     model_status = h.getModelStatus()
     info = h.getInfo()
@@ -202,7 +218,7 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
         status = Status.UNBOUNDED
     elif model_status == ms.kUnboundedOrInfeasible:
         with sw.lap("solve"):
-            status = disambiguate(milp, ctx.time_limit)
+            status = disambiguate(milp, ctx.deadline.remaining())
     elif model_status in (ms.kTimeLimit, ms.kInterrupt, ms.kIterationLimit, ms.kSolutionLimit,
                           ms.kObjectiveBound, ms.kObjectiveTarget):
         status = Status.FEASIBLE if has_x else Status.NO_SOLUTION

@@ -4,8 +4,11 @@ For users who extend models in Pyomo: :func:`to_pyomo` returns the ``ConcreteMod
 ``x[j]``, constraints ``rows[i]``, objective ``obj``) so it can be edited and solved with any
 Pyomo solver. Pyomo builds one expression per row (about 0.1 s of overhead per solve and far
 slower construction than ``highs``, see ``benchmarks/bench_milp_build.py``): not for inner loops.
-The time limit is HiGHS' own (appsi does not expose an interrupt), so overruns are reported in
-``stats["overrun"]``. appsi runs the same highspy as ``highs``, so the same guard options are set
+The time limit is HiGHS' own (appsi does not expose an interrupt), set to the time left after the
+build; the build checks the deadline every :data:`ROWS_PER_CHECK` rows and gives up with
+``no_solution`` (limit ``time``) when it has passed. Overruns are reported in ``stats["overrun"]``;
+Ctrl-C raises ``KeyboardInterrupt`` at once and the abandoned solve ends in the background at its limit.
+appsi runs the same highspy as ``highs``, so the same guard options are set
 (:func:`~edgeplan.solvers.backends.highs.guard_options`: the aggregator presolve rule off, no
 absolute gap, and presolve off on the HiGHS versions whose MIP presolve is broken).
 """
@@ -17,16 +20,31 @@ from typing import Any
 import numpy as np
 
 from edgeplan.formulations.milp import MILP
-from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, objective_scale, trivial_result
+from edgeplan.solvers.backends._common import (
+    Stopwatch,
+    disambiguate,
+    interruptible,
+    make_result,
+    objective_scale,
+    trivial_result,
+)
 from edgeplan.solvers.backends.highs import guard_options
 from edgeplan.solvers.registry import SolveContext, register
-from edgeplan.solvers.result import Limit, Result, Status
+from edgeplan.solvers.result import Deadline, Limit, Result, Status
+
+#: The build looks at the deadline every this many rows.
+ROWS_PER_CHECK = 256
 
 
-def to_pyomo(milp: MILP, *, scale: float = 1.0) -> Any:
+class _OutOfTime(Exception):
+    """The deadline passed while the Pyomo model was being built."""
+
+
+def to_pyomo(milp: MILP, *, scale: float = 1.0, deadline: Deadline | None = None) -> Any:
     """The ``pyomo.environ.ConcreteModel`` of ``milp`` (linear expressions built from CSR rows).
 
-    ``scale`` multiplies the objective (the backend passes a power of two, which is exact).
+    ``scale`` multiplies the objective (the backend passes a power of two, which is exact). With a
+    ``deadline``, the build stops (private ``_OutOfTime``) once it has passed.
     """
     import pyomo.environ as pyo
     from pyomo.core.expr.numeric_expr import LinearExpression
@@ -50,13 +68,18 @@ def to_pyomo(milp: MILP, *, scale: float = 1.0) -> Any:
     rhi = [None if np.isinf(v) else float(v) for v in milp.row_upper]
 
     def row(_m: Any, i: int) -> Any:
+        if deadline is not None and (late or (i % ROWS_PER_CHECK == 0 and deadline.passed())):
+            late.append(i)  # skip the rest (raising here would make Pyomo log an error)
         a, b = indptr[i], indptr[i + 1]
-        if a == b:
+        if a == b or late:
             return pyo.Constraint.Skip
         body = LinearExpression([data[k] * x[indices[k]] for k in range(a, b)])
         return (rlo[i], body, rhi[i])
 
+    late: list[int] = []
     model.rows = pyo.Constraint(range(milp.n_rows), rule=row)
+    if late:
+        raise _OutOfTime
     return model
 
 
@@ -78,17 +101,21 @@ def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
 
     sw = Stopwatch()
     scale = objective_scale(milp.c)  # exact; lifts sub-tolerance costs above HiGHS' absolute tolerances
-    with sw.lap("build"):
-        model = to_pyomo(milp, scale=scale)
+    try:
+        with sw.lap("build"):
+            model = to_pyomo(milp, scale=scale, deadline=ctx.deadline)
+    except _OutOfTime:
+        return make_result(milp, "pyomo", Status.NO_SOLUTION, limit=Limit.TIME, build_time=sw.times["build"],
+                           message="the time limit passed while the Pyomo model was being built")
     opt = Highs()
     opt.config.load_solution = False
     opt.config.stream_solver = bool(ctx.verbose)
     opt.config.mip_gap = gap
     opt.highs_options = guard_options()
     if ctx.time_limit is not None:
-        opt.config.time_limit = ctx.time_limit
+        opt.config.time_limit = ctx.deadline.remaining()
     with sw.lap("solve"):
-        res = opt.solve(model)
+        res = interruptible(lambda: opt.solve(model), None)
     tc = res.termination_condition
     limit = None
     has_x = res.best_feasible_objective is not None
@@ -102,7 +129,7 @@ def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
         else:
             status = Status.ERROR
     if status is Status.INFEASIBLE_OR_UNBOUNDED:
-        status = disambiguate(milp, ctx.time_limit)
+        status = disambiguate(milp, ctx.deadline.remaining())
     x = None
     if has_x and status in (Status.OPTIMAL, Status.FEASIBLE):
         values = res.solution_loader.get_primals()
@@ -111,7 +138,7 @@ def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
     if milp.is_lp and status is Status.OPTIMAL:
         bound = res.best_feasible_objective
     bound = None if bound is None else bound / scale
-    overrun = None if ctx.time_limit is None else max(0.0, sw.times["solve"] - ctx.time_limit)
+    overrun = None if ctx.time_limit is None else max(0.0, ctx.deadline.elapsed - ctx.time_limit)
     return make_result(milp, "pyomo", status, x, bound=bound, limit=limit, message=str(tc.name),
                        build_time=sw.times["build"], solve_time=sw.times["solve"],
                        stats={"mip_rel_gap": gap, "overrun": overrun, "objective_scale": scale})

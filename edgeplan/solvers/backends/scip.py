@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeplan.errors import SolverUnavailableError
-from edgeplan.solvers.backends._common import watchdog
+from edgeplan.solvers.backends._common import interruptible, watchdog
 from edgeplan.solvers.result import Limit, Status
 
 #: SCIP statuses that mean "stopped at a limit", with the limit.
@@ -42,7 +42,7 @@ def optimize(model: Any, *, time_limit: float | None, seed: int | None, gap: flo
     if seed is not None:
         model.setParam("randomization/randomseedshift", int(seed) % 2**31)
     with watchdog(time_limit, model.interruptSolve) as dog:
-        model.optimize()
+        interruptible(model.optimizeNogil, model.interruptSolve)
     native = model.getStatus()
     has_sol = model.getNSols() > 0
     if native == "optimal":

@@ -1,20 +1,29 @@
 """``scipy.optimize.milp`` (HiGHS inside SciPy).
 
 SciPy exposes no way to stop a running solve, so this backend relies on HiGHS' own
-``time_limit``; overruns are reported in ``stats["overrun"]`` rather than cut by a watchdog.
+``time_limit`` (the time left after the reduction and build); overruns are reported in
+``stats["overrun"]`` rather than cut by a watchdog. Ctrl-C raises ``KeyboardInterrupt`` at once; the
+abandoned solve ends in the background at that limit
+(:func:`~edgeplan.solvers.backends._common.interruptible`).
 SciPy's status ``1`` (iteration or time limit) maps to limit ``time`` when a time limit was set
 and the wall time reached it, else ``iteration``.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
 from edgeplan.formulations.milp import MILP
-from edgeplan.solvers.backends._common import Stopwatch, disambiguate, make_result, objective_scale, trivial_result
+from edgeplan.solvers.backends._common import (
+    Stopwatch,
+    disambiguate,
+    interruptible,
+    make_result,
+    objective_scale,
+    trivial_result,
+)
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -41,18 +50,17 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
         bounds = Bounds(milp.col_lower, milp.col_upper)
         options = {"disp": ctx.verbose, "mip_rel_gap": gap, "presolve": presolve}
         if ctx.time_limit is not None:
-            options["time_limit"] = ctx.time_limit
+            options["time_limit"] = ctx.deadline.remaining()
 
     def run(opts: dict[str, Any]) -> Any:
-        return scipy_milp(sign * scale * milp.c, integrality=milp.integrality.astype(int), bounds=bounds,
-                          constraints=constraints, options=opts)
+        return interruptible(lambda: scipy_milp(sign * scale * milp.c, integrality=milp.integrality.astype(int),
+                                                bounds=bounds, constraints=constraints, options=opts), None)
 
     with sw.lap("solve"):
-        t0 = time.perf_counter()
         res = run(options)
         retried = res.status == 4 and presolve  # HiGHS' presolve "Solve error" on an infeasible integer model
         if retried:  # (tests/milp/test_brute_force.py keeps one): repair by solving once more without presolve
-            left = None if ctx.time_limit is None else max(ctx.time_limit - (time.perf_counter() - t0), 1e-3)
+            left = ctx.deadline.remaining()
             res = run({**options, "presolve": False} | ({} if left is None else {"time_limit": left}))
     limit = None
     bound = None
@@ -60,16 +68,16 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
         status = _STATUS[res.status]
     elif res.status == 1:
         status = Status.FEASIBLE if res.x is not None else Status.NO_SOLUTION
-        hit_time = ctx.time_limit is not None and sw.times["solve"] >= 0.95 * ctx.time_limit
+        hit_time = ctx.time_limit is not None and ctx.deadline.elapsed >= 0.95 * ctx.time_limit
         limit = Limit.TIME if hit_time else Limit.ITERATION
     else:
         status = Status.ERROR
     if "infeasible or unbounded" in str(res.message).lower():
-        status = disambiguate(milp, ctx.time_limit)
+        status = disambiguate(milp, ctx.deadline.remaining())
     dual = getattr(res, "mip_dual_bound", None)
     if dual is not None and np.isfinite(dual) and milp.n_integer:
         bound = sign * float(dual) / scale + milp.constant
-    overrun = None if ctx.time_limit is None else max(0.0, sw.times["solve"] - ctx.time_limit)
+    overrun = None if ctx.time_limit is None else max(0.0, ctx.deadline.elapsed - ctx.time_limit)
     stats = {"mip_rel_gap": gap, "objective_scale": scale, "retried_without_presolve": retried,
              "nodes": getattr(res, "mip_node_count", None), "overrun": overrun}
     return make_result(milp, "scipy", status, res.x, bound=bound, limit=limit, message=str(res.message),

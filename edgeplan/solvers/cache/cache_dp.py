@@ -173,7 +173,7 @@ def cache_dp(problem: CachePlacement, ctx: SolveContext) -> Result:
     lat_t, acc_t = problem.arc_tables()
     build = time.perf_counter() - t0
     n, C = problem.n_clients, problem.n_classes
-    deadline = None if ctx.time_limit is None else time.perf_counter() + ctx.time_limit
+    deadline = None if ctx.time_limit is None else ctx.deadline.start + ctx.time_limit
     counts, layers = [0] * n, [()] * n
     found = [False] * n
     n_labels, timed_out = 0, False

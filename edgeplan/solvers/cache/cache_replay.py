@@ -112,7 +112,7 @@ def cache_replay(problem: CacheReplay, ctx: SolveContext) -> Result:
             raise ProblemDataError(f"`options['max_active']` = {max_active}; expected a non-negative integer")
         cap = min(cap, max_active)
     t0 = time.perf_counter()
-    deadline = None if ctx.time_limit is None else t0 + ctx.time_limit
+    deadline = None if ctx.time_limit is None else ctx.deadline.start + ctx.time_limit
     counts, layers, nodes = [], [], 0
     infeasible, timed_out = [], False
     for i in range(problem.n_clients):

@@ -139,7 +139,7 @@ def solve_fl_bisect(problem: FLRound, ctx: SolveContext) -> Result:
     rtol = ctx.options["rtol"]
     warm = ctx.options["warm_start"]
     t0 = time.perf_counter()
-    deadline = None if ctx.time_limit is None else t0 + ctx.time_limit
+    deadline = None if ctx.time_limit is None else ctx.deadline.start + ctx.time_limit
     tester = _Tester(problem, deadline, ctx.verbose)
     k = problem.n_select
     if k == 0:

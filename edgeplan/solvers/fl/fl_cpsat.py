@@ -15,12 +15,13 @@ from edgeplan.formulations.fl.fl_round import FLRound, FLSchedule
 from edgeplan.solvers.backends.cpsat import library, run
 from edgeplan.solvers.fl.fl_rb_milp import BlockRun, solve_block_model
 from edgeplan.solvers.registry import SolveContext, register
-from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.result import Deadline, Result, Status
 
 
 def _cpsat(problem: FLRound, rb: float | None, relaxed: bool, time_limit: float | None, seed: int | None,
            verbose: bool, workers: int | None) -> BlockRun:
     cp_model = library()
+    clock = Deadline(time_limit)
     tri = problem.rb_triples(resource_block_hz=rb, relaxed=relaxed)
     values, rank = np.unique(tri["latency_s"], return_inverse=True)
     u, b, usage = tri["user"], tri["bs"], tri["usage"]
@@ -45,7 +46,7 @@ def _cpsat(problem: FLRound, rb: float | None, relaxed: bool, time_limit: float 
             if problem.bs_channels[j] < idx.size:
                 model.add(cp_model.LinearExpr.sum([x[i] for i in idx]) <= int(problem.bs_channels[j]))
     model.minimize(top)
-    code, solver, _ = run(model, time_limit=time_limit, seed=seed, workers=workers, verbose=verbose)
+    code, solver, _ = run(model, time_limit=clock.remaining(), seed=seed, workers=workers, verbose=verbose)
     status = {cp_model.OPTIMAL: Status.OPTIMAL, cp_model.FEASIBLE: Status.FEASIBLE,
               cp_model.INFEASIBLE: Status.INFEASIBLE}.get(code, Status.NO_SOLUTION)
     plan, bound = None, None

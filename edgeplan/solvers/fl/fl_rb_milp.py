@@ -33,7 +33,7 @@ import numpy as np
 from edgeplan.formulations.fl.fl_round import FLRound, FLSchedule
 from edgeplan.solvers.fl.kernels import highs_options, quick_infeasibility
 from edgeplan.solvers.registry import SolveContext, register
-from edgeplan.solvers.result import Limit, Result, Status
+from edgeplan.solvers.result import Deadline, Limit, Result, Status
 
 #: HiGHS relative gap used by ``fl-rb-milp`` (the bound is then rounded up to a latency of the table).
 RB_MIP_GAP = 1e-9
@@ -64,8 +64,10 @@ def _highs(problem: FLRound, rb: float | None, relaxed: bool, time_limit: float 
            verbose: bool) -> BlockRun:
     from edgeplan.solvers.api import solve
 
+    clock = Deadline(time_limit)
     milp, decode = problem.rb_milp(resource_block_hz=rb, relaxed=relaxed)
-    res = solve(milp, "highs", time_limit=time_limit, seed=seed, options=highs_options(RB_MIP_GAP), verbose=verbose)
+    res = solve(milp, "highs", time_limit=clock.remaining(), seed=seed, options=highs_options(RB_MIP_GAP),
+                verbose=verbose)
     tri = problem.rb_triples(resource_block_hz=rb, relaxed=relaxed)
     values = np.unique(tri["latency_s"])
     bound = _snap_up(values, res.bound) if res.has_plan else None
@@ -81,7 +83,8 @@ def solve_block_model(problem: FLRound, ctx: SolveContext, method: str, runner: 
     exact = problem.resource_block_hz is not None
     opts_rb = ctx.options.get("resource_block_hz")
     rb = None if exact else float(opts_rb or problem.bs_bandwidth_hz.min() / DEFAULT_BLOCKS)
-    budget = ctx.time_limit if exact or ctx.time_limit is None else ctx.time_limit / 2
+    left = ctx.deadline.remaining()
+    budget = left if exact or left is None else left / 2
     res = runner(problem, rb, False, budget)
     plan, bound = res.plan, res.bound
     stats: dict[str, Any] = {"resource_block_hz": rb or problem.resource_block_hz, **res.stats}
@@ -103,8 +106,7 @@ def solve_block_model(problem: FLRound, ctx: SolveContext, method: str, runner: 
                       bound=fun if proven else bound, limit=limit, method=method,
                       message=f"{'optimal' if proven else 'stopped'} on the resource-block model ({res.message})",
                       solve_time=time.perf_counter() - t0, stats=stats)
-    left = None if ctx.time_limit is None else max(ctx.time_limit - (time.perf_counter() - t0), 1e-3)
-    res_low = runner(problem, rb, True, left)
+    res_low = runner(problem, rb, True, ctx.deadline.remaining())
     bound = res_low.bound if res_low.status is Status.OPTIMAL else None
     stats["relaxed_status"] = res_low.status.value
     return Result(plan=plan, fun=fun, status=Status.FEASIBLE, bound=None if bound is None else min(bound, fun),

@@ -46,7 +46,7 @@ from edgeplan.formulations.partition.split import (
 )
 from edgeplan.solvers.partition.common import plan_result
 from edgeplan.solvers.registry import SolveContext, register
-from edgeplan.solvers.result import Result
+from edgeplan.solvers.result import Limit, Result
 
 #: Integer capacities sum to about this (exact max-flow in Python integers).
 CAPACITY_SCALE = 2.0**50
@@ -169,7 +169,11 @@ def cut_plan(problem: SplitInference, tier: np.ndarray) -> SplitPlan:
           hint="it solves unconstrained latency/energy splits (use 'highs' on the MILP, or 'split-enum' for chains)",
           options={})
 def solve_dads(problem: SplitInference, ctx: SolveContext) -> Result:
-    """Exact min s-t cut (DADS, INFOCOM 2019) for latency or energy, on DAGs, 2-3 tiers, with widths."""
+    """Exact min s-t cut (DADS, INFOCOM 2019) for latency or energy, on DAGs, 2-3 tiers, with widths.
+
+    The deadline is looked at between cuts (one per highest tier used, at most ``n_tiers``); one cut is not
+    interruptible (0.4 s on a 400-block DAG with 3 tiers).
+    """
     t0 = time.perf_counter()
     d = problem.data()
     _, _, lat_w = cost_weights(problem)
@@ -192,6 +196,10 @@ def solve_dads(problem: SplitInference, ctx: SolveContext) -> Result:
             if top > 0:
                 bound = min(bound, lower)               # no latency terms below: the cut bound covers the class
             break
+        if ctx.deadline.passed():                       # the classes below top are not covered: no bound
+            return plan_result(problem, best_plan, "dads", t0, limit=Limit.TIME, cuts=cuts, graph_nodes=nodes,
+                               message=f"time limit after {cuts} minimum cut(s); the placements that stop below "
+                                       f"tier {top} were not searched")
         max_tier = top - 1
     bound = min(bound, best_val)
     # the cut is exact; its bound carries the rounding of costs to integers and of float sums: a tolerance

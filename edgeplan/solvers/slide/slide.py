@@ -425,7 +425,7 @@ def solve_slide(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """
     rtol = ctx.options["rtol"]
     t0 = time.perf_counter()
-    deadline = None if ctx.time_limit is None else t0 + ctx.time_limit
+    deadline = None if ctx.time_limit is None else ctx.deadline.start + ctx.time_limit
     lower, upper, iterations = pair_min_shares(problem, rtol=rtol, deadline=deadline)
     timed_out = deadline is not None and time.perf_counter() > deadline
     refined = False

@@ -36,7 +36,7 @@ import numpy as np
 from edgeplan.formulations.slide.provisioning import SlideProvisioning
 from edgeplan.solvers.backends.cvxpy import SOLVED, library, solve_program
 from edgeplan.solvers.registry import SolveContext, register
-from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.result import Deadline, Limit, Result, Status
 from edgeplan.solvers.slide.slide import (
     admissible_pairs,
     admit,
@@ -146,14 +146,23 @@ def min_share_cvxpy(pd: dict[str, np.ndarray], row: int) -> float:
     return 1.0 / max(float(p.value), 1.0)       # p >= 1 holds only to Clarabel's tolerance
 
 
-def pair_min_shares_cvxpy(problem: SlideProvisioning) -> np.ndarray:
-    """``(K, I)`` minimum shares of every admissible pair by :func:`min_share_cvxpy` (``inf`` elsewhere)."""
+def pair_min_shares_cvxpy(problem: SlideProvisioning, deadline: Deadline | None = None) -> np.ndarray | None:
+    """``(K, I)`` minimum shares of every admissible pair by :func:`min_share_cvxpy` (``inf`` elsewhere);
+    ``None`` when ``deadline`` passes first (it is looked at between pairs)."""
     users, models = admissible_pairs(problem)
     pd = problem.pair_data(users, models)
     table = np.full((problem.n_users, problem.n_models), np.inf)
     for r in range(users.size):
+        if deadline is not None and deadline.passed():
+            return None
         table[users[r], models[r]] = min_share_cvxpy(pd, r)
     return table
+
+
+def _out_of_time(t0: float, what: str) -> Result:
+    return Result(plan=None, fun=None, status=Status.NO_SOLUTION, limit=Limit.TIME, method="slide-cvxpy",
+                  sense="max", message=f"the time limit passed {what} (nothing is proven from part of the pairs)",
+                  solve_time=time.perf_counter() - t0)
 
 
 @register("slide-cvxpy", problem=SlideProvisioning, kind="exact", refuses=cross_check_refusal,
@@ -161,7 +170,9 @@ def pair_min_shares_cvxpy(problem: SlideProvisioning) -> np.ndarray:
 def solve_slide_cvxpy(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     """SLIDE with each pair's minimum share and clocks from Clarabel (cvxpy): a cross-check of ``slide``."""
     t0 = time.perf_counter()
-    table = pair_min_shares_cvxpy(problem)
+    table = pair_min_shares_cvxpy(problem, ctx.deadline)
+    if table is None:
+        return _out_of_time(t0, "before every pair's minimum share was solved")
     failed = int(np.isnan(table).sum())
     if failed:  # a pair Clarabel could not decide is neither servable nor not: no plan is proven from the rest
         return Result(plan=None, fun=None, status=Status.ERROR, method="slide-cvxpy", sense="max",
@@ -178,6 +189,8 @@ def solve_slide_cvxpy(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     if users.size:
         pd = problem.pair_data(users, model[users])
         for r, u in enumerate(users):
+            if ctx.deadline.passed():
+                return _out_of_time(t0, "before every admitted user's clocks were solved")
             _, clocks[int(u)] = p2_latency_cvxpy(pd, r, float(share[u]))
     admitted &= np.array([u not in clocks or clocks[u].size > 0 for u in range(problem.n_users)])
     plan = build_plan(problem, model, share, clocks, admitted)

@@ -135,7 +135,8 @@ def solve_slide_scip(problem: SlideProvisioning, ctx: SolveContext) -> Result:
     m, v = build_scip(problem, feastol=feastol)
     build_time = time.perf_counter() - t0
     t1 = time.perf_counter()
-    status, limit, native, fired = optimize(m, time_limit=ctx.time_limit, seed=ctx.seed, gap=gap, verbose=ctx.verbose)
+    status, limit, native, fired = optimize(m, time_limit=ctx.deadline.remaining(), seed=ctx.seed, gap=gap,
+                                            verbose=ctx.verbose)
     solve_time = time.perf_counter() - t1
     has_sol = m.getNSols() > 0
     plan = _decode(problem, m, v) if has_sol else None
