@@ -1,8 +1,10 @@
 """The ``edgeplan`` command line.
 
 ``solve``, ``compare``, ``profile``, ``validate``, ``export``, ``methods`` and ``demo``; ``--help``
-on each. Errors are one line on stderr (``edgeplan: error: ...``) with exit code 2; a solve or a
-validation that finds no plan or a broken one exits with 1.
+on each. Errors (bad input, and the operating system's: a missing file, a directory given for a
+file, no permission) are one line on stderr (``edgeplan: error: ...``) with exit code 2; a solve or
+a validation that finds no plan or a broken one exits with 1; Ctrl-C prints ``edgeplan: interrupted``
+and exits with 130.
 """
 
 from __future__ import annotations
@@ -251,9 +253,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (EdgeplanError, FileNotFoundError) as exc:
+    except (EdgeplanError, OSError) as exc:
         print(f"edgeplan: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("edgeplan: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,14 @@ call and the same table. With ``out=path.csv`` each finished row is appended (fl
 fsynced) as it finishes; rerunning the same call skips the rows already in the file, so an
 interrupted sweep resumes without recomputing or losing rows.
 
+The results file is ours alone while a sweep runs: it holds an advisory lock (``flock``; a second
+``compare`` on the same file is refused at once, naming it), and a file that is not an edgeplan
+results file is refused and left untouched. Each row records its run configuration (``config``: the
+time limit, the method's options, the edgeplan version and the versions of the method's libraries);
+a rerun counts as done only the rows made with the same configuration, and the last such row of a
+task wins. Ctrl-C stops the sweep: the rows finished before it are kept, the interrupted task leaves
+none.
+
 Peak memory (``peak_mem_mb``) is the task's resident-memory high-water mark above the
 resident memory at its start, native solver memory included: on Linux the process's mark is
 reset before each task (``/proc/self/clear_refs``) and read after it (``VmHWM``). With the
@@ -16,6 +24,7 @@ Elsewhere it falls back to ``tracemalloc`` (Python-side allocations only, and mu
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -26,9 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgeplan._version import __version__
 from edgeplan.errors import ProblemDataError, SolverUnavailableError, UnsupportedProblemError
 from edgeplan.io.scenarios import Instance, Scenario, load_scenario
-from edgeplan.solvers.api import available_methods, solve
+from edgeplan.solvers.api import _context, available_methods, solve
 from edgeplan.solvers.registry import get_method
 from edgeplan.solvers.result import relative_gap
 
@@ -38,7 +48,7 @@ if TYPE_CHECKING:
 EXECUTORS = ("inprocess", "process", "dask")
 #: Columns of the incremental results file (params as JSON).
 RAW_COLUMNS = ["instance", "seed", "method", "kind", "status", "limit", "objective", "bound", "gap", "sense",
-               "build_time", "solve_time", "peak_mem_mb", "message", "params"]
+               "build_time", "solve_time", "peak_mem_mb", "message", "params", "config"]
 TABLE_COLUMNS = ["instance", "seed", "method", "kind", "status", "limit", "objective", "bound", "gap",
                  "best_bound", "gap_to_best", "build_time", "solve_time", "peak_mem_mb", "message"]
 
@@ -55,9 +65,33 @@ class Task:
     time_limit: float | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    config: str = ""  # the run configuration (:func:`run_config`), stored with the row
+
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.instance, "" if self.seed is None else str(self.seed), self.method)
+
+
+@functools.cache
+def _library_versions(method: str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    dists = packages_distributions()
+    out = {}
+    for module in get_method(method).requires:
+        for dist in dists.get(module.split(".")[0], [module]):
+            try:
+                out[dist] = version(dist)
+            except PackageNotFoundError:
+                out[dist] = "missing"
+    return out
+
+
+def run_config(method: str, time_limit: float | None, options: Mapping[str, Any]) -> str:
+    """The run configuration a results row is valid for, as canonical JSON: the time limit, the method's
+    options, the edgeplan version and the versions of the method's libraries."""
+    return json.dumps({"time_limit": time_limit, "options": dict(options), "edgeplan": __version__,
+                       "libraries": _library_versions(method)}, sort_keys=True, default=str)
 
 
 _BUILT: dict[str, Any] = {}
@@ -107,7 +141,8 @@ class MemoryProbe:
 def run_task(task: Task, measure_memory: bool = True) -> dict[str, Any]:
     """Run one task and return its raw row (never raises for a method's failure)."""
     row: dict[str, Any] = {"instance": task.instance, "seed": task.seed, "method": task.method,
-                           "kind": get_method(task.method).kind, "params": json.dumps(dict(task.params), default=str)}
+                           "kind": get_method(task.method).kind, "params": json.dumps(dict(task.params), default=str),
+                           "config": task.config}
     problem = _problem(task)
     row["sense"] = getattr(problem, "sense", "min")
     probe = MemoryProbe() if measure_memory else None
@@ -140,6 +175,9 @@ def _read_done(path: Path) -> list[dict[str, Any]]:
         return []
     data = path.read_bytes()
     head = data.split(b"\n", 1)[0].rstrip(b"\r")
+    if head == ",".join(RAW_COLUMNS[:-1]).encode():
+        raise ProblemDataError(f"`out` = {str(path)!r} was written by an older edgeplan (its rows do not record their "
+                               "run configuration); it was left untouched: use another path")
     if head != ",".join(RAW_COLUMNS).encode():
         shown = head[:80].decode(errors="replace")
         raise ProblemDataError(f"`out` = {str(path)!r} is not an edgeplan results file (its first line is {shown!r}; "
@@ -165,18 +203,46 @@ def _read_done(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _lock(fh: Any, path: Path) -> None:
+    """An exclusive advisory lock on the results file, or a clear refusal when another run holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no advisory locks
+        return
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        fh.close()
+        raise ProblemDataError(f"`out` = {str(path)!r} is being written by another compare run (it holds the file's "
+                               "lock); wait for it to finish or use another path") from exc
+
+
 class _Writer:
+    """The locked results file: :meth:`open` locks it, then reads the rows already done; rows are appended."""
+
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.fh = None
-        if path is not None:
-            new = not path.exists() or path.stat().st_size == 0
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.fh = path.open("a", newline="")
-            self.writer = csv.DictWriter(self.fh, RAW_COLUMNS, extrasaction="ignore")
-            if new:
-                self.writer.writeheader()
-                self._sync()
+
+    def open(self) -> list[dict[str, Any]]:
+        path = self.path
+        if path is None:
+            return []
+        if path.exists() and not path.is_file():
+            raise ProblemDataError(f"`out` = {str(path)!r} is not a regular file; expected a CSV file path")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = path.open("a", newline="")
+        _lock(self.fh, path)
+        try:
+            done = _read_done(path)
+        except BaseException:
+            self.close()
+            raise
+        self.writer = csv.DictWriter(self.fh, RAW_COLUMNS, extrasaction="ignore")
+        if path.stat().st_size == 0:
+            self.writer.writeheader()
+            self._sync()
+        return done
 
     def _sync(self) -> None:
         self.fh.flush()
@@ -189,7 +255,8 @@ class _Writer:
 
     def close(self) -> None:
         if self.fh is not None:
-            self.fh.close()
+            self.fh.close()  # releases the lock
+            self.fh = None
 
 
 # -- executors -------------------------------------------------------------------------------------
@@ -323,20 +390,34 @@ def compare(
     if methods is None:
         first = named[0][2].build() if isinstance(named[0][2], Instance) else named[0][2]
         methods = available_methods(first)
-    method_list = [get_method(m).name for m in methods]
+    if isinstance(methods, str):
+        raise ProblemDataError(f"`methods` = {methods!r}; expected a list of method names")
+    method_list = list(dict.fromkeys(get_method(m).name for m in methods))
+    if not method_list:
+        raise ProblemDataError("`methods` is empty; expected at least one method name")
+    time_limit = _context(time_limit, None, None, False).time_limit  # a bad limit is refused before any run
+    if options is not None and not isinstance(options, Mapping):
+        raise ProblemDataError(f"`options` = {options!r}; expected {{method: {{option: value}}}}")
     options = dict(options or {})
     unknown = sorted(set(options) - set(method_list))
     if unknown:
         raise ProblemDataError(f"`options` names methods {unknown} that are not compared; expected keys among "
                                f"{method_list}")
-    tasks = [Task(name, s, m, params, src, time_limit, options.get(m, {}))
+    for m in method_list:  # unknown or ill-typed options are refused before any run
+        get_method(m).bind(options.get(m) or {})
+    configs = {m: run_config(m, time_limit, options.get(m) or {}) for m in method_list}
+    tasks = [Task(name, s, m, params, src, time_limit, options.get(m) or {}, configs[m])
              for name, params, src in named for s in solver_seeds for m in method_list]
-    path = Path(out) if out is not None else None
-    done_rows = _read_done(path) if path else []
-    done = {(r["instance"], r["seed"] or "", r["method"]) for r in done_rows}
-    todo = [t for t in tasks if t.key not in done]
-    rows: list[dict[str, Any]] = [dict(r) for r in done_rows]
-    writer = _Writer(path)
+    writer = _Writer(Path(out) if out is not None else None)
+    done_rows = writer.open()
+    config_of = {t.key: t.config for t in tasks}
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in done_rows:  # rows of this run's configuration; the last one of a task wins
+        key = (r["instance"], r["seed"] or "", r["method"])
+        if config_of.get(key) == r["config"]:
+            latest[key] = r
+    todo = [t for t in tasks if t.key not in latest]
+    rows: list[dict[str, Any]] = [dict(r) for r in latest.values()]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -356,9 +437,6 @@ def compare(
         writer.close()
         if bar is not None:
             bar.close()
-    wanted = {t.key for t in tasks}
-    rows = [r for r in rows if (r["instance"], "" if r["seed"] in (None, "") else str(r["seed"]), r["method"])
-            in wanted]
     table = _table(rows, [t.key for t in tasks])
     table.attrs["computed"] = len(todo)
     table.attrs["wall_time"] = time.perf_counter() - t0

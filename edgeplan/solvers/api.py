@@ -176,6 +176,7 @@ def solve(
     ctx = _context(time_limit, seed, options, verbose)
     chosen = _pick(problem, method, ctx.options)
     chosen.ensure_available()
+    chosen.load()
     ctx = dataclasses.replace(ctx, options=chosen.bind(ctx.options), deadline=Deadline(ctx.time_limit))
     start = time.perf_counter()
     if chosen.direct(problem):

@@ -199,6 +199,7 @@ def run(model: Any, *, time_limit: float | None, seed: int | None, workers: int 
 
 
 @register("cp-sat", problem=MILP, kind="exact", requires=("ortools",), install="ortools", priority=20,
+          imports=("ortools.sat.python.cp_model",),
           refuses=refusal, cannot=(CONTINUOUS_COLUMNS,), lifted_by={CONTINUOUS_COLUMNS: "continuous_quantum"},
           hint="it needs integer variables: pass options={'continuous_quantum': q} to put them on a grid of step q "
                "(then the result is feasible, not proven optimal), or use 'highs', 'scipy' or 'pyomo'",

@@ -52,6 +52,7 @@ from edgeplan.solvers.backends._common import (
     disambiguate,
     make_result,
     objective_scale,
+    presolve_fits,
     trivial_result,
     watchdog,
 )
@@ -154,7 +155,8 @@ def _column_values(value: Any) -> np.ndarray:
 def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     """HiGHS (highspy) branch-and-cut / simplex, model passed in one call, under a watchdog.
 
-    Options: ``mip_rel_gap`` (default 1e-4), ``presolve`` ("choose"/"on"/"off"), ``threads``,
+    Options: ``mip_rel_gap`` (default 1e-4), ``presolve`` ("choose"/"on"/"off"; "choose" is "off" when the
+    time limit leaves no room for HiGHS' uninterruptible presolve, :func:`presolve_fits`), ``threads``,
     ``highs_options`` (a dict passed to ``setOptionValue`` as is, after :data:`GUARD_OPTIONS`, which
     its keys override; ``stats["guard"]`` holds the guard options as applied), ``start`` (a warm start: an
     array of ``n_vars`` column values, NaN where unknown, passed to ``setSolution``; HiGHS completes a partial
@@ -175,14 +177,17 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     with sw.lap("build"):
         h = build_highs(milp, verbose=ctx.verbose, scale=scale)
     h.setOptionValue("mip_rel_gap", gap)
-    h.setOptionValue("presolve", presolve)
+    left = ctx.deadline.remaining()
+    chosen = presolve
+    if presolve == "choose" and not presolve_fits(milp, left):
+        chosen = "off"  # HiGHS cannot interrupt its presolve: the time limit comes first
+    h.setOptionValue("presolve", chosen)
     if threads is not None:
         h.setOptionValue("threads", threads)
     if ctx.seed is not None:
         h.setOptionValue("random_seed", int(ctx.seed) % 2147483647)
-    left = ctx.deadline.remaining()
     if left is not None:
-        h.setOptionValue("time_limit", left)
+        h.setOptionValue("time_limit", ctx.deadline.remaining())
     start = ctx.options["start"]
     if start is not None:
         x0 = start
@@ -194,13 +199,13 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
         known = np.flatnonzero(np.isfinite(x0)).astype(np.int32)
         h.setSolution(int(known.size), known, x0[known])
     guards = guard_options()
-    if presolve != "choose":          # the caller's own presolve choice wins over the guard's
+    if chosen != "choose":            # the caller's own presolve choice (or the deadline's) wins over the guard's
         guards.pop("presolve", None)
     guard = {key: raw.get(key, value) for key, value in guards.items()}
     for key, value in {**guards, **raw}.items():
         h.setOptionValue(key, value)
     with sw.lap("solve"):
-        fired = _run(h, left)
+        fired = _run(h, ctx.deadline.remaining())
     ms = highspy.HighsModelStatus
     model_status = h.getModelStatus()
     info = h.getInfo()
@@ -229,6 +234,6 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     message = h.modelStatusToString(model_status) + (" (stopped by the watchdog)" if fired else "")
     stats = {"mip_rel_gap": gap, "nodes": int(info.mip_node_count), "simplex_iterations":
              int(info.simplex_iteration_count), "watchdog_fired": fired, "highs_version": h.version(),
-             "guard": guard, "objective_scale": scale, "warm_start": start is not None}
+             "guard": guard, "presolve": chosen, "objective_scale": scale, "warm_start": start is not None}
     return make_result(milp, "highs", status, x, bound=bound, limit=limit, message=message,
                        build_time=sw.times["build"], solve_time=sw.times["solve"], stats=stats)

@@ -37,6 +37,7 @@ def optimize(model: Any, *, time_limit: float | None, seed: int | None, gap: flo
     if not verbose:
         model.hideOutput()
     model.setParam("limits/gap", gap)
+    model.setParam("misc/catchctrlc", False)  # Ctrl-C is ours: it raises KeyboardInterrupt (interruptible)
     if time_limit is not None:
         model.setParam("limits/time", time_limit)
     if seed is not None:

@@ -22,6 +22,7 @@ from edgeplan.solvers.backends._common import (
     interruptible,
     make_result,
     objective_scale,
+    presolve_fits,
     trivial_result,
 )
 from edgeplan.solvers.registry import SolveContext, register
@@ -31,9 +32,11 @@ _STATUS = {0: Status.OPTIMAL, 2: Status.INFEASIBLE, 3: Status.UNBOUNDED}
 
 
 @register("scipy", problem=MILP, kind="exact", requires=("scipy",), priority=30,
-          keeps_time_limit=False, options={"mip_rel_gap": (float, 1e-4), "presolve": (bool, True)})
+          keeps_time_limit=False, options={"mip_rel_gap": (float, 1e-4), "presolve": (bool, None)})
 def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
-    """``scipy.optimize.milp`` with HiGHS' time limit. Options: ``mip_rel_gap`` (1e-4), ``presolve`` (True)."""
+    """``scipy.optimize.milp`` with HiGHS' time limit. Options: ``mip_rel_gap`` (1e-4), ``presolve`` (True/False;
+    default: on unless the time limit leaves no room for it, :func:`~edgeplan.solvers.backends._common.presolve_fits`).
+    """
     gap = ctx.options["mip_rel_gap"]
     presolve = ctx.options["presolve"]
     trivial = trivial_result(milp, "scipy")
@@ -48,6 +51,8 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
     with sw.lap("build"):
         constraints = [LinearConstraint(milp.A, milp.row_lower, milp.row_upper)] if milp.n_rows else []
         bounds = Bounds(milp.col_lower, milp.col_upper)
+        if presolve is None:  # choose: HiGHS cannot interrupt its presolve, so the time limit comes first
+            presolve = presolve_fits(milp, ctx.deadline.remaining())
         options = {"disp": ctx.verbose, "mip_rel_gap": gap, "presolve": presolve}
         if ctx.time_limit is not None:
             options["time_limit"] = ctx.deadline.remaining()
@@ -78,7 +83,7 @@ def solve_scipy(milp: MILP, ctx: SolveContext) -> Result:
     if dual is not None and np.isfinite(dual) and milp.n_integer:
         bound = sign * float(dual) / scale + milp.constant
     overrun = None if ctx.time_limit is None else max(0.0, ctx.deadline.elapsed - ctx.time_limit)
-    stats = {"mip_rel_gap": gap, "objective_scale": scale, "retried_without_presolve": retried,
+    stats = {"mip_rel_gap": gap, "objective_scale": scale, "presolve": presolve, "retried_without_presolve": retried,
              "nodes": getattr(res, "mip_node_count", None), "overrun": overrun}
     return make_result(milp, "scipy", status, res.x, bound=bound, limit=limit, message=str(res.message),
                        build_time=sw.times["build"], solve_time=sw.times["solve"], stats=stats)

@@ -68,6 +68,7 @@ def _cpsat(problem: FLRound, rb: float | None, relaxed: bool, time_limit: float 
 
 
 @register("fl-cpsat", problem=FLRound, kind="exact", requires=("ortools",), install="ortools", priority=40,
+          imports=("ortools.sat.python.cp_model",),
           options={"resource_block_hz": (float, None), "num_workers": (int, None)})
 def solve_fl_cpsat(problem: FLRound, ctx: SolveContext) -> Result:
     """FL round on resource blocks in CP-SAT with latencies coded by rank (exact, no time quantum).
