@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -178,3 +179,48 @@ def test_a_row_torn_inside_a_quoted_message_is_cut(tmp_path: Path) -> None:
     assert len(_read_done(out)) == n and out.read_bytes() == whole
     out.write_bytes(whole + b"a,b,c")                       # too few fields, no newline
     assert len(_read_done(out)) == n and out.read_bytes() == whole
+
+
+def test_a_results_file_in_use_by_another_run_is_refused(tmp_path: Path) -> None:
+    """Two runs on one CSV each wrote every row (no lock): the file's advisory lock refuses the second at once."""
+    import fcntl
+
+    out = tmp_path / "results.csv"
+    ep.compare(_small(), ["highs"], out=out)
+    before = out.read_bytes()
+    with out.open("a") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)   # another compare run holds it
+        with pytest.raises(ProblemDataError, match=r"results\.csv' is being written by another compare run"):
+            ep.compare(_small(), ["highs", "cp-sat"], out=out)
+    assert out.read_bytes() == before
+    assert ep.compare(_small(), ["highs", "cp-sat"], out=out).attrs["computed"] == 6   # free again: resumes
+
+
+def test_resume_dedupes_and_keeps_only_rows_of_the_same_configuration(tmp_path: Path) -> None:
+    out = tmp_path / "results.csv"
+    first = ep.compare(_small(), ["highs", "cp-sat"], out=out, time_limit=5)
+    text = out.read_text()
+    header, *rows = text.splitlines(keepends=True)
+    out.write_text(header + "".join(rows) + "".join(rows))          # every row twice (two unlocked runs did this)
+    again = ep.compare(_small(), ["highs", "cp-sat"], out=out, time_limit=5)
+    assert again.attrs["computed"] == 0 and len(again) == len(first) == 12
+    assert not again.duplicated(["instance", "method"]).any()
+    other = ep.compare(_small(), ["highs", "cp-sat"], out=out, time_limit=10)      # another limit: recomputed
+    assert other.attrs["computed"] == 12 and len(other) == 12
+    opts = ep.compare(_small(), ["highs", "cp-sat"], out=out, time_limit=10, options={"highs": {"mip_rel_gap": 0.0}})
+    assert opts.attrs["computed"] == 6                                               # only highs' options changed
+    config = json.loads(pd.read_csv(out)["config"].iloc[-1])
+    assert config["time_limit"] == 10 and config["edgeplan"] == ep.__version__ and "highspy" in str(config)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"time_limit": 0}, r"`time_limit` = 0; expected a positive number"),
+    ({"options": {"highs": {"bogus": 1}}}, r"unknown keys \['bogus'\] for method 'highs'"),
+    ({"options": {"highs": {"mip_rel_gap": "tight"}}}, r"`options\['mip_rel_gap'\]` = 'tight'"),
+])
+def test_bad_run_arguments_are_refused_before_any_row(tmp_path: Path, kwargs: dict, match: str) -> None:
+    """A sweep with `--time-limit 0` stored an `error` row per task, which a rerun then took as done."""
+    out = tmp_path / "results.csv"
+    with pytest.raises(ProblemDataError, match=match):
+        ep.compare(_small(), ["highs"], out=out, **kwargs)
+    assert not out.exists()
