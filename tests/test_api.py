@@ -63,7 +63,8 @@ def test_available_methods_lists_only_methods_that_take_the_instance() -> None:
         ep.solve(mixed, "cp-sat")
     r = ep.solve(mixed, "cp-sat", options={"continuous_quantum": 0.5})  # the option lifts the declared refusal
     assert r.status is Status.FEASIBLE and r.fun == 1.5
-    with pytest.raises(ep.ProblemDataError, match=r"`options\['continuous_quantum'\]` = -1.0 for method 'cp-sat'"):
+    with pytest.raises(ep.ProblemDataError,
+                       match=r"`options\['continuous_quantum'\]` = -1 for method 'cp-sat'; expected a finite"):
         ep.solve(mixed, "cp-sat", options={"continuous_quantum": -1})
     assert get_method("highs").refusal(continuous).startswith("an FLRound with continuous bandwidth")
     assert get_method("cp-sat").refusal(KNAP) is None
@@ -89,7 +90,7 @@ def test_default_method_skips_methods_that_refuse_the_instance(scratch_method) -
         ({"method": "highs", "options": {"gapp": 1}}, ProblemDataError,
          r"`options` has unknown keys \['gapp'\] for method 'highs'; accepted: .*mip_rel_gap"),
         ({"method": "highs", "options": {"mip_rel_gap": "tight"}}, ProblemDataError,
-         r"`options\['mip_rel_gap'\]` = 'tight' for method 'highs'; expected float"),
+         r"`options\['mip_rel_gap'\]` = 'tight' for method 'highs'; expected a finite number >= 0"),
     ],
 )
 def test_bad_arguments(kwargs: dict, error: type, match: str) -> None:

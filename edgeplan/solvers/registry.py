@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
+
+import numpy as np
 
 from edgeplan.errors import ProblemDataError, SolverUnavailableError, UnsupportedProblemError
 from edgeplan.formulations.milp import MILP
@@ -55,6 +58,23 @@ class SolveContext:
             object.__setattr__(self, "deadline", Deadline(self.time_limit))
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_)
+
+
+#: Option kinds given as builtins are checked, not coerced (``int(0.5)`` is 0, ``bool("no")`` is True,
+#: ``float("nan")`` is a number): ``kind -> (what is expected, test)``. Numeric options are non-negative.
+STRICT_KINDS: dict[type, tuple[str, Callable[[Any], bool]]] = {
+    float: ("a finite number >= 0",
+            lambda v: _number(v) and math.isfinite(float(v)) and float(v) >= 0),
+    int: ("a whole number >= 0",
+          lambda v: _number(v) and math.isfinite(float(v)) and float(v) == int(v) and v >= 0),
+    bool: ("true or false", lambda v: isinstance(v, bool | np.bool_)),
+    str: ("a string", lambda v: isinstance(v, str)),
+    dict: ("a mapping", lambda v: isinstance(v, Mapping)),
+}
+
+
 class Options:
     """Typed access to ``ctx.options`` that rejects unknown keys.
 
@@ -74,6 +94,13 @@ class Options:
         value = self._options[key]
         if kind is None or value is None:
             return value
+        strict = STRICT_KINDS.get(kind)
+        if strict is not None:
+            expected, accepts = strict
+            if not accepts(value):
+                raise ProblemDataError(f"`options[{key!r}]` = {value!r} for method {self._method!r}; expected "
+                                       f"{expected}")
+            return kind(value)
         try:
             return kind(value)
         except (TypeError, ValueError) as exc:

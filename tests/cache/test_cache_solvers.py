@@ -157,7 +157,7 @@ def test_aca_follows_the_cumulative_share_and_the_budget() -> None:
     ("method", "options", "match"),
     [
         ("aca", {"share": 1.5}, r"`options\['share'\]` = 1.5 for method 'aca'; expected a value in \(0, 1\]"),
-        ("aca", {"k_min": -1}, r"`options\['k_min'\]` = -1 for method 'aca'; expected a non-negative integer"),
+        ("aca", {"k_min": -1}, r"`options\['k_min'\]` = -1 for method 'aca'; expected a whole number >= 0"),
         ("aca", {"priority": [9]}, r"`options\['priority'\]` = \[9\] for method 'aca'; expected layer indices"),
         ("aca", {"shares": 0.9}, r"`options` has unknown keys \['shares'\] for method 'aca'"),
         ("static-topk", {"k": 99}, r"`options\['k'\]` = 99 for method 'static-topk'; expected 0..4"),
@@ -173,7 +173,7 @@ def test_option_errors(method: str, options: dict, match: str) -> None:
 
 def test_replay_option_errors_and_restricted_search() -> None:
     q = random_replay_problem(2, 5, 4, requests=30, seed=1)
-    with pytest.raises(ProblemDataError, match=r"`options\['max_active'\]` = -1; expected a non-negative integer"):
+    with pytest.raises(ProblemDataError, match=r"`options\['max_active'\]` = -1 for method 'cache-replay'"):
         ep.solve(q, "cache-replay", options={"max_active": -1})
     r = ep.solve(q, "cache-replay", options={"max_active": 1})
     assert r.status is Status.FEASIBLE and r.limit == "other" and all(len(a) <= 1 for a in r.plan.layers)

@@ -41,10 +41,13 @@ door accepts "optimal" only when the bound meets the plan's own objective
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.milp import MILP
 from edgeplan.solvers.backends._common import (
     INTERRUPT_POLL_S,
@@ -59,6 +62,8 @@ from edgeplan.solvers.backends._common import (
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
+#: The values of HiGHS' ``presolve`` option.
+PRESOLVE_CHOICES = ("choose", "on", "off")
 #: HiGHS' own default relative MIP gap.
 DEFAULT_MIP_REL_GAP = 1e-4
 #: ``presolve_rule_off`` bit of HiGHS' aggregator presolve rule (rule 12 in HiGHS 1.14's table).
@@ -143,6 +148,24 @@ def _run(h: Any, time_limit: float | None) -> bool:
     return dog.fired
 
 
+def set_raw_options(h: Any, raw: Mapping[str, Any]) -> None:
+    """Pass ``highs_options`` to HiGHS one by one; a key or value HiGHS refuses is a :class:`ProblemDataError`.
+
+    ``setOptionValue`` reports an unknown option, a value of the wrong type or one out of range by its status
+    (it does not raise); NaN is checked here, since HiGHS takes it. Our watchdog keeps ``solve()``'s time limit
+    even when ``highs_options`` sets HiGHS' own ``time_limit``.
+    """
+    import highspy
+
+    for key, value in raw.items():
+        where = f"`options['highs_options'][{key!r}]` = {value!r}"
+        if isinstance(value, float) and math.isnan(value):
+            raise ProblemDataError(f"{where}; expected a number")
+        if not isinstance(key, str) or h.setOptionValue(key, value) == highspy.HighsStatus.kError:
+            raise ProblemDataError(f"{where} was refused by HiGHS (an unknown option, or a value of the wrong type "
+                                   "or out of range; see https://ergo-code.github.io/HiGHS/stable/options/definitions/)")
+
+
 def _column_values(value: Any) -> np.ndarray:
     """A warm start as a float vector (NaN where unknown)."""
     return np.asarray(value, dtype=float).reshape(-1)
@@ -164,6 +187,9 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     """
     gap = ctx.options["mip_rel_gap"]
     presolve = ctx.options["presolve"]
+    if presolve not in PRESOLVE_CHOICES:
+        raise ProblemDataError(f"`options['presolve']` = {presolve!r} for method 'highs'; expected one of "
+                               f"{', '.join(map(repr, PRESOLVE_CHOICES))}")
     threads = ctx.options["threads"]
     raw = ctx.options["highs_options"]
     trivial = trivial_result(milp, "highs")
@@ -192,8 +218,6 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     if start is not None:
         x0 = start
         if x0.size != milp.n_vars:
-            from edgeplan.errors import ProblemDataError
-
             raise ProblemDataError(f"`options['start']` has {x0.size} values; expected {milp.n_vars} (one per column, "
                                    "NaN where unknown)")
         known = np.flatnonzero(np.isfinite(x0)).astype(np.int32)
@@ -202,8 +226,9 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     if chosen != "choose":            # the caller's own presolve choice (or the deadline's) wins over the guard's
         guards.pop("presolve", None)
     guard = {key: raw.get(key, value) for key, value in guards.items()}
-    for key, value in {**guards, **raw}.items():
+    for key, value in guards.items():
         h.setOptionValue(key, value)
+    set_raw_options(h, raw)
     with sw.lap("solve"):
         fired = _run(h, ctx.deadline.remaining())
     ms = highspy.HighsModelStatus
