@@ -179,20 +179,29 @@ def _family_of(module: str) -> str:
 
 def generator(name: str, *, tiny: tuple[dict[str, Any], ...] = (), real_model: bool = False,
               demo: tuple[str, dict[str, Any], tuple[str, ...]] | None = None,
+              cells: Callable[..., float] | None = None,
               ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``func(**params, seed=int) -> problem`` as the scenario family ``name``.
 
     ``tiny`` lists parameter sets whose instances are small enough to enumerate every plan: the contract
     tests compare every exact method with the family's brute force on them. ``real_model`` marks generators
     that build and profile a torch model (the contract tests leave them to the family's own tests). ``demo`` is
-    ``(title, params, methods)``: the family's part of the tour of ``edgeplan demo``.
+    ``(title, params, methods)``: the family's part of the tour of ``edgeplan demo``. ``cells(**arguments)``
+    estimates how many numbers the instance's arrays hold (the generator refuses instances over
+    :data:`edgeplan._checks.GENERATOR_MEMORY_LIMIT_BYTES` at 8 bytes each).
+
+    The registered function is wrapped (:func:`edgeplan._checks.checked_generator`): its arguments are
+    checked against their defaults' kinds before it runs, and every failure is a ``ProblemDataError``.
     """
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-        entry = Generator(name, func, _family_of(func.__module__), _summary(func), tuple(tiny), real_model, demo)
+        from edgeplan._checks import checked_generator
+
+        checked = checked_generator(name, func, cells)
+        entry = Generator(name, checked, _family_of(func.__module__), _summary(func), tuple(tiny), real_model, demo)
         GENERATORS.add(name, entry,
                        same=lambda a, b: a.func.__qualname__ == b.func.__qualname__)
-        return func
+        return checked
 
     return decorator
 

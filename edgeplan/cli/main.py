@@ -168,6 +168,9 @@ def _export(args: argparse.Namespace) -> int:
 def _methods(args: argparse.Namespace) -> int:
     from edgeplan.solvers.registry import all_methods
 
+    known = sorted({t.__name__ for m in all_methods() for t in m.problems})
+    if args.problem and args.problem not in known:
+        raise ProblemDataError(f"`--problem` = {args.problem!r}; expected one of {', '.join(known)}")
     for m in all_methods():
         types = ", ".join(t.__name__ for t in m.problems)
         if args.problem and args.problem not in (t.__name__ for t in m.problems):

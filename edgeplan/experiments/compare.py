@@ -378,8 +378,11 @@ def compare(
         that cannot take a problem give ``status="skipped"`` with the reason.
     """
 
-    if executor not in _EXECUTORS:
+    if not isinstance(executor, str) or executor not in _EXECUTORS:
         raise ProblemDataError(f"`executor` = {executor!r}; expected one of {', '.join(EXECUTORS)}")
+    if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)
+                                    or max_workers < 1):
+        raise ProblemDataError(f"`max_workers` = {max_workers!r}; expected a whole number >= 1 (the pool size)")
     named, solver_seeds, scen = _sources(problems, sweep, seeds)
     if not named:
         raise ProblemDataError("`problems` is empty; expected at least one problem or scenario instance")

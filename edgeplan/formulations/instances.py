@@ -8,7 +8,8 @@ from edgeplan.formulations.milp import MILP
 from edgeplan.registry import generator
 
 
-@generator("knapsack", tiny=({"n_items": 6, "n_rows": 2}, {"n_items": 5, "n_rows": 3, "tightness": 0.1},
+@generator("knapsack", cells=lambda n_items, n_rows, **_: n_items * (n_rows + 2),
+           tiny=({"n_items": 6, "n_rows": 2}, {"n_items": 5, "n_rows": 3, "tightness": 0.1},
                              {"n_items": 4, "n_rows": 1, "correlated": False}))
 def knapsack(n_items: int = 30, n_rows: int = 5, *, tightness: float = 0.5, correlated: bool = True,
              seed: int = 0) -> MILP:

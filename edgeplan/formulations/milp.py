@@ -61,8 +61,13 @@ class MILPMetrics:
 
 
 def _bounds(name_lo: str, name_hi: str, lo: Any, hi: Any, size: int) -> tuple[np.ndarray, np.ndarray]:
-    lo_arr = as_array(name_lo, np.broadcast_to(np.asarray(lo, dtype=float), (size,)), shape=(size,), allow_inf=True)
-    hi_arr = as_array(name_hi, np.broadcast_to(np.asarray(hi, dtype=float), (size,)), shape=(size,), allow_inf=True)
+    lo_arr, hi_arr = (as_array(label, value, allow_inf=True) for label, value in ((name_lo, lo), (name_hi, hi)))
+    for label, arr in ((name_lo, lo_arr), (name_hi, hi_arr)):
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != size):
+            raise ProblemDataError(f"`{label}` has shape {arr.shape}; expected a number or a vector of length {size}")
+    lo_arr, hi_arr = (np.broadcast_to(a, (size,)).copy() for a in (lo_arr, hi_arr))
+    for a in (lo_arr, hi_arr):
+        a.setflags(write=False)
     if np.isposinf(lo_arr).any():
         i = int(np.flatnonzero(np.isposinf(lo_arr))[0])
         raise ProblemDataError(f"`{name_lo}`[{i}] = inf; expected a finite value or -inf")
@@ -152,7 +157,12 @@ class MILP:
         constant = as_scalar("constant", self.constant)
         one_of("sense", self.sense, ("min", "max"))
         for label, names, size in (("col_names", self.col_names, n), ("row_names", self.row_names, m)):
-            if names is not None and len(names) != size:
+            if names is None:
+                continue
+            if isinstance(names, str) or not isinstance(names, Sequence | np.ndarray) \
+                    or not all(isinstance(x, str) for x in names):
+                raise ProblemDataError(f"`{label}` = {names!r:.60}; expected a list of {size} strings")
+            if len(names) != size:
                 raise ProblemDataError(f"`{label}` has {len(names)} names; expected {size}")
         object.__setattr__(self, "c", c)
         object.__setattr__(self, "A", A)

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeplan._checks import parse_json, read_text
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.registry import EXPORTERS, type_key, type_of
 
@@ -263,12 +264,7 @@ def load_plan(path: str | Path, problem: Any = None) -> PlanFile:
     """Read and validate a plan file; with ``problem``, also check that the plan was made for it."""
     path = Path(path)
     where = str(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise PlanError(f"{where}: no such plan file") from exc
-    except json.JSONDecodeError as exc:
-        raise PlanError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    doc = parse_json(read_text(path, "plan file", PlanError), where, PlanError)
     validate_document(doc, where)
     version = doc["schema_version"]
     if problem is not None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeplan._checks import read_text
 from edgeplan.errors import ProblemDataError
 from edgeplan.registry import GENERATORS, generator_for
 
@@ -110,9 +111,7 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     where = str(path)
     try:
-        doc = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ProblemDataError(f"{where}: no such scenario file") from exc
+        doc = tomllib.loads(read_text(path, "scenario file"))
     except tomllib.TOMLDecodeError as exc:
         raise ProblemDataError(f"{where}: not valid TOML ({exc})") from exc
     if "family" not in doc:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edgeplan._checks import read_text
 from edgeplan.errors import ProfileError
 
 _MISSING = object()
@@ -20,13 +21,11 @@ _MISSING = object()
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse ``path`` as TOML; syntax errors become :class:`ProfileError` naming the file."""
+    text = read_text(path, "profile file", ProfileError)
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"profile file `{path}` is not valid TOML: {exc}") from exc
-    except OSError as exc:
-        raise ProfileError(f"profile file `{path}` cannot be read: {exc}") from exc
 
 
 def _kind(value: Any) -> str:

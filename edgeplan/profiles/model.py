@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan._checks import as_array, as_scalar, one_of
+from edgeplan._checks import as_array, as_scalar, one_of, parse_json, read_text
 from edgeplan.errors import ProfileError
 from edgeplan.profiles.devices import DTYPE_BYTES
 from edgeplan.profiles.measurement import Measurement
@@ -468,10 +468,7 @@ class ModelProfile:
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "<json>") -> ModelProfile:
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProfileError(f"profile file `{source}` is not valid JSON: {exc}") from exc
+        d = parse_json(text, f"profile file `{source}`", ProfileError)
         if not isinstance(d, dict):
             raise ProfileError(f"profile file `{source}` holds a {type(d).__name__}; expected a JSON object")
         return cls.from_dict(d, source=source)
@@ -479,11 +476,7 @@ class ModelProfile:
     @classmethod
     def load(cls, path: str | Path) -> ModelProfile:
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ProfileError(f"profile file `{p}` cannot be read: {exc}") from exc
-        return cls.from_json(text, source=str(p))
+        return cls.from_json(read_text(p, "profile file", ProfileError), source=str(p))
 
     def to_networkx(self) -> Any:
         """A ``networkx.DiGraph`` with block attributes and edge ``bytes`` (networkx imported lazily)."""

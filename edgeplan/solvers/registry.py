@@ -92,7 +92,9 @@ class Options:
         if key not in self._options:
             return default
         value = self._options[key]
-        if kind is None or value is None:
+        if value is None:  # None asks for the default
+            return default
+        if kind is None:
             return value
         strict = STRICT_KINDS.get(kind)
         if strict is not None:

@@ -46,7 +46,8 @@ def importance_to_prob(importance: np.ndarray) -> np.ndarray:
     return out if np.ndim(importance) == 2 else out[0]
 
 
-@generator("cache", tiny=(
+@generator("cache", cells=lambda n_clients, n_layers, n_classes, **_: n_clients * (n_classes + 1) * (n_layers + 2) ** 2,
+           tiny=(
     {"n_clients": 2, "n_layers": 4, "n_classes": 4},
     {"n_clients": 1, "n_layers": 4, "n_classes": 4, "goal": "accuracy", "memory_budget_bytes": 2e3},
     {"n_clients": 2, "n_layers": 3, "n_classes": 3, "max_layers": 1, "latency_slo_fraction": 0.9}),
@@ -102,7 +103,9 @@ def random_cache_problem(n_clients: int = 3, n_layers: int = 8, n_classes: int =
                           name=f"cache-rand-{n}x{L}x{C}-s{seed}")
 
 
-@generator("cache-replay", tiny=({"n_clients": 1, "n_layers": 4, "n_classes": 4, "requests": 20},))
+@generator("cache-replay", cells=lambda n_clients, n_layers, n_classes, requests, **_:
+           n_clients * (n_classes + 1) * (n_layers + 2) * (n_layers + requests + 2),
+           tiny=({"n_clients": 1, "n_layers": 4, "n_classes": 4, "requests": 20},))
 def random_replay_problem(n_clients: int = 2, n_layers: int = 5, n_classes: int = 6, *, requests: int = 60,
                           seed: int = 0, noise: float = 0.6, rule: str = "coca", threshold: float = 0.05,
                           accuracy_drop: float = 0.05, **system: Any) -> CacheReplay:

@@ -22,7 +22,8 @@ from edgeplan.profiles.links import WirelessChannel
 from edgeplan.registry import generator
 
 
-@generator("fl-round", tiny=({"n_users": 4, "n_bs": 2, "n_select": 2, "resource_block_hz": 3e5},
+@generator("fl-round", cells=lambda n_users, n_bs, **_: 8 * n_users * n_bs,
+           tiny=({"n_users": 4, "n_bs": 2, "n_select": 2, "resource_block_hz": 3e5},
                              {"n_users": 4, "n_bs": 2, "n_select": 2, "resource_block_hz": 3e5, "quota": "at_least",
                               "bs_channels": 1}),
            demo=("FL round: selection + BS + bandwidth under mobility", {"n_users": 20, "n_bs": 3, "n_select": 6},
@@ -86,7 +87,8 @@ def fl_round_instance(
                    name=name or f"fl-round-{n}x{m}-k{n_select}")
 
 
-@generator("fl-energy", tiny=({"n_users": 4, "n_bs": 2, "n_select": 2, "resource_block_hz": 3e5},
+@generator("fl-energy", cells=lambda n_users, n_bs, **_: 64 * n_users * n_bs,
+           tiny=({"n_users": 4, "n_bs": 2, "n_select": 2, "resource_block_hz": 3e5},
                               {"n_users": 4, "n_bs": 2, "n_select": 1, "resource_block_hz": 4e5, "quota": "exact",
                                "deadline_s": 0.5}))
 def fl_energy_instance(

@@ -94,7 +94,7 @@ def split_instance(model: ModelProfile | str, tiers: Sequence[DeviceProfile | st
     return SplitInference(prof, devs, links, **kwargs)
 
 
-@generator("partition-split", tiny=(
+@generator("partition-split", cells=lambda n_blocks, n_tiers, **_: 16 * n_blocks * n_tiers, tiny=(
     {"n_blocks": 4, "kind": "chain"}, {"n_blocks": 4, "n_tiers": 3, "kind": "dag", "minimize": "energy"},
     {"n_blocks": 4, "kind": "residual", "bits": True, "memory": True, "max_latency": True},
     {"n_blocks": 4, "n_tiers": 3, "kind": "residual", "minimize": "throughput", "bits": True, "memory": True}),
@@ -151,7 +151,7 @@ def pipeline_instance(model: ModelProfile | str, devices: Sequence[DeviceProfile
     return PipelinePartition(prof, devs, rates_bps=rates_bps, latency_s=latency_s, **kwargs)
 
 
-@generator("partition-pipeline", tiny=(
+@generator("partition-pipeline", cells=lambda n_blocks, n_devices, **_: 8 * n_blocks * n_devices, tiny=(
     {"n_blocks": 5, "n_devices": 3}, {"n_blocks": 5, "n_devices": 3, "order": "free", "memory": True},
     {"n_blocks": 5, "n_devices": 2, "minimize": "iteration", "mode": "training", "memory": True},
     {"n_blocks": 5, "n_devices": 3, "minimize": "iteration", "schedule": "1f1b", "mode": "training"}),
@@ -201,7 +201,8 @@ def vit_sublayer_profile(n_blocks: int = 48, *, hidden: int = 768, tokens: int =
                               input_bytes=3 * 224 * 224 * 4.0, block_kinds=kinds)
 
 
-@generator("partition-pipeedge", tiny=({"n_layers": 8, "n_types": 2, "per_type": 1},))
+@generator("partition-pipeedge", cells=lambda n_layers, n_types, per_type, **_: 8 * n_layers * n_types * per_type,
+           tiny=({"n_layers": 8, "n_types": 2, "per_type": 1},))
 def pipeedge_instance(n_layers: int = 192, n_types: int = 8, per_type: int = 2, *, micro_batch: int = 8,
                       memory: bool = True, seed: Any = 0) -> PipelinePartition:
     r"""PipeEdge's scheduling setting: a ViT-style chain of ``n_layers`` sublayers (4 per transformer block,

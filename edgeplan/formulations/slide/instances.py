@@ -12,7 +12,8 @@ from edgeplan.profiles.links import draw_rayleigh_power, path_loss_macro_db
 from edgeplan.registry import generator
 
 
-@generator("slide", tiny=({"n_users": 3, "n_models": 2}, {"n_users": 4, "n_models": 1, "n_layers": 3}),
+@generator("slide", cells=lambda n_users, n_models, n_layers, **_: 8 * n_users * n_models * np.max(n_layers),
+           tiny=({"n_users": 3, "n_models": 2}, {"n_users": 4, "n_models": 1, "n_layers": 3}),
            demo=("SLIDE: download while inferring (users served)", {"n_users": 12, "n_models": 3},
                  ("slide", "dai", "eba", "gbmp", "eecra")))
 def random_instance(
@@ -78,7 +79,8 @@ REGIMES = {"eager": 0.01, "datasheet": 0.4}
 SETUP_S = 0.05
 
 
-@generator("slide-paper", demo=("SLIDE in the paper's setting (K = 80, B = 400 MHz, T = 800 ms)", {},
+@generator("slide-paper", cells=lambda n_users, n_tasks, **_: 64 * n_users * n_tasks,
+           demo=("SLIDE in the paper's setting (K = 80, B = 400 MHz, T = 800 ms)", {},
                                 ("slide", "dai", "eba", "gbmp", "eecra")))
 def paper_instance(n_users: int = 80, *, bandwidth_hz: float = 400e6, deadline_s: float = 0.8, beta: float = 0.26,
                    nano_share: float = 0.6, regime: str = "eager", eta: float | None = None, n_tasks: int = 10,

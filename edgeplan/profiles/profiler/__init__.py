@@ -78,6 +78,19 @@ def _check_count(name: str, value: Any, minimum: int) -> int:
     return value
 
 
+def torch_device(device: Any) -> torch.device:
+    """``torch.device(device)``, available here, or a :class:`ProfileError` naming it."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ProfileError(f"`device` = {device!r} is not a torch device ({exc})") from exc
+    if dev.type != "cpu":
+        backend = getattr(torch, dev.type, None)
+        if backend is None or not hasattr(backend, "is_available") or not backend.is_available():
+            raise ProfileError(f"`device` = {device!r} is not available on this machine")
+    return dev
+
+
 def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwargs: dict[str, Any] | None = None,
                   name: str | None = None, granularity: Any = "auto", method: str = "auto",
                   device: str | torch.device = "cpu", device_name: str | None = None, repeats: int = 5,
@@ -131,7 +144,7 @@ def profile_model(module: torch.nn.Module, example_inputs: Any, *, example_kwarg
     _check_count("batch_size", B, 1)
     if num_threads is not None:
         _check_count("num_threads", num_threads, 1)
-    dev = torch.device(device)
+    dev = torch_device(device)
     was_training = module.training
     old_threads = torch.get_num_threads()
     if num_threads is not None:

@@ -50,6 +50,10 @@ from edgeplan.solvers.result import Limit, Result, Status
 CLAMP = 2**30
 #: Coefficients within this (relative, floor 1) of an integer after scaling count as exact.
 EXACT_TOL = 1e-9
+#: Largest ``num_workers`` and ``scale_digits`` taken (CP-SAT's parameters are 32-bit; 10^15 is float's last exact
+#: power of ten).
+MAX_WORKERS = 1024
+MAX_SCALE_DIGITS = 15
 #: Default options ``scale_digits`` and ``scale_tol``.
 SCALE_DIGITS = 6
 SCALE_TOL = 1e-9
@@ -187,7 +191,9 @@ def run(model: Any, *, time_limit: float | None, seed: int | None, workers: int 
     solver = cp_model.CpSolver()
     solver.parameters.log_search_progress = bool(verbose)
     if workers is not None:
-        solver.parameters.num_workers = workers
+        if workers > MAX_WORKERS:
+            raise ProblemDataError(f"`options['num_workers']` = {workers!r}; expected at most {MAX_WORKERS}")
+        solver.parameters.num_workers = int(workers)
     if seed is not None:
         solver.parameters.random_seed = int(seed) % 2147483647
     if time_limit is not None:
@@ -215,6 +221,9 @@ def solve_cpsat(milp: MILP, ctx: SolveContext) -> Result:
     digits = ctx.options["scale_digits"]
     tol = ctx.options["scale_tol"]
     q = ctx.options["continuous_quantum"]
+    if digits > MAX_SCALE_DIGITS:
+        raise ProblemDataError(f"`options['scale_digits']` = {digits!r} for method 'cp-sat'; expected at most "
+                               f"{MAX_SCALE_DIGITS}")
     if q is not None and not q > 0:
         raise ProblemDataError(f"`options['continuous_quantum']` = {q!r} for method 'cp-sat'; expected a positive "
                                "grid step")

@@ -161,7 +161,11 @@ def set_raw_options(h: Any, raw: Mapping[str, Any]) -> None:
         where = f"`options['highs_options'][{key!r}]` = {value!r}"
         if isinstance(value, float) and math.isnan(value):
             raise ProblemDataError(f"{where}; expected a number")
-        if not isinstance(key, str) or h.setOptionValue(key, value) == highspy.HighsStatus.kError:
+        try:
+            refused = not isinstance(key, str) or h.setOptionValue(key, value) == highspy.HighsStatus.kError
+        except TypeError:  # a value of no HiGHS option type (a list, None)
+            refused = True
+        if refused:
             raise ProblemDataError(f"{where} was refused by HiGHS (an unknown option, or a value of the wrong type "
                                    "or out of range; see https://ergo-code.github.io/HiGHS/stable/options/definitions/)")
 
