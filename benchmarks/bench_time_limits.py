@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+#: An FL round on resource blocks: 10 blocks of 1 MHz per BS.
+FL_BLOCKS = {"n_users": 200, "n_bs": 8, "n_select": 40, "bs_bandwidth_hz": 1e7, "resource_block_hz": 1e6}
 #: (method, generator, params): the largest instance we ship settings for, per exact method.
 CASES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("highs", "partition-pipeline", {"n_blocks": 60, "n_devices": 8, "order": "free", "memory": True}),
@@ -35,8 +37,8 @@ CASES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("split-enum", "partition-split", {"n_blocks": 400, "n_tiers": 3, "kind": "chain"}),
     ("dads", "partition-split", {"n_blocks": 200, "n_tiers": 3, "kind": "dag"}),
     ("fl-bisect", "fl-round", {"n_users": 400, "n_bs": 8, "n_select": 80}),
-    ("fl-rb-milp", "fl-round", {"n_users": 200, "n_bs": 8, "n_select": 40, "bs_bandwidth_hz": 1e7, "resource_block_hz": 1e6}),
-    ("fl-cpsat", "fl-round", {"n_users": 200, "n_bs": 8, "n_select": 40, "bs_bandwidth_hz": 1e7, "resource_block_hz": 1e6}),
+    ("fl-rb-milp", "fl-round", FL_BLOCKS),
+    ("fl-cpsat", "fl-round", FL_BLOCKS),
     ("fl-energy", "fl-energy", {"n_users": 200, "n_bs": 8, "n_select": 40}),
     ("fl-energy-cvxpy", "fl-energy", {"n_users": 200, "n_bs": 8, "n_select": 40}),
     ("slide", "slide-paper", {}),
@@ -55,10 +57,8 @@ def target(limit: float) -> float:
 
 
 def _run(method: str, gen: str, params: dict[str, Any], limit: float, queue: Any) -> None:
-    from edgeplan.registry import generator_for
+    from edgeplan.registry import GENERATORS, generator_for
     from edgeplan.solvers.api import solve
-
-    from edgeplan.registry import GENERATORS
 
     tiny = (GENERATORS.get(gen).tiny or ({},))[0]
     try:  # warm-up: the library imports are paid once per process, not per solve

@@ -32,8 +32,8 @@ def _plain_values(name: str, value: Any, dtype: Any, error: type[Exception]) -> 
     """Refuse, before any conversion, what a cast would turn into nonsense silently.
 
     Text (``"1.5"`` and ``"abc"``), complex numbers (a cast drops the imaginary part), ``None`` or other objects,
-    ragged nesting; booleans where numbers are meant; fractions where whole numbers are meant (0.5 would become
-    0); anything but true/false (or 0/1) where flags are meant (``bool("no")`` is True).
+    ragged nesting; fractions where whole numbers are meant (0.5 would become 0); anything but true/false (or
+    0/1) where flags are meant (``bool("no")`` is True). Booleans count as 0/1 numbers, as in numpy.
     """
     if isinstance(value, str | bytes):
         raise error(f"`{name}` = {_preview(value)} is text; expected numbers")
@@ -59,8 +59,6 @@ def _plain_values(name: str, value: Any, dtype: Any, error: type[Exception]) -> 
         if kind != "b" and not np.isin(raw, (0, 1)).all():
             raise error(f"`{name}` = {_preview(value)}; expected true/false flags (or 0/1)")
         return
-    if kind == "b":
-        raise error(f"`{name}` = {_preview(value)} holds true/false; expected numbers")
     if want in "iu" and kind == "f":
         with np.errstate(invalid="ignore"):
             whole = np.isfinite(raw) & (raw == np.round(raw))
@@ -218,10 +216,11 @@ def _check_by_default(gen: str, key: str, value: Any, default: Any) -> None:
 def checked_generator(name: str, func: Callable[..., Any], cells: Callable[..., float] | None) -> Callable[..., Any]:
     """``func`` with its arguments checked before it runs (see :func:`edgeplan.registry.generator`).
 
-    Each argument must be of its default's kind (whole numbers >= 0 for counts, finite reals, booleans,
-    strings); the instance's size estimate ``8 * cells(**arguments)`` bytes must fit in
-    :data:`GENERATOR_MEMORY_LIMIT_BYTES`; an error the generator's own code raises on parameters its checks
-    did not foresee becomes a :class:`ProblemDataError` naming the generator and the parameters.
+    Each argument annotated with a plain ``int``, ``float``, ``bool`` or ``str`` must be of its default's kind
+    (whole numbers >= 0 for counts, finite reals, booleans, strings); the instance's size estimate
+    ``8 * cells(**arguments)`` bytes must fit in :data:`GENERATOR_MEMORY_LIMIT_BYTES`; an error the generator's
+    own code raises on parameters its checks did not foresee becomes a :class:`ProblemDataError` naming the
+    generator and the parameters.
     """
     sig = inspect.signature(func)
 
@@ -233,8 +232,9 @@ def checked_generator(name: str, func: Callable[..., Any], cells: Callable[..., 
             raise ProblemDataError(f"generator {name!r} rejected the parameters {kwargs}: {exc}") from exc
         for key, value in bound.arguments.items():
             par = sig.parameters[key]
-            if par.kind is par.VAR_KEYWORD or par.default is par.empty or par.default is None:
-                continue
+            plain = par.annotation in ("int", "float", "bool", "str", int, float, bool, str)
+            if par.kind is par.VAR_KEYWORD or par.default is par.empty or par.default is None or not plain:
+                continue  # checked by the family (a union such as ``float | tuple``, ``Any``, or optional)
             _check_by_default(name, key, value, par.default)
         try:
             if cells is not None:

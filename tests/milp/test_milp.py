@@ -18,7 +18,7 @@ def test_defaults_and_sparse_storage() -> None:
         ({"c": [1, np.nan]}, r"`c` has 1 NaN entries \(first at index \(1,\)\)"),
         ({"c": [1, np.inf]}, r"`c` has 1 infinite entries"),
         ({"c": [[1, 2]]}, r"`c` has shape \(1, 2\); expected shape \(any\)"),
-        ({"c": ["a"]}, r"`c` = \['a'\] is not numeric"),
+        ({"c": ["a"]}, r"`c` = \['a'\] holds text; expected numbers"),
         ({"c": [1, 2], "A": [[1, 2, 3]]}, r"`A` has shape \(1, 3\); expected 2 columns"),
         ({"c": [1], "A": [[np.nan]]}, r"`A` has 1 NaN entries"),
         ({"c": [1], "A": sp.csc_array(np.array([[np.inf]]))}, r"`A` has 1 non-finite entries"),

@@ -101,7 +101,7 @@ def test_plan_round_trips_through_json_and_plan_files(tmp_path) -> None:
         ({"deadline_s": 0.0}, r"`deadline_s`\[0\] = 0.0; expected values > 0"),
         ({"deadline_s": [1.0, 2.0]}, r"`deadline_s` has shape \(2,\); expected shape \(1\)"),
         ({"energy_budget_j": -1.0}, r"`energy_budget_j`\[0\] = -1.0; expected values >= 0"),
-        ({"clock_hz": "fast"}, r"`clock_hz` = 'fast' is not numeric"),
+        ({"clock_hz": "fast"}, r"`clock_hz` = 'fast' is text; expected numbers"),
         ({"copy_bits_per_s": 0.0}, r"`copy_bits_per_s`\[0\] = 0.0; expected values > 0"),
         ({"setup_time_s": [[1.0, 2.0, 3.0]]}, r"`setup_time_s` has shape \(1, 3\); expected a scalar or a shape "
                                                r"that broadcasts to \(1, 1\)"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeplan.errors import SolverUnavailableError
-from edgeplan.solvers.backends._common import interruptible, watchdog
+from edgeplan.solvers.backends._common import watchdog
 from edgeplan.solvers.result import Limit, Status
 
 #: SCIP statuses that mean "stopped at a limit", with the limit.
@@ -37,14 +37,15 @@ def optimize(model: Any, *, time_limit: float | None, seed: int | None, gap: flo
     if not verbose:
         model.hideOutput()
     model.setParam("limits/gap", gap)
-    model.setParam("misc/catchctrlc", False)  # Ctrl-C is ours: it raises KeyboardInterrupt (interruptible)
     if time_limit is not None:
         model.setParam("limits/time", time_limit)
     if seed is not None:
         model.setParam("randomization/randomseedshift", int(seed) % 2**31)
     with watchdog(time_limit, model.interruptSolve) as dog:
-        interruptible(model.optimizeNogil, model.interruptSolve)
+        model.optimize()  # in this thread: optimizeNogil in a helper thread crashed SCIP on nonlinear models
     native = model.getStatus()
+    if native == "userinterrupt" and not dog.fired:  # SCIP caught Ctrl-C and stopped: the interrupt is the caller's
+        raise KeyboardInterrupt
     has_sol = model.getNSols() > 0
     if native == "optimal":
         return Status.OPTIMAL, None, native, dog.fired
