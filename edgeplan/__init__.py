@@ -7,6 +7,7 @@ them, validate plans on real PyTorch models, and export plans for runtimes.
 from edgeplan._version import __version__
 from edgeplan.errors import (
     EdgeplanError,
+    ExecutionError,
     PlanError,
     ProblemDataError,
     ProfileError,
@@ -41,6 +42,7 @@ def __getattr__(name: str):  # families and `edgeplan.plot` load on first use: `
 __all__ = [
     "MILP",
     "EdgeplanError",
+    "ExecutionError",
     "Limit",
     "PlanError",
     "ProblemDataError",

@@ -41,6 +41,7 @@ class SolverError(EdgeplanError, RuntimeError):
 
 __all__ = [
     "EdgeplanError",
+    "ExecutionError",
     "PlanError",
     "ProblemDataError",
     "ProfileError",
@@ -48,3 +49,8 @@ __all__ = [
     "SolverUnavailableError",
     "UnsupportedProblemError",
 ]
+
+
+class ExecutionError(EdgeplanError, TimeoutError):
+    """A validator's execution failed: a loopback transfer or a helper process did not answer in time, or
+    broke off. It says what was being waited for; it is a ``TimeoutError`` too."""

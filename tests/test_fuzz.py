@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 import signal
 from collections.abc import Callable
@@ -240,3 +241,23 @@ def test_export_never_overwrites_a_file(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["export", str(plan), "--to", "json", "--out", str(keep)]) == 2
     assert keep.read_text() == "mine"
     assert "edgeplan: error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("rates", "offsets", "match"), [
+    ([math.nan], [0.0], r"`rates_bps` has 1 NaN"), ([0.0], [0.0], r"`rates_bps`\[0\] = 0.0; expected values > 0"),
+    ([1e6], [-1.0], r"`offsets_s`\[0\] = -1.0"), ([1e6, 1e6], [0.0], r"`rates_bps` has shape \(2,\)"),
+])
+def test_loopback_uploads_refuse_nonsense_rates(rates: list, offsets: list, match: str) -> None:
+    """NaN rates were accepted (the pacing then slept NaN seconds)."""
+    from edgeplan.validation.fl.execute import upload_round
+
+    with pytest.raises(ep.ProblemDataError, match=match):
+        upload_round([b"x"], rates, offsets)
+
+
+def test_a_stalled_upload_is_an_execution_error() -> None:
+    """A bare TimeoutError('timed out') came out of socket.accept; now the error says what was waited for."""
+    from edgeplan.validation.fl.execute import upload_round
+
+    with pytest.raises(ep.ExecutionError, match=r"upload stalled: no bytes for 0.5 s|connected within|did not arrive"):
+        upload_round([b"x" * 10_000_000], [8.0], [30.0], timeout_s=0.5)

@@ -53,7 +53,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan.errors import PlanError, ProblemDataError
+from edgeplan._checks import as_array, as_scalar
+from edgeplan.errors import ExecutionError, PlanError, ProblemDataError
 from edgeplan.formulations.fl.fl_energy import FLRoundEnergy
 from edgeplan.formulations.fl.fl_round import FLRound, FLSchedule
 from edgeplan.registry import validator
@@ -303,20 +304,29 @@ def upload_round(payloads: list[bytes], rates_bps: list[float], offsets_s: list[
     """Upload ``payloads`` concurrently from a separate process, each from ``offsets_s`` on (seconds after a
     common start) at ``rates_bps``; returns the bytes received here and each arrival time after the start."""
     k = len(payloads)
+    rates = as_array("rates_bps", rates_bps, shape=(k,), min_value=0.0, strict_min=True)
+    offsets = as_array("offsets_s", offsets_s, shape=(k,), min_value=0.0)
+    as_scalar("timeout_s", timeout_s, min_value=0.0, strict_min=True)
     if k == 0:
         return [], np.zeros(0)
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.bind((HOST, 0))
     srv.listen(k)
     srv.settimeout(timeout_s)
-    proc = spawn((send_paced,), _uploader_main, (srv.getsockname()[1], payloads, list(map(float, rates_bps)),
-                                                 list(map(float, offsets_s)), timeout_s))
+    proc = spawn((send_paced,), _uploader_main, (srv.getsockname()[1], payloads, rates.tolist(), offsets.tolist(),
+                                                 timeout_s))
     out: dict[int, tuple[bytes, float]] = {}
     errors: list[BaseException] = []
     threads: list[threading.Thread] = []
     try:
-        for _ in range(k):
-            conn, _ = srv.accept()
+        for i in range(k):
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError as exc:
+                code = proc.poll()
+                state = "is still running" if code is None else f"exited with code {code}"
+                raise ExecutionError(f"only {i} of {k} uploaders connected within {timeout_s} s (the uploader "
+                                     f"process {state})") from exc
             conn.settimeout(timeout_s)
             threads.append(threading.Thread(target=_serve, args=(conn, out, errors), daemon=True))
             threads[-1].start()
@@ -326,9 +336,12 @@ def upload_round(payloads: list[bytes], rates_bps: list[float], offsets_s: list[
         srv.close()
         stop(proc)
     if errors:
-        raise errors[0]
+        first = errors[0]
+        what = (f"an upload stalled: no bytes for {timeout_s} s" if isinstance(first, TimeoutError)
+                else f"an upload broke off: {type(first).__name__}: {first}")
+        raise ExecutionError(what) from first
     if len(out) != k:
-        raise TimeoutError(f"{k - len(out)} of {k} uploads did not arrive within {timeout_s} s")
+        raise ExecutionError(f"{k - len(out)} of {k} uploads did not arrive within {timeout_s} s")
     return [out[u][0] for u in range(k)], np.array([out[u][1] for u in range(k)])
 
 

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan.errors import PlanError, ProblemDataError
+from edgeplan.errors import ExecutionError, PlanError, ProblemDataError
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
 from edgeplan.formulations.partition.split import SplitInference, SplitPlan
 from edgeplan.profiles.devices import DeviceProfile
@@ -169,7 +169,7 @@ class SocketLink:
         try:
             got, done = self.inbox.get(timeout=self.timeout)
         except Empty as exc:
-            raise TimeoutError(f"the emulated link delivered nothing within {self.timeout} s") from exc
+            raise ExecutionError(f"the emulated link delivered nothing within {self.timeout} s") from exc
         if isinstance(got, Exception):
             raise got
         ready = done + self.latency

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan.errors import PlanError, ProblemDataError
+from edgeplan.errors import ExecutionError, PlanError, ProblemDataError
 from edgeplan.formulations.slide.provisioning import SlidePlan, SlideProvisioning
 from edgeplan.validation.layer_codec import PRECISIONS, pack_layer, unpack_layer
 from edgeplan.validation.loopback import recv_exact, send_paced, spawn, stop
@@ -176,7 +176,7 @@ def _start_server(payloads: list[list[bytes]], rates: list[float], n_requests: i
         ready = select.select([proc.stdout], [], [], timeout_s)[0]
         line = proc.stdout.readline() if ready else b""
         if not line.strip():
-            raise TimeoutError("the SLIDE server process did not report its port")
+            raise ExecutionError("the SLIDE server process did not report its port")
         return proc, int(line)
     except BaseException:
         stop(proc)
@@ -474,7 +474,7 @@ def _validate_user(job: tuple, frames: list[bytes], which: int, port: int, metri
                 try:
                     idx, tensors, arrival = q.get(timeout=timeout_s)
                 except Empty as exc:
-                    raise TimeoutError(f"layer {layer} of user {u} did not arrive within {timeout_s} s") from exc
+                    raise ExecutionError(f"layer {layer} of user {u} did not arrive within {timeout_s} s") from exc
                 if idx < 0:
                     raise tensors
                 got[idx] = (tensors, arrival)
