@@ -269,7 +269,7 @@ def read_text(path: Any, what: str, error: type[Exception] = ProblemDataError) -
         with open(path, "rb") as fh:
             data = fh.read(MAX_INPUT_BYTES + 1)
     except FileNotFoundError as exc:
-        raise error(f"{where}: no such file") from exc
+        raise error(f"{path}: no such {what}") from exc
     except IsADirectoryError as exc:
         raise error(f"{where} is a directory; expected a file") from exc
     except OSError as exc:
@@ -298,7 +298,7 @@ def parse_json(text: str, where: str, error: type[Exception] = ProblemDataError)
     try:
         return json.loads(text, parse_float=finite, parse_constant=no_constant)
     except json.JSONDecodeError as exc:
-        raise error(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        raise error(f"{where} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     except RecursionError as exc:
         raise error(f"{where}: JSON nested too deeply") from exc
     except ValueError as exc:

@@ -65,7 +65,7 @@ def test_mismatched_and_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="no `source`"):
         ep.load_plan(f).rebuild_problem()
     (tmp_path / "t.json").write_text("{not json")
-    with pytest.raises(PlanError, match=r"t.json: not valid JSON"):
+    with pytest.raises(PlanError, match=r"t.json is not valid JSON"):
         ep.load_plan(tmp_path / "t.json")
     with pytest.raises(PlanError, match="no such plan file"):
         ep.load_plan(tmp_path / "none.json")
