@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -64,22 +65,27 @@ def _wait_for_line(child: subprocess.Popen, line: str, timeout: float = 60.0) ->
     assert got == line, (got, child.stderr.read() if child.poll() is not None else "")
 
 
+def _interrupt(child: subprocess.Popen, ready: Callable[[], None]) -> tuple[str, str, float]:
+    """Wait until ``ready()`` returns, 1.5 s more, send SIGINT; return the child's output and its time to stop."""
+    try:
+        ready()
+        time.sleep(1.5)
+        assert child.poll() is None, "the run ended before the interrupt: the instance is too easy for this test"
+        child.send_signal(signal.SIGINT)
+        t0 = time.perf_counter()
+        out, err = child.communicate(timeout=60)
+        return out, err, time.perf_counter() - t0
+    finally:
+        child.kill()
+
+
 @pytest.mark.parametrize(("gen", "params", "method"), CASES, ids=[c[2] for c in CASES])
 def test_ctrl_c_stops_a_solve_and_raises_keyboard_interrupt(gen: str, params: dict, method: str) -> None:
     if not get_method(method).available:
         pytest.fail(f"{method} is not installed; the test extras install it")
     child = subprocess.Popen([sys.executable, "-c", CHILD, gen, json.dumps(params), method], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=_env())
-    try:
-        _wait_for_line(child, "solving")
-        time.sleep(1.5)
-        assert child.poll() is None, "the solve ended before the interrupt: the instance is too easy for this test"
-        child.send_signal(signal.SIGINT)
-        t0 = time.perf_counter()
-        out, err = child.communicate(timeout=60)
-        took = time.perf_counter() - t0
-    finally:
-        child.kill()
+    out, err, took = _interrupt(child, lambda: _wait_for_line(child, "solving"))
     assert "KeyboardInterrupt" in out, (out, err)
     assert child.returncode == 130, (out, err)
     assert took < PROMPT_S, f"{method} took {took:.1f} s to stop after Ctrl-C"
@@ -94,19 +100,13 @@ def test_ctrl_c_stops_compare_keeping_finished_rows(tmp_path: Path) -> None:
     out = tmp_path / "rows.csv"
     child = subprocess.Popen([sys.executable, "-m", "edgeplan.cli.main", "compare", str(scen), "--out", str(out),
                               "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-    try:
+    def first_row() -> None:
         deadline = time.perf_counter() + 60
         while time.perf_counter() < deadline and (not out.exists() or out.read_text().count("\n") < 2):
             assert child.poll() is None, child.communicate()
             time.sleep(0.1)
-        time.sleep(1.5)                      # highs is now on the hard instance
-        assert child.poll() is None, child.communicate()
-        child.send_signal(signal.SIGINT)
-        t0 = time.perf_counter()
-        _, err = child.communicate(timeout=60)
-        took = time.perf_counter() - t0
-    finally:
-        child.kill()
+
+    _, err, took = _interrupt(child, first_row)          # then highs is on the hard instance
     assert child.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err, err
     assert took < PROMPT_S, f"compare took {took:.1f} s to stop after Ctrl-C"
