@@ -261,3 +261,26 @@ def test_a_stalled_upload_is_an_execution_error() -> None:
 
     with pytest.raises(ep.ExecutionError, match=r"upload stalled: no bytes for 0.5 s|connected within|did not arrive"):
         upload_round([b"x" * 10_000_000], [8.0], [30.0], timeout_s=0.5)
+
+
+@pytest.mark.parametrize(("solve_table", "match"), [
+    ("methods = 'highs'", r"`solve.methods` = 'highs'; expected a non-empty list"),
+    ("time_limit = 0", r"`solve.time_limit` = 0; expected a positive number"),
+    ("timelimit = 5", r"unknown keys \['timelimit'\] in \[solve\]"),
+])
+def test_scenario_solve_tables_are_checked(tmp_path: Path, solve_table: str, match: str) -> None:
+    from edgeplan.io.scenarios import load_scenario
+
+    f = tmp_path / "s.toml"
+    f.write_text(f'family = "knapsack"\n[solve]\n{solve_table}\n')
+    with pytest.raises(ep.ProblemDataError, match=match):
+        load_scenario(f)
+
+
+def test_cli_solve_uses_the_scenarios_methods(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeplan.cli.main import main
+
+    f = tmp_path / "s.toml"
+    f.write_text('family = "knapsack"\n[params]\nn_items = 6\nn_rows = 2\n[solve]\nmethods = ["scipy", "highs"]\n')
+    assert main(["solve", str(f)]) == 0
+    assert "method    scipy" in capsys.readouterr().out

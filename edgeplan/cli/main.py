@@ -62,7 +62,8 @@ def _solve(args: argparse.Namespace) -> int:
     inst = instances[args.instance]
     problem = inst.build()
     time_limit = args.time_limit if args.time_limit is not None else scen.solve.get("time_limit")
-    r = solve(problem, args.method, time_limit=time_limit, seed=args.seed, options=_options(args.options))
+    method = args.method or (scen.solve.get("methods") or [None])[0]  # default: the scenario's first method
+    r = solve(problem, method, time_limit=time_limit, seed=args.seed, options=_options(args.options))
     print(f"instance  {inst.key}")
     print(f"method    {r.method}\nstatus    {r.status.value}" + (f" (limit: {r.limit.value})" if r.limit else ""))
     print(f"objective {r.fun}\nbound     {r.bound}\ngap       {r.gap}")
@@ -197,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("solve", help="solve one instance of a scenario file")
     p.add_argument("scenario", help="scenario TOML file")
-    p.add_argument("--method", "-m", help="method name (default: the first installed exact method)")
+    p.add_argument("--method", "-m", help="method name (default: the first of the scenario's [solve] methods, else "
+                   "the first installed exact method that takes the instance)")
     p.add_argument("--instance", type=int, default=0, help="which instance of the scenario (default 0)")
     p.add_argument("--time-limit", type=float, help="seconds")
     p.add_argument("--seed", type=int)

@@ -106,6 +106,23 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
                            "integers")
 
 
+#: The keys of a scenario's ``[solve]`` table.
+SOLVE_KEYS = ("methods", "time_limit")
+
+
+def _check_solve(table: dict[str, Any], where: str) -> None:
+    """``[solve]``: only :data:`SOLVE_KEYS`; ``methods`` a non-empty list of names, ``time_limit`` seconds > 0."""
+    unknown = sorted(set(table) - set(SOLVE_KEYS))
+    if unknown:
+        raise ProblemDataError(f"{where}: unknown keys {unknown} in [solve]; expected {list(SOLVE_KEYS)}")
+    methods = table.get("methods", ["-"])
+    if not isinstance(methods, list) or not methods or not all(isinstance(m, str) and m for m in methods):
+        raise ProblemDataError(f"{where}: `solve.methods` = {methods!r}; expected a non-empty list of method names")
+    limit = table.get("time_limit", 1.0)
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+        raise ProblemDataError(f"{where}: `solve.time_limit` = {limit!r}; expected a positive number of seconds")
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario TOML file (see the module docstring); errors name the file and key."""
     path = Path(path)
@@ -123,6 +140,7 @@ def load_scenario(path: str | Path) -> Scenario:
     for key in ("params", "sweep", "solve"):
         if not isinstance(doc.get(key, {}), dict):
             raise ProblemDataError(f"{where}: `{key}` must be a table")
+    _check_solve(doc.get("solve", {}), where)
     try:
         return Scenario(name=str(doc.get("name", path.stem)), family=doc["family"], params=doc.get("params", {}),
                         sweep=doc.get("sweep", {}), seeds=_seeds(doc.get("seeds", 1), where),
