@@ -186,7 +186,7 @@ def int_vector(name: str, value: Any, size: int | None = None, *, error: type[Ex
 
 
 #: A generator refuses an instance whose largest arrays (its declared ``cells``, 8 bytes each) exceed this.
-GENERATOR_MEMORY_LIMIT_BYTES = 2 * 2**30
+GENERATOR_MEMORY_LIMIT_BYTES = 512 * 2**20
 #: What a generator's own code may raise on parameters its checks did not foresee; reported as a named error.
 _RAW_ERRORS = (TypeError, ValueError, AttributeError, ZeroDivisionError, IndexError, KeyError, OverflowError,
                FloatingPointError, MemoryError, np.exceptions.AxisError)

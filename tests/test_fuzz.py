@@ -27,8 +27,8 @@ from edgeplan.errors import EdgeplanError
 from edgeplan.registry import GENERATORS, load
 
 EXAMPLES = int(os.environ.get("EDGEPLAN_FUZZ_EXAMPLES", "40"))
-#: Seconds one fuzzed call may take before it counts as a hang.
-HANG_S = 10
+#: Seconds one fuzzed call may take before it counts as a hang (generating a 512 MiB instance takes about 15 s).
+HANG_S = 30
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
