@@ -220,6 +220,7 @@ def test_cli_is_one_line_and_an_exit_code(words: list[str], capsys: pytest.Captu
     ["compare", "examples/knapsack-sweep.toml", "--workers", "0", "--executor", "process"],
     ["compare", "examples/knapsack-sweep.toml", "--time-limit", "0"],
     ["compare", "examples/knapsack-sweep.toml", "--time-limit", "nan"],
+    ["compare", "examples/knapsack-sweep.toml", "--executor", "dask", "--address", "bogus", "--no-progress"],
     ["profile", "resnet18", "--device", "tpu:7", "--size", "tiny", "--repeats", "1"],
 ])
 def test_cli_errors_are_one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

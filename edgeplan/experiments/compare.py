@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeplan._version import __version__
-from edgeplan.errors import ProblemDataError, SolverUnavailableError, UnsupportedProblemError
+from edgeplan.errors import ExecutionError, ProblemDataError, SolverUnavailableError, UnsupportedProblemError
 from edgeplan.io.scenarios import Instance, Scenario, load_scenario
 from edgeplan.solvers.api import _context, available_methods, solve
 from edgeplan.solvers.registry import get_method
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 EXECUTORS = ("inprocess", "process", "dask")
+#: Seconds ``compare`` waits for a Dask scheduler to answer.
+DASK_CONNECT_S = 10.0
 #: Columns of the incremental results file (params as JSON).
 RAW_COLUMNS = ["instance", "seed", "method", "kind", "status", "limit", "objective", "bound", "gap", "sense",
                "build_time", "solve_time", "peak_mem_mb", "message", "params", "config"]
@@ -288,7 +290,12 @@ def _dask(tasks: Sequence[Task], emit: Callable[[dict], None], memory: bool, add
         raise ProblemDataError("executor 'dask' needs `address` (a scheduler address such as 'tcp://host:8786') "
                                "or `client` (a distributed.Client)")
     own = client is None
-    client = Client(address) if own else client
+    if own:
+        try:
+            client = Client(address, timeout=DASK_CONNECT_S)
+        except (OSError, ValueError, TimeoutError) as exc:
+            raise ExecutionError(f"`address` = {address!r}: no Dask scheduler answered there within "
+                                 f"{DASK_CONNECT_S:g} s ({type(exc).__name__}: {exc})") from exc
     try:
         futures = [client.submit(run_task, t, memory, pure=False) for t in tasks]
         for f in as_completed(futures):
