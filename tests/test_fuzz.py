@@ -35,7 +35,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
 NASTY_SCALARS = st.one_of(
     st.integers(-10**30, 10**30), st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
     st.complex_numbers(max_magnitude=1e6), st.text(max_size=8), st.binary(max_size=8),
-    st.sampled_from([-1, 0, 1, 0.5, 10**9, 2**63, -0.0, 1e-300, 1e300]))
+    st.sampled_from([-1, 0, 1, 0.5, 10**6, 10**9, 2**63, -0.0, 1e-300, 1e300]))
 NASTY = st.recursive(NASTY_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                              st.dictionaries(st.text(max_size=4), inner, max_size=3)),
                      max_leaves=8)

@@ -24,6 +24,7 @@ KNAP = knapsack(8, 2, seed=0)
                                      r"'choose', 'on', 'off'"),
     ("highs", {"mip_rel_gap": "1e-3"}, r"`options\['mip_rel_gap'\]` = '1e-3' .* expected a finite number"),
     ("highs", {"threads": 2.5}, r"`options\['threads'\]` = 2.5 .* expected a whole number"),
+    ("highs", {"threads": 10**6}, r"`options\['threads'\]` = 1000000 for method 'highs'; expected at most 256"),
     ("highs", {"highs_options": {"bogus_option": 1}}, r"`options\['highs_options'\]\['bogus_option'\]` = 1 was "
                                                       r"refused by HiGHS"),
     ("highs", {"highs_options": {"mip_rel_gap": "abc"}}, r"\['mip_rel_gap'\]` = 'abc' was refused by HiGHS"),

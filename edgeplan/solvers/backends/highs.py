@@ -62,6 +62,8 @@ from edgeplan.solvers.backends._common import (
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
+#: The most ``threads`` passed to HiGHS (10^6 aborted the process).
+MAX_THREADS = 256
 #: The values of HiGHS' ``presolve`` option.
 PRESOLVE_CHOICES = ("choose", "on", "off")
 #: HiGHS' own default relative MIP gap.
@@ -148,8 +150,8 @@ def _run(h: Any, time_limit: float | None) -> bool:
     return dog.fired
 
 
-def set_raw_options(h: Any, raw: Mapping[str, Any]) -> None:
-    """Pass ``highs_options`` to HiGHS one by one; a key or value HiGHS refuses is a :class:`ProblemDataError`.
+def set_raw_options(h: Any, raw: Mapping[str, Any], label: str = "options['highs_options']") -> None:
+    """Pass options to HiGHS one by one; a key or value HiGHS refuses is a :class:`ProblemDataError`.
 
     ``setOptionValue`` reports an unknown option, a value of the wrong type or one out of range by its status
     (it does not raise); NaN is checked here, since HiGHS takes it. Our watchdog keeps ``solve()``'s time limit
@@ -158,7 +160,7 @@ def set_raw_options(h: Any, raw: Mapping[str, Any]) -> None:
     import highspy
 
     for key, value in raw.items():
-        where = f"`options['highs_options'][{key!r}]` = {value!r}"
+        where = f"`{label}[{key!r}]` = {value!r}"
         if isinstance(value, float) and math.isnan(value):
             raise ProblemDataError(f"{where}; expected a number")
         try:
@@ -206,14 +208,17 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     scale = objective_scale(milp.c)  # exact; lifts sub-tolerance costs above HiGHS' absolute tolerances
     with sw.lap("build"):
         h = build_highs(milp, verbose=ctx.verbose, scale=scale)
-    h.setOptionValue("mip_rel_gap", gap)
+    set_raw_options(h, {"mip_rel_gap": gap}, "options")
     left = ctx.deadline.remaining()
     chosen = presolve
     if presolve == "choose" and not presolve_fits(milp, left):
         chosen = "off"  # HiGHS cannot interrupt its presolve: the time limit comes first
     h.setOptionValue("presolve", chosen)
     if threads is not None:
-        h.setOptionValue("threads", threads)
+        if threads > MAX_THREADS:  # HiGHS aborts the process when it cannot start that many threads
+            raise ProblemDataError(f"`options['threads']` = {threads!r} for method 'highs'; expected at most "
+                                   f"{MAX_THREADS}")
+        set_raw_options(h, {"threads": threads}, "options")
     if ctx.seed is not None:
         h.setOptionValue("random_seed", int(ctx.seed) % 2147483647)
     if left is not None:
