@@ -60,10 +60,10 @@ def interruptible(run: Callable[[], T], stop: Callable[[], None] | None) -> T:
 
     On Ctrl-C (``KeyboardInterrupt`` in the main thread) ``stop()`` asks the solver to stop, we wait for it
     (a second Ctrl-C stops waiting) and re-raise ``KeyboardInterrupt``: an interrupt is never turned into a
-    time-limited result. ``stop=None`` is for a solver that cannot be stopped (``scipy.optimize.milp``, Pyomo's
-    appsi): the interrupt is raised at once and the abandoned solve ends in the background at its own time
-    limit. Off the main thread (a Dask or pool worker), where no ``KeyboardInterrupt`` arrives, ``run()`` is
-    called directly. ``run`` must release the GIL while it works (the solvers used here do).
+    time-limited result. ``stop=None`` is for a solver that cannot be stopped (``scipy.optimize.milp``, the
+    translation of a Pyomo model): the interrupt is raised at once and the abandoned work ends in the background
+    (a solve at its own time limit). Off the main thread (a Dask or pool worker), where no ``KeyboardInterrupt``
+    arrives, ``run()`` is called directly. ``run`` must release the GIL while it works (the solvers used here do).
     """
     if threading.current_thread() is not threading.main_thread():
         return run()
