@@ -15,7 +15,7 @@ from edgeplan.errors import (
     SolverUnavailableError,
     UnsupportedProblemError,
 )
-from edgeplan.experiments.compare import compare
+from edgeplan.experiments.compare import compare, read_results
 from edgeplan.formulations import MILP, Violation
 from edgeplan.io.plans import export_plan, load_plan, save_plan
 from edgeplan.io.scenarios import Scenario, load_scenario
@@ -60,6 +60,7 @@ __all__ = [
     "export_plan",
     "load_plan",
     "load_scenario",
+    "read_results",
     "register",
     "save_plan",
     "solve",

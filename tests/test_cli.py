@@ -12,7 +12,7 @@ import pytest
 
 from edgeplan.cli.main import main
 
-EXAMPLE = str(Path(__file__).parent.parent / "examples" / "knapsack-sweep.toml")
+EXAMPLE = str(Path(__file__).parent.parent / "edgeplan" / "examples" / "knapsack-sweep.toml")
 
 
 def test_methods_lists_every_backend(capsys: pytest.CaptureFixture[str]) -> None:
@@ -45,7 +45,8 @@ def test_solve_validate_export(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["validate", str(plan)]) == 0
     assert "check     ok" in capsys.readouterr().out
     assert main(["export", str(plan), "--to", "onnx", "--out", str(tmp_path)]) == 2
-    assert "not an export format for a ndarray plan" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "a MILP plan (a solution vector) has no export formats" in err and "SplitPlan (onnx, split-spec)" in err
 
 
 def test_an_fl_plan_is_executed_by_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -196,7 +196,7 @@ def test_scenario_files_never_raise_raw(tmp_path_factory: pytest.TempPathFactory
 
 CLI_WORDS = ["solve", "compare", "validate", "export", "methods", "profile", "--problem", "--out", "--to",
              "--time-limit", "--workers", "--executor", "--methods", "--seeds", "--instance", "--device", "-1",
-             "0", "nan", "Bogus", "MILP", "/", "/dev/null", ".", "examples/knapsack-sweep.toml", "--sweep",
+             "0", "nan", "Bogus", "MILP", "/", "/dev/null", ".", "knapsack-sweep", "--sweep",
              "n_items=1,x", "--options", "{", "[]"]
 
 
@@ -217,17 +217,15 @@ def test_cli_is_one_line_and_an_exit_code(words: list[str], capsys: pytest.Captu
 @pytest.mark.parametrize("argv", [
     ["methods", "--problem", "Bogus"],
     ["solve", "."], ["validate", "."], ["validate", "/dev/null"],
-    ["compare", "examples/knapsack-sweep.toml", "--workers", "0", "--executor", "process"],
-    ["compare", "examples/knapsack-sweep.toml", "--time-limit", "0"],
-    ["compare", "examples/knapsack-sweep.toml", "--time-limit", "nan"],
-    ["compare", "examples/knapsack-sweep.toml", "--executor", "dask", "--address", "bogus", "--no-progress"],
+    ["compare", "knapsack-sweep", "--workers", "0", "--executor", "process"],
+    ["compare", "knapsack-sweep", "--time-limit", "0"],
+    ["compare", "knapsack-sweep", "--time-limit", "nan"],
+    ["compare", "knapsack-sweep", "--executor", "dask", "--address", "bogus", "--no-progress"],
     ["profile", "resnet18", "--device", "tpu:7", "--size", "tiny", "--repeats", "1"],
 ])
 def test_cli_errors_are_one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     from edgeplan.cli.main import main
 
-    root = Path(__file__).resolve().parents[1]
-    argv = [str(root / a) if a.startswith("examples/") else a for a in argv]
     assert _bounded(lambda: main(argv)) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("edgeplan: error: ") and "\n" not in err, err

@@ -19,7 +19,7 @@ from edgeplan import ProblemDataError
 from edgeplan.io.scenarios import Scenario
 from edgeplan.solvers.catalog import CATALOG
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "knapsack-sweep.toml"
+EXAMPLE = Path(__file__).parent.parent / "edgeplan" / "examples" / "knapsack-sweep.toml"
 STABLE = ["instance", "seed", "method", "status", "objective", "bound", "best_bound", "gap_to_best"]
 
 

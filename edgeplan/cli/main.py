@@ -1,6 +1,6 @@
 """The ``edgeplan`` command line.
 
-``solve``, ``compare``, ``profile``, ``validate``, ``export``, ``methods`` and ``demo``; ``--help``
+``solve``, ``compare``, ``profile``, ``validate``, ``export``, ``methods``, ``scenarios`` and ``demo``; ``--help``
 on each. Errors (bad input, and the operating system's: a missing file, a directory given for a
 file, no permission) are one line on stderr (``edgeplan: error: ...``) with exit code 2; a solve or
 a validation that finds no plan or a broken one exits with 1; Ctrl-C prints ``edgeplan: interrupted``
@@ -189,6 +189,26 @@ def _methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenarios(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from edgeplan.io.scenarios import load_scenario, shipped_scenarios
+
+    shipped = shipped_scenarios()
+    if args.copy:
+        out = Path(args.copy)
+        out.mkdir(parents=True, exist_ok=True)
+        for path in shipped.values():
+            print(shutil.copy(path, out / path.name))
+        return 0
+    for name, path in shipped.items():
+        scen = load_scenario(path)
+        first = path.read_text().splitlines()[0].lstrip("# ").strip()
+        print(f"{name:<16} {scen.family:<18} {len(scen):>4} instances  {first}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edgeplan.cli.demo import add_demo
 
@@ -197,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("solve", help="solve one instance of a scenario file")
-    p.add_argument("scenario", help="scenario TOML file")
+    p.add_argument("scenario", help="scenario TOML file, or the name of a shipped one (`edgeplan scenarios`)")
     p.add_argument("--method", "-m", help="method name (default: the first of the scenario's [solve] methods, else "
                    "the first installed exact method that takes the instance)")
     p.add_argument("--instance", type=int, default=0, help="which instance of the scenario (default 0)")
@@ -208,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_solve)
 
     p = sub.add_parser("compare", help="every method on every instance of a scenario (with sweeps)")
-    p.add_argument("scenario", help="scenario TOML file")
+    p.add_argument("scenario", help="scenario TOML file, or the name of a shipped one (`edgeplan scenarios`)")
     p.add_argument("--methods", help="comma-separated method names (default: the scenario's or all installed)")
     p.add_argument("--sweep", action="append", metavar="KEY=V1,V2", help="sweep a generator parameter (repeatable)")
     p.add_argument("--seeds", type=int, help="number of instance seeds (overrides the file)")
@@ -249,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problem", help="only methods taking this problem type (e.g. MILP)")
     p.add_argument("-v", "--verbose", action="store_true", help="also each method's module, options and capabilities")
     p.set_defaults(func=_methods)
+
+    p = sub.add_parser("scenarios", help="list the scenarios shipped with edgeplan (usable by name)")
+    p.add_argument("--copy", metavar="DIR", help="copy their TOML files into DIR, to edit")
+    p.set_defaults(func=_scenarios)
 
     add_demo(sub)
     return parser

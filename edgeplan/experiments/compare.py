@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from edgeplan._version import __version__
 from edgeplan.errors import ExecutionError, ProblemDataError, SolverUnavailableError, UnsupportedProblemError
 from edgeplan.io.scenarios import Instance, Scenario, load_scenario
@@ -68,10 +70,16 @@ class Task:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     config: str = ""  # the run configuration (:func:`run_config`), stored with the row
+    instance_seed: int | None = None  # a scenario instance's generator seed
+
+    @property
+    def row_seed(self) -> int | None:
+        """The ``seed`` column: the solver seed of a built problem, the generator seed of a scenario instance."""
+        return self.seed if self.seed is not None else self.instance_seed
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.instance, "" if self.seed is None else str(self.seed), self.method)
+        return (self.instance, "" if self.row_seed is None else str(self.row_seed), self.method)
 
 
 @functools.cache
@@ -150,7 +158,7 @@ class MemoryProbe:
 
 def run_task(task: Task, measure_memory: bool = True) -> dict[str, Any]:
     """Run one task and return its raw row (never raises for a method's failure)."""
-    row: dict[str, Any] = {"instance": task.instance, "seed": task.seed, "method": task.method,
+    row: dict[str, Any] = {"instance": task.instance, "seed": task.row_seed, "method": task.method,
                            "kind": get_method(task.method).kind, "params": json.dumps(dict(task.params), default=str),
                            "config": task.config}
     problem = _problem(task)
@@ -175,9 +183,10 @@ def run_task(task: Task, measure_memory: bool = True) -> dict[str, Any]:
 
 
 # -- the results file ----------------------------------------------------------------------------------
-def _read_done(path: Path) -> list[dict[str, Any]]:
+def _read_done(path: Path, repair: bool = True) -> list[dict[str, Any]]:
     """Rows already in ``path``, an edgeplan results file; a torn tail (a run killed mid-write: a last line
-    without its newline, or a record cut inside a quoted multi-line message) is cut off the file.
+    without its newline, or a record cut inside a quoted multi-line message) is cut off the file (with
+    ``repair``; otherwise only left out of the rows).
 
     A file whose first line is not our header is not ours: it is refused, and left exactly as it was.
     """
@@ -207,7 +216,7 @@ def _read_done(path: Path) -> list[dict[str, Any]]:
     except csv.Error:                                            # ended inside a quoted field
         pass
     size = len("".join(lines[:kept]).encode())
-    if size != len(data):
+    if repair and size != len(data):
         with path.open("r+b") as fh:
             fh.truncate(size)
     return rows
@@ -317,9 +326,28 @@ _EXECUTORS = {"inprocess": _inprocess, "process": _process, "dask": _dask}
 
 
 # -- compare ---------------------------------------------------------------------------------------------
+def _seed_list(seeds: Any) -> list[int] | None:
+    """``seeds``: a count ``n`` (seeds ``0..n-1``, as the CLI's ``--seeds n``) or a list of integers >= 0."""
+    if seeds is None:
+        return None
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ProblemDataError(f"`seeds` = {seeds!r}; expected a count >= 1 or a list of integers >= 0")
+        return list(range(seeds))
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        raise ProblemDataError(f"`seeds` = {seeds!r}; expected a count >= 1 or a list of integers >= 0")
+    out = list(seeds)
+    bad = [s for s in out if isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 0]
+    if not out or bad:
+        raise ProblemDataError(f"`seeds` = {seeds!r}; expected a count >= 1 or a non-empty list of integers >= 0 "
+                               f"(bad: {bad[:3]})")
+    return [int(s) for s in out]
+
+
 def _sources(problems: Any, sweep: Mapping[str, Sequence[Any]] | None,
              seeds: Sequence[int] | None) -> tuple[list[tuple[str, Mapping, Any]], list[int | None], Scenario | None]:
     """(instance id, params, source) triples, the solver seeds, and the scenario if any."""
+    seeds = _seed_list(seeds)
     if isinstance(problems, str | Path):
         problems = load_scenario(problems)
     if isinstance(problems, Scenario):
@@ -368,8 +396,9 @@ def compare(
         Method names; default the scenario's ``[solve] methods``, else every installed method that
         accepts the first problem.
     seeds
-        For a scenario: the instance seeds (overriding the file's). For built problems: solver
-        seeds, each a separate run.
+        A count ``n`` (seeds ``0..n-1``) or a list of seeds. For a scenario: the instance seeds
+        (overriding the file's). For built problems: solver seeds, each a separate run. The table's
+        ``seed`` column holds the one that applies.
     time_limit, options
         Per-solve time limit (seconds) and per-method options ``{"cp-sat": {"num_workers": 1}}``.
     sweep
@@ -424,7 +453,8 @@ def compare(
     for m in method_list:  # unknown or ill-typed options are refused before any run
         get_method(m).bind(options.get(m) or {})
     configs = {m: run_config(m, time_limit, options.get(m) or {}) for m in method_list}
-    tasks = [Task(name, s, m, params, src, time_limit, options.get(m) or {}, configs[m])
+    tasks = [Task(name, s, m, params, src, time_limit, options.get(m) or {}, configs[m],
+                  src.seed if isinstance(src, Instance) else None)
              for name, params, src in named for s in solver_seeds for m in method_list]
     writer = _Writer(Path(out) if out is not None else None)
     done_rows = writer.open()
@@ -459,6 +489,35 @@ def compare(
     table.attrs["computed"] = len(todo)
     table.attrs["wall_time"] = time.perf_counter() - t0
     return table
+
+
+def read_results(path: str | Path, config: str | None = None) -> pd.DataFrame:
+    """The table :func:`compare` returned, read back from its results file (``out=``).
+
+    Parameters
+    ----------
+    path
+        A results CSV written by ``compare(..., out=path)`` or ``edgeplan compare --out``.
+    config
+        Keep only rows of this run configuration (the ``config`` column, see :func:`run_config`); by
+        default every row counts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same columns, parameter columns and ``best_bound`` / ``gap_to_best`` as :func:`compare`'s
+        table, one row per (instance, seed, method) in the order the file first has them; when a task
+        has several rows (a rerun), the last one wins, as in a resumed ``compare``. The file is only read
+        (a torn last row, from a run killed mid-write, is left out but not cut off).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ProblemDataError(f"`path` = {str(path)!r} is not a file; expected a results CSV written by compare")
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}  # first-seen order, last row wins
+    for r in _read_done(path, repair=False):
+        if config is None or r["config"] == config:
+            latest[(r["instance"], r["seed"] or "", r["method"])] = r
+    return _table([dict(r) for r in latest.values()], list(latest))
 
 
 def _num(v: Any) -> float | None:
@@ -498,4 +557,4 @@ def _table(rows: list[dict[str, Any]], order: list[tuple[str, str, str]]) -> pd.
     return df
 
 
-__all__ = ["EXECUTORS", "MemoryProbe", "Task", "compare", "run_task"]
+__all__ = ["EXECUTORS", "MemoryProbe", "Task", "compare", "read_results", "run_task"]

@@ -293,9 +293,20 @@ def export_plan(problem: Any, plan: Any, to: str, out_dir: str | Path, **kwargs:
             out.mkdir(parents=True, exist_ok=True)
             return e.func(problem, plan, out, **kwargs)
     able = exporters_for(plan)
-    raise PlanError(f"`to` = {to!r} is not an export format for a {type(plan).__name__} plan; "
-                    f"expected one of {able if able else '(none registered)'}")
+    what = f"{type(problem).__name__} plan ({'a solution vector' if isinstance(plan, np.ndarray) else type(plan).__name__})"
+    if able:
+        raise PlanError(f"`to` = {to!r} is not an export format for a {what}; expected one of {', '.join(able)}")
+    raise PlanError(f"`to` = {to!r}: a {what} has no export formats; {export_formats_text()}")
+
+
+def export_formats_text() -> str:
+    """Which plan types have which export formats, in one line (for messages and ``--help``)."""
+    by_type: dict[str, list[str]] = {}
+    for (name, t), _ in EXPORTERS.items():
+        by_type.setdefault(t.__name__, []).append(name)
+    listed = ", ".join(f"{t} ({', '.join(sorted(names))})" for t, names in sorted(by_type.items()))
+    return f"the families' exporters take these plans: {listed}; a MILP's solution vector has none"
 
 
 __all__ = ["SCHEMA_VERSION", "PlanFile", "export_plan", "exporters_for", "fingerprint", "load_plan",
-           "plan_document", "plan_from_jsonable", "save_plan", "to_jsonable", "validate_document"]
+           "export_formats_text", "plan_document", "plan_from_jsonable", "save_plan", "to_jsonable", "validate_document"]

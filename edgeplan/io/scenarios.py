@@ -16,6 +16,10 @@
     methods = ["highs", "cp-sat"]
     time_limit = 10
 
+Scenarios shipped with the package (``edgeplan/examples/*.toml``: :func:`shipped_scenarios`) load by name:
+``load_scenario("knapsack-sweep")`` and ``edgeplan solve knapsack-sweep``; a path that exists is always read
+as a file first.
+
 Every family's generator is reachable by name; a generator is a function
 ``f(**params, seed=int) -> problem`` registered with :func:`edgeplan.registry.generator` in the family's
 ``instances.py`` (a generator that needs a real torch model lives in the family's validation folder and is
@@ -123,9 +127,38 @@ def _check_solve(table: dict[str, Any], where: str) -> None:
         raise ProblemDataError(f"{where}: `solve.time_limit` = {limit!r}; expected a positive number of seconds")
 
 
+#: The folder of the scenarios shipped with the package.
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """The scenarios shipped with the package: ``{name: path}`` (names are the file stems)."""
+    return {p.stem: p for p in sorted(EXAMPLES.glob("*.toml"))}
+
+
+def scenario_path(name_or_path: str | Path) -> Path:
+    """The file of a scenario given as a path or as the name of a shipped scenario (see :func:`shipped_scenarios`).
+
+    An existing path wins; a bare name (no folder, with or without ``.toml``) that names no file here is looked up
+    among the shipped scenarios; anything else is returned as given (reading it then names the missing file).
+    """
+    path = Path(name_or_path)
+    if path.exists() or len(path.parts) != 1:
+        return path
+    shipped = shipped_scenarios()
+    stem = path.stem if path.suffix == ".toml" else path.name
+    if stem in shipped:
+        return shipped[stem]
+    if path.suffix != ".toml":
+        raise ProblemDataError(f"scenario {str(name_or_path)!r}: no such file, and no shipped scenario of that name; "
+                               f"expected a TOML file path or one of {', '.join(shipped)}")
+    return path
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Read a scenario TOML file (see the module docstring); errors name the file and key."""
-    path = Path(path)
+    """Read a scenario TOML file, or a shipped scenario by name (see the module docstring); errors name the file
+    and key."""
+    path = scenario_path(path)
     where = str(path)
     try:
         doc = tomllib.loads(read_text(path, "scenario file"))
@@ -149,4 +182,4 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ProblemDataError(f"{where}: {exc}") from exc
 
 
-__all__ = ["Instance", "Scenario", "load_scenario"]
+__all__ = ["EXAMPLES", "Instance", "Scenario", "load_scenario", "scenario_path", "shipped_scenarios"]

@@ -1,7 +1,10 @@
 """Loading profiles from preset names or user files.
 
 Preset TOML files ship in ``edgeplan/profiles/data/``; each says what it is with a top-level ``kind`` key
-(``"device"``, ``"wired_link"``, ``"channel"``). JSON files hold :class:`~edgeplan.profiles.model.ModelProfile`s.
+(``"device"``, ``"wired_link"``, ``"channel"``). JSON files hold :class:`~edgeplan.profiles.model.ModelProfile`s;
+the profiles of the zoo models (``edgeplan.validation.zoo``: ``resnet18``, ``gpt2``, ... at full size, and
+``resnet18-small``, ``gpt2-small``, ... at the small size) ship in ``data/zoo/`` and load by name like the
+other presets (kind ``"model"``), without torch.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from edgeplan.profiles.model import ModelProfile
 
 Profile = DeviceProfile | WiredLink | WirelessChannel | ModelProfile
 
-_KINDS: dict[str, Any] = {"device": DeviceProfile, "wired_link": WiredLink, "channel": WirelessChannel}
+_KINDS: dict[str, Any] = {"device": DeviceProfile, "wired_link": WiredLink, "channel": WirelessChannel,
+                          "model": ModelProfile}
 
 
 def _data_dir() -> Path:
@@ -26,23 +30,28 @@ def _data_dir() -> Path:
 
 
 def list_presets(kind: str | None = None) -> list[str]:
-    """Names of the shipped presets, sorted; ``kind`` filters (``"device"``, ``"wired_link"``, ``"channel"``)."""
+    """Names of the shipped presets, sorted; ``kind`` filters (``"device"``, ``"wired_link"``, ``"channel"``,
+    ``"model"``)."""
     if kind is not None and kind not in _KINDS:
         raise ProfileError(f"`kind` = {kind!r}; expected one of " + ", ".join(map(repr, _KINDS)))
     names = []
-    for p in sorted(_data_dir().glob("*.toml")):
-        if kind is None or _toml.read_toml(p).get("kind", "device") == kind:
-            names.append(p.stem)
+    if kind != "model":
+        for p in sorted(_data_dir().glob("*.toml")):
+            if kind is None or _toml.read_toml(p).get("kind", "device") == kind:
+                names.append(p.stem)
+    if kind in (None, "model"):
+        names += [p.stem for p in sorted((_data_dir() / "zoo").glob("*.json"))]
     return names
 
 
 def preset_path(name: str) -> Path:
-    """Path of the preset called ``name``; raises listing the available presets."""
-    p = _data_dir() / f"{name}.toml"
-    if not p.is_file():
-        raise ProfileError(f"`name` = {name!r} is neither a file nor a preset; expected a path or one of "
-                           + ", ".join(list_presets()))
-    return p
+    """Path of the preset called ``name`` (a device, link or channel TOML, or a zoo model's JSON profile);
+    raises listing the available presets."""
+    for p in (_data_dir() / f"{name}.toml", _data_dir() / "zoo" / f"{name}.json"):
+        if "/" not in name and p.is_file():
+            return p
+    raise ProfileError(f"`name` = {name!r} is neither a file nor a preset; expected a path or one of "
+                       + ", ".join(list_presets()))
 
 
 def _from_toml(path: Path) -> Profile:
@@ -73,7 +82,8 @@ def load_profile(path_or_name: str | Path) -> Profile:
         raise ProfileError(f"profile file `{p}` has suffix {p.suffix!r}; expected '.toml' or '.json'")
     if not isinstance(path_or_name, str) or not path_or_name:
         raise ProfileError(f"`path_or_name` = {path_or_name!r}; expected a preset name or a file path")
-    return _from_toml(preset_path(path_or_name))
+    path = preset_path(path_or_name)
+    return ModelProfile.load(path) if path.suffix == ".json" else _from_toml(path)
 
 
 def load_device(path_or_name: str | Path) -> DeviceProfile:

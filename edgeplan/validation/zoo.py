@@ -24,8 +24,10 @@ name                    full architecture                             transforme
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -200,4 +202,50 @@ def build_model(name: str, *, size: str = "full", batch_size: int = 1, seed: int
     return ZooModel(name=name, size=size, family=family, module=model, example_inputs=inputs, config=cfg)
 
 
-__all__ = ["SIZES", "ZOO_MODELS", "ZooModel", "build_model"]
+#: The sizes whose profiles ship with the package (``edgeplan/profiles/data/zoo/``).
+SHIPPED_SIZES = ("full", "small")
+
+
+def shipped_profile_name(name: str, size: str) -> str:
+    """The preset name of a shipped zoo profile: ``gpt2`` (full size), ``gpt2-small``."""
+    return name if size == "full" else f"{name}-{size}"
+
+
+def zoo_profile(name: str, size: str = "full") -> Any:
+    """The FLOP-and-byte profile (no timings) of a zoo model, as shipped in ``profiles/data/zoo``.
+
+    Forward and backward FLOPs per block, activation and weight bytes, from a trace of the model built at
+    batch 1 with seed 0 (:func:`build_model`); ``meta["zoo"]`` records the build. Timings come from the device
+    presets' peak rates when a problem uses it, or from :func:`edgeplan.validation.partition.execute.profile_zoo`
+    measured on this host.
+    """
+    from edgeplan.profiles.profiler import profile_model
+
+    z = build_model(name, size=size)
+    prof = profile_model(z.module, z.example_inputs, name=shipped_profile_name(name, size), timing=False,
+                         progress=False)
+    return dataclasses.replace(prof, meta={**prof.meta, "zoo": {"name": name, "size": size, "batch_size": 1,
+                                                                  "seed": 0}})
+
+
+def write_zoo_profiles(out_dir: str | Path) -> list[Path]:
+    """Write :func:`zoo_profile` of every zoo model at every :data:`SHIPPED_SIZES` into ``out_dir``.
+
+    The maintainers' command that makes the shipped profiles: ``python -m edgeplan.validation.zoo DIR``
+    (``tests/profiles/test_zoo_profiles.py`` checks that the shipped files equal a fresh trace).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [zoo_profile(n, s).save(out / f"{shipped_profile_name(n, s)}.json")
+            for n in ZOO_MODELS for s in SHIPPED_SIZES]
+
+
+__all__ = ["SHIPPED_SIZES", "SIZES", "ZOO_MODELS", "ZooModel", "build_model", "shipped_profile_name",
+           "write_zoo_profiles", "zoo_profile"]
+
+
+if __name__ == "__main__":  # pragma: no cover - the maintainers' command
+    import sys
+
+    for written in write_zoo_profiles(sys.argv[1] if len(sys.argv) > 1 else "edgeplan/profiles/data/zoo"):
+        print(written)

@@ -83,7 +83,7 @@ def test_wireless_link_rate_matches_channel() -> None:
     ({"min_bits": [1.5, 2, 3]}, r"`min_bits` = .*expected integers >= 1"),
     ({"memory_cap_bytes": [1.0, -1.0]}, r"`memory_cap_bytes`\[1\] = -1.0; expected values >= 0"),
     ({"max_latency_s": -1.0}, r"`max_latency_s` = -1.0; expected a value >= 0"),
-    ({"model": "resnet"}, r"`model` is a str; expected a ModelProfile"),
+    ({"model": "resnet"}, r"`model` = 'resnet': `name` = 'resnet' is neither a file nor a preset"),
     ({"use_measured": 1}, r"`use_measured` = 1; expected True or False"),
 ])
 def test_problem_errors(change: dict, match: str) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from edgeplan._checks import as_scalar
-from edgeplan.errors import ProblemDataError
+from edgeplan.errors import ProblemDataError, ProfileError
 from edgeplan.profiles.devices import DTYPE_BYTES, DeviceProfile
 from edgeplan.profiles.links import WiredLink, WirelessChannel
 from edgeplan.profiles.model import ModelProfile
@@ -111,20 +111,40 @@ def per_item(name: str, value: Any, size: int, *, default: float, allow_inf: boo
     return as_array(name, arr, shape=(size,), min_value=0.0, allow_inf=allow_inf)
 
 
+def named_profile(name: str, value: Any, kind: type) -> Any:
+    """A profile given by preset name or file path (a ``str``) loaded and checked to be a ``kind``."""
+    if not isinstance(value, str):
+        return value
+    from edgeplan.profiles.loading import load_profile
+
+    try:
+        prof = load_profile(value)
+    except ProfileError as exc:
+        raise ProblemDataError(f"`{name}` = {value!r}: {exc}") from exc
+    if not isinstance(prof, kind):
+        raise ProblemDataError(f"`{name}` = {value!r} is a {type(prof).__name__} preset; expected a {kind.__name__}")
+    return prof
+
+
 def check_model(model: Any) -> ModelProfile:
+    """``model`` as a :class:`ModelProfile`: the profile itself, a zoo model's name (``"gpt2"``,
+    ``"resnet18-small"``: the shipped profiles) or a profile ``.json`` path."""
+    model = named_profile("model", model, ModelProfile)
     if not isinstance(model, ModelProfile):
-        raise ProblemDataError(f"`model` is a {type(model).__name__}; expected a ModelProfile")
+        raise ProblemDataError(f"`model` is a {type(model).__name__}; expected a ModelProfile, a zoo model name "
+                               "or a profile .json path")
     return model
 
 
 def check_devices(name: str, devices: Any, *, minimum: int, maximum: int | None = None) -> tuple[DeviceProfile, ...]:
+    """``devices`` as a tuple of :class:`DeviceProfile`; each may be given by preset name or ``.toml`` path."""
     if isinstance(devices, DeviceProfile | str) or not isinstance(devices, Sequence):
         raise ProblemDataError(f"`{name}` is a {type(devices).__name__}; expected a sequence of DeviceProfile")
-    out = tuple(devices)
+    out = tuple(named_profile(f"{name}[{i}]", d, DeviceProfile) for i, d in enumerate(devices))
     bad = [i for i, d in enumerate(out) if not isinstance(d, DeviceProfile)]
     if bad:
         raise ProblemDataError(f"`{name}`[{bad[0]}] is a {type(out[bad[0]]).__name__}; expected a DeviceProfile "
-                               "(load presets with edgeplan.profiles.load_device)")
+                               "or a device preset name")
     if len(out) < minimum or (maximum is not None and len(out) > maximum):
         want = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
         raise ProblemDataError(f"`{name}` has {len(out)} devices; expected {want}")
@@ -213,5 +233,5 @@ def rows_of(n: int, per_row: int) -> np.ndarray:
     return np.repeat(np.arange(n), per_row)
 
 
-__all__ = ["TIME_RTOL", "BlockTimes", "Columns", "Rows", "block_times", "check_devices", "check_model",
+__all__ = ["TIME_RTOL", "BlockTimes", "Columns", "Rows", "block_times", "check_devices", "check_model", "named_profile",
            "native_bits", "per_item", "positive_int", "rows_of", "wireless_link"]

@@ -76,10 +76,17 @@ def random_profile(n_blocks: int = 6, *, kind: str = "residual", seed: Any = Non
         input_bytes=float(rng.integers(10, 200)) * 1024, input_consumers=np.array([0]))
 
 
-def split_instance(model: ModelProfile | str, tiers: Sequence[DeviceProfile | str] = SPLIT_TIERS[:2],
+@generator("partition-split-presets", cells=lambda tiers=SPLIT_TIERS[:2], **_: 4096 * len(tiers), tiny=(
+    {"model": "resnet18-small", "tiers": ["phone-midrange", "edge-server-t4"], "rates_bps": 20e6},
+    {"model": "gpt2-small", "tiers": list(SPLIT_TIERS), "rates_bps": [50e6, 1e9], "minimize": "energy"}))
+def split_instance(model: ModelProfile | str = "resnet18", tiers: Sequence[DeviceProfile | str] = SPLIT_TIERS[:2],
                    rates_bps: Sequence[float] | float = 50e6, *, latencies_s: Sequence[float] | float = 0.0,
                    seed: int | None = None, **kwargs: Any) -> SplitInference:
-    """A :class:`SplitInference` from a profile (object, or a ``.json`` path) and device presets.
+    """A :class:`SplitInference` of a named model over named device presets (the scenario family
+    ``partition-split-presets``).
+
+    ``model`` is a profile, a zoo model name (``"gpt2"``, ``"resnet18-small"``: the shipped profiles) or a
+    profile ``.json`` path; ``tiers`` are device profiles or preset names (``edgeplan.profiles.list_presets``).
 
     ``rates_bps`` / ``latencies_s`` give one value per link (scalars broadcast); other keywords go to
     :class:`SplitInference` (``minimize``, ``bit_widths``, ``min_bits``, ``memory_cap_bytes`` ...).
@@ -135,10 +142,23 @@ def random_split_instance(n_blocks: int = 6, n_tiers: int = 2, *, kind: str = "r
     return p
 
 
-def pipeline_instance(model: ModelProfile | str, devices: Sequence[DeviceProfile | str], *,
+#: The devices of ``partition-pipeline-presets`` by default.
+PIPELINE_DEVICES = ("jetson-nano", "jetson-orin-nano-8gb", "jetson-orin-nx-16gb")
+
+
+@generator("partition-pipeline-presets", cells=lambda devices=PIPELINE_DEVICES, **_: 4096 * len(devices) ** 2, tiny=(
+    {"model": "resnet18-small", "devices": ["jetson-nano", "jetson-orin-nx-16gb", "raspberry-pi-5"],
+     "bandwidth_bps": 100e6},
+    {"model": "gpt2-small", "devices": ["phone-midrange", "phone-flagship"], "bandwidth_bps": [50e6, 200e6],
+     "mode": "training", "minimize": "iteration", "n_micro": 4}))
+def pipeline_instance(model: ModelProfile | str = "resnet18",
+                      devices: Sequence[DeviceProfile | str] = PIPELINE_DEVICES, *,
                       bandwidth_bps: Sequence[float] | float | None = None, rates_bps: Any = None,
                       latency_s: float = 0.0, seed: int | None = None, **kwargs: Any) -> PipelinePartition:
-    """A :class:`PipelinePartition` from a profile and device presets.
+    """A :class:`PipelinePartition` of a named model over named device presets (the scenario family
+    ``partition-pipeline-presets``).
+
+    ``model`` and ``devices`` as in :func:`split_instance`.
 
     Links: ``rates_bps`` as a (K, K) matrix, or per-device ``bandwidth_bps`` (PipeEdge's rule: a link runs at
     the smaller of its ends' bandwidths). Other keywords go to :class:`PipelinePartition`.

@@ -205,7 +205,7 @@ class PipelinePartition:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        check_model(self.model)
+        set_(self, "model", check_model(self.model))
         devs = check_devices("devices", self.devices, minimum=1)
         K = len(devs)
         set_(self, "devices", devs)

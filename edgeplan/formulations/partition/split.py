@@ -70,6 +70,7 @@ from edgeplan.formulations.partition.common import (
     block_times,
     check_devices,
     check_model,
+    named_profile,
     native_bits,
     per_item,
     positive_int,
@@ -236,7 +237,7 @@ class SplitInference:
         if isinstance(self.links, WiredLink) or not isinstance(self.links, Sequence):
             raise ProblemDataError(f"`links` is a {type(self.links).__name__}; expected a sequence of {T - 1} "
                                    "WiredLink")
-        links = tuple(self.links)
+        links = tuple(named_profile(f"links[{i}]", x, WiredLink) for i, x in enumerate(self.links))
         if len(links) != T - 1 or not all(isinstance(x, WiredLink) for x in links):
             raise ProblemDataError(f"`links` has {len(links)} entries; expected {T - 1} WiredLink (one between "
                                    "consecutive tiers)")
@@ -248,6 +249,7 @@ class SplitInference:
         if any(w < 1 or w >= w0 for w in widths) or any(isinstance(w, bool) for w in self.bit_widths):
             raise ProblemDataError(f"`bit_widths` = {list(self.bit_widths)}; expected integers in [1, {w0 - 1}] "
                                    f"(below the native {w0} bits of {self.dtype})")
+        set_(self, "model", model)
         set_(self, "tiers", tiers)
         set_(self, "links", links)
         set_(self, "batch_size", int(self.batch_size))
