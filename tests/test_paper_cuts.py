@@ -1,0 +1,82 @@
+"""The everyday paper cuts found by trying the README as a new user: each test failed before its fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import edgeplan as ep
+from edgeplan.cli.main import main
+
+
+def test_compare_takes_a_seed_count_and_fills_the_seed_column(tmp_path: Path) -> None:
+    df = ep.compare("knapsack-sweep", ["highs"], seeds=2, sweep={"n_items": [10]})  # TypeError before
+    assert sorted(df["seed"]) == [0, 1]                                                # None before
+    assert all(inst.endswith(f"/seed={s}") for inst, s in zip(df["instance"], df["seed"], strict=True))
+    with pytest.raises(ep.ProblemDataError, match="`seeds` = 0; expected a count >= 1"):
+        ep.compare("knapsack-sweep", ["highs"], seeds=0)
+    with pytest.raises(ep.ProblemDataError, match="`seeds` = 'ab'"):
+        ep.compare("knapsack-sweep", ["highs"], seeds="ab")
+
+
+def test_a_results_file_reads_back_into_the_same_table_and_plots(tmp_path: Path) -> None:
+    out = tmp_path / "rows.csv"
+    df = ep.compare("knapsack-sweep", ["highs", "cp-sat"], seeds=[3, 4], sweep={"n_items": [10, 20]}, out=out)
+    back = ep.read_results(out)
+    pd.testing.assert_frame_equal(df, back)
+    ep.plot.objective_vs_param(back, "n_items", path=tmp_path / "fig.png")
+    assert (tmp_path / "fig.png").stat().st_size > 1000
+    with out.open("a") as fh:                         # a torn row: left out of the table, the file untouched
+        fh.write("knapsack-sweep/x,0,highs,exact")
+    size = out.stat().st_size
+    pd.testing.assert_frame_equal(ep.read_results(out), df)
+    assert out.stat().st_size == size
+
+
+def test_export_of_a_milp_plan_says_which_plans_have_formats(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    plan = tmp_path / "plan.json"
+    assert main(["solve", "knapsack-sweep", "-m", "highs", "--out", str(plan)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(plan), "--to", "split-spec", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "(none registered)" not in err
+    assert "MILP plan (a solution vector) has no export formats" in err and "PipelinePlan (onnx, pipeedge" in err
+
+
+def test_shipped_scenarios_load_by_name_from_anywhere(tmp_path: Path) -> None:
+    from edgeplan.io.scenarios import shipped_scenarios
+
+    assert {"knapsack-sweep", "fl-round-sweep", "gpt2-pipeline"} <= set(shipped_scenarios())
+    run = subprocess.run([sys.executable, "-m", "edgeplan", "solve", "knapsack-sweep", "-m", "highs"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "status    optimal" in run.stdout, run.stderr
+    with pytest.raises(ep.ProblemDataError, match="no shipped scenario of that name; expected a TOML file path or "
+                       "one of cache-sweep"):
+        ep.load_scenario("knapsack-swep")
+
+
+def test_zoo_model_names_are_accepted_wherever_a_profile_is() -> None:
+    from edgeplan.formulations.partition.instances import pipeline_instance, split_instance
+
+    p = pipeline_instance("gpt2", ["jetson-nano", "jetson-orin-nx-16gb"], bandwidth_bps=100e6)  # rejected before
+    assert p.model.name == "gpt2" and p.model.n_blocks > 10
+    q = ep.PipelinePartition("gpt2", ["jetson-nano", "jetson-orin-nx-16gb"], rates_bps=p.rates_bps)
+    assert ep.solve(q, "pipeline-dp").fun == pytest.approx(ep.solve(p, "pipeline-dp").fun)
+    s = ep.SplitInference("resnet18-small", ["phone-midrange", "edge-server-t4"], ["ethernet-1g"])
+    assert split_instance("resnet18-small", ["phone-midrange", "edge-server-t4"], 1e9).model == s.model
+    with pytest.raises(ep.ProblemDataError, match="`model` = 'jetson-nano' is a DeviceProfile preset"):
+        ep.SplitInference("jetson-nano", ["phone-midrange", "edge-server-t4"], ["ethernet-1g"])
+
+
+def test_a_pipeline_scenario_names_model_device_and_link_presets() -> None:
+    scen = ep.load_scenario("gpt2-pipeline")
+    problems = list(scen)
+    assert [p.devices[0].name for p in problems][:1] and all(p.model.name == "gpt2" for p in problems)
+    rates = [float(np.min(p.rates_bps)) for p in problems]
+    assert rates == sorted(rates) and rates[0] < rates[-1]
