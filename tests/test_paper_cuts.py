@@ -80,3 +80,39 @@ def test_a_pipeline_scenario_names_model_device_and_link_presets() -> None:
     assert [p.devices[0].name for p in problems][:1] and all(p.model.name == "gpt2" for p in problems)
     rates = [float(np.min(p.rates_bps)) for p in problems]
     assert rates == sorted(rates) and rates[0] < rates[-1]
+
+
+def test_a_plan_saved_from_python_validates_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    p = ep.MILP(c=[10, 13, 7, 8], A=[[3, 4, 2, 3]], row_upper=7, col_upper=1, integrality=[1, 1, 1, 1], sense="max")
+    path = ep.save_plan(tmp_path / "plan.json", p, ep.solve(p, "highs"))
+    assert main(["validate", str(path)]) == 0                                 # "no source" before
+    out = capsys.readouterr().out
+    assert "objective 23.0" in out and "check     ok" in out
+    doc = json.loads(path.read_text())
+    doc["problem"]["fields"]["c"]["base64"] = doc["problem"]["fields"]["c"]["base64"][::-1]  # edited data
+    path.write_text(json.dumps(doc))
+    assert main(["validate", str(path)]) == 2
+    assert "problem" in capsys.readouterr().err
+    doc["problem"] = {"__dataclass__": "Popen", "fields": {"args": ["true"]}}  # nothing is constructed by a name
+    path.write_text(json.dumps(doc))
+    assert main(["validate", str(path)]) == 2
+    assert "'Popen' is not an edgeplan problem or profile type" in capsys.readouterr().err
+
+
+def test_every_family_plan_saved_from_python_rebuilds_its_problem(tmp_path: Path) -> None:
+    from edgeplan.io.plans import load_plan
+    from edgeplan.registry import GENERATORS
+
+    rebuilt = set()
+    for name, g in GENERATORS.items():
+        if g.real_model:
+            continue
+        p = g.func(**(g.tiny[0] if g.tiny else {}), seed=2)
+        r = ep.solve(p)
+        if r.has_plan:
+            q = load_plan(ep.save_plan(tmp_path / f"{name}.json", p, r)).rebuild_problem()
+            assert type(q) is type(p) and q.objective(r.plan) == p.objective(r.plan), name
+            rebuilt.add(type(p).__name__)
+    assert {"MILP", "SplitInference", "PipelinePartition", "FLRound", "SlideProvisioning", "CachePlacement"} <= rebuilt

@@ -62,7 +62,11 @@ def test_mismatched_and_unreadable_files(tmp_path: Path) -> None:
     f = ep.save_plan(tmp_path / "p.json", p, ep.solve(p, "highs"))
     with pytest.raises(PlanError, match="`problem_fingerprint` does not match the given problem"):
         ep.load_plan(f, knapsack(6, 2, seed=5))
-    with pytest.raises(PlanError, match="no `source`"):
+    assert fingerprint(ep.load_plan(f).rebuild_problem()) == fingerprint(p)  # the stored problem data
+    doc = json.loads(f.read_text())
+    del doc["problem"]
+    f.write_text(json.dumps(doc))
+    with pytest.raises(PlanError, match="neither `source` nor `problem`"):
         ep.load_plan(f).rebuild_problem()
     (tmp_path / "t.json").write_text("{not json")
     with pytest.raises(PlanError, match=r"t.json is not valid JSON"):
@@ -85,5 +89,5 @@ def test_exporter_registry(tmp_path: Path) -> None:
     assert "test-txt" in exporters_for(plan)
     (f,) = ep.export_plan(None, plan, "test-txt", tmp_path / "out")
     assert f.read_text() == "1.0 0.0"
-    with pytest.raises(PlanError, match=r"`to` = 'onnx' is not an export format for a ndarray plan"):
+    with pytest.raises(PlanError, match=r"`to` = 'onnx': a plan \(a solution vector\) has no export formats"):
         ep.export_plan(None, np.zeros(2), "onnx", tmp_path)

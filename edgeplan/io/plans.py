@@ -11,8 +11,12 @@ A plan file is one JSON object::
       "plan_type": "ndarray" | "SplitPlan", # the registry key of the plan type
       "plan": {...} | [...],
       "result": {"method", "status", "fun", "bound", "gap", "limit", "build_time", "solve_time", "message"},
-      "source": {"family", "params", "seed", "scenario"}   # optional: how to rebuild the instance
+      "source": {"family", "params", "seed", "scenario"},  # how to rebuild the instance: a scenario's
+      "problem": {"__dataclass__": ..., "fields": {...}}   # or the problem's data (a plan saved from Python)
     }
+
+A plan saved without ``source`` stores its problem's data (:mod:`edgeplan.io.problem_data`), so that
+``edgeplan validate`` and ``edgeplan export`` rebuild any plan's instance, however it was made.
 
 :func:`load_plan` rejects malformed files, unknown versions, plan types that no family exports
 (nothing is ever imported from a file), and, when given the problem, a fingerprint that
@@ -188,25 +192,37 @@ class PlanFile:
     result: dict[str, Any]
     schema_version: int = SCHEMA_VERSION
     source: dict[str, Any] | None = None
+    problem_data: dict[str, Any] | None = None
 
     def rebuild_problem(self) -> Any:
-        """Rebuild the instance from ``source`` (a scenario generator call) and check its fingerprint."""
+        """Rebuild the instance from ``source`` (a scenario generator call) or from the stored problem data, and
+        check its fingerprint."""
+        from edgeplan.io.problem_data import decode
         from edgeplan.io.scenarios import Instance
 
-        if self.source is None:
-            raise PlanError("the plan file has no `source`: it cannot rebuild its problem; pass the problem instead")
-        src = self.source
-        problem = Instance(src.get("scenario", "plan"), src["family"], src["params"], src["seed"]).build()
+        if self.source is not None:
+            src = self.source
+            problem = Instance(src.get("scenario", "plan"), src["family"], src["params"], src["seed"]).build()
+            why = f"generator {src['family']!r} changed since the plan was made?"
+        elif self.problem_data is not None:
+            problem = decode(self.problem_data)
+            why = "the stored problem data were edited?"
+        else:
+            raise PlanError("the plan file has neither `source` nor `problem`: it cannot rebuild its problem; pass "
+                            "the problem instead (load_plan(path, problem))")
+        if type_name(problem, self.schema_version) != self.problem_type:
+            raise PlanError(f"the rebuilt problem is a {type_name(problem, self.schema_version)!r}; the file's "
+                            f"`problem_type` is {self.problem_type!r}")
         if fingerprint(problem, self.schema_version) != self.problem_fingerprint:
-            raise PlanError(f"`source` rebuilds a problem whose fingerprint differs from `problem_fingerprint` "
-                            f"(generator {src['family']!r} changed since the plan was made?)")
+            raise PlanError(f"the rebuilt problem's fingerprint differs from `problem_fingerprint` ({why})")
         return problem
 
 
 def plan_document(problem: Any, result_or_plan: Any, source: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON document of a plan (from a :class:`~edgeplan.solvers.result.Result` or a bare plan).
 
-    ``source`` (``{"family", "params", "seed"[, "scenario"]}``) records how to rebuild the instance.
+    ``source`` (``{"family", "params", "seed"[, "scenario"]}``) records how to rebuild the instance; without
+    it, the problem's own data are stored (``problem``), when its types allow (every family's do).
     """
     from edgeplan._version import __version__
     from edgeplan.solvers.result import Result
@@ -223,7 +239,16 @@ def plan_document(problem: Any, result_or_plan: Any, source: dict[str, Any] | No
             "problem_type": type_name(problem), "problem_fingerprint": fingerprint(problem),
             "plan_type": "ndarray" if isinstance(plan, np.ndarray) else type_name(plan),
             "plan": to_jsonable(plan), "result": to_jsonable(meta)} | (
-                {"source": to_jsonable(source)} if source is not None else {})
+                {"source": to_jsonable(source)} if source is not None else _problem_data(problem))
+
+
+def _problem_data(problem: Any) -> dict[str, Any]:
+    from edgeplan.io.problem_data import encode
+
+    try:
+        return {"problem": encode(problem)}
+    except PlanError:  # a user's own problem type holding something we do not store: no data, as before
+        return {}
 
 
 def save_plan(path: str | Path, problem: Any, result_or_plan: Any, source: dict[str, Any] | None = None) -> Path:
@@ -258,6 +283,8 @@ def validate_document(doc: Any, where: str = "plan") -> None:
         if not ok:
             raise PlanError(f"{where}: `source` = {src!r:.80}; expected an object with family (string), params "
                             "(object) and seed (integer)")
+    if doc.get("problem") is not None and not isinstance(doc["problem"], dict):
+        raise PlanError(f"{where}: `problem` = {doc['problem']!r:.60}; expected an object (the problem's data)")
 
 
 def load_plan(path: str | Path, problem: Any = None) -> PlanFile:
@@ -276,7 +303,7 @@ def load_plan(path: str | Path, problem: Any = None) -> PlanFile:
                             "for other data)")
     plan = plan_from_jsonable(doc["plan_type"], doc["plan"], where, version)
     return PlanFile(plan, doc["problem_type"], doc["problem_fingerprint"], doc["result"], doc["schema_version"],
-                    doc.get("source"))
+                    doc.get("source"), doc.get("problem"))
 
 
 # -- exporters (registered in ``edgeplan.io.export``: :func:`edgeplan.registry.exporter`) -----------------------
@@ -293,7 +320,8 @@ def export_plan(problem: Any, plan: Any, to: str, out_dir: str | Path, **kwargs:
             out.mkdir(parents=True, exist_ok=True)
             return e.func(problem, plan, out, **kwargs)
     able = exporters_for(plan)
-    what = f"{type(problem).__name__} plan ({'a solution vector' if isinstance(plan, np.ndarray) else type(plan).__name__})"
+    kind = "a solution vector" if isinstance(plan, np.ndarray) else type(plan).__name__
+    what = f"{type(problem).__name__ + ' ' if problem is not None else ''}plan ({kind})"
     if able:
         raise PlanError(f"`to` = {to!r} is not an export format for a {what}; expected one of {', '.join(able)}")
     raise PlanError(f"`to` = {to!r}: a {what} has no export formats; {export_formats_text()}")
@@ -308,5 +336,5 @@ def export_formats_text() -> str:
     return f"the families' exporters take these plans: {listed}; a MILP's solution vector has none"
 
 
-__all__ = ["SCHEMA_VERSION", "PlanFile", "export_plan", "exporters_for", "fingerprint", "load_plan",
-           "export_formats_text", "plan_document", "plan_from_jsonable", "save_plan", "to_jsonable", "validate_document"]
+__all__ = ["SCHEMA_VERSION", "PlanFile", "export_formats_text", "export_plan", "exporters_for", "fingerprint",
+           "load_plan", "plan_document", "plan_from_jsonable", "save_plan", "to_jsonable", "validate_document"]
