@@ -4,6 +4,8 @@ State a resource-allocation problem, solve it exactly and with published heurist
 them, validate plans on real PyTorch models, and export plans for runtimes.
 """
 
+import logging as _logging
+
 from edgeplan._version import __version__
 from edgeplan.errors import (
     EdgeplanError,
@@ -20,6 +22,8 @@ from edgeplan.formulations import MILP, Violation
 from edgeplan.io.plans import export_plan, load_plan, save_plan
 from edgeplan.io.scenarios import Scenario, load_scenario
 from edgeplan.solvers import Limit, Result, Status, available_methods, register, solve
+
+_logging.getLogger("edgeplan").addHandler(_logging.NullHandler())  # a library logs; the application shows
 
 
 def __getattr__(name: str):  # families and `edgeplan.plot` load on first use: `import edgeplan` stays light

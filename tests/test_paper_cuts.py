@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import edgeplan as ep
+from edgeplan.cli.main import _logging as main_logging
 from edgeplan.cli.main import main
 
 
@@ -116,3 +117,49 @@ def test_every_family_plan_saved_from_python_rebuilds_its_problem(tmp_path: Path
             assert type(q) is type(p) and q.objective(r.plan) == p.objective(r.plan), name
             rebuilt.add(type(p).__name__)
     assert {"MILP", "SplitInference", "PipelinePartition", "FLRound", "SlideProvisioning", "CachePlacement"} <= rebuilt
+
+
+def test_native_solver_output_is_captured_not_printed(capfd: pytest.CaptureFixture[str]) -> None:
+    import ctypes
+
+    from edgeplan.solvers.registry import METHODS, register
+
+    knap = ep.MILP(c=[10, 13, 7, 8], A=[[3, 4, 2, 3]], row_upper=7, col_upper=1, integrality=[1] * 4, sense="max")
+
+    def chatty(problem: ep.MILP, ctx: object) -> ep.Result:
+        libc = ctypes.CDLL(None)
+        libc.printf(b"native debug line from C\n")        # C stdio, buffered on a pipe: as HiGHS' debug print
+        libc.dprintf(2, b"native line on fd 2\n")
+        r = ep.solve(problem, "highs")                     # a solve inside a solve shares the capture
+        return r.replace(stats={})
+
+    register("test-chatty", problem=ep.MILP, kind="heuristic", requires=("ctypes",))(chatty)
+    try:
+        capfd.readouterr()
+        r = ep.solve(knap, "test-chatty")
+        out, err = capfd.readouterr()
+        assert "native debug line" not in out and "native line on fd 2" not in err   # printed before the fix
+        assert "native debug line from C" in r.stats["log"] and "native line on fd 2" in r.stats["log"]
+        loud = ep.solve(knap, "highs", verbose=True)
+        assert "Running HiGHS" in loud.stats["log"] and "Running HiGHS" in capfd.readouterr().err   # echoed live
+    finally:
+        METHODS.remove("test-chatty")
+
+
+def test_long_runs_log_their_steps_and_the_cli_shows_them(caplog: pytest.LogCaptureFixture,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from edgeplan.experiments.fl_rounds import simulate_fl
+
+    with caplog.at_level(logging.INFO, logger="edgeplan"):
+        simulate_fl(n_rounds=3, n_users=12, n_bs=2, n_select=4, method="dagsa", progress=False)
+    rounds = [r.getMessage() for r in caplog.records if r.name == "edgeplan.experiments.fl_rounds"]
+    assert len(rounds) == 3 and rounds[-1].startswith("dagsa round 3/3: ")
+    try:
+        assert main(["-v", "compare", "knapsack-sweep", "--methods", "highs", "--sweep", "n_items=10",
+                     "--seeds", "2", "--no-progress"]) == 0
+        err = capsys.readouterr().err
+        assert err.count("edgeplan.experiments.compare: knapsack-sweep/") == 2
+    finally:
+        main_logging(0)

@@ -63,7 +63,8 @@ def _solve(args: argparse.Namespace) -> int:
     problem = inst.build()
     time_limit = args.time_limit if args.time_limit is not None else scen.solve.get("time_limit")
     method = args.method or (scen.solve.get("methods") or [None])[0]  # default: the scenario's first method
-    r = solve(problem, method, time_limit=time_limit, seed=args.seed, options=_options(args.options))
+    r = solve(problem, method, time_limit=time_limit, seed=args.seed, options=_options(args.options),
+              verbose=args.verbose >= 2)
     print(f"instance  {inst.key}")
     print(f"method    {r.method}\nstatus    {r.status.value}" + (f" (limit: {r.limit.value})" if r.limit else ""))
     print(f"objective {r.fun}\nbound     {r.bound}\ngap       {r.gap}")
@@ -214,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="edgeplan", description="Plan how AI models run and learn across edge "
                                      "networks: formulate, solve exactly and heuristically, validate, export.")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log progress to stderr (-v: steps; -vv: also every solve and the solver's own log)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("solve", help="solve one instance of a scenario file")
@@ -278,8 +281,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _logging(verbosity: int) -> None:
+    """``-v``: INFO from the ``edgeplan`` loggers on stderr; ``-vv``: DEBUG (every solve, captured native output)."""
+    import logging
+
+    logger = logging.getLogger("edgeplan")
+    for old in [h for h in logger.handlers if getattr(h, "edgeplan_cli", False)]:
+        logger.removeHandler(old)  # main() called again in one process: one handler, the new level
+    logger.setLevel(logging.NOTSET)
+    if verbosity <= 0:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.edgeplan_cli = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _logging(args.verbose)
     try:
         return int(args.func(args))
     except (EdgeplanError, OSError) as exc:

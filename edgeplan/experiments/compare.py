@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import logging
 import math
 import os
 import time
@@ -46,6 +47,8 @@ from edgeplan.solvers.result import relative_gap
 
 if TYPE_CHECKING:
     import pandas as pd
+
+_log = logging.getLogger(__name__)
 
 EXECUTORS = ("inprocess", "process", "dask")
 #: Seconds ``compare`` waits for a Dask scheduler to answer.
@@ -475,6 +478,8 @@ def compare(
     def emit(row: dict[str, Any]) -> None:
         writer.write(row)
         rows.append(row)
+        _log.info("%s %s seed=%s: %s, objective %s, %.4g s", row["instance"], row["method"], row["seed"],
+                  row["status"], row.get("objective"), row.get("solve_time") or 0.0)
         if bar is not None:
             bar.update(1)
 

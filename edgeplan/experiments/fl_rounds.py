@@ -42,6 +42,7 @@ coverage window, or the round deadline), ``planned_latency_s``, ``planned_upload
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -51,10 +52,13 @@ from typing import Any
 import numpy as np
 
 from edgeplan._checks import as_scalar, one_of
+from edgeplan._progress import progress_bar
 from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.fl.common import bs_layout, count
 from edgeplan.formulations.fl.instances import fl_energy_instance, fl_round_instance
 from edgeplan.io.export.flower import FLOWER_FORMAT, flower_round_config
+
+log = logging.getLogger(__name__)
 
 FAMILIES = ("fl-round", "fl-energy")
 # -- the simulation ----------------------------------------------------------------------------------------------------
@@ -133,7 +137,8 @@ def simulate_fl(n_rounds: int = 50, n_users: int = 100, n_bs: int = 4, n_select:
                 side_m: float = 1000.0, stall_s: float = 1.0, time_limit: float | None = None,
                 options: Mapping[str, Any] | None = None, cpu_hz: tuple[float, float] = (1e8, 1e9),
                 samples: tuple[int, int] = (300, 900), keep_flower: bool = False, train: Any = None,
-                train_options: Mapping[str, Any] | None = None, **round_params: Any) -> FLSimulation:
+                train_options: Mapping[str, Any] | None = None, progress: bool | None = None,
+                **round_params: Any) -> FLSimulation:
     """Play ``n_rounds`` rounds of ``family`` planned by ``method`` (see the module docstring).
 
     ``round_params`` go to the family's generator (``bs_bandwidth_hz``, ``payload_bits``, ``local_epochs``,
@@ -142,7 +147,8 @@ def simulate_fl(n_rounds: int = 50, n_users: int = 100, n_bs: int = 4, n_select:
     differ). ``train`` (``True`` for the FMNIST CNN, a model name, or an
     :class:`~edgeplan.validation.fl.task.FLTask`) trains every round for real; ``train_options`` go to
     :class:`~edgeplan.validation.fl.task.FLTrainer` (``batch_size``, ``lr``, ``dtype``, ``test_samples``,
-    ``threads``).
+    ``threads``). ``progress`` shows a bar over the rounds (``None``: on a terminal); each round is logged at
+    INFO level to ``edgeplan.experiments.fl_rounds``.
     """
     r_total = count("n_rounds", n_rounds)
     n = count("n_users", n_users, minimum=1)
@@ -170,6 +176,7 @@ def simulate_fl(n_rounds: int = 50, n_users: int = 100, n_bs: int = 4, n_select:
     acc = np.full(r_total if trainer is not None else 0, np.nan)
     heading = rng.uniform(0.0, 2.0 * np.pi, size=n)
     round_seeds = rng.integers(0, 2**31, size=r_total)
+    bar = progress_bar(r_total, f"simulate_fl {method}", progress, unit="round")
     for r in range(r_total):
         if r % redraw == 0 and r > 0:
             heading = rng.uniform(0.0, 2.0 * np.pi, size=n)
@@ -197,9 +204,13 @@ def simulate_fl(n_rounds: int = 50, n_users: int = 100, n_bs: int = 4, n_select:
                 acc[r] = acc[r - 1] if r else trainer.accuracy()
         clock += elapsed
         wall[r] = clock
+        log.info("%s round %d/%d: %s, round %.4g s, wall-clock %.4g s%s", method, r + 1, r_total, status[-1],
+                 elapsed, clock, f", accuracy {acc[r]:.4f}" if trainer is not None else "")
+        bar.update(1)
         moved, flip = area.reflect(pos + vel * elapsed)
         pos = moved
         heading = np.arctan2(flip[:, 1] * np.sin(heading), flip[:, 0] * np.cos(heading))
+    bar.close()
     return FLSimulation(method=method, family=family, latency_s=lat, wall_clock_s=wall, energy_j=energy,
                         solve_time_s=solve_t, status=tuple(status), selected=sel, bs=bs, speed_mps=speed,
                         flower=tuple(flower), accuracy=acc)

@@ -10,6 +10,7 @@ does not meet the plan's own objective is downgraded to ``feasible`` (:func:`ver
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from typing import Any
 
 from edgeplan.errors import EdgeplanError, ProblemDataError, UnsupportedProblemError
 from edgeplan.formulations.base import FEAS_TOL, OBJ_RTOL
+from edgeplan.solvers.native_output import capture_for
 from edgeplan.solvers.registry import (
     Method,
     SolveContext,
@@ -26,6 +28,8 @@ from edgeplan.solvers.registry import (
     require_accepts,
 )
 from edgeplan.solvers.result import Deadline, Result, Status
+
+_log = logging.getLogger(__name__)
 
 #: Time limits above this many seconds (about 31 years) mean "no limit".
 MAX_TIME_LIMIT = 1e9
@@ -162,7 +166,9 @@ def solve(
     options
         Method-specific options; unknown keys raise :class:`~edgeplan.errors.ProblemDataError`.
     verbose
-        Let the solver print its log.
+        Switch the solver's own log on and show it live on standard error. Whatever a native library prints
+        (always, verbose or not) is captured into ``stats["log"]`` and logged to ``edgeplan.solvers.<method>``
+        at DEBUG level, never straight to the terminal (:mod:`edgeplan.solvers.native_output`).
 
     Raises
     ------
@@ -179,6 +185,20 @@ def solve(
     chosen.load()
     ctx = dataclasses.replace(ctx, options=chosen.bind(ctx.options), deadline=Deadline(ctx.time_limit))
     start = time.perf_counter()
+    with capture_for(chosen, ctx.verbose) as native:
+        result = _run(chosen, problem, ctx)
+    wall = time.perf_counter() - start
+    log = {"log": native.text} if native is not None and native.text else {}
+    result = result.replace(method=chosen.name, sense=problem.sense,
+                            stats={**result.stats, "wall_time": wall, **log})
+    result = verify(problem, result)
+    _log.debug("%s on %s: %s, objective %s, bound %s, %.4g s", chosen.name, getattr(problem, "name", "?"),
+               result.status.value, result.fun, result.bound, wall)
+    return result
+
+
+def _run(chosen: Any, problem: Any, ctx: SolveContext) -> Result:
+    """The method on the problem, or on its reduction (``to_milp()``) with the plan decoded back."""
     if chosen.direct(problem):
         result = chosen.func(problem, ctx)
     else:
@@ -194,9 +214,7 @@ def solve(
         stats = {**inner.stats, "reduction": attr, "reduction_time": reduce_time,
                  "reduced_size": repr(reduced)}
         result = inner.replace(plan=plan, build_time=inner.build_time + reduce_time, stats=stats)
-    wall = time.perf_counter() - start
-    result = result.replace(method=chosen.name, sense=problem.sense, stats={**result.stats, "wall_time": wall})
-    return verify(problem, result)
+    return result
 
 
 def available_methods(problem: Any = None, kind: str | None = None, *, installed_only: bool = True) -> list[str]:

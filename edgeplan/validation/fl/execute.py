@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import socket
 import struct
 import threading
@@ -54,11 +55,14 @@ from typing import Any
 import numpy as np
 
 from edgeplan._checks import as_array, as_scalar
+from edgeplan._progress import progress_bar
 from edgeplan.errors import ExecutionError, PlanError, ProblemDataError
 from edgeplan.formulations.fl.fl_energy import FLRoundEnergy
 from edgeplan.formulations.fl.fl_round import FLRound, FLSchedule
 from edgeplan.registry import validator
 from edgeplan.validation.loopback import recv_exact, send_paced, spawn, stop
+
+log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 WITHIN = 0.10
@@ -387,7 +391,8 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
                       lr: float = 0.05, dtype: str = "fp16", calibration: FLTrainingCalibration | None = None,
                       emulate: bool = True, max_dilation: float = 100.0, threads: int | None = 1,
                       device: str = "cpu", test_samples: int = 500, timeout_s: float | None = None,
-                      repeats: int = 1, recalibrate: bool = True, seed: int = 0) -> FLValidationReport:
+                      repeats: int = 1, recalibrate: bool = True, seed: int = 0,
+                      progress: bool | None = None) -> FLValidationReport:
     """Run the planned round for real (see the module docstring) and report measured against predicted.
 
     Parameters
@@ -420,6 +425,9 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
         result); its median time counts, which damps a busy host's noise.
     seed
         Seeds the local minibatch order.
+    progress
+        A bar over the users' trainings (``None``: on a terminal); the phases are logged at INFO level to
+        ``edgeplan.validation.fl.execute``.
     """
     from edgeplan.validation.fl.task import fedavg, load_state_bytes, local_train, state_bytes, torch_threads
 
@@ -431,6 +439,9 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ProblemDataError(f"`repeats` = {repeats!r}; expected a positive integer")
     task = _task(model)
+    log.info("validate_fl_round %s: %d users, %s on %s", problem.name, users.size, task.name, device)
+    if calibration is None or (recalibrate and emulate):
+        log.info("calibrating this host's training speed (%s, batch %d)", task.name, batch_size)
     cal = calibration or calibrate_fl_training(task, batch_size=batch_size, threads=threads, device=device,
                                                dtype=dtype)
     if cal.model != task.name or cal.batch_size != batch_size or cal.dtype != dtype:
@@ -450,7 +461,8 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
     x_test, y_test = task.test_data(test_samples)
     acc0 = task.accuracy(glob, x_test.to(device), y_test.to(device))
     payloads, done, runs = [], [], []
-    with torch_threads(threads):
+    bar = progress_bar(int(users.size), "validate_fl_round: training", progress, unit="user")
+    with torch_threads(threads), bar:
         for i, n in enumerate(users):
             x, y = task.user_data(int(n), round(problem.samples[n]))
             tries = []
@@ -465,6 +477,10 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
             ser = (time.perf_counter() - t) * float(slowdown[i])
             runs.append(run)
             done.append((run.seconds + ser) / dilation)
+            log.info("user %d (%d/%d): trained in %.4g s (slowdown %.3g)", int(n), i + 1, users.size, run.seconds,
+                     float(slowdown[i]))
+            bar.update(1)
+    log.info("replaying %d paced uploads", len(payloads))
     limit = timeout_s if timeout_s is not None else 10.0 * predicted_round + 30.0
     received, arrival = upload_round(payloads, list(rate), done, timeout_s=limit)
     t = time.perf_counter()

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import socket
 import struct
 import threading
@@ -46,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeplan._progress import progress_bar
 from edgeplan.errors import ExecutionError, PlanError, ProblemDataError
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
 from edgeplan.formulations.partition.split import SplitInference, SplitPlan
@@ -55,6 +57,8 @@ from edgeplan.profiles.model import ModelProfile
 from edgeplan.registry import generator, validator
 from edgeplan.validation.loopback import recv_exact, send_paced
 from edgeplan.validation.partition.report import PartitionValidationReport, StageComparison
+
+log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 HOST_DEVICE = "host"
@@ -303,7 +307,7 @@ def _split_plan_io(problem: SplitInference, plan: SplitPlan, bg: Any) -> tuple[l
 
 def validate_split(problem: SplitInference, plan: SplitPlan, module: Any, inputs: Any, *, link: str = "socket",
                    repeats: int = 5, warmup: int = 1, threads: int | None = 1, timeout_s: float = 60.0,
-                   ) -> PartitionValidationReport:
+                   progress: bool | None = None) -> PartitionValidationReport:
     """Run ``plan`` on ``module`` tier by tier over emulated links; compare with ``problem.evaluate(plan)``.
 
     Parameters
@@ -320,6 +324,8 @@ def validate_split(problem: SplitInference, plan: SplitPlan, module: Any, inputs
         Intra-op threads during the runs (the profile should be measured with the same number).
     timeout_s
         Bound on every wait.
+    progress
+        A bar over the runs (``None``: on a terminal); the phases are logged at INFO level.
     """
     import torch
 
@@ -330,7 +336,10 @@ def validate_split(problem: SplitInference, plan: SplitPlan, module: Any, inputs
     if link not in ("socket", "delay"):
         raise ProblemDataError(f"`link` = {link!r}; expected 'socket' or 'delay'")
     problem.check(plan)
+    log.info("validate_split %s: tracing the model into %d blocks", problem.name, problem.model.n_blocks)
     bg = block_graph(module, inputs, problem.model)
+    log.info("running the split %d + %d times over %s links", warmup, repeats, link)
+    bar = progress_bar(warmup + repeats, "validate_split", progress, unit="run")
     stages, crossing, widths = _split_plan_io(problem, plan, bg)
     T = problem.n_tiers
     d = problem.data()
@@ -369,7 +378,9 @@ def validate_split(problem: SplitInference, plan: SplitPlan, module: Any, inputs
                     tier_t[r - warmup], link_t[r - warmup] = row_t, row_l
                     total[r - warmup] = time.perf_counter() - start
                 out = {n: env[n] for n in bg.output_names() if n in env}
+                bar.update(1)
     finally:
+        bar.close()
         for x in links:
             x.close()
         if threads is not None:
