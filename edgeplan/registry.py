@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Generic, TypeVar
 
-from edgeplan.errors import ProblemDataError, UnsupportedProblemError
+from edgeplan.errors import ProblemDataError, SolverUnavailableError, UnsupportedProblemError
 
 #: The families, in the order they are listed to users. A new family adds its name here.
 FAMILIES: tuple[str, ...] = ("partition", "fl", "slide", "cache")
@@ -80,15 +80,51 @@ def family_packages(floor: str) -> list[str]:
     return out
 
 
+#: Libraries of the ``torch`` extra (``pip install 'edgeplan[torch]'``): without them the solver floors work,
+#: and the validation and export modules that need them are left unloaded (:func:`unavailable`).
+OPTIONAL_LIBRARIES = ("torch", "transformers", "onnx", "onnxruntime", "flwr", "peft")
+_UNAVAILABLE: dict[str, str] = {}
+
+
 @cache
 def load(floor: str) -> tuple[str, ...]:
-    """Import every module of ``floor``'s family folders and shared modules (once); returns their names."""
+    """Import every module of ``floor``'s family folders and shared modules (once); returns their names.
+
+    On the validation and export floors, a module that needs a missing optional library
+    (:data:`OPTIONAL_LIBRARIES`) is left out and recorded (:func:`unavailable`): a solver-only install lists,
+    solves and compares everything, and says what to install to execute or export.
+    """
     loaded = []
     for package in (*SHARED[floor], *family_packages(floor)):
-        for name in _walk(package):
-            importlib.import_module(name)
+        try:
+            names = list(_walk(package))
+        except ModuleNotFoundError as exc:
+            names = _skip(floor, package, exc)
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                _skip(floor, name, exc)
+                continue
             loaded.append(name)
     return tuple(loaded)
+
+
+def _skip(floor: str, module: str, exc: ModuleNotFoundError) -> list[str]:
+    missing = (exc.name or "").split(".")[0]
+    if floor not in ("validation", "io.export") or missing not in OPTIONAL_LIBRARIES:
+        raise exc
+    _UNAVAILABLE[module] = missing
+    return []
+
+
+def unavailable(problem: Any = None) -> dict[str, str]:
+    """Modules left unloaded because an optional library is missing: ``{module: library}``; with ``problem``,
+    only those of its family's folders."""
+    if problem is None:
+        return dict(_UNAVAILABLE)
+    family = _family_of(type(problem).__module__)
+    return {m: lib for m, lib in _UNAVAILABLE.items() if f".{family}." in f"{m}."}
 
 
 class Registry(Generic[E]):
@@ -262,8 +298,30 @@ def validator(problem: type | tuple[type, ...], label: str) -> Callable[[Callabl
 
 
 def validators_for(problem: Any) -> list[tuple[str, Callable[..., Any]]]:
-    """``(label, function)`` pairs that execute plans of ``problem``'s type (loads the validators: torch)."""
-    return [(v.label, v.func) for v in VALIDATORS.find(type(problem)) or []]
+    """``(label, function)`` pairs that execute plans of ``problem``'s type (loads the validators: torch).
+
+    A function that needs a missing optional library raises :class:`SolverUnavailableError` naming the extra.
+    """
+    return [(v.label, needs_extras(v.func)) for v in VALIDATORS.find(type(problem)) or []]
+
+
+def needs_extras(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func``, with a missing optional library (:data:`OPTIONAL_LIBRARIES`) reported as a
+    :class:`SolverUnavailableError` that names the extra to install, instead of a ``ModuleNotFoundError``."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if missing not in OPTIONAL_LIBRARIES:
+                raise
+            raise SolverUnavailableError(f"{func.__name__} needs {missing}, which is not installed; install it "
+                                         "with `pip install 'edgeplan[torch]'`") from exc
+
+    return wrapper
 
 
 # -- exporters --------------------------------------------------------------------------------------------
@@ -333,7 +391,7 @@ def type_of(key: str) -> type | None:
     return obj if isinstance(obj, type) else None
 
 
-__all__ = ["EXPORTERS", "FAMILIES", "FLOORS", "GENERATORS", "REDUCTIONS", "SHARED", "VALIDATORS", "Exporter",
-           "Generator", "Registry", "Validator", "exporter", "family_packages", "generator", "generator_for", "load",
-           "public_name", "public_names", "reduce_to_milp", "reduction", "type_key", "type_of", "validator",
-           "validators_for"]
+__all__ = ["EXPORTERS", "FAMILIES", "FLOORS", "GENERATORS", "OPTIONAL_LIBRARIES", "REDUCTIONS", "SHARED",
+           "VALIDATORS", "Exporter", "Generator", "Registry", "Validator", "exporter", "family_packages",
+           "generator", "generator_for", "load", "needs_extras", "public_name", "public_names", "reduce_to_milp",
+           "reduction", "type_key", "type_of", "unavailable", "validator", "validators_for"]

@@ -163,3 +163,65 @@ def test_long_runs_log_their_steps_and_the_cli_shows_them(caplog: pytest.LogCapt
         assert err.count("edgeplan.experiments.compare: knapsack-sweep/") == 2
     finally:
         main_logging(0)
+
+
+def test_plots_tell_tied_methods_apart_and_fit_only_finished_runs() -> None:
+    rows = []
+    for n in (10, 20, 40, 80):
+        for method in ("exact-a", "exact-b"):   # identical curves
+            limited = method == "exact-b" and n == 80
+            rows.append({"instance": f"i{n}", "seed": 0, "n_items": n, "method": method, "status": "optimal",
+                         "objective": float(n), "limit": "time" if limited else None,
+                         "solve_time": 100.0 if limited else 1e-3 * n})
+    df = pd.DataFrame(rows)
+    fig = ep.plot.objective_vs_param(df, "n_items")
+    lines = fig.axes[0].get_lines()
+    assert len({(ln.get_marker(), ln.get_linestyle()) for ln in lines}) == 2          # both "o", "-" before
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "band: min to max over seeds" in labels
+    fig = ep.plot.solve_time_vs_size(df, "n_items")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "exact-a (slope 1.00)" in labels                                          # slope 1.68 for b before
+    assert "exact-b (slope 1.00; 1 limited runs excluded)" in labels
+    assert "stopped by a limit (not fitted)" in labels and fig.axes[0].get_ylabel() == "solve_time (s)"
+
+
+BLOCK_TORCH = '''
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "transformers", "onnx", "onnxruntime", "peft", "flwr"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+'''
+
+
+def test_a_solver_only_install_solves_compares_and_says_what_validation_needs(tmp_path: Path) -> None:
+    script = BLOCK_TORCH + '''
+import edgeplan as ep
+from edgeplan.cli.main import main
+p = ep.PipelinePartition("gpt2", ["jetson-nano", "jetson-orin-nx-16gb"], rates_bps=[[1e9, 1e8], [1e8, 1e9]])
+r = ep.solve(p)
+assert r.status.value == "optimal", r
+ep.save_plan("plan.json", p, r)
+assert ep.compare("knapsack-sweep", ["highs", "cp-sat"], seeds=1).shape[0] == 6
+assert main(["solve", "fl-round-sweep", "-m", "dagsa"]) == 0
+assert main(["export", "plan.json", "--to", "onnx"]) == 2
+assert main(["profile", "resnet18"]) == 2
+assert "torch" not in sys.modules
+'''
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "export_onnx_pipeline needs onnx, which is not installed; install it with `pip install 'edgeplan[torch]'`" \
+        in run.stderr
+    assert "`profile` needs torch" in run.stderr
+
+
+def test_the_package_declares_its_license_and_torch_is_an_extra() -> None:
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    meta = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert meta["license"] == "Apache-2.0" and (root / "LICENSE").read_text().lstrip().startswith("Apache License")
+    assert not any(d.startswith(("torch", "transformers")) for d in meta["dependencies"])
+    assert any(d.startswith("torch") for d in meta["optional-dependencies"]["torch"])

@@ -60,7 +60,9 @@ def _demo(args: argparse.Namespace) -> int:
         print(pd.DataFrame(out).to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     ok = agree == runs and all(o["status"] in (Status.FEASIBLE, Status.OPTIMAL) for o in out)
     ok &= _tour(args.seeds)
-    if not args.quick:
+    if not args.quick and not _have_torch():
+        print("\nReal models: skipped (torch is not installed: `pip install 'edgeplan[torch]'`)")
+    elif not args.quick:
         from edgeplan.cli.demo_partition import partition_demo
 
         print("\nReal models: profile here, split device -> edge -> cloud, execute the best plan")
@@ -70,6 +72,14 @@ def _demo(args: argparse.Namespace) -> int:
         print("\nA planned FL round executed for real: local epochs, then paced state_dict uploads")
         ok &= fl_demo() == 0
     return 0 if ok else 1
+
+
+def _have_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _tour(seeds: int) -> bool:

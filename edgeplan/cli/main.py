@@ -137,7 +137,7 @@ def _load_for(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from edgeplan.registry import validators_for
+    from edgeplan.registry import unavailable, validators_for
 
     pf, problem, plan = _load_for(args)
     violations = problem.check(plan)
@@ -148,6 +148,9 @@ def _validate(args: argparse.Namespace) -> int:
     for v in violations[:20]:
         print(f"  {v}")
     executors = validators_for(problem)
+    if not executors and unavailable(problem):
+        libs = sorted(set(unavailable(problem).values()))
+        print(f"execute   skipped: the executors need {', '.join(libs)} (pip install 'edgeplan[torch]')")
     if violations:
         if executors:
             print("execute   skipped: the plan is infeasible")
@@ -305,6 +308,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (EdgeplanError, OSError) as exc:
         print(f"edgeplan: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        from edgeplan.registry import OPTIONAL_LIBRARIES
+
+        missing = (exc.name or "").split(".")[0]
+        if missing not in OPTIONAL_LIBRARIES:
+            raise
+        print(f"edgeplan: error: `{args.command}` needs {missing}, which is not installed; install it with "
+              "`pip install 'edgeplan[torch]'`", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("edgeplan: interrupted", file=sys.stderr)

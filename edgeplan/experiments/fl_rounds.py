@@ -239,11 +239,11 @@ def compare_simulations(methods: Iterable[str], **kwargs: Any) -> dict[str, FLSi
 
 def _per_method(sims: Mapping[str, FLSimulation], xy: Any, xlabel: str, ylabel: str, title: str,
                 path: str | Path | None, **style: Any) -> Any:
-    from edgeplan.experiments.plot import new_figure, save_figure
+    from edgeplan.experiments.plot import new_figure, save_figure, series_style
 
     fig, ax = new_figure()
-    for name, sim in sims.items():
-        ax.plot(*xy(sim), label=name, **style)
+    for i, (name, sim) in enumerate(sims.items()):
+        ax.plot(*xy(sim), label=name, **{**series_style(i), "markevery": max(1, sim.n_rounds // 10), **style})
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -267,7 +267,7 @@ def plot_accuracy(sims: Mapping[str, FLSimulation], path: str | Path | None = No
     if missing:
         raise ProblemDataError(f"simulations {missing} have no accuracy; expected simulate_fl(..., train=True)")
     return _per_method(sims, lambda sim: (sim.wall_clock_s, sim.accuracy), "cumulative wall-clock (s)",
-                       "test accuracy", title or "FedAvg accuracy against wall-clock", path, marker=".", markersize=3)
+                       "test accuracy", title or "FedAvg accuracy against wall-clock", path, markersize=4)
 
 
 __all__ = ["FLOWER_FORMAT", "FLSimulation", "compare_simulations",

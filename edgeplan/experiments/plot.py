@@ -29,6 +29,21 @@ if TYPE_CHECKING:
 
 SOLVED = ("optimal", "feasible")
 FORMATS = (".png", ".svg", ".pdf")
+#: Marker and line style per series, in order: curves that coincide stay told apart.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+LINESTYLES = ("-", "--", "-.", ":")
+#: Units of the compare table's columns (axis labels).
+UNITS = {"solve_time": "s", "build_time": "s", "peak_mem_mb": "MiB", "gap": "relative", "gap_to_best": "relative"}
+
+
+def series_style(i: int) -> dict[str, Any]:
+    """Colour, marker and line style of the ``i``-th series: no two of the first 20 look alike."""
+    return {"color": f"C{i % 10}", "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": LINESTYLES[(i // 2 + i) % len(LINESTYLES)], "markerfacecolor": "none" if i % 2 else None}
+
+
+def _label(name: str, unit: str | None) -> str:
+    return f"{name} ({unit})" if unit else name
 
 
 def new_figure(size: tuple[float, float] = (6.4, 4.0)) -> tuple[Figure, Any]:
@@ -57,21 +72,32 @@ def _need(df: pd.DataFrame, *columns: str) -> None:
 
 
 def objective_vs_param(df: pd.DataFrame, param: str, *, metric: str = "objective", path: str | Path | None = None,
-                       title: str | None = None, ylabel: str | None = None) -> Figure:
-    """Mean ``metric`` over seeds (band: min to max) against ``param``, one line per method."""
+                       title: str | None = None, ylabel: str | None = None, unit: str | None = None,
+                       xunit: str | None = None) -> Figure:
+    """Mean ``metric`` over seeds (band: min to max) against ``param``, one line per method.
+
+    Each method has its own colour, marker and line style (methods that tie stay visible); the legend says
+    what the lines and bands are. ``unit`` and ``xunit`` go on the axes (``unit`` defaults to the column's
+    known unit, :data:`UNITS`).
+    """
+    from matplotlib.patches import Patch
+
     _need(df, param, metric, "method", "status")
     ok = df[df["status"].isin(SOLVED)]
     fig, ax = new_figure()
-    for method, g in ok.groupby("method", sort=False):
+    for i, (method, g) in enumerate(ok.groupby("method", sort=False)):
         stats = g.groupby(param)[metric].agg(["mean", "min", "max"]).sort_index()
         x = stats.index.to_numpy()
-        ax.plot(x, stats["mean"], marker="o", label=str(method))
-        ax.fill_between(x, stats["min"], stats["max"], alpha=0.15)
-    ax.set_xlabel(param)
-    ax.set_ylabel(ylabel or metric)
+        style = series_style(i)
+        ax.plot(x, stats["mean"], label=f"{method} (mean)", **style)
+        ax.fill_between(x, stats["min"], stats["max"], alpha=0.12, color=style["color"])
+    ax.set_xlabel(_label(param, xunit))
+    ax.set_ylabel(_label(ylabel or metric, unit if unit is not None else UNITS.get(metric)))
     ax.set_title(title or f"{metric} vs {param}")
     ax.grid(alpha=0.3)
-    ax.legend()
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Patch(color="grey", alpha=0.25, label="band: min to max over seeds"))
+    ax.legend(handles=handles, fontsize=8)
     return save_figure(fig, path)
 
 
@@ -83,35 +109,63 @@ def gap_distribution(df: pd.DataFrame, *, column: str = "gap_to_best", methods: 
     names = list(methods) if methods is not None else list(dict.fromkeys(ok["method"]))
     data = [100 * ok.loc[ok["method"] == m, column].to_numpy(dtype=float) for m in names]
     fig, ax = new_figure()
+    from matplotlib.lines import Line2D
+
     ax.boxplot(data, tick_labels=names, showmeans=True)
     for i, d in enumerate(data, start=1):
-        ax.scatter(np.full(len(d), i) + np.random.default_rng(i).uniform(-0.08, 0.08, len(d)), d, s=8, alpha=0.4)
+        ax.scatter(np.full(len(d), i) + np.random.default_rng(i).uniform(-0.08, 0.08, len(d)), d, s=8, alpha=0.4,
+                   color="C0")
     ax.set_ylabel("gap to best bound (%)")
     ax.set_title(title or "distance from the optimum")
     ax.grid(alpha=0.3, axis="y")
+    ax.legend(handles=[Line2D([], [], color="C1", label="median (box: quartiles, whiskers: 1.5 IQR)"),
+                       Line2D([], [], marker="^", color="green", ls="", label="mean"),
+                       Line2D([], [], marker="o", color="C0", alpha=0.4, ls="", label="one run")], fontsize=8)
     return save_figure(fig, path)
 
 
 def solve_time_vs_size(df: pd.DataFrame, size: str, *, time: str = "solve_time", path: str | Path | None = None,
-                       title: str | None = None) -> Figure:
-    """Solve time against instance size (log-log), with the least-squares slope per method."""
+                       title: str | None = None, xunit: str | None = None) -> Figure:
+    """Solve time against instance size (log-log), with the least-squares slope per method.
+
+    Runs stopped by a limit (the ``limit`` column: a time limit) are drawn as crosses and left out of the
+    fit and of the median line: their time is the limit, not the method's. The legend gives each slope and
+    how many runs it excludes.
+    """
+    from matplotlib.lines import Line2D
+
     _need(df, size, time, "method")
     fig, ax = new_figure()
-    for method, g in df[df[time].notna() & (df[time] > 0)].groupby("method", sort=False):
-        x = g[size].to_numpy(dtype=float)
-        y = g[time].to_numpy(dtype=float)
+    limited_any = False
+    for i, (method, g) in enumerate(df[df[time].notna() & (df[time] > 0)].groupby("method", sort=False)):
+        limited = g["limit"].notna().to_numpy() if "limit" in g else np.zeros(len(g), dtype=bool)
+        done = g[~limited]
+        x = done[size].to_numpy(dtype=float)
+        y = done[time].to_numpy(dtype=float)
+        style = series_style(i)
         label = str(method)
         if len(np.unique(x)) >= 2:
             slope = np.polyfit(np.log(x), np.log(y), 1)[0]
-            label += f" (slope {slope:.2f})"
-        (points,) = ax.loglog(x, y, "o", alpha=0.6, label=label)
-        med = g.groupby(size)[time].median().sort_index()
-        ax.loglog(med.index.to_numpy(dtype=float), med.to_numpy(), "-", alpha=0.8, color=points.get_color())
-    ax.set_xlabel(size)
+            label += f" (slope {slope:.2f}"
+            label += f"; {int(limited.sum())} limited runs excluded)" if limited.any() else ")"
+        ax.loglog(x, y, ls="", alpha=0.6, label=label, color=style["color"], marker=style["marker"])
+        if limited.any():
+            limited_any = True
+            ax.loglog(g.loc[limited, size].to_numpy(dtype=float), g.loc[limited, time].to_numpy(dtype=float), "x",
+                      color=style["color"], alpha=0.8)
+        if len(done):
+            med = done.groupby(size)[time].median().sort_index()
+            ax.loglog(med.index.to_numpy(dtype=float), med.to_numpy(), alpha=0.8, color=style["color"],
+                      linestyle=style["linestyle"])
+    ax.set_xlabel(_label(size, xunit))
     ax.set_ylabel(f"{time} (s)")
     ax.set_title(title or f"{time} vs {size}")
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="grey", label="median per size"))
+    if limited_any:
+        handles.append(Line2D([], [], color="grey", marker="x", ls="", label="stopped by a limit (not fitted)"))
+    ax.legend(handles=handles, fontsize=8)
     return save_figure(fig, path)
 
 
@@ -192,5 +246,5 @@ def pipeline_gantt(timeline: Iterable[Mapping[str, Any]] | pd.DataFrame, *, path
     return save_figure(fig, path)
 
 
-__all__ = ["gap_distribution", "new_figure", "objective_vs_param", "pipeline_gantt", "predicted_vs_measured",
-           "save_figure", "solve_time_vs_size"]
+__all__ = ["LINESTYLES", "MARKERS", "UNITS", "gap_distribution", "new_figure", "objective_vs_param", "pipeline_gantt",
+           "predicted_vs_measured", "save_figure", "series_style", "solve_time_vs_size"]

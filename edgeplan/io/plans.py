@@ -46,7 +46,7 @@ import numpy as np
 
 from edgeplan._checks import parse_json, read_text
 from edgeplan.errors import PlanError, ProblemDataError
-from edgeplan.registry import EXPORTERS, type_key, type_of
+from edgeplan.registry import EXPORTERS, needs_extras, type_key, type_of
 
 SCHEMA = "edgeplan.plan"
 SCHEMA_VERSION = 2
@@ -318,7 +318,7 @@ def export_plan(problem: Any, plan: Any, to: str, out_dir: str | Path, **kwargs:
         if name == to and isinstance(plan, t):
             out = Path(out_dir)
             out.mkdir(parents=True, exist_ok=True)
-            return e.func(problem, plan, out, **kwargs)
+            return needs_extras(e.func)(problem, plan, out, **kwargs)
     able = exporters_for(plan)
     kind = "a solution vector" if isinstance(plan, np.ndarray) else type(plan).__name__
     what = f"{type(problem).__name__ + ' ' if problem is not None else ''}plan ({kind})"
