@@ -1,9 +1,15 @@
-r"""The ``onnx`` export of partition plans: one ONNX model per stage and a manifest.
+r"""The ``onnx`` export of partition plans: one ONNX model per stage and a manifest, and a runner that chains
+the stages in ONNX Runtime.
 
 ``stage{k}.onnx`` per stage (``torch.onnx.export`` of the stage's sub-graph, TorchScript exporter) and
-``onnx_stages.json`` naming each stage's inputs and outputs (graph node names, so outputs of one stage are
-inputs of a later one). Needs the ``onnx`` package and the torch model: pass ``module=`` and ``inputs=``, or a
-profile whose ``meta['zoo']`` names a zoo model.
+``onnx_stages.json`` naming the model's inputs (in call order), each stage's inputs and outputs (graph node
+names, so outputs of one stage are inputs of a later one) and the model's outputs. Needs the ``onnx`` package
+and the torch model: pass ``module=`` and ``inputs=`` (any model a profile was made from with
+``profile_model(module, inputs)``), or a profile whose ``meta['zoo']`` names a zoo model.
+
+:func:`run_onnx_stages` is the consumer: it loads every stage into an ``onnxruntime.InferenceSession`` and runs
+them in order, each on the values the earlier stages produced, as the devices of the plan would; the chained
+output equals the torch model's (``tests/partition/test_onnx_runtime.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgeplan.errors import SolverUnavailableError
+from edgeplan.errors import PlanError, SolverUnavailableError
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
 from edgeplan.formulations.partition.split import SplitInference, SplitPlan
 from edgeplan.io.export.split_spec import plan_stages
@@ -54,9 +60,42 @@ def export_onnx_stages(problem: Any, plan: Any, out_dir: Path, *, module: Any = 
         manifest.append({"file": p.name, "blocks": st["blocks"], "inputs": list(stage.inputs),
                          "outputs": list(stage.outputs)})
     m = out_dir / "onnx_stages.json"
-    m.write_text(json.dumps({"model": problem.model.name, "model_outputs": list(bg.output_names()),
-                             "stages": manifest}, indent=1))
+    m.write_text(json.dumps({"model": problem.model.name, "model_inputs": list(bg.example),
+                             "model_outputs": list(bg.output_names()), "stages": manifest}, indent=1))
     return [*paths, m]
+
+
+def run_onnx_stages(out_dir: str | Path, *inputs: Any, providers: Any = None) -> dict[str, Any]:
+    """Run an ``onnx`` export in ONNX Runtime, stage after stage; returns ``{output name: numpy array}``.
+
+    Parameters
+    ----------
+    out_dir
+        The folder the ``onnx`` exporter wrote (``onnx_stages.json`` and ``stage{k}.onnx``).
+    *inputs
+        The model's inputs in call order (tensors or arrays; the manifest's ``model_inputs``).
+    providers
+        ONNX Runtime execution providers (default: the CPU provider).
+    """
+    import numpy as np
+
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise SolverUnavailableError("running ONNX stages needs onnxruntime; install it with "
+                                     "`pip install 'edgeplan[export]'`") from exc
+    folder = Path(out_dir)
+    manifest = json.loads((folder / "onnx_stages.json").read_text())
+    names = manifest.get("model_inputs") or []
+    if len(inputs) != len(names):
+        raise PlanError(f"`inputs`: {len(inputs)} given; the exported model takes {len(names)} ({names})")
+    env = {n: (x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)) for n, x in zip(names, inputs,
+                                                                                                   strict=True)}
+    for st in manifest["stages"]:
+        sess = ort.InferenceSession(str(folder / st["file"]), providers=providers or ["CPUExecutionProvider"])
+        feed = {i.name: env[i.name] for i in sess.get_inputs()}  # the exporter may drop inputs a stage ignores
+        env.update(zip([o.name for o in sess.get_outputs()], sess.run(None, feed), strict=True))
+    return {n: env[n] for n in manifest["model_outputs"] if n in env}
 
 
 @exporter("onnx", plan=SplitPlan)
@@ -71,4 +110,4 @@ def export_onnx_pipeline(problem: PipelinePartition, plan: PipelinePlan, out_dir
     return export_onnx_stages(problem, plan, out_dir, **kw)
 
 
-__all__ = ["export_onnx_pipeline", "export_onnx_split", "export_onnx_stages"]
+__all__ = ["export_onnx_pipeline", "export_onnx_split", "export_onnx_stages", "run_onnx_stages"]
