@@ -146,9 +146,42 @@ def export_split_spec(problem: SplitInference, plan: SplitPlan, out_dir: Path, *
 
 
 @exporter("split-spec", plan=PipelinePlan)
-def export_pipeline_spec(problem: PipelinePartition, plan: PipelinePlan, out_dir: Path, **_: Any) -> list[Path]:
-    """JSON split spec: stages on devices, boundary sizes, torch.distributed.pipelining split points."""
-    return export_split_spec(problem, plan, out_dir)  # type: ignore[arg-type]
+def export_pipeline_spec(problem: PipelinePartition, plan: PipelinePlan, out_dir: Path, *, module: Any = None,
+                         inputs: Any = None, **_: Any) -> list[Path]:
+    """JSON split spec: stages on devices, boundary sizes, torch.distributed.pipelining split points.
+
+    When the model can be had (``module=`` and ``inputs=``, or a zoo profile) and the split points are exact,
+    each link also gets what the traced pipeline really sends per micro-batch
+    (:func:`edgeplan.validation.partition.pipelining.traced_boundary_bytes`): ``planned_bytes_per_micro_batch``
+    is the profile's boundary, ``traced_bytes_per_micro_batch`` the trace's (masks and other values a later stage
+    reads included), and ``bytes_per_micro_batch`` the larger, what a runtime must provision.
+    """
+    spec = split_spec(problem, plan)
+    traced = _traced(problem, plan, module, inputs) if (spec["pipelining"] or {}).get("exact") else None
+    for i, link in enumerate(spec["links"]):
+        link["planned_bytes_per_micro_batch"] = link["bytes_per_micro_batch"]
+        link["traced_bytes_per_micro_batch"] = traced[i] if traced is not None else None
+        if traced is not None:
+            link["bytes_per_micro_batch"] = max(link["bytes_per_micro_batch"], traced[i])
+    p = out_dir / "split_spec.json"
+    p.write_text(json.dumps(spec, indent=1))
+    return [p]
+
+
+def _traced(problem: PipelinePartition, plan: PipelinePlan, module: Any, inputs: Any) -> list[float] | None:
+    """The traced pipeline's bytes per link, or ``None`` when the model cannot be had here (no torch, no module)."""
+    if module is None and not problem.model.meta.get("zoo"):
+        return None
+    try:
+        from edgeplan.validation.partition.pipelining import traced_boundary_bytes
+
+        if module is None or inputs is None:
+            from edgeplan.validation.partition.execute import _zoo_of
+
+            module, inputs = _zoo_of(problem)
+    except ImportError:
+        return None
+    return traced_boundary_bytes(problem, plan, module, inputs)
 
 
 __all__ = [
