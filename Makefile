@@ -14,7 +14,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[torch,test,minlp,cluster,export]"
+	$(PY) -m pip install --quiet -e ".[torch,test,minlp,cluster,export,flower]"
 	touch $(STAMP)
 
 setup: $(STAMP)

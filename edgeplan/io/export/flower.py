@@ -1,8 +1,10 @@
 """The ``flower`` export of FL plans: the per-round client configuration a Flower strategy hands out.
 
 One JSON file per round (``flower_round_NNNN.json``): for every selected client its ``FitIns.config``
-(server round, local epochs, base station, bandwidth, transmit power, CPU clock, deadline, planned latency and
-upload time, payload), keyed by a client id (``client_ids``; default the user index as a string).
+(server round, local epochs, samples, base station, bandwidth, transmit power, CPU clock, deadline, planned
+latency and upload time, payload), keyed by a client id (``client_ids``; default the user index as a string),
+and the number of users the round chose from. :class:`edgeplan.io.export.flower_strategy.PlannedFedAvg` is the
+Flower strategy that reads it.
 """
 
 from __future__ import annotations
@@ -43,14 +45,15 @@ def flower_round_config(problem: FLRound | FLRoundEnergy, plan: FLSchedule | FLE
         cpu = float(plan.cpu_hz[u]) if energy else float(problem.cpu_hz[u])
         upload = float(metrics.latency_s[u] - problem.cycles[u] / cpu) if energy else float(metrics.upload_s[u])
         config = {"server_round": int(server_round), "local_epochs": int(epochs) if epochs.is_integer() else epochs,
-                  "base_station": m, "bandwidth_hz": float(plan.bandwidth_hz[u]), "tx_power_w": power, "cpu_hz": cpu,
+                  "samples": float(problem.samples[u]), "base_station": m,
+                  "bandwidth_hz": float(plan.bandwidth_hz[u]), "tx_power_w": power, "cpu_hz": cpu,
                   "deadline_s": float(deadline[u, m]) if np.isfinite(deadline[u, m]) else -1.0,
                   "planned_latency_s": float(metrics.latency_s[u]), "planned_upload_s": upload,
                   "payload_bits": float(problem.payload_bits)}
         clients.append({"cid": ids[u], "config": config})
     lat = metrics.latency_s[users]
     return {"format": FLOWER_FORMAT, "version": FLOWER_VERSION, "server_round": int(server_round),
-            "family": "fl-energy" if energy else "fl-round", "num_clients": int(users.size),
+            "family": "fl-energy" if energy else "fl-round", "num_users": int(n), "num_clients": int(users.size),
             "round_latency_s": float(lat.max()) if users.size else 0.0,
             "round_energy_j": float(metrics.objective) if energy else None, "fit_clients": clients}
 
