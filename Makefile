@@ -7,14 +7,14 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgeplan-installed
 
-.PHONY: setup demo test test-all bench lint clean
+.PHONY: setup demo test test-all bench lint docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[torch,test,minlp,cluster,export,flower]"
+	$(PY) -m pip install --quiet -e ".[torch,test,minlp,cluster,export,flower,docs]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -31,8 +31,11 @@ test-all: setup
 bench: setup
 	$(PY) benchmarks/run.py
 
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 lint: setup
 	$(VENV)/bin/ruff check edgeplan tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache

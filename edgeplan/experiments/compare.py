@@ -413,6 +413,8 @@ def compare(
         A CSV file rows are appended to as they finish; an existing file is resumed.
     progress
         Show a progress bar (tqdm).
+    measure_memory
+        Record each run's peak resident memory (``peak_mem_mb``; see the module docstring).
 
     Returns
     -------

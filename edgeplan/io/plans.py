@@ -252,7 +252,21 @@ def _problem_data(problem: Any) -> dict[str, Any]:
 
 
 def save_plan(path: str | Path, problem: Any, result_or_plan: Any, source: dict[str, Any] | None = None) -> Path:
-    """Write the plan (and its result's figures) as versioned JSON; returns the path."""
+    """Write the plan (and its result's figures) as versioned JSON; returns the path.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    problem
+        The instance the plan is for (its fingerprint, and its data when there is no ``source``).
+    result_or_plan
+        A :class:`~edgeplan.solvers.result.Result` (its method, status, objective, bound and gap are kept) or
+        a bare plan.
+    source
+        ``{"family", "params", "seed"[, "scenario"]}``: how a scenario generator rebuilds the instance;
+        without it the problem's own data are stored.
+    """
     path = Path(path)
     doc = plan_document(problem, result_or_plan, source)
     path.write_text(json.dumps(doc, indent=2) + "\n")
@@ -288,7 +302,20 @@ def validate_document(doc: Any, where: str = "plan") -> None:
 
 
 def load_plan(path: str | Path, problem: Any = None) -> PlanFile:
-    """Read and validate a plan file; with ``problem``, also check that the plan was made for it."""
+    """Read and validate a plan file; with ``problem``, also check that the plan was made for it.
+
+    Parameters
+    ----------
+    path
+        A plan file written by :func:`save_plan` or ``edgeplan solve --out``.
+    problem
+        The instance the plan should be for; its type and fingerprint must match the file's.
+
+    Returns
+    -------
+    PlanFile
+        The plan and what was recorded beside it; :meth:`PlanFile.rebuild_problem` rebuilds the instance.
+    """
     path = Path(path)
     where = str(path)
     doc = parse_json(read_text(path, "plan file", PlanError), where, PlanError)
@@ -313,7 +340,21 @@ def exporters_for(plan: Any) -> list[str]:
 
 
 def export_plan(problem: Any, plan: Any, to: str, out_dir: str | Path, **kwargs: Any) -> list[Path]:
-    """Export ``plan`` in format ``to`` into ``out_dir``; returns the files written."""
+    """Export ``plan`` in format ``to`` into ``out_dir``; returns the files written.
+
+    Parameters
+    ----------
+    problem, plan
+        The instance and its plan.
+    to
+        The format: one of :func:`exporters_for` ``(plan)`` (``split-spec``, ``onnx``, ``pipeedge``,
+        ``flower``).
+    out_dir
+        The folder to write into (created).
+    **kwargs
+        Passed to the exporter (``module=`` and ``inputs=`` for ``onnx`` and ``split-spec``; ``hosts=`` for
+        ``pipeedge``; ``server_round=``, ``client_ids=`` for ``flower``).
+    """
     for (name, t), e in EXPORTERS.items():
         if name == to and isinstance(plan, t):
             out = Path(out_dir)

@@ -156,8 +156,18 @@ def scenario_path(name_or_path: str | Path) -> Path:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read a scenario TOML file, or a shipped scenario by name (see the module docstring); errors name the file
-    and key."""
+    """Read a scenario TOML file, or a shipped scenario by name (see the module docstring).
+
+    Parameters
+    ----------
+    path
+        A TOML file, or the name of a shipped scenario (:func:`shipped_scenarios`).
+
+    Returns
+    -------
+    Scenario
+        Its instances (:meth:`Scenario.instances`) build the problems; errors name the file and key.
+    """
     path = scenario_path(path)
     where = str(path)
     try:

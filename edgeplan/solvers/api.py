@@ -223,9 +223,21 @@ def available_methods(problem: Any = None, kind: str | None = None, *, installed
     For a problem instance, a method is listed only when it takes this instance with its default options
     (:func:`~edgeplan.solvers.registry.capable_methods`): an ``FLRound`` with continuous bandwidth has no
     MILP, so no MILP backend is listed, and ``cp-sat`` is left out for a MILP with continuous columns
-    (``solve(p, "cp-sat", options={"continuous_quantum": q})`` still takes it). For a problem type (or
-    ``None``) every method that accepts the type is listed. With ``installed_only`` (default) methods
-    whose libraries are missing are left out.
+    (``solve(p, "cp-sat", options={"continuous_quantum": q})`` still takes it).
+
+    Parameters
+    ----------
+    problem
+        A problem instance, a problem type (every method that accepts the type), or ``None`` (every method).
+    kind
+        ``"exact"`` or ``"heuristic"`` to list only those.
+    installed_only
+        Leave out methods whose libraries are missing (default).
+
+    Returns
+    -------
+    list of str
+        Method names, exact before heuristic, in order of preference.
     """
     return [m.name for m in capable_methods(problem, kind, installed_only=installed_only)]
 

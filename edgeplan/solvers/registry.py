@@ -339,6 +339,7 @@ def capable_methods(problem: Any = None, kind: str | None = None, *, installed_o
 
 
 def require_accepts(method: Method, problem: Any, options: Mapping[str, Any] | None = None) -> None:
+    """Raise :class:`UnsupportedProblemError` (listing the methods that can) unless ``method`` takes ``problem``."""
     if not method.accepts(problem):
         able = [m.name for m in capable_methods(problem)]
         raise UnsupportedProblemError(

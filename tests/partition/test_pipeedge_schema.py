@@ -37,7 +37,7 @@ def check_schema(folder: Path) -> None:
         assert _is_int(m["layers"]) and _is_int(m["parameters_in"]) and m["parameters_in"] >= 0
         assert len(m["parameters_out"]) == len(m["mem_MB"]) == m["layers"]
         assert all(_is_int(v) and v >= 0 for v in m["parameters_out"]) and all(map(_is_num, m["mem_MB"]))
-    for name, t in types.items():
+    for t in types.values():
         assert set(t) <= {"mem_MB", "bw_Mbps", "model_profiles"} and _is_num(t["mem_MB"]) and _is_num(t["bw_Mbps"])
         for model, profiles in t.get("model_profiles", {}).items():
             assert model in models and isinstance(profiles, list) and profiles

@@ -332,6 +332,8 @@ def _hit_array(name: str, value: Any, n: int, L: int, C: int) -> np.ndarray:
 class CachePlacement(CacheSystem):
     """CoCa's cache allocation under the separable recognition-depth model (see the module docstring).
 
+    It also takes the fields of :class:`CacheSystem` (``request_prob`` is required here).
+
     Parameters
     ----------
     hit_prob
@@ -342,8 +344,6 @@ class CachePlacement(CacheSystem):
         :math:`a_{iklc} \\in [0, 1]`, same shapes.
     full_precision
         :math:`a^{full}_{ic}`, scalar, ``(C,)`` or ``(N, C)``; default 1 (the reference is the full model).
-    **system
-        The fields of :class:`CacheSystem` (``request_prob`` is required here).
     """
 
     hit_prob: Any

@@ -96,6 +96,9 @@ class ReplayTrace:
 class CacheReplay(CacheSystem):
     """CoCa's allocation evaluated by replaying a recorded stream (see the module docstring).
 
+    It also takes the fields of :class:`~edgeplan.formulations.cache.placement.CacheSystem`; ``request_prob``
+    defaults to each client's frequencies of ``reference``.
+
     Parameters
     ----------
     scores
@@ -110,9 +113,6 @@ class CacheReplay(CacheSystem):
         The lookup rule: ``"coca"`` (relative margin ``threshold`` :math:`\\Theta`, weights
         ``score_base`` :math:`^j`) or ``"exit"`` (softmax confidence ``threshold`` at temperature
         ``temperature``).
-    **system
-        The fields of :class:`~edgeplan.formulations.cache.placement.CacheSystem`; ``request_prob`` defaults to each
-        client's frequencies of ``reference``.
     """
 
     scores: Any

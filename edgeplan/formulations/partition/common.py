@@ -96,6 +96,7 @@ def wireless_link(name: str, channel: WirelessChannel, *, bandwidth_hz: float, p
 
 
 def positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an ``int`` when it is a whole number >= ``minimum`` (bools refused); else an error naming it."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ProblemDataError(f"`{name}` = {value!r}; expected an integer >= {minimum}")
     return int(value)

@@ -29,6 +29,7 @@ _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 
 
 def plan_stages(problem: Any, plan: Any) -> list[dict[str, Any]]:
+    """The non-empty stages of a split or pipeline plan: tier or device, block indices and block names."""
     names = problem.model.block_names
     out = []
     if isinstance(plan, SplitPlan):

@@ -31,6 +31,7 @@ SEARCH_TOL = 1e-9
 
 
 def tol_of(limit: float) -> float:
+    """The search tolerance at a finite ``limit`` (relative, at least absolute); 0 for no limit."""
     return SEARCH_TOL * max(1.0, abs(limit)) if math.isfinite(limit) else 0.0
 
 

@@ -90,6 +90,7 @@ def energy_scale(energy: np.ndarray) -> float:
 
 def result(plan: FLEnergySchedule | None, fun: float | None, status: Status, bound: float | None, t0: float,
             message: str, method: str, limit: Limit | None = None, **stats: Any) -> Result:
+    """A :class:`Result` of the energy methods, timed from ``t0``, with ``stats``."""
     return Result(plan=plan, fun=fun, status=status, bound=bound, limit=limit, message=message, method=method,
                   solve_time=time.perf_counter() - t0, stats=stats)
 

@@ -76,6 +76,8 @@ def _highs(problem: FLRound, rb: float | None, relaxed: bool, time_limit: float 
 
 
 def solve_block_model(problem: FLRound, ctx: SolveContext, method: str, runner: Any) -> Result:
+    """The resource-block model of ``problem`` solved by ``runner`` (HiGHS or CP-SAT), with the quick
+    infeasibility test first and the plan decoded."""
     t0 = time.perf_counter()
     reason = quick_infeasibility(problem)
     if reason is not None:
