@@ -294,6 +294,12 @@ def _logging(verbosity: int) -> None:
     logger.setLevel(logging.NOTSET)
     if verbosity <= 0:
         return
+    if logging.root.manager.disable:  # a library's logging.disable() left behind
+        logging.disable(logging.NOTSET)
+    for name, each in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("edgeplan") and isinstance(each, logging.Logger):
+            each.disabled = False  # a logging.config call elsewhere may have disabled the existing loggers
+            each.setLevel(logging.NOTSET)
     handler = logging.StreamHandler(sys.stderr)
     handler.edgeplan_cli = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))

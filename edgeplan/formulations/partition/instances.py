@@ -143,16 +143,16 @@ def random_split_instance(n_blocks: int = 6, n_tiers: int = 2, *, kind: str = "r
 
 
 #: The devices of ``partition-pipeline-presets`` by default.
-PIPELINE_DEVICES = ("jetson-nano", "jetson-orin-nano-8gb", "jetson-orin-nx-16gb")
+PRESET_DEVICES = ("jetson-nano", "jetson-orin-nano-8gb", "jetson-orin-nx-16gb")
 
 
-@generator("partition-pipeline-presets", cells=lambda devices=PIPELINE_DEVICES, **_: 4096 * len(devices) ** 2, tiny=(
+@generator("partition-pipeline-presets", cells=lambda devices=PRESET_DEVICES, **_: 4096 * len(devices) ** 2, tiny=(
     {"model": "resnet18-small", "devices": ["jetson-nano", "jetson-orin-nx-16gb", "raspberry-pi-5"],
      "bandwidth_bps": 100e6},
     {"model": "gpt2-small", "devices": ["phone-midrange", "phone-flagship"], "bandwidth_bps": [50e6, 200e6],
      "mode": "training", "minimize": "iteration", "n_micro": 4}))
 def pipeline_instance(model: ModelProfile | str = "resnet18",
-                      devices: Sequence[DeviceProfile | str] = PIPELINE_DEVICES, *,
+                      devices: Sequence[DeviceProfile | str] = PRESET_DEVICES, *,
                       bandwidth_bps: Sequence[float] | float | None = None, rates_bps: Any = None,
                       latency_s: float = 0.0, seed: int | None = None, **kwargs: Any) -> PipelinePartition:
     """A :class:`PipelinePartition` of a named model over named device presets (the scenario family

@@ -22,7 +22,7 @@ from typing import Any
 from edgeplan.errors import PlanError, SolverUnavailableError
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
 from edgeplan.formulations.partition.split import SplitInference, SplitPlan
-from edgeplan.io.export.split_spec import plan_stages
+from edgeplan.formulations.partition.stages import plan_stages
 from edgeplan.registry import exporter
 
 

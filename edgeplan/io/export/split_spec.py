@@ -10,9 +10,7 @@ module (profiler glue) is moved to the next module boundary and marked ``"exact"
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,51 +19,18 @@ import numpy as np
 from edgeplan.errors import PlanError
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
 from edgeplan.formulations.partition.split import SplitInference, SplitPlan
+from edgeplan.formulations.partition.stages import pipelining_points, plan_stages
 from edgeplan.registry import exporter
 
 SPEC_FORMAT = "edgeplan.split_spec"
 SPEC_VERSION = 1
-_MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
-
-
-def plan_stages(problem: Any, plan: Any) -> list[dict[str, Any]]:
-    """The non-empty stages of a split or pipeline plan: tier or device, block indices and block names."""
-    names = problem.model.block_names
-    out = []
-    if isinstance(plan, SplitPlan):
-        tau, _ = problem._parts(plan)
-        for t in range(problem.n_tiers):
-            idx = np.flatnonzero(tau == t)
-            if idx.size:
-                out.append({"tier": t, "device": problem.tiers[t].name, "blocks": idx.tolist(),
-                            "block_names": [names[i] for i in idx]})
-    else:
-        b, dev = problem._parts(plan)
-        for s in range(dev.size):
-            idx = np.arange(b[s], b[s + 1])
-            out.append({"stage": s, "device": int(dev[s]), "device_name": problem.devices[dev[s]].name,
-                        "blocks": idx.tolist(), "block_names": [names[i] for i in idx]})
-    return out
 
 
 def split_spec(problem: SplitInference | PipelinePartition, plan: SplitPlan | PipelinePlan) -> dict[str, Any]:
     """The split spec document of the module docstring."""
     stages = plan_stages(problem, plan)
     names = problem.model.block_names
-    contiguous = all(np.array_equal(s["blocks"], np.arange(s["blocks"][0], s["blocks"][-1] + 1)) for s in stages)
-    order_ok = contiguous and all(a["blocks"][-1] + 1 == b["blocks"][0] for a, b in itertools.pairwise(stages))
-    pipelining: dict[str, Any] | None = None
-    if order_ok:
-        points, exact = {}, True
-        for s in stages[1:]:
-            first = s["blocks"][0]
-            j = next((k for k in range(first, problem.n_blocks) if _MODULE_PATH.match(names[k])), None)
-            if j is None:
-                exact = False
-                continue
-            exact &= j == first
-            points[names[j]] = "BEGINNING"
-        pipelining = {"split_spec": points, "exact": exact, "n_stages": len(points) + 1}
+    pipelining = pipelining_points(problem, plan)
     links = []
     if isinstance(plan, SplitPlan):
         tau, bits = problem._parts(plan)
@@ -193,7 +158,6 @@ __all__ = [
     "load_split_spec",
     "pipelining_split_spec",
     "plan_document_with_metrics",
-    "plan_stages",
     "save_plan_with_metrics",
     "split_spec",
 ]

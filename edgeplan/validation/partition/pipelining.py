@@ -38,9 +38,9 @@ SCHEDULES = ("gpipe", "1f1b")
 
 
 def _split_points(problem: PipelinePartition, plan: PipelinePlan) -> dict[str, Any]:
-    from edgeplan.io.export.split_spec import split_spec
+    from edgeplan.formulations.partition.stages import pipelining_points
 
-    pip = split_spec(problem, plan)["pipelining"]
+    pip = pipelining_points(problem, plan)
     if not pip or not pip["exact"]:
         raise PlanError("the plan's stages do not begin at module boundaries of the model (its split spec is not "
                         "exact): torch.distributed.pipelining cannot cut there")
