@@ -77,13 +77,23 @@ def test_public_names_have_docstrings() -> None:
     assert not missing
 
 
-def test_the_front_door_documents_its_parameters_in_numpydoc_sections() -> None:
+def test_the_user_facing_functions_document_their_parameters_in_numpydoc_sections() -> None:
     import inspect
 
     import edgeplan as ep
+    from edgeplan.experiments import fl_rounds, flower_run, plot
+    from edgeplan.io.export import flower, flower_strategy, onnx, split_spec
+    from edgeplan.validation.fl.execute import validate_fl_round
+    from edgeplan.validation.partition.execute import validate_split
+    from edgeplan.validation.partition.pipelining import run_torch_pipelining
 
     for func in (ep.solve, ep.compare, ep.read_results, ep.available_methods, ep.save_plan, ep.load_plan,
-                 ep.export_plan, ep.load_scenario):
+                 ep.export_plan, ep.load_scenario, fl_rounds.simulate_fl, fl_rounds.compare_simulations,
+                 fl_rounds.plot_accuracy, fl_rounds.plot_wall_clock, flower_run.run_flower, plot.objective_vs_param,
+                 plot.gap_distribution, plot.solve_time_vs_size, plot.predicted_vs_measured, plot.pipeline_gantt,
+                 flower.flower_round_config, flower_strategy.load_round_configs, onnx.export_onnx_stages,
+                 onnx.run_onnx_stages, split_spec.split_spec, split_spec.load_split_spec,
+                 split_spec.pipelining_split_spec, validate_fl_round, validate_split, run_torch_pipelining):
         doc = inspect.getdoc(func) or ""
         assert "Parameters\n----------" in doc, func.__name__
         section = doc.split("Parameters\n----------", 1)[1]

@@ -141,14 +141,49 @@ def simulate_fl(n_rounds: int = 50, n_users: int = 100, n_bs: int = 4, n_select:
                 **round_params: Any) -> FLSimulation:
     """Play ``n_rounds`` rounds of ``family`` planned by ``method`` (see the module docstring).
 
-    ``round_params`` go to the family's generator (``bs_bandwidth_hz``, ``payload_bits``, ``local_epochs``,
-    ``coverage``, ``deadline_s`` ...). The same ``seed`` gives every method the same users, trajectory draws and
-    fading sequence, so methods are compared on common random numbers (positions differ once round lengths
-    differ). ``train`` (``True`` for the FMNIST CNN, a model name, or an
-    :class:`~edgeplan.validation.fl.task.FLTask`) trains every round for real; ``train_options`` go to
-    :class:`~edgeplan.validation.fl.task.FLTrainer` (``batch_size``, ``lr``, ``dtype``, ``test_samples``,
-    ``threads``). ``progress`` shows a bar over the rounds (``None``: on a terminal); each round is logged at
-    INFO level to ``edgeplan.experiments.fl_rounds``.
+    The same ``seed`` gives every method the same users, trajectory draws and fading sequence, so methods are
+    compared on common random numbers (positions differ once round lengths differ).
+
+    Parameters
+    ----------
+    n_rounds, n_users, n_bs, n_select
+        Rounds to play, mobile users, base stations, users selected per round :math:`K`.
+    method
+        The planner (any method that solves the family's problem).
+    family
+        ``"fl-round"`` (least round latency) or ``"fl-energy"`` (least energy under a deadline).
+    seed
+        Seeds users, trajectories, fading and the solver.
+    speed_mps
+        Every user's speed (m/s), a per-user array, or ``(low, high)`` to draw uniformly.
+    redraw_every
+        Rounds between new random headings.
+    side_m
+        Side of the square area (m); users reflect at its walls.
+    stall_s
+        Wall-clock charged for a round without a plan.
+    time_limit, options
+        Per-round solve limit and method options.
+    cpu_hz, samples
+        Ranges the users' CPU clocks and sample counts are drawn from.
+    keep_flower
+        Keep each round's Flower configuration (``FLSimulation.flower``; :func:`run_flower` replays them).
+    train, train_options
+        ``True`` (the FMNIST CNN), a model name or an :class:`~edgeplan.validation.fl.task.FLTask` trains every
+        round for real; ``train_options`` go to :class:`~edgeplan.validation.fl.task.FLTrainer` (``batch_size``,
+        ``lr``, ``dtype``, ``test_samples``, ``threads``).
+    progress
+        A bar over the rounds (``None``: on a terminal); each round is logged at INFO level to
+        ``edgeplan.experiments.fl_rounds``.
+    **round_params
+        The family generator's parameters (``bs_bandwidth_hz``, ``payload_bits``, ``local_epochs``, ``coverage``,
+        ``deadline_s`` ...).
+
+    Returns
+    -------
+    FLSimulation
+        Per round: latency, cumulative wall-clock, energy, solve time, status, selection, base stations, and
+        test accuracy when trained.
     """
     r_total = count("n_rounds", n_rounds)
     n = count("n_users", n_users, minimum=1)
@@ -233,7 +268,20 @@ def _trainer(train: Any, options: Mapping[str, Any] | None) -> Any:
 
 
 def compare_simulations(methods: Iterable[str], **kwargs: Any) -> dict[str, FLSimulation]:
-    """:func:`simulate_fl` for each method with the same arguments (common random numbers)."""
+    """:func:`simulate_fl` for each method with the same arguments (common random numbers).
+
+    Parameters
+    ----------
+    methods
+        The planners to compare.
+    **kwargs
+        :func:`simulate_fl`'s arguments, the same for every method.
+
+    Returns
+    -------
+    dict of str to FLSimulation
+        One simulation per method, in the order given.
+    """
     return {m: simulate_fl(method=m, **kwargs) for m in methods}
 
 
@@ -254,15 +302,42 @@ def _per_method(sims: Mapping[str, FLSimulation], xy: Any, xlabel: str, ylabel: 
 
 def plot_wall_clock(sims: Mapping[str, FLSimulation], path: str | Path | None = None, *,
                     title: str | None = None) -> Any:
-    """Cumulative wall-clock against rounds, one line per method; returns the matplotlib Figure (saved to
-    ``path`` when given: .png, .svg or .pdf)."""
+    """Cumulative wall-clock against rounds, one line per method.
+
+    Parameters
+    ----------
+    sims
+        ``{method: FLSimulation}`` (:func:`compare_simulations`).
+    path
+        Save the figure there (.png, .svg or .pdf).
+    title
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     return _per_method(sims, lambda sim: (np.arange(1, sim.n_rounds + 1), sim.wall_clock_s), "round",
                        "cumulative wall-clock (s)", title or "FL rounds under mobility", path)
 
 
 def plot_accuracy(sims: Mapping[str, FLSimulation], path: str | Path | None = None, *,
                   title: str | None = None) -> Any:
-    """Test accuracy against cumulative wall-clock, one line per method (simulations run with ``train``)."""
+    """Test accuracy against cumulative wall-clock, one line per method (simulations run with ``train``).
+
+    Parameters
+    ----------
+    sims
+        ``{method: FLSimulation}`` made with ``train=...``.
+    path
+        Save the figure there (.png, .svg or .pdf).
+    title
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     missing = [name for name, sim in sims.items() if sim.accuracy.size == 0]
     if missing:
         raise ProblemDataError(f"simulations {missing} have no accuracy; expected simulate_fl(..., train=True)")

@@ -77,8 +77,26 @@ def objective_vs_param(df: pd.DataFrame, param: str, *, metric: str = "objective
     """Mean ``metric`` over seeds (band: min to max) against ``param``, one line per method.
 
     Each method has its own colour, marker and line style (methods that tie stay visible); the legend says
-    what the lines and bands are. ``unit`` and ``xunit`` go on the axes (``unit`` defaults to the column's
-    known unit, :data:`UNITS`).
+    what the lines and bands are.
+
+    Parameters
+    ----------
+    df
+        A :func:`~edgeplan.experiments.compare.compare` table (or :func:`read_results`); solved rows are drawn.
+    param
+        The swept parameter column (x axis).
+    metric
+        The column drawn (default ``objective``).
+    path
+        Save the figure there (.png, .svg or .pdf).
+    title, ylabel
+        Title and y label (default: the metric's name).
+    unit, xunit
+        Units on the axes (``unit`` defaults to the column's known unit, :data:`UNITS`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     from matplotlib.patches import Patch
 
@@ -103,7 +121,23 @@ def objective_vs_param(df: pd.DataFrame, param: str, *, metric: str = "objective
 
 def gap_distribution(df: pd.DataFrame, *, column: str = "gap_to_best", methods: Iterable[str] | None = None,
                      path: str | Path | None = None, title: str | None = None) -> Figure:
-    """Box plot of the relative gap to the best bound per method (in %), solved rows only."""
+    """Box plot of the relative gap to the best bound per method (in %), solved rows only.
+
+    Parameters
+    ----------
+    df
+        A :func:`~edgeplan.experiments.compare.compare` table.
+    column
+        The gap column (default ``gap_to_best``).
+    methods
+        The methods to show, in order (default: all, in table order).
+    path, title
+        Save the figure there; its title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     _need(df, column, "method", "status")
     ok = df[df["status"].isin(SOLVED) & df[column].notna()]
     names = list(methods) if methods is not None else list(dict.fromkeys(ok["method"]))
@@ -131,6 +165,23 @@ def solve_time_vs_size(df: pd.DataFrame, size: str, *, time: str = "solve_time",
     Runs stopped by a limit (the ``limit`` column: a time limit) are drawn as crosses and left out of the
     fit and of the median line: their time is the limit, not the method's. The legend gives each slope and
     how many runs it excludes.
+
+    Parameters
+    ----------
+    df
+        A :func:`~edgeplan.experiments.compare.compare` table.
+    size
+        The size column (x axis).
+    time
+        The time column (default ``solve_time``).
+    path, title
+        Save the figure there; its title.
+    xunit
+        Unit of the size axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     from matplotlib.lines import Line2D
 
@@ -172,7 +223,25 @@ def solve_time_vs_size(df: pd.DataFrame, size: str, *, time: str = "solve_time",
 def predicted_vs_measured(predicted: Sequence[float], measured: Sequence[float], *,
                           labels: Sequence[str] | None = None, band: float = 0.10, unit: str = "s",
                           path: str | Path | None = None, title: str | None = None) -> Figure:
-    """Measured against predicted latency, the identity line and a ``±band`` relative band."""
+    """Measured against predicted latency, the identity line and a ``±band`` relative band.
+
+    Parameters
+    ----------
+    predicted, measured
+        Equal-length sequences (one point each).
+    labels
+        A label per point (annotated).
+    band
+        The relative band drawn around the identity (default 10%).
+    unit
+        Unit of both axes.
+    path, title
+        Save the figure there; its title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     p = np.asarray(predicted, dtype=float)
     m = np.asarray(measured, dtype=float)
     if p.shape != m.shape or p.ndim != 1 or not len(p):
@@ -206,6 +275,17 @@ def pipeline_gantt(timeline: Iterable[Mapping[str, Any]] | pd.DataFrame, *, path
     ``kind`` (e.g. ``"fwd"``, ``"bwd"``, ``"send"``) and ``micro_batch`` (printed on the bar). A stage's
     bubble is its idle time between the schedule's first start and last end (pipeline fill and
     drain included); the title gives the total.
+
+    Parameters
+    ----------
+    timeline
+        Rows (mappings or a DataFrame) with ``stage``, ``start``, ``end`` and optionally ``kind``, ``micro_batch``.
+    path, title
+        Save the figure there; its title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     from matplotlib.patches import Patch
 

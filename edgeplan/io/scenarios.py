@@ -141,6 +141,15 @@ def scenario_path(name_or_path: str | Path) -> Path:
 
     An existing path wins; a bare name (no folder, with or without ``.toml``) that names no file here is looked up
     among the shipped scenarios; anything else is returned as given (reading it then names the missing file).
+
+    Parameters
+    ----------
+    name_or_path
+        A path, or a shipped scenario's name.
+
+    Returns
+    -------
+    Path
     """
     path = Path(name_or_path)
     if path.exists() or len(path.parts) != 1:

@@ -27,8 +27,23 @@ FLOWER_VERSION = 1
 
 def flower_round_config(problem: FLRound | FLRoundEnergy, plan: FLSchedule | FLEnergySchedule, server_round: int = 1,
                         client_ids: Sequence[str] | None = None) -> dict[str, Any]:
-    """The Flower-style configuration of one round (see the module docstring); ``client_ids`` name the users
-    (default ``"0"``, ``"1"``, ...)."""
+    """The Flower-style configuration of one round (see the module docstring).
+
+    Parameters
+    ----------
+    problem, plan
+        A round (:class:`FLRound` or :class:`FLRoundEnergy`) and its schedule.
+    server_round
+        The Flower server round this plan is for (1-based).
+    client_ids
+        One client id per user (default ``"0"``, ``"1"``, ...).
+
+    Returns
+    -------
+    dict
+        ``format``, ``version``, ``server_round``, ``family``, ``num_users``, ``num_clients``,
+        ``round_latency_s``, ``round_energy_j`` and ``fit_clients``: ``[{"cid", "config"}]``.
+    """
     n = problem.n_users
     ids = [str(i) for i in range(n)] if client_ids is None else [str(c) for c in client_ids]
     if len(ids) != n:

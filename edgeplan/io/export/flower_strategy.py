@@ -36,7 +36,18 @@ MISSING = ("raise", "skip")
 
 
 def load_round_configs(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Round configurations from ``flower_round_NNNN.json`` files, in round order (format checked)."""
+    """Round configurations from ``flower_round_NNNN.json`` files, in round order (format checked).
+
+    Parameters
+    ----------
+    paths
+        The files the ``flower`` export wrote.
+
+    Returns
+    -------
+    list of dict
+        The rounds sorted by ``server_round``: :class:`PlannedFedAvg`'s ``rounds``.
+    """
     out = []
     for p in paths:
         doc = json.loads(Path(p).read_text())

@@ -36,7 +36,25 @@ def _model_and_inputs(problem: Any, module: Any, inputs: Any) -> tuple[Any, Any]
 
 def export_onnx_stages(problem: Any, plan: Any, out_dir: Path, *, module: Any = None, inputs: Any = None,
                        opset: int | None = None) -> list[Path]:
-    """``stage{k}.onnx`` per stage and ``onnx_stages.json`` (see the module docstring)."""
+    """``stage{k}.onnx`` per stage and ``onnx_stages.json`` (see the module docstring).
+
+    Parameters
+    ----------
+    problem, plan
+        A split or pipeline problem and its plan.
+    out_dir
+        The folder written into.
+    module, inputs
+        The torch model the profile was made from and its example inputs (default: the zoo model the
+        profile's ``meta["zoo"]`` names).
+    opset
+        The ONNX opset (default: torch's).
+
+    Returns
+    -------
+    list of Path
+        The stage models and the manifest.
+    """
     if importlib.util.find_spec("onnx") is None:
         raise SolverUnavailableError("the ONNX exporter needs the `onnx` package; install it with `pip install onnx`")
     import onnx

@@ -27,7 +27,19 @@ SPEC_VERSION = 1
 
 
 def split_spec(problem: SplitInference | PipelinePartition, plan: SplitPlan | PipelinePlan) -> dict[str, Any]:
-    """The split spec document of the module docstring."""
+    """The split spec document of the module docstring.
+
+    Parameters
+    ----------
+    problem, plan
+        A split or pipeline problem and its plan.
+
+    Returns
+    -------
+    dict
+        ``format``, ``version``, ``model``, ``kind``, ``n_blocks``, ``stages``, ``links`` and ``pipelining``
+        (the split points, or ``None`` when the stages are not contiguous).
+    """
     stages = plan_stages(problem, plan)
     names = problem.model.block_names
     pipelining = pipelining_points(problem, plan)
@@ -79,7 +91,18 @@ def save_plan_with_metrics(path: str | Path, problem: Any, result_or_plan: Any, 
 
 
 def load_split_spec(path: str | Path) -> dict[str, Any]:
-    """Read a split spec written by the ``split-spec`` exporter (format and version checked)."""
+    """Read a split spec written by the ``split-spec`` exporter (format and version checked).
+
+    Parameters
+    ----------
+    path
+        The ``split_spec.json`` file.
+
+    Returns
+    -------
+    dict
+        The document (see :func:`split_spec`).
+    """
     p = Path(path)
     try:
         doc = json.loads(p.read_text())
@@ -94,7 +117,18 @@ def load_split_spec(path: str | Path) -> dict[str, Any]:
 
 
 def pipelining_split_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """``{module: SplitPoint.BEGINNING}`` for ``torch.distributed.pipelining.pipeline`` from a split spec."""
+    """``{module: SplitPoint.BEGINNING}`` for ``torch.distributed.pipelining.pipeline`` from a split spec.
+
+    Parameters
+    ----------
+    spec
+        A split spec (:func:`load_split_spec`) whose stages are contiguous.
+
+    Returns
+    -------
+    dict
+        The ``split_spec`` argument of ``pipeline(module, mb_args, split_spec=...)``.
+    """
     from torch.distributed.pipelining import SplitPoint
 
     pip = spec.get("pipelining")
