@@ -77,6 +77,27 @@ def test_public_names_have_docstrings() -> None:
     assert not missing
 
 
+def test_the_package_face_and_the_family_exports_have_sections() -> None:
+    import enum
+    import inspect
+
+    import edgeplan
+    from edgeplan.registry import public_name, public_names
+
+    names = {n: getattr(edgeplan, n) for n in edgeplan.__all__}
+    names |= {n: public_name(n) for n in public_names() if n != "MILP"}
+    bare = []
+    for n, obj in sorted(names.items()):
+        if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+            continue
+        if inspect.isclass(obj) and issubclass(obj, BaseException | enum.Enum):  # members documented inline
+            continue
+        doc = inspect.getdoc(obj) or ""
+        if "Parameters\n---" not in doc and "Attributes\n---" not in doc:
+            bare.append(n)
+    assert not bare
+
+
 def test_the_user_facing_functions_document_their_parameters_in_numpydoc_sections() -> None:
     import inspect
 

@@ -30,7 +30,17 @@ OBJ_RTOL = 1e-6
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """One broken constraint: ``name`` evaluates to ``value`` against ``limit`` (``kind`` says how)."""
+    """One broken constraint: ``name`` evaluates to ``value`` against ``limit`` (``kind`` says how).
+
+    Attributes
+    ----------
+    name
+        The constraint, with its indices (``"memory[2]"``).
+    value, limit
+        What the plan gives and the bound it breaks.
+    kind
+        ``"<="``, ``">="`` or ``"=="``.
+    """
 
     name: str
     value: float

@@ -65,7 +65,23 @@ class Instance:
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """A family, fixed parameters, a sweep and seeds; iterating yields the problems."""
+    """A family, fixed parameters, a sweep and seeds; iterating yields the problems.
+
+    Attributes
+    ----------
+    name
+        The scenario's name (instance ids start with it).
+    family
+        A registered generator (``edgeplan.registry.GENERATORS``).
+    params
+        Fixed generator arguments.
+    sweep
+        ``{argument: [values]}``: every combination is an instance, for every seed.
+    seeds
+        The generator seeds.
+    solve
+        Defaults for ``edgeplan solve`` / ``compare``: ``methods`` and ``time_limit``.
+    """
 
     name: str
     family: str

@@ -17,6 +17,13 @@ class CachePlan:
 
     ``CachePlan(classes=((3, 0), (1,)), layers=((2, 5), ()))``: client 0 caches classes 0 and 3 and
     looks them up at layers 2 and 5; client 1 caches class 1 at no layer.
+
+    Attributes
+    ----------
+    classes
+        Per client, the classes whose entries it caches.
+    layers
+        Per client, the layers at which it looks them up.
     """
 
     classes: tuple[tuple[int, ...], ...]
@@ -66,7 +73,19 @@ class CachePlan:
 
 @dataclass(frozen=True, slots=True)
 class CacheMetrics:
-    """``evaluate(plan)``: per-client expected latency (s), accuracy, hit ratio, entries, memory (bytes)."""
+    """``evaluate(plan)``: per-client expected latency (s), accuracy, hit ratio, entries, memory (bytes).
+
+    Attributes
+    ----------
+    objective
+        The request-weighted expected latency over the clients.
+    latency_s, full_latency_s
+        Each client's expected latency with the cache, and without it (the full model).
+    accuracy, hit_ratio
+        Each client's expected accuracy and share of requests answered by the cache.
+    entries, memory_bytes, n_layers
+        Each client's cache entries, their memory, and the active cache layers.
+    """
 
     objective: float
     latency_s: np.ndarray

@@ -171,7 +171,15 @@ def time_split(cycles: Any, kappa: Any, f_min: Any, f_max: Any, deadline: Any, Z
 @dataclass(frozen=True, slots=True)
 class FLEnergySchedule:
     """A round's schedule with its operating point: BS (``-1``: not selected), bandwidth (Hz), power (W) and
-    CPU clock (Hz) of every user (0 for users not selected)."""
+    CPU clock (Hz) of every user (0 for users not selected).
+
+    Attributes
+    ----------
+    bs
+        ``(N,)`` base station of each user, ``-1`` when not selected.
+    bandwidth_hz, power_w, cpu_hz
+        ``(N,)`` uplink bandwidth, transmit power and CPU clock of each user (0 when not selected).
+    """
 
     bs: np.ndarray
     bandwidth_hz: np.ndarray
@@ -207,7 +215,21 @@ class FLEnergySchedule:
 
 @dataclass(frozen=True, slots=True)
 class FLEnergyMetrics:
-    """``FLRoundEnergy.evaluate(plan)``; per-user arrays ``(N,)`` (``nan`` for users not selected)."""
+    """``FLRoundEnergy.evaluate(plan)``; per-user arrays ``(N,)`` (``nan`` for users not selected).
+
+    Attributes
+    ----------
+    objective
+        The round's energy (J).
+    energy_j, compute_energy_j, upload_energy_j
+        Each user's energy, and its training and upload parts.
+    latency_s, deadline_s
+        Each user's training plus upload time, and the deadline it must meet.
+    edcr, rdcr
+        The coverage metrics of the selection (effective and redundant data coverage ratios).
+    n_selected
+        Users selected.
+    """
 
     objective: float
     energy_j: np.ndarray

@@ -75,7 +75,15 @@ RB_TOL = 1e-6
 
 @dataclass(frozen=True, slots=True)
 class FLSchedule:
-    """A round's schedule: the BS of every user (``-1``: not selected) and its uplink bandwidth in hertz."""
+    """A round's schedule: the BS of every user (``-1``: not selected) and its uplink bandwidth in hertz.
+
+    Attributes
+    ----------
+    bs
+        ``(N,)`` base station of each user, ``-1`` when not selected.
+    bandwidth_hz
+        ``(N,)`` uplink bandwidth of each user (0 when not selected).
+    """
 
     bs: np.ndarray
     bandwidth_hz: np.ndarray
@@ -107,7 +115,23 @@ class FLSchedule:
 
 @dataclass(frozen=True, slots=True)
 class FLRoundMetrics:
-    """``FLRound.evaluate(plan)``; per-user arrays are ``(N,)`` with ``nan`` for users not selected."""
+    """``FLRound.evaluate(plan)``; per-user arrays are ``(N,)`` with ``nan`` for users not selected.
+
+    Attributes
+    ----------
+    objective
+        The round latency: the slowest selected user's training plus upload.
+    latency_s, compute_s, upload_s
+        Each user's total, local training and upload time.
+    rate_bps
+        Each user's uplink rate at its bandwidth.
+    window_s
+        How long each selected user stays in its base station's coverage.
+    bandwidth_used_hz, users_per_bs
+        Per base station: bandwidth allocated and users served.
+    n_selected
+        Users selected.
+    """
 
     objective: float
     latency_s: np.ndarray

@@ -36,7 +36,16 @@ TIME_RTOL = 1e-12
 
 @dataclass(frozen=True, slots=True)
 class BlockTimes:
-    """Per-block times of a model on one device (seconds per batch) and where they come from."""
+    """Per-block times of a model on one device (seconds per batch) and where they come from.
+
+    Attributes
+    ----------
+    forward_s, backward_s
+        ``(L,)`` forward and backward time of each block for one batch.
+    source
+        ``"measured (...)"`` when the profile holds a measurement on this device, else how they were computed
+        (FLOPs over the device's peak and memory traffic over its bandwidth).
+    """
 
     forward_s: np.ndarray
     backward_s: np.ndarray
@@ -49,7 +58,21 @@ class BlockTimes:
 
 def block_times(model: ModelProfile, device: DeviceProfile, batch_size: int, dtype: str,
                 *, use_measured: bool = True) -> BlockTimes:
-    """Forward and backward time of every block of ``model`` on ``device`` (see the module docstring)."""
+    """Forward and backward time of every block of ``model`` on ``device`` (see the module docstring).
+
+    Parameters
+    ----------
+    model, device
+        The profile and the device.
+    batch_size, dtype
+        Samples per batch and the compute dtype (``"fp32"``, ``"fp16"`` ...).
+    use_measured
+        Take a measurement the profile holds for this device, batch and dtype when there is one.
+
+    Returns
+    -------
+    BlockTimes
+    """
     key = (device.name, int(batch_size), dtype)
     fwd = None
     if use_measured:
@@ -83,8 +106,26 @@ def wireless_link(name: str, channel: WirelessChannel, *, bandwidth_hz: float, p
                   seed: int | None = None) -> WiredLink:
     r"""A fixed-rate link whose rate is the channel's power-based rate :math:`b\log_2(1 + p g/(N_0 b))`.
 
-    Give the linear ``gain``, or a ``distance_m`` at which a gain is drawn from the channel (path loss,
-    shadowing and fading, seeded).
+    Parameters
+    ----------
+    name
+        The link's name.
+    channel
+        The wireless channel (path loss, shadowing, fading, noise density).
+    bandwidth_hz, power_w
+        Bandwidth :math:`b` and transmit power :math:`p`.
+    gain, distance_m
+        Either the linear gain :math:`g`, or a distance at which a gain is drawn from the channel (path loss,
+        shadowing and fading, seeded by ``seed``).
+    latency_s
+        The link's latency.
+    seed
+        Seeds the drawn gain.
+
+    Returns
+    -------
+    WiredLink
+        A link at that fixed rate.
     """
     if (gain is None) == (distance_m is None):
         raise ProblemDataError("give exactly one of `gain` and `distance_m`; expected a channel gain or a distance")

@@ -77,7 +77,18 @@ SCHEDULES = ("gpipe", "1f1b")
 
 
 def rate_matrix(bandwidth_bps: Any) -> np.ndarray:
-    """PipeEdge's link rule: ``rate[i, j] = min(bw[i], bw[j])`` (bit/s), ``inf`` on the diagonal."""
+    """PipeEdge's link rule: ``rate[i, j] = min(bw[i], bw[j])`` (bit/s), ``inf`` on the diagonal.
+
+    Parameters
+    ----------
+    bandwidth_bps
+        ``(K,)`` each device's bandwidth (bit/s, > 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K, K)`` link rates for :class:`PipelinePartition` ``rates_bps``.
+    """
     bw = as_array("bandwidth_bps", np.atleast_1d(np.asarray(bandwidth_bps, dtype=float)), shape=(None,),
                   min_value=0.0, strict_min=True, allow_inf=True)
     r = np.minimum(bw[:, None], bw[None, :])
@@ -87,7 +98,15 @@ def rate_matrix(bandwidth_bps: Any) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class PipelinePlan:
-    """Stages as ``boundaries`` (``S + 1`` block positions from 0 to L) and the ``devices`` (``S``) running them."""
+    """Stages as ``boundaries`` (``S + 1`` block positions from 0 to L) and the ``devices`` (``S``) running them.
+
+    Attributes
+    ----------
+    boundaries
+        ``S + 1`` increasing block positions, from 0 to the number of blocks: stage ``s`` runs blocks
+        ``boundaries[s] .. boundaries[s + 1] - 1``.
+    devices
+        The device index of each stage (distinct)."""
 
     boundaries: np.ndarray
     devices: np.ndarray
@@ -135,7 +154,26 @@ class PipelinePlan:
 
 @dataclass(frozen=True, slots=True)
 class PipelineMetrics:
-    """``PipelinePartition.evaluate(plan)``; per-stage arrays have ``S`` entries, per-link ``S - 1``."""
+    """``PipelinePartition.evaluate(plan)``; per-stage arrays have ``S`` entries, per-link ``S - 1``.
+
+    Attributes
+    ----------
+    objective
+        The value of the problem's ``minimize`` (bottleneck, iteration time or throughput's negative).
+    bottleneck_s, iteration_s, throughput_per_s
+        The slowest stage or link per micro-batch, the time of the ``M`` micro-batches of one iteration, and
+        samples per second in steady state.
+    forward_s, backward_s
+        Each stage's compute per micro-batch (backward 0 for inference).
+    link_s, link_latency_s
+        Each link's transfer time per micro-batch and its latency.
+    memory_bytes
+        Each stage's memory (weights, training state, in-flight activations, buffers).
+    bubble_s, bubble_fraction
+        Idle time inside an iteration, absolute and as a share of it.
+    time_source
+        Where each stage's block times come from (measured on a device, or FLOPs over the device's peak).
+    """
 
     objective: float
     bottleneck_s: float

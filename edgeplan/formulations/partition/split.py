@@ -152,7 +152,29 @@ class SplitPlan:
 
 @dataclass(frozen=True, slots=True)
 class SplitMetrics:
-    """``SplitInference.evaluate(plan)``: every quantity of the module docstring (seconds, bytes, joules)."""
+    r"""``SplitInference.evaluate(plan)``: every quantity of the module docstring (seconds, bytes, joules).
+
+    Attributes
+    ----------
+    objective
+        The value of the problem's ``minimize``: latency, device energy or the pipeline period.
+    latency_s, energy_j, period_s, throughput_per_s
+        End-to-end latency, device energy, the period :math:`\Pi` and its inverse.
+    bubble_s
+        The pipeline bubble: idle time per period summed over the stages in use, :math:`\sum_s (\Pi - s)`.
+    tier_time_s, compute_time_s, quant_time_s
+        Per tier: all its time, its block compute, its quantize/dequantize time.
+    link_time_s, link_bytes, link_used
+        Per link: transfer time, bytes sent, whether anything crosses it.
+    crossing_bytes
+        Per link and block: the native bytes of that block's output crossing the link.
+    stage_idle_s
+        Per stage (tiers and links): its idle time within a period, :math:`\Pi - s`.
+    memory_bytes
+        Per tier: weights, buffers and the largest activation pair.
+    time_source
+        Where each tier's block times come from.
+    """
 
     objective: float
     latency_s: float

@@ -149,7 +149,21 @@ class SlidePlan:
 
 @dataclass(frozen=True, slots=True)
 class SlideMetrics:
-    """``SlideProvisioning.evaluate(plan)``; per-user arrays are ``(K,)`` (``nan`` for unserved users)."""
+    """``SlideProvisioning.evaluate(plan)``; per-user arrays are ``(K,)`` (``nan`` for unserved users).
+
+    Attributes
+    ----------
+    objective
+        Users served.
+    served
+        Whether each user is served (its deadline and energy budget kept).
+    latency_s, dai_latency_s
+        Each user's latency with download-while-infer, and with download-then-infer (DAI) for comparison.
+    energy_j, download_s, rate_bps
+        Each user's energy, download time and downlink rate.
+    bandwidth_used
+        The share of the band the plan allocates.
+    """
 
     objective: float
     served: np.ndarray
