@@ -48,21 +48,29 @@ def _build(model: Any) -> Any:
     return model
 
 
+def join_group(rank: int, world: int, store: str, job: dict[str, Any]) -> Any:
+    """In a stage process: set its threads, join the gloo group (rendezvous through a file store in a private
+    directory: no listening socket, no port to race for; gloo's pairs bind to the loopback interface only) and
+    build the model; returns the module."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(job["threads"])
+    os.environ["GLOO_SOCKET_IFNAME"] = job["interface"]
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=job["timeout_s"]))
+    return _build(job["model"])
+
+
 def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any) -> None:
-    """One pipeline stage (runs in a spawned process). Rendezvous through a file store in a private directory
-    (no listening socket, no port to race for); gloo's pairs bind to the loopback interface only."""
+    """One pipeline stage (runs in a spawned process)."""
     import torch
     import torch.distributed as dist
 
     try:
-        torch.set_num_threads(job["threads"])
-        os.environ["GLOO_SOCKET_IFNAME"] = job["interface"]
-        dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
-                                timeout=timedelta(seconds=job["timeout_s"]))
-        from edgeplan.validation.partition.split import block_graph
-
-        module = _build(job["model"])
+        module = join_group(rank, world, store, job)
         from edgeplan.profiles.model import ModelProfile
+        from edgeplan.validation.partition.split import block_graph
 
         bg = block_graph(module, job["inputs"], ModelProfile.from_json(job["profile"]))
         b = job["boundaries"]
@@ -123,6 +131,34 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
         results.put((rank, 0.0, None, None, 0.0, traceback.format_exc()))
 
 
+def collect_ranks(procs: list[Any], results: Any, world: int, timeout_s: float, what: str) -> dict[int, Any]:
+    """Each rank's report from ``results`` (tuples ``(rank, ..., error)``), within ``timeout_s``; the processes are
+    joined (terminated when they outlive it). A rank's error, or a rank that never reported, is a
+    :class:`SolverError` naming ``what``."""
+    got: dict[int, Any] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(got) < world and time.monotonic() < deadline:
+            try:
+                item = results.get(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
+            except Exception:
+                if not any(p.is_alive() for p in procs):
+                    break
+                continue
+            got[item[0]] = item
+    finally:
+        for p in procs:
+            p.join(timeout=max(1.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5.0)
+    failed = [g[-1] for g in got.values() if g[-1]]
+    if failed or len(got) < world:
+        detail = failed[0] if failed else f"only {len(got)} of {world} stages reported within {timeout_s} s"
+        raise SolverError(f"{what} failed: {detail}")
+    return got
+
+
 def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inputs: Any, *,
                  timeout_s: float = 120.0, threads: int = 1) -> Any:
     """See :func:`edgeplan.validation.partition.execute.validate_pipeline`."""
@@ -153,28 +189,10 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
     procs = [ctx.Process(target=_worker, args=(r, S, store, job, results), daemon=True) for r in range(S)]
     for p in procs:
         p.start()
-    got: dict[int, Any] = {}
-    deadline = time.monotonic() + timeout_s
     try:
-        while len(got) < S and time.monotonic() < deadline:
-            try:
-                item = results.get(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
-            except Exception:
-                if not any(p.is_alive() for p in procs):
-                    break
-                continue
-            got[item[0]] = item
+        got = collect_ranks(procs, results, S, timeout_s, "the pipeline run")
     finally:
-        for p in procs:
-            p.join(timeout=max(1.0, deadline - time.monotonic()))
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=5.0)
         private.cleanup()
-    failed = [g[5] for g in got.values() if g[5]]
-    if failed or len(got) < S:
-        detail = failed[0] if failed else f"only {len(got)} of {S} stages reported within {timeout_s} s"
-        raise SolverError(f"the pipeline run failed: {detail}")
     t0 = min(g[1] for g in got.values())
     first = got[0][2][0]
     last = got[S - 1][3][-1]
@@ -200,4 +218,4 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
                  "iteration_from_measured_stages_s": from_measured})
 
 
-__all__ = ["run_pipeline"]
+__all__ = ["collect_ranks", "join_group", "run_pipeline"]

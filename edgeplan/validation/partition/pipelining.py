@@ -26,12 +26,11 @@ import os
 import tempfile
 import time
 import traceback
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
-from edgeplan.errors import PlanError, ProblemDataError, SolverError
+from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
 
 SCHEDULES = ("gpipe", "1f1b")
@@ -92,13 +91,9 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
     from torch.distributed.pipelining import Schedule1F1B, ScheduleGPipe
 
     try:
-        torch.set_num_threads(job["threads"])
-        os.environ["GLOO_SOCKET_IFNAME"] = job["interface"]
-        dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
-                                timeout=timedelta(seconds=job["timeout_s"]))
-        from edgeplan.validation.partition.gloo import _build
+        from edgeplan.validation.partition.gloo import join_group
 
-        module = _build(job["model"])
+        module = join_group(rank, world, store, job)
         pipe = _pipe(module, job["mb_args"], job["points"])
         stage = pipe.build_stage(rank, device=torch.device("cpu"))
         compute: list[float] = []
@@ -125,31 +120,6 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
         results.put((rank, [], 0.0, None, traceback.format_exc()))
 
 
-def _collect(procs: list[Any], results: Any, world: int, timeout_s: float) -> dict[int, Any]:
-    got: dict[int, Any] = {}
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(got) < world and time.monotonic() < deadline:
-            try:
-                item = results.get(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
-            except Exception:
-                if not any(p.is_alive() for p in procs):
-                    break
-                continue
-            got[item[0]] = item
-    finally:
-        for p in procs:
-            p.join(timeout=max(1.0, deadline - time.monotonic()))
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=5.0)
-    failed = [g[4] for g in got.values() if g[4]]
-    if failed or len(got) < world:
-        detail = failed[0] if failed else f"only {len(got)} of {world} stages reported within {timeout_s} s"
-        raise SolverError(f"the torch.distributed.pipelining run failed: {detail}")
-    return got
-
-
 def run_torch_pipelining(problem: PipelinePartition, plan: PipelinePlan, model: Any, inputs: Any, *,
                          schedule: str = "gpipe", steps: int = 3, timeout_s: float = 180.0, threads: int = 1) -> Any:
     """Run ``plan`` with ``torch.distributed.pipelining`` (see the module docstring); returns the report.
@@ -173,7 +143,7 @@ def run_torch_pipelining(problem: PipelinePartition, plan: PipelinePlan, model: 
     import torch
     import torch.multiprocessing as tmp
 
-    from edgeplan.validation.partition.gloo import _build, loopback_interface
+    from edgeplan.validation.partition.gloo import _build, collect_ranks, loopback_interface
     from edgeplan.validation.partition.report import PartitionValidationReport, StageComparison
 
     if not isinstance(plan, PipelinePlan):
@@ -202,7 +172,7 @@ def run_torch_pipelining(problem: PipelinePartition, plan: PipelinePlan, model: 
         procs = [ctx.Process(target=_worker, args=(r, S, store, job, results), daemon=True) for r in range(S)]
         for p in procs:
             p.start()
-        got = _collect(procs, results, S, timeout_s)
+        got = collect_ranks(procs, results, S, timeout_s, "the torch.distributed.pipelining run")
     with torch.no_grad():
         ref = module(*batch)
     ref = getattr(ref, "logits", ref[0] if isinstance(ref, tuple) else ref)
