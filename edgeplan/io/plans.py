@@ -113,7 +113,17 @@ def _feed(h: Any, value: Any, version: int) -> None:
 def fingerprint(problem: Any, version: int = SCHEMA_VERSION) -> str:
     """``sha256:<hex>`` of a problem's data (dataclass fields, arrays by bytes): equal data, equal print.
 
-    ``version`` 1 reproduces the fingerprints of version-1 files (type names of that layout in the hash).
+    Parameters
+    ----------
+    problem
+        Any problem (or any value made of dataclasses, arrays, sparse matrices and plain values).
+    version
+        The plan-file schema whose fingerprint to compute: 1 reproduces the fingerprints of version-1 files
+        (the type names of that layout in the hash).
+
+    Returns
+    -------
+    str
     """
     h = hashlib.sha256()
     _feed(h, problem, version)
@@ -184,7 +194,23 @@ def plan_from_jsonable(plan_type: str, data: Any, where: str = "plan", version: 
 
 @dataclass(frozen=True, slots=True)
 class PlanFile:
-    """A loaded plan file: the plan and what was recorded beside it."""
+    """A loaded plan file: the plan and what was recorded beside it.
+
+    Attributes
+    ----------
+    plan
+        The plan (a family's plan dataclass, or a MILP's solution vector).
+    problem_type, problem_fingerprint
+        The registry key of the problem's type and the fingerprint of its data.
+    result
+        The method, status, objective, bound, gap, limit, times and message recorded with it.
+    schema_version
+        The file's schema version.
+    source
+        How a scenario generator rebuilds the instance, when the plan came from one.
+    problem_data
+        The problem's own data (:mod:`edgeplan.io.problem_data`), when saved without ``source``.
+    """
 
     plan: Any
     problem_type: str
@@ -335,7 +361,18 @@ def load_plan(path: str | Path, problem: Any = None) -> PlanFile:
 
 # -- exporters (registered in ``edgeplan.io.export``: :func:`edgeplan.registry.exporter`) -----------------------
 def exporters_for(plan: Any) -> list[str]:
-    """Names of the formats a plan can be exported to."""
+    """Names of the formats a plan can be exported to.
+
+    Parameters
+    ----------
+    plan
+        Any plan.
+
+    Returns
+    -------
+    list of str
+        The formats registered for its type, sorted (empty for a MILP's solution vector).
+    """
     return sorted(e.name for (_, t), e in EXPORTERS.items() if isinstance(plan, t))
 
 

@@ -30,8 +30,18 @@ def _data_dir() -> Path:
 
 
 def list_presets(kind: str | None = None) -> list[str]:
-    """Names of the shipped presets, sorted; ``kind`` filters (``"device"``, ``"wired_link"``, ``"channel"``,
-    ``"model"``)."""
+    """Names of the shipped presets, sorted.
+
+    Parameters
+    ----------
+    kind
+        Only presets of this kind: ``"device"``, ``"wired_link"``, ``"channel"`` or ``"model"`` (the zoo models'
+        profiles); default all.
+
+    Returns
+    -------
+    list of str
+    """
     if kind is not None and kind not in _KINDS:
         raise ProfileError(f"`kind` = {kind!r}; expected one of " + ", ".join(map(repr, _KINDS)))
     names = []
@@ -65,6 +75,15 @@ def _from_toml(path: Path) -> Profile:
 
 def load_profile(path_or_name: str | Path) -> Profile:
     """Load a profile from a file (``.toml`` device/link/channel, ``.json`` model) or a preset name.
+
+    Parameters
+    ----------
+    path_or_name
+        A file path, or a preset name (:func:`list_presets`: devices, links, channels and zoo model profiles).
+
+    Returns
+    -------
+    DeviceProfile, WiredLink, WirelessChannel or ModelProfile
 
     Examples
     --------

@@ -43,8 +43,19 @@ REDUCTIONS: tuple[tuple[type, str], ...] = ((MILP, "to_milp"),)
 class SolveContext:
     """The common arguments of every method, validated once by ``solve()``.
 
-    ``options`` holds every option the method declares (:func:`register`), converted to its kind, with the
-    defaults filled in; ``deadline`` started when ``solve()`` was called (the time limit covers the reduction).
+    Attributes
+    ----------
+    time_limit
+        Seconds, or ``None`` for no limit.
+    seed
+        The seed for randomised methods and solvers.
+    options
+        Every option the method declares (:func:`register`), converted to its kind, with the defaults filled in.
+    verbose
+        Whether the solver's own log is wanted.
+    deadline
+        Started when ``solve()`` was called (the time limit covers the reduction): ``remaining()``,
+        ``passed()``, ``elapsed``.
     """
 
     time_limit: float | None = None
@@ -310,7 +321,18 @@ def all_methods() -> list[Method]:
 
 
 def get_method(name: str) -> Method:
-    """The method called ``name``; an unknown name raises with the valid ones listed."""
+    """The method called ``name``; an unknown name raises with the valid ones listed.
+
+    Parameters
+    ----------
+    name
+        A registered method name (``edgeplan methods`` lists them).
+
+    Returns
+    -------
+    Method
+        Its function, kind, problem types, requirements, options and declared capabilities.
+    """
     if not isinstance(name, str) or name not in METHODS:
         raise ProblemDataError(f"`method` = {name!r} is not a registered method; "
                                f"expected one of {', '.join(sorted(METHODS))}")
@@ -318,7 +340,20 @@ def get_method(name: str) -> Method:
 
 
 def methods_for(problem: Any = None, kind: str | None = None) -> list[Method]:
-    """Methods that accept ``problem`` (all when ``None``), optionally of one ``kind``."""
+    """Methods that accept ``problem`` (all when ``None``), optionally of one ``kind``.
+
+    Parameters
+    ----------
+    problem
+        A problem instance or type, or ``None``.
+    kind
+        ``"exact"`` or ``"heuristic"``.
+
+    Returns
+    -------
+    list of Method
+        In order of preference (exact before heuristic, then by priority).
+    """
     if kind is not None and kind not in KINDS:
         raise ProblemDataError(f"`kind` = {kind!r}; expected one of {KINDS} or None")
     return [m for m in all_methods()

@@ -218,6 +218,17 @@ def zoo_profile(name: str, size: str = "full") -> Any:
     batch 1 with seed 0 (:func:`build_model`); ``meta["zoo"]`` records the build. Timings come from the device
     presets' peak rates when a problem uses it, or from :func:`edgeplan.validation.partition.execute.profile_zoo`
     measured on this host.
+
+    Parameters
+    ----------
+    name
+        A zoo model (:data:`ZOO_MODELS`).
+    size
+        ``"full"``, ``"small"`` or ``"tiny"``.
+
+    Returns
+    -------
+    ModelProfile
     """
     from edgeplan.profiles.profiler import profile_model
 

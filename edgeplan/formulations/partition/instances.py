@@ -88,9 +88,22 @@ def split_instance(model: ModelProfile | str = "resnet18", tiers: Sequence[Devic
     ``model`` is a profile, a zoo model name (``"gpt2"``, ``"resnet18-small"``: the shipped profiles) or a
     profile ``.json`` path; ``tiers`` are device profiles or preset names (``edgeplan.profiles.list_presets``).
 
-    ``rates_bps`` / ``latencies_s`` give one value per link (scalars broadcast); other keywords go to
-    :class:`SplitInference` (``minimize``, ``bit_widths``, ``min_bits``, ``memory_cap_bytes`` ...).
-    ``seed`` is accepted for the scenario interface and unused.
+    Parameters
+    ----------
+    model
+        A profile, a zoo model name or a profile ``.json`` path.
+    tiers
+        Two or three devices (profiles or preset names), first the device, last the farthest tier.
+    rates_bps, latencies_s
+        One value per link between consecutive tiers (scalars broadcast).
+    seed
+        Accepted for the scenario interface; unused.
+    **kwargs
+        Passed to :class:`SplitInference` (``minimize``, ``bit_widths``, ``min_bits``, ``memory_cap_bytes`` ...).
+
+    Returns
+    -------
+    SplitInference
     """
     prof = load_profile(model) if isinstance(model, str) else model
     devs = [load_device(t) if isinstance(t, str) else t for t in tiers]
@@ -158,10 +171,26 @@ def pipeline_instance(model: ModelProfile | str = "resnet18",
     """A :class:`PipelinePartition` of a named model over named device presets (the scenario family
     ``partition-pipeline-presets``).
 
-    ``model`` and ``devices`` as in :func:`split_instance`.
+    Parameters
+    ----------
+    model
+        A profile, a zoo model name or a profile ``.json`` path.
+    devices
+        The devices (profiles or preset names).
+    bandwidth_bps
+        Per-device bandwidth (PipeEdge's rule: a link runs at the smaller of its ends'); default 1 Gbit/s.
+    rates_bps
+        A ``(K, K)`` link-rate matrix instead of ``bandwidth_bps``.
+    latency_s
+        Every link's latency.
+    seed
+        Accepted for the scenario interface; unused.
+    **kwargs
+        Passed to :class:`PipelinePartition` (``order``, ``minimize``, ``mode``, ``micro_batch``, ``n_micro`` ...).
 
-    Links: ``rates_bps`` as a (K, K) matrix, or per-device ``bandwidth_bps`` (PipeEdge's rule: a link runs at
-    the smaller of its ends' bandwidths). Other keywords go to :class:`PipelinePartition`.
+    Returns
+    -------
+    PipelinePartition
     """
     prof = load_profile(model) if isinstance(model, str) else model
     devs = [load_device(d) if isinstance(d, str) else d for d in devices]

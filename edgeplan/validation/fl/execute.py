@@ -115,6 +115,21 @@ def calibrate_fl_training(model: Any = "fmnist_cnn", *, batch_size: int = 32, sa
     Each repeat trains ``epochs`` epochs on local datasets of each size in ``samples`` (users 0, 1, ...) and
     takes total time over total sample-epochs: the least-squares slope through the origin of time against
     :math:`E D`, the formulation's linear compute model, with partial last batches in their usual share.
+
+    Parameters
+    ----------
+    model
+        A :data:`~edgeplan.validation.fl.task.FL_MODELS` name or an FL task.
+    batch_size, dtype
+        Local SGD minibatch; upload precision (sets the real payload size).
+    samples, epochs, repeats
+        Local dataset sizes trained on, epochs per run, runs.
+    threads, device
+        Torch threads and device.
+
+    Returns
+    -------
+    FLTrainingCalibration
     """
     import torch
 
@@ -150,8 +165,23 @@ def host_fl_round(problem: FLRound, calibration: FLTrainingCalibration, *, heter
 
     Every user gets :math:`\\gamma_n = s_h f_h`; with ``heterogeneous`` the fastest user's clock becomes
     :math:`f_h` and the others keep their ratio to it (:math:`f'_n = f_h f_n/\\max f`), else all run at
-    :math:`f_h`. ``payload`` = ``"serialized"`` sets :math:`Z` to the real serialized state dict,
-    ``"params"`` to the parameters alone, ``"keep"`` leaves it.
+    :math:`f_h`.
+
+    Parameters
+    ----------
+    problem
+        An FL round.
+    calibration
+        This host's training speed (:func:`calibrate_fl_training`).
+    heterogeneous
+        Keep the users' clock ratios (else every user runs at the host's speed).
+    payload
+        ``"serialized"`` sets the payload :math:`Z` to the real serialized state dict, ``"params"`` to the
+        parameters alone, ``"keep"`` leaves it.
+
+    Returns
+    -------
+    FLRound
     """
     if payload not in ("serialized", "params", "keep"):
         raise ProblemDataError(f"`payload` = {payload!r}; expected 'serialized', 'params' or 'keep'")

@@ -75,8 +75,26 @@ def host_device(name: str = HOST_DEVICE) -> DeviceProfile:
 
 def profile_on_host(module: Any, example_inputs: Any, *, granularity: Any = "auto", repeats: int = 7,
                     threads: int | None = 1, zoo: dict[str, Any] | None = None) -> ModelProfile:
-    """Profile ``module`` here with the measurement keyed :data:`HOST_DEVICE` (``threads`` intra-op threads,
-    as the executors use); ``zoo`` (a :func:`build_model` spec) is stored in ``meta`` for the registry."""
+    """Profile ``module`` here, with its block times measured as the device :data:`HOST_DEVICE`.
+
+    Parameters
+    ----------
+    module, example_inputs
+        The torch model and its example inputs.
+    granularity
+        The profiler's block granularity (``"auto"``, ``"leaf"`` or a module depth).
+    repeats
+        Timed runs per block.
+    threads
+        Intra-op threads while timing (the executors use the same number).
+    zoo
+        A :func:`~edgeplan.validation.zoo.build_model` spec stored in ``meta`` (validators rebuild the model
+        from it).
+
+    Returns
+    -------
+    ModelProfile
+    """
     import torch
 
     from edgeplan.profiles import profile_model
@@ -107,7 +125,23 @@ def profile_zoo(name: str, size: str = "small", batch_size: int = 1, seed: int =
 
 def host_split_problem(model: ModelProfile, *, n_tiers: int = 2, rates_bps: Any = 100e6, latencies_s: Any = 0.0,
                        **kwargs: Any) -> SplitInference:
-    """A :class:`SplitInference` whose tiers are this host (measured times) joined by the given links."""
+    """A :class:`SplitInference` whose tiers are this host (measured times) joined by the given links.
+
+    Parameters
+    ----------
+    model
+        A profile measured here (:func:`profile_on_host`).
+    n_tiers
+        2 or 3 tiers.
+    rates_bps, latencies_s
+        Per link (scalars broadcast).
+    **kwargs
+        Passed to :class:`SplitInference`.
+
+    Returns
+    -------
+    SplitInference
+    """
     nl = n_tiers - 1
     r = np.broadcast_to(np.asarray(rates_bps, dtype=float), (nl,))
     lat = np.broadcast_to(np.asarray(latencies_s, dtype=float), (nl,))
@@ -117,7 +151,23 @@ def host_split_problem(model: ModelProfile, *, n_tiers: int = 2, rates_bps: Any 
 
 def host_pipeline_problem(model: ModelProfile, n_devices: int, *, rates_bps: Any = 1e9, **kwargs: Any,
                           ) -> PipelinePartition:
-    """A :class:`PipelinePartition` over ``n_devices`` copies of this host joined by links at ``rates_bps``."""
+    """A :class:`PipelinePartition` over ``n_devices`` copies of this host joined by links at ``rates_bps``.
+
+    Parameters
+    ----------
+    model
+        A profile measured here (:func:`profile_on_host`).
+    n_devices
+        Copies of this host.
+    rates_bps
+        One rate for every link, or a ``(K, K)`` matrix.
+    **kwargs
+        Passed to :class:`PipelinePartition` (``micro_batch``, ``n_micro``, ``minimize`` ...).
+
+    Returns
+    -------
+    PipelinePartition
+    """
     from edgeplan.formulations.partition.pipeline import rate_matrix
 
     R = np.asarray(rates_bps, dtype=float)
@@ -411,8 +461,21 @@ def validate_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any
                       timeout_s: float = 120.0, threads: int = 1) -> PartitionValidationReport:
     """Run ``plan`` as one process per stage (gloo on 127.0.0.1) for ``problem.n_micro`` micro-batches.
 
-    ``model`` is a torch module or a zoo spec ``{"name", "size", "batch_size", "seed"}`` (rebuilt in every
-    process); ``inputs`` are one micro-batch of example inputs (batch ``problem.micro_batch``).
+    Parameters
+    ----------
+    problem, plan
+        An inference :class:`PipelinePartition` whose block times describe this host, and its plan.
+    model
+        A torch module or a zoo spec ``{"name", "size", "batch_size", "seed"}`` (rebuilt in every process).
+    inputs
+        One micro-batch of example inputs (batch ``problem.micro_batch``).
+    timeout_s, threads
+        Bound on the run; intra-op threads per stage process.
+
+    Returns
+    -------
+    PartitionValidationReport
+        Per stage and link, predicted against measured, and the iteration.
     """
     from edgeplan.validation.partition.gloo import run_pipeline
 

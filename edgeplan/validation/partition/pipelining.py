@@ -63,7 +63,20 @@ def _pipe(module: Any, mb_args: tuple[Any, ...], points: dict[str, Any]) -> Any:
 
 
 def traced_boundary_bytes(problem: PipelinePartition, plan: PipelinePlan, module: Any, inputs: Any) -> list[float]:
-    """Bytes the traced pipeline sends into stages 1..S-1 per micro-batch (see the module docstring)."""
+    """Bytes the traced pipeline sends into stages 1..S-1 per micro-batch (see the module docstring).
+
+    Parameters
+    ----------
+    problem, plan
+        A pipeline problem and a plan whose stages begin at module boundaries.
+    module, inputs
+        The torch model and example inputs (tiled to the problem's micro-batch).
+
+    Returns
+    -------
+    list of float
+        One entry per stage after the first.
+    """
     import torch
     from torch.fx.passes.shape_prop import ShapeProp
 
