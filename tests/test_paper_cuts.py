@@ -225,3 +225,16 @@ def test_the_package_declares_its_license_and_torch_is_an_extra() -> None:
     assert meta["license"] == "Apache-2.0" and (root / "LICENSE").read_text().lstrip().startswith("Apache License")
     assert not any(d.startswith(("torch", "transformers")) for d in meta["dependencies"])
     assert any(d.startswith("torch") for d in meta["optional-dependencies"]["torch"])
+
+
+def test_the_readme_figures_come_from_gallery_scripts_that_match_their_snippets() -> None:
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    for figure in re.findall(r"!\[[^\]]*\]\(docs/([\w-]+\.png)\)", readme):
+        script = root / "docs" / "gallery" / f"{figure[:-4].replace('-', '_')}.py"
+        assert script.exists() and figure in script.read_text(), figure        # one command per figure
+    snippet = re.search(r"methods = (\[.*?\])\nsims = compare_simulations", readme).group(1)
+    script = (root / "docs" / "gallery" / "fl_accuracy.py").read_text()
+    assert f"METHODS = {snippet}" in script                                   # three methods shown, six drawn before
