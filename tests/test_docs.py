@@ -124,7 +124,8 @@ def test_the_user_facing_functions_document_their_parameters_in_numpydoc_section
 
     import edgeplan as ep
     from edgeplan.experiments import fl_rounds, flower_run, plot
-    from edgeplan.io.export import flower, flower_strategy, onnx, split_spec
+    from edgeplan.io import flower_strategy
+    from edgeplan.io.export import flower, onnx, split_spec
     from edgeplan.validation.fl.execute import validate_fl_round
     from edgeplan.validation.partition.execute import validate_split
     from edgeplan.validation.partition.pipelining import run_torch_pipelining

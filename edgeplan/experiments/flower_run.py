@@ -1,7 +1,7 @@
 r"""FL plans executed by Flower's own server loop, with real clients that train (:func:`run_flower`).
 
 The rounds of a plan (``simulate_fl(..., keep_flower=True).flower``, or the ``flower`` export's files) drive
-:class:`~edgeplan.io.export.flower_strategy.PlannedFedAvg` inside Flower's ``Server``: ``Server.fit`` calls
+:class:`~edgeplan.io.flower_strategy.PlannedFedAvg` inside Flower's ``Server``: ``Server.fit`` calls
 ``configure_fit``, sends every planned client its ``FitIns``, collects the ``FitRes`` and aggregates them with
 FedAvg, round after round, exactly as in a Flower deployment. The clients are Flower ``NumPyClient``\ s that
 train the task's model (the FMNIST CNN by default) on their own synthetic non-IID data for the planned number
@@ -123,7 +123,7 @@ def run_flower(rounds: Sequence[Mapping[str, Any]], samples: Sequence[float] | N
     from flwr.common import ndarrays_to_parameters
     from flwr.server import Server, SimpleClientManager
 
-    from edgeplan.io.export.flower_strategy import PlannedFedAvg
+    from edgeplan.io.flower_strategy import PlannedFedAvg
     from edgeplan.validation.fl.task import fl_task, torch_threads
 
     if not rounds:

@@ -11,7 +11,7 @@ from flwr.server import SimpleClientManager
 import edgeplan as ep
 from edgeplan.experiments.fl_rounds import simulate_fl
 from edgeplan.experiments.flower_run import run_flower
-from edgeplan.io.export.flower_strategy import PlannedFedAvg, load_round_configs
+from edgeplan.io.flower_strategy import PlannedFedAvg, load_round_configs
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 One JSON file per round (``flower_round_NNNN.json``): for every selected client its ``FitIns.config``
 (server round, local epochs, samples, base station, bandwidth, transmit power, CPU clock, deadline, planned
 latency and upload time, payload), keyed by a client id (``client_ids``; default the user index as a string),
-and the number of users the round chose from. :class:`edgeplan.io.export.flower_strategy.PlannedFedAvg` is the
+and the number of users the round chose from. :class:`edgeplan.io.flower_strategy.PlannedFedAvg` is the
 Flower strategy that reads it.
 """
 
