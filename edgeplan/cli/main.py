@@ -289,9 +289,11 @@ def _logging(verbosity: int) -> None:
     import logging
 
     logger = logging.getLogger("edgeplan")
-    for old in [h for h in logger.handlers if getattr(h, "edgeplan_cli", False)]:
+    ours = [h for h in logger.handlers if getattr(h, "edgeplan_cli", False)]
+    for old in ours:
         logger.removeHandler(old)  # main() called again in one process: one handler, the new level
-    logger.setLevel(logging.NOTSET)
+    if ours:
+        logger.setLevel(logging.NOTSET)  # the level an earlier -v set (a caller's own level is left alone)
     if verbosity <= 0:
         return
     if logging.root.manager.disable:  # a library's logging.disable() left behind
