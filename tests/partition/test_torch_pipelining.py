@@ -36,3 +36,14 @@ def test_torch_pipelining_runs_the_plan_and_the_export_carries_what_it_sends(tmp
     late = prof.block_names.index("transformer.ln_f")          # after the last block only the hidden states cross
     assert traced_boundary_bytes(p, PipelinePlan([0, late, prof.n_blocks], [0, 1]), z.module, z.example_inputs) == [
         float(p.data()["boundary"][late])]
+
+
+def test_a_split_plan_runs_as_a_pipeline_of_its_tiers() -> None:
+    z = build_model("resnet18", size="tiny")
+    spec = {"name": "resnet18", "size": "tiny", "batch_size": 1, "seed": 0}
+    prof = vp.profile_on_host(z.module, z.example_inputs, repeats=2, zoo=spec)
+    p = vp.host_split_problem(prof, n_tiers=2, rates_bps=1e10)
+    plan = ep.SplitPlan.from_cuts([prof.n_blocks // 2], prof.n_blocks)
+    report = run_torch_pipelining(p, plan, spec, z.example_inputs, steps=1)
+    assert report.output_max_abs_error < 1e-4 and report.predicted_s == p.evaluate(plan).latency_s
+    assert "(2 stages, gpipe, 1 micro-batches)" in str(report) and "tier 1" in str(report)

@@ -1,6 +1,7 @@
 r"""A pipeline plan run by PyTorch's own pipelining runtime (``torch.distributed.pipelining``).
 
-:func:`run_torch_pipelining` hands a :class:`PipelinePartition` plan to the runtime a user would deploy it on:
+:func:`run_torch_pipelining` hands a :class:`PipelinePartition` plan (or a :class:`SplitInference` plan: its tiers
+in use as the stages) to the runtime a user would deploy it on:
 the model is split at the plan's boundaries by ``pipeline(module, mb_args, split_spec)`` (the split points of
 the ``split-spec`` export), every stage is a process (gloo over loopback, rendezvous through a file store in a
 private directory: nothing listens beyond loopback) that builds its ``PipelineStage``, and a
@@ -22,6 +23,7 @@ records both.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import time
@@ -32,11 +34,33 @@ import numpy as np
 
 from edgeplan.errors import PlanError, ProblemDataError
 from edgeplan.formulations.partition.pipeline import PipelinePartition, PipelinePlan
+from edgeplan.formulations.partition.split import SplitInference, SplitPlan
 
 SCHEDULES = ("gpipe", "1f1b")
 
 
-def _split_points(problem: PipelinePartition, plan: PipelinePlan) -> dict[str, Any]:
+def _per_stage(problem: PipelinePartition | SplitInference, plan: PipelinePlan | SplitPlan) -> dict[str, Any]:
+    """What the run needs of either kind of plan: micro-batch size and count, and per stage and link the
+    prediction (a split plan is a pipeline of its tiers in use, one micro-batch of ``batch_size``)."""
+    from edgeplan.formulations.partition.stages import plan_stages
+
+    m = problem.evaluate(plan)
+    stages = plan_stages(problem, plan)
+    if isinstance(plan, PipelinePlan):
+        b = plan.boundaries
+        return {"micro_batch": problem.micro_batch, "n_micro": problem.n_micro, "predicted_s": m.iteration_s,
+                "stage_s": list(m.forward_s), "link_s": list(m.link_s),
+                "planned_bytes": [float(problem.data()["boundary"][b[s + 1]]) for s in range(len(stages) - 1)],
+                "labels": [f"stage{s} (dev {int(plan.devices[s])})" for s in range(len(stages))], "metrics": m}
+    tiers = [st["tier"] for st in stages]
+    return {"micro_batch": problem.batch_size, "n_micro": 1, "predicted_s": m.latency_s,
+            "stage_s": [float(m.tier_time_s[t]) for t in tiers],
+            "link_s": [float(m.link_time_s[a:b].sum()) for a, b in itertools.pairwise(tiers)],
+            "planned_bytes": [float(m.link_bytes[a]) for a in tiers[:-1]],
+            "labels": [f"stage{s} (tier {t}: {problem.tiers[t].name})" for s, t in enumerate(tiers)], "metrics": m}
+
+
+def _split_points(problem: PipelinePartition | SplitInference, plan: PipelinePlan | SplitPlan) -> dict[str, Any]:
     from edgeplan.formulations.partition.stages import pipelining_points
 
     pip = pipelining_points(problem, plan)
@@ -62,7 +86,8 @@ def _pipe(module: Any, mb_args: tuple[Any, ...], points: dict[str, Any]) -> Any:
     return pipeline(module, mb_args=mb_args, split_spec={k: getattr(SplitPoint, v) for k, v in points.items()})
 
 
-def traced_boundary_bytes(problem: PipelinePartition, plan: PipelinePlan, module: Any, inputs: Any) -> list[float]:
+def traced_boundary_bytes(problem: PipelinePartition | SplitInference, plan: PipelinePlan | SplitPlan, module: Any,
+                          inputs: Any) -> list[float]:
     """Bytes the traced pipeline sends into stages 1..S-1 per micro-batch (see the module docstring).
 
     Parameters
@@ -80,7 +105,7 @@ def traced_boundary_bytes(problem: PipelinePartition, plan: PipelinePlan, module
     import torch
     from torch.fx.passes.shape_prop import ShapeProp
 
-    mb = _micro_batch(inputs, problem.micro_batch)
+    mb = _micro_batch(inputs, _per_stage(problem, plan)["micro_batch"])
     pipe = _pipe(module, mb, _split_points(problem, plan))
     gm = pipe.split_gm
     with torch.no_grad():
@@ -133,14 +158,17 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
         results.put((rank, [], 0.0, None, traceback.format_exc()))
 
 
-def run_torch_pipelining(problem: PipelinePartition, plan: PipelinePlan, model: Any, inputs: Any, *,
+def run_torch_pipelining(problem: PipelinePartition | SplitInference, plan: PipelinePlan | SplitPlan, model: Any,
+                         inputs: Any, *,
                          schedule: str = "gpipe", steps: int = 3, timeout_s: float = 180.0, threads: int = 1) -> Any:
     """Run ``plan`` with ``torch.distributed.pipelining`` (see the module docstring); returns the report.
 
     Parameters
     ----------
     problem, plan
-        An inference :class:`PipelinePartition` and a plan whose stages begin at module boundaries.
+        An inference :class:`PipelinePartition`, or a :class:`SplitInference` (its tiers in use are the stages,
+        one micro-batch of ``batch_size``), and a plan whose stages are contiguous and begin at module
+        boundaries.
     model
         A torch module, or a zoo spec ``{"name", "size", "batch_size", "seed"}`` (rebuilt in every process).
     inputs
@@ -159,11 +187,11 @@ def run_torch_pipelining(problem: PipelinePartition, plan: PipelinePlan, model: 
     from edgeplan.validation.partition.gloo import _build, collect_ranks, loopback_interface
     from edgeplan.validation.partition.report import PartitionValidationReport, StageComparison
 
-    if not isinstance(plan, PipelinePlan):
-        raise PlanError(f"`plan` is a {type(plan).__name__}; expected a PipelinePlan")
+    if not isinstance(plan, PipelinePlan | SplitPlan):
+        raise PlanError(f"`plan` is a {type(plan).__name__}; expected a PipelinePlan or a SplitPlan")
     if schedule not in SCHEDULES:
         raise ProblemDataError(f"`schedule` = {schedule!r}; expected one of {', '.join(SCHEDULES)}")
-    if problem.training:
+    if getattr(problem, "training", False):
         raise ProblemDataError("run_torch_pipelining runs inference pipelines; the problem has mode='training'")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ProblemDataError(f"`steps` = {steps!r}; expected a positive integer")
@@ -171,11 +199,12 @@ def run_torch_pipelining(problem: PipelinePartition, plan: PipelinePlan, model: 
     if broken:
         raise PlanError(f"the plan breaks {len(broken)} constraint(s), first {broken[0]}")
     module = _build(model)
-    mb = _micro_batch(inputs, problem.micro_batch)
+    shape = _per_stage(problem, plan)
+    mb = _micro_batch(inputs, shape["micro_batch"])
     points = _split_points(problem, plan)
-    batch = tuple(torch.cat([a] * problem.n_micro) for a in mb)
-    S = plan.n_stages
-    job = {"model": model, "mb_args": mb, "points": points, "batch": batch, "n_micro": problem.n_micro,
+    batch = tuple(torch.cat([a] * shape["n_micro"]) for a in mb)
+    S = len(shape["labels"])
+    job = {"model": model, "mb_args": mb, "points": points, "batch": batch, "n_micro": shape["n_micro"],
            "schedule": schedule, "steps": steps, "timeout_s": timeout_s, "threads": threads,
            "interface": loopback_interface()}
     ctx = tmp.get_context("spawn")
@@ -191,19 +220,18 @@ def run_torch_pipelining(problem: PipelinePartition, plan: PipelinePlan, model: 
     ref = getattr(ref, "logits", ref[0] if isinstance(ref, tuple) else ref)
     out = got[S - 1][3]
     err = float((out.float() - ref.float()).abs().max()) if out is not None and out.shape == ref.shape else np.inf
-    m = problem.evaluate(plan)
+    m = shape["metrics"]
     traced = traced_boundary_bytes(problem, plan, module, inputs)
     comps = []
     for s in range(S):
-        comps.append(StageComparison(f"stage{s} (dev {int(plan.devices[s])})", float(m.forward_s[s]),
-                                     float(got[s][2]), f"blocks {plan.boundaries[s]}..{plan.boundaries[s + 1] - 1}"))
+        comps.append(StageComparison(shape["labels"][s], float(shape["stage_s"][s]), float(got[s][2]), "compute"))
         if s < S - 1:
-            planned = float(problem.data()["boundary"][plan.boundaries[s + 1]])
-            comps.append(StageComparison(f"link{s} (loopback)", float(m.link_s[s]), float("nan"),
-                                         f"{traced[s]:.0f} B traced, {planned:.0f} B planned per micro-batch"))
+            comps.append(StageComparison(f"link{s} (loopback)", float(shape["link_s"][s]), float("nan"),
+                                         f"{traced[s]:.0f} B traced, {shape['planned_bytes'][s]:.0f} B planned per "
+                                         "micro-batch"))
     return PartitionValidationReport(
-        kind=f"torch.distributed.pipelining ({S} stages, {schedule}, {problem.n_micro} micro-batches)",
-        stages=tuple(comps), predicted_s=float(m.iteration_s), measured_s=float(np.median(got[0][1])),
+        kind=f"torch.distributed.pipelining ({S} stages, {schedule}, {shape['n_micro']} micro-batches)",
+        stages=tuple(comps), predicted_s=float(shape["predicted_s"]), measured_s=float(np.median(got[0][1])),
         output_max_abs_error=err, output_rel_error=err / max(float(ref.float().abs().max()), 1e-30),
         time_source=m.time_source,
         details={"step_s": {s: got[s][1] for s in got}, "traced_bytes": traced, "split_spec": points})
