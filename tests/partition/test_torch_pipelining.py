@@ -44,6 +44,6 @@ def test_a_split_plan_runs_as_a_pipeline_of_its_tiers() -> None:
     prof = vp.profile_on_host(z.module, z.example_inputs, repeats=2, zoo=spec)
     p = vp.host_split_problem(prof, n_tiers=2, rates_bps=1e10)
     plan = ep.SplitPlan.from_cuts([prof.n_blocks // 2], prof.n_blocks)
-    report = run_torch_pipelining(p, plan, spec, z.example_inputs, steps=1)
+    report = run_torch_pipelining(p, plan, spec, z.example_inputs, steps=1, schedule="1f1b")
     assert report.output_max_abs_error < 1e-4 and report.predicted_s == p.evaluate(plan).latency_s
-    assert "(2 stages, gpipe, 1 micro-batches)" in str(report) and "tier 1" in str(report)
+    assert "(2 stages, 1f1b, 1 micro-batches)" in str(report) and "tier 1" in str(report)
