@@ -204,6 +204,9 @@ def run_torch_pipelining(problem: PipelinePartition | SplitInference, plan: Pipe
     points = _split_points(problem, plan)
     batch = tuple(torch.cat([a] * shape["n_micro"]) for a in mb)
     S = len(shape["labels"])
+    if schedule == "1f1b" and shape["n_micro"] < S:
+        raise ProblemDataError(f"`schedule` = '1f1b' needs at least as many micro-batches as stages; the plan has "
+                               f"{S} stages and {shape['n_micro']} micro-batch(es): use 'gpipe' or more n_micro")
     job = {"model": model, "mb_args": mb, "points": points, "batch": batch, "n_micro": shape["n_micro"],
            "schedule": schedule, "steps": steps, "timeout_s": timeout_s, "threads": threads,
            "interface": loopback_interface()}
