@@ -110,9 +110,20 @@ def load(floor: str) -> tuple[str, ...]:
     return tuple(loaded)
 
 
-def _skip(floor: str, module: str, exc: ModuleNotFoundError) -> list[str]:
+def missing_optional(exc: ModuleNotFoundError) -> str | None:
+    """The optional library (:data:`OPTIONAL_LIBRARIES`) whose absence raised ``exc``, else ``None``."""
     missing = (exc.name or "").split(".")[0]
-    if floor not in ("validation", "io.export") or missing not in OPTIONAL_LIBRARIES:
+    return missing if missing in OPTIONAL_LIBRARIES else None
+
+
+def missing_message(what: str, library: str) -> str:
+    """What to say when ``what`` needs an optional ``library`` that is not installed."""
+    return f"{what} needs {library}, which is not installed; install it with `pip install 'edgeplan[torch]'`"
+
+
+def _skip(floor: str, module: str, exc: ModuleNotFoundError) -> list[str]:
+    missing = missing_optional(exc)
+    if floor not in ("validation", "io.export") or missing is None:
         raise exc
     _UNAVAILABLE[module] = missing
     return []
@@ -315,11 +326,10 @@ def needs_extras(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except ModuleNotFoundError as exc:
-            missing = (exc.name or "").split(".")[0]
-            if missing not in OPTIONAL_LIBRARIES:
+            missing = missing_optional(exc)
+            if missing is None:
                 raise
-            raise SolverUnavailableError(f"{func.__name__} needs {missing}, which is not installed; install it "
-                                         "with `pip install 'edgeplan[torch]'`") from exc
+            raise SolverUnavailableError(missing_message(func.__name__, missing)) from exc
 
     return wrapper
 
@@ -393,5 +403,6 @@ def type_of(key: str) -> type | None:
 
 __all__ = ["EXPORTERS", "FAMILIES", "FLOORS", "GENERATORS", "OPTIONAL_LIBRARIES", "REDUCTIONS", "SHARED",
            "VALIDATORS", "Exporter", "Generator", "Registry", "Validator", "exporter", "family_packages",
-           "generator", "generator_for", "load", "needs_extras", "public_name", "public_names", "reduce_to_milp",
-           "reduction", "type_key", "type_of", "unavailable", "validator", "validators_for"]
+           "generator", "generator_for", "load", "missing_message", "missing_optional", "needs_extras",
+           "public_name", "public_names", "reduce_to_milp", "reduction", "type_key", "type_of", "unavailable",
+           "validator", "validators_for"]

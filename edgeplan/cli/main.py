@@ -318,13 +318,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"edgeplan: error: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
-        from edgeplan.registry import OPTIONAL_LIBRARIES
+        from edgeplan.registry import missing_message, missing_optional
 
-        missing = (exc.name or "").split(".")[0]
-        if missing not in OPTIONAL_LIBRARIES:
+        missing = missing_optional(exc)
+        if missing is None:
             raise
-        print(f"edgeplan: error: `{args.command}` needs {missing}, which is not installed; install it with "
-              "`pip install 'edgeplan[torch]'`", file=sys.stderr)
+        print(f"edgeplan: error: {missing_message(f'`{args.command}`', missing)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("edgeplan: interrupted", file=sys.stderr)

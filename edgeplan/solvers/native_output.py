@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import sys
@@ -29,10 +30,19 @@ _lock = threading.Lock()
 _active = 0
 
 
+@functools.cache
+def _libc() -> Any:
+    """The C library of this process (``None`` where it cannot be opened)."""
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
 def _flush_c_stdio() -> None:
     """Flush C's stdio buffers (a pipe makes printf fully buffered: its lines would leak after the capture)."""
     with contextlib.suppress(OSError, AttributeError, TypeError):
-        ctypes.CDLL(None).fflush(None)
+        _libc().fflush(None)
 
 
 def _flush_python() -> None:
