@@ -1,0 +1,1 @@
+"""Methods for federated fine-tuning configuration (:mod:`edgeplan.formulations.finetune`)."""
