@@ -322,7 +322,8 @@ class FineTuneRound:
         bad = (c < 0) | (c >= self.n_candidates)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise PlanError(f"`plan.choice`[{i}] = {int(c[i])}; expected a candidate index in 0..{self.n_candidates - 1}")
+            raise PlanError(f"`plan.choice`[{i}] = {int(c[i])}; expected a candidate index in "
+                            f"0..{self.n_candidates - 1}")
         missing = ~self.available[np.arange(self.n_devices), c]
         if missing.any():
             i = int(np.flatnonzero(missing)[0])

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from edgeplan.formulations.base import FEAS_TOL, slack_tol
 from edgeplan.formulations.finetune.experts import ExpertPlan, ExpertSelection
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, Status
@@ -40,7 +41,8 @@ def _refuses(problem: ExpertSelection) -> str | None:
 def knapsack(problem: ExpertSelection) -> ExpertPlan:
     """The optimal selection (see the module docstring)."""
     useful = np.flatnonzero(problem.routed & (problem.importance > 0))
-    W = int(math.floor(min(problem.budget, problem.cost[useful].sum()) + 1e-9))
+    cap = problem.budget + float(slack_tol(np.asarray(problem.budget), FEAS_TOL))  # the slack check allows
+    W = math.floor(min(cap, problem.cost[useful].sum()))
     K = useful.size if problem.max_experts is None else min(problem.max_experts, useful.size)
     V = np.full((K + 1, W + 1), -np.inf)
     V[0, :] = 0.0

@@ -14,11 +14,13 @@ One-hot columns :math:`x_{ic}` for the candidates that fit, and :math:`\theta = 
   (s_0 + \theta)`, started from the best plan a heuristic finds (the sweep's plan when it is feasible) and
   solved at :math:`\lambda = (1+\epsilon)\,r^*` for the incumbent's ratio :math:`r^*`: a better plan
   (:math:`F > 0`) becomes the incumbent; a proven :math:`F \le 0` bounds every plan's ratio by
-  :math:`\lambda`, so the incumbent is optimal to :math:`\epsilon = 10^{-7}` relative. A bound
+  :math:`\lambda`, so the incumbent is optimal to :math:`\epsilon = 10^{-6}` relative. A bound
   :math:`F^{ub} > 0` that HiGHS cannot close gives :math:`\lambda + F^{ub}/T_{\min}` (every plan's round time
   is at least :math:`T_{\min} = s_0 + \max_i \min_c T_{ic}`).
 
-Both use ``mip_rel_gap`` 1e-9 and no absolute gap; the time limit is the whole loop's.
+Times and utilities are scaled so that the largest candidate's are 1 (HiGHS's tolerances are absolute). Both use
+``mip_rel_gap`` 1e-9 and no absolute gap; "optimal" is claimed to a relative precision of 2e-6
+(``stats["mip_rel_gap"]``); the time limit is the whole loop's.
 """
 
 from __future__ import annotations
@@ -36,19 +38,36 @@ from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
 #: Dinkelbach's step: the parametric MILP is solved at (1 + EPS) times the incumbent's ratio.
-EPS = 1e-7
+EPS = 1e-6
+#: The relative precision "optimal" is proven to (HiGHS's feasibility tolerances are 1e-7..1e-6 in scaled units).
+GAP = 2e-6
 MAX_ROUNDS = 100
 
 
+def units(problem: FineTuneRound) -> tuple[float, float]:
+    """``(time unit, utility unit)``: the largest round time and weighted utility of a candidate that fits, so
+    that the MILP's coefficients are near 1 (HiGHS's tolerances are absolute)."""
+    ok = problem.allowed()
+    t = problem.device_time_table()[ok]
+    ingress = (problem.upload_bytes[ok].max(initial=0.0) * problem.n_devices / problem.server_bandwidth_bps
+               if np.isfinite(problem.server_bandwidth_bps) else 0.0)
+    t_unit = max(problem.server_time_s, float(t.max(initial=0.0)), ingress)
+    u_unit = float(problem.weighted_utility()[ok].max(initial=0.0))
+    return t_unit, u_unit if u_unit > 0 else 1.0
+
+
 def round_milp(problem: FineTuneRound, lam: float | None) -> tuple[MILP, Any]:
-    """The one-hot MILP (``lam``: Dinkelbach's parameter for ``goal="rate"``; ``None``: minimise the round time)."""
+    r"""The one-hot MILP in scaled units (:func:`units`): ``lam`` is Dinkelbach's parameter for ``goal="rate"``
+    in progress per second (the objective is then :math:`F(\lambda)` divided by the utility unit); ``None``
+    minimises the round time (in time units)."""
     ok = problem.allowed()
     ii, cc = np.nonzero(ok)
     nv = ii.size + 1  # the last column is theta
     col = np.arange(ii.size)
     n = problem.n_devices
-    T = problem.device_time_table()[ii, cc]
-    wu = problem.weighted_utility()[ii, cc]
+    t_unit, u_unit = units(problem)
+    T = problem.device_time_table()[ii, cc] / t_unit
+    wu = problem.weighted_utility()[ii, cc] / u_unit
     rows, cols, vals, lo, hi = [ii], [col], [np.ones(ii.size)], [np.ones(n)], [np.ones(n)]
     base = n
     rows += [base + ii, np.arange(base, base + n)]  # theta - sum_c T x >= 0
@@ -61,7 +80,7 @@ def round_milp(problem: FineTuneRound, lam: float | None) -> tuple[MILP, Any]:
     if np.isfinite(problem.server_bandwidth_bps):
         rows += [np.full(ii.size, base), np.array([base])]
         cols += [col, np.array([nv - 1])]
-        vals += [-problem.upload_bytes[ii, cc] / problem.server_bandwidth_bps, np.ones(1)]
+        vals += [-problem.upload_bytes[ii, cc] / problem.server_bandwidth_bps / t_unit, np.ones(1)]
         lo.append(np.zeros(1))
         hi.append(np.full(1, np.inf))
         names.append("ingress")
@@ -80,7 +99,7 @@ def round_milp(problem: FineTuneRound, lam: float | None) -> tuple[MILP, Any]:
         rows.append(np.full(ii.size, base))
         cols.append(col)
         vals.append(wu)
-        lo.append(np.array([problem.utility_floor]))
+        lo.append(np.array([problem.utility_floor / u_unit]))
         hi.append(np.full(1, np.inf))
         names.append("utility_floor")
         base += 1
@@ -89,12 +108,13 @@ def round_milp(problem: FineTuneRound, lam: float | None) -> tuple[MILP, Any]:
     if lam is None:
         c = np.append(np.zeros(ii.size), 1.0)
         milp = MILP(c=c, A=A, row_lower=np.concatenate(lo), row_upper=np.concatenate(hi), col_upper=np.append(
-            np.ones(ii.size), np.inf), integrality=integ, constant=problem.server_time_s, sense="min",
+            np.ones(ii.size), np.inf), integrality=integ, constant=problem.server_time_s / t_unit, sense="min",
             row_names=names, name=f"{problem.name}-time")
     else:
-        c = np.append(wu, -lam)
+        lam_s = lam * t_unit / u_unit
+        c = np.append(wu, -lam_s)
         milp = MILP(c=c, A=A, row_lower=np.concatenate(lo), row_upper=np.concatenate(hi), col_upper=np.append(
-            np.ones(ii.size), np.inf), integrality=integ, constant=-lam * problem.server_time_s, sense="max",
+            np.ones(ii.size), np.inf), integrality=integ, constant=-lam_s * problem.server_time_s / t_unit, sense="max",
             row_names=names, name=f"{problem.name}-dinkelbach")
 
     def decode(x: np.ndarray) -> FineTunePlan:
@@ -108,10 +128,9 @@ def round_milp(problem: FineTuneRound, lam: float | None) -> tuple[MILP, Any]:
 
 def _highs(milp: MILP, ctx: SolveContext) -> Result:
     from edgeplan.solvers.api import solve
-    from edgeplan.solvers.fl.kernels import highs_options
 
-    return solve(milp, "highs", time_limit=ctx.deadline.remaining(), seed=ctx.seed, options=highs_options(1e-9),
-                 verbose=ctx.verbose)
+    return solve(milp, "highs", time_limit=ctx.deadline.remaining(), seed=ctx.seed, verbose=ctx.verbose,
+                 options={"mip_rel_gap": 1e-9, "highs_options": {"mip_abs_gap": 0.0}})
 
 
 def _warm_start(problem: FineTuneRound) -> FineTunePlan | None:
@@ -133,16 +152,16 @@ def _time_goal(problem: FineTuneRound, ctx: SolveContext, t0: float) -> Result:
                       solve_time=time.perf_counter() - t0, sense="min", stats=stats)
     plan = decode(res.plan)
     fun = problem.objective(plan)
-    bound = res.bound
+    bound = None if res.bound is None else res.bound * units(problem)[0]
     if bound is not None and not np.isfinite(problem.server_bandwidth_bps):
         values = np.unique(problem.device_time_table()[problem.allowed()]) + problem.server_time_s
         k = int(np.searchsorted(values, bound * (1 - 1e-12), side="left"))
         bound = float(values[k]) if k < values.size else bound
-    proven = res.status is Status.OPTIMAL and bound is not None and bound >= fun * (1 - 1e-9)
+    proven = res.status is Status.OPTIMAL and bound is not None and bound >= fun * (1 - GAP)
     return Result(plan=plan, fun=fun, status=Status.OPTIMAL if proven else Status.FEASIBLE,
                   bound=min(bound, fun) if bound is not None else None, limit=None if proven else res.limit,
                   message=res.message, method="finetune-milp", solve_time=time.perf_counter() - t0, sense="min",
-                  stats=stats)
+                  stats={**stats, "mip_rel_gap": GAP})
 
 
 def _rate_goal(problem: FineTuneRound, ctx: SolveContext, t0: float) -> Result:
@@ -169,7 +188,7 @@ def _rate_goal(problem: FineTuneRound, ctx: SolveContext, t0: float) -> Result:
                               solve_time=time.perf_counter() - t0)
             limit, message = Limit.OTHER, "HiGHS called the MILP infeasible although the incumbent is feasible"
             break
-        ub = res.bound
+        ub = None if res.bound is None else res.bound * units(problem)[1]
         if ub is not None and np.isfinite(ub):
             bound = lam if ub <= 0 else lam + ub / t_min
         if res.status is not Status.OPTIMAL:
@@ -181,11 +200,11 @@ def _rate_goal(problem: FineTuneRound, ctx: SolveContext, t0: float) -> Result:
         return Result(plan=None, fun=None, status=Status.NO_SOLUTION, limit=limit, message=message or "no plan",
                       method="finetune-milp", sense="max", solve_time=time.perf_counter() - t0)
     fun = problem.objective(plan)
-    proven = bound is not None and limit is None and bound <= fun * (1 + 1e-6) + 1e-300
+    proven = bound is not None and limit is None and bound <= fun * (1 + GAP) + 1e-300
     return Result(plan=plan, fun=fun, status=Status.OPTIMAL if proven else Status.FEASIBLE,
                   bound=None if bound is None else max(bound, fun), limit=None if proven else (limit or Limit.OTHER),
                   message=message or f"Dinkelbach: {rounds} MILP(s)", method="finetune-milp", sense="max",
-                  solve_time=time.perf_counter() - t0, stats={"dinkelbach_rounds": rounds, "mip_rel_gap": 1e-6})
+                  solve_time=time.perf_counter() - t0, stats={"dinkelbach_rounds": rounds, "mip_rel_gap": GAP})
 
 
 @register("finetune-milp", problem=FineTuneRound, kind="exact", requires=("highspy",),

@@ -1,0 +1,1 @@
+"""Executors of fine-tuning plans: LoRA with quantized activations on real models, measured."""
