@@ -85,6 +85,15 @@ class LayerCosts:
     layer_params
         ``(L,)`` frozen parameters of each layer (what an appended FedBE block trains); default: the frozen
         weights spread evenly over the layers.
+    bottom_activation_bytes, bottom_quantizable_elements
+        ``(L,)`` the same as ``activation_bytes`` and ``quantizable_elements`` for a layer that is the lowest
+        trainable one: its input needs no gradient, so it saves less (default: no difference).
+    quantized_bytes, bottom_quantized_bytes
+        ``{bits: (L,)}``: measured bytes a (lowest) trainable layer keeps with its activations in ``bits`` bits;
+        they replace the element formula for those widths (a real model saves several views of one tensor,
+        each quantized on its own).
+    quant_flops_by_bits
+        ``{bits: (L,)}``: ``quant_flops`` per width where it differs (measured overheads).
     """
 
     forward_flops: Any
@@ -101,6 +110,11 @@ class LayerCosts:
     upload_bytes_per_param: float = 2.0
     group: int = 64
     layer_params: Any = None
+    bottom_activation_bytes: Any = None
+    bottom_quantizable_elements: Any = None
+    quantized_bytes: Any = None
+    bottom_quantized_bytes: Any = None
+    quant_flops_by_bits: Any = None
 
     def __post_init__(self) -> None:
         f = as_array("forward_flops", self.forward_flops, shape=(None,), min_value=0.0)
@@ -119,15 +133,23 @@ class LayerCosts:
         if lp is None:
             lp = np.full(f.size, self.frozen_bytes / self.element_bytes / f.size)
         object.__setattr__(self, "layer_params", as_array("layer_params", lp, shape=(f.size,), min_value=0.0))
+        for key, full in (("bottom_activation_bytes", self.activation_bytes),
+                          ("bottom_quantizable_elements", self.quantizable_elements)):
+            value = full if getattr(self, key) is None else getattr(self, key)
+            object.__setattr__(self, key, as_array(key, value, shape=(f.size,), min_value=0.0))
+        for key in ("quantized_bytes", "bottom_quantized_bytes", "quant_flops_by_bits"):
+            raw = getattr(self, key) or {}
+            if not isinstance(raw, dict) or not all(isinstance(b, int) and b in (2, 4, 8) for b in raw):
+                raise ProblemDataError(f"`{key}` = {raw!r}; expected {{bits: per-layer bytes}} with bits 2, 4 or 8")
+            object.__setattr__(self, key, {b: as_array(f"{key}[{b}]", v, shape=(f.size,), min_value=0.0)
+                                           for b, v in raw.items()})
+        if set(self.quantized_bytes) != set(self.bottom_quantized_bytes):
+            raise ProblemDataError("`quantized_bytes` and `bottom_quantized_bytes` have different bit widths; "
+                                   "expected the same keys")
 
     @property
     def n_layers(self) -> int:
         return int(self.forward_flops.size)
-
-    def quantized_bytes(self, elements: Any, bits: int) -> np.ndarray:
-        """Bytes of ``elements`` stored in ``bits``-bit integers with one fp32 scale per ``group``."""
-        e = np.asarray(elements, dtype=float)
-        return e * bits / 8.0 + 4.0 * np.ceil(e / self.group)
 
     def fedquad_table(self, bits: tuple[int, ...] = (8, 4), *, gamma: float = 0.5,
                       penalty: dict[int, float] | None = None) -> dict[str, np.ndarray]:
@@ -149,18 +171,26 @@ class LayerCosts:
         rev = lambda v: np.concatenate([[0.0], np.cumsum(v[::-1])])  # noqa: E731  sum of the top k layers
         bwd_top, lora_top, act_top = rev(self.backward_flops), rev(self.lora_params), rev(self.activation_bytes)
         pre = lambda v: np.concatenate([[0.0], np.cumsum(v)])  # noqa: E731  sum of the first k layers
-        qf_pre, qe_pre = pre(self.quant_flops), pre(self.quantizable_elements)
+        qf_pre = pre(self.quant_flops)
         q_flops = qf_pre[top + q] - qf_pre[top]
-        q_elems = qe_pre[top + q] - qe_pre[top]
-        per_group = np.zeros(cfg.shape[0])
-        for bb in bits:  # scales: one per group of each quantized layer
+        for bb, qf in self.quant_flops_by_bits.items():
             sel = b == bb
-            if sel.any():
-                ceil_pre = pre(np.ceil(self.quantizable_elements / self.group))
-                per_group[sel] = ceil_pre[top[sel] + q[sel]] - ceil_pre[top[sel]]
-        saved = self.element_bytes * q_elems - (q_elems * b / 8.0 + 4.0 * per_group)
+            qf_b = pre(qf)
+            q_flops[sel] = qf_b[top[sel] + q[sel]] - qf_b[top[sel]]
+        # the lowest trainable layer saves its bottom amounts; quantization starts from it
+        e_int, e_bot = self.quantizable_elements, self.bottom_quantizable_elements
+        qe_pre, qg_pre = pre(e_int), pre(np.ceil(e_int / self.group))
+        q_elems = np.where(q > 0, qe_pre[top + q] - qe_pre[top + 1] + e_bot[top], 0.0)
+        q_groups = np.where(q > 0, qg_pre[top + q] - qg_pre[top + 1] + np.ceil(e_bot[top] / self.group), 0.0)
+        saved = self.element_bytes * q_elems - (np.ceil(q_elems * b / 8.0) + 4.0 * q_groups)
+        for bb, qb in self.quantized_bytes.items():  # measured widths: full minus measured quantized bytes
+            sel = (b == bb) & (q > 0)
+            kept_pre = pre(self.activation_bytes - qb)
+            bottom = self.bottom_activation_bytes - self.bottom_quantized_bytes[bb]
+            saved[sel] = (kept_pre[top[sel] + q[sel]] - kept_pre[top[sel] + 1] + bottom[top[sel]])
+        act = act_top[d] - self.activation_bytes[top] + self.bottom_activation_bytes[top]
         flops = (self.forward_flops.sum() + self.head_forward_flops + self.head_backward_flops + bwd_top[d] + q_flops)
-        memory = (self.frozen_bytes + self.workspace_bytes + STATE_BYTES_PER_PARAM * lora_top[d] + act_top[d]
+        memory = (self.frozen_bytes + self.workspace_bytes + STATE_BYTES_PER_PARAM * lora_top[d] + act
                   - np.where(q > 0, saved, 0.0))
         upload = self.upload_bytes_per_param * lora_top[d]
         rho = np.array([pen.get(int(v), 0.0) for v in b])

@@ -1,0 +1,261 @@
+r"""FedQuad configurations measured on real models: LoRA from ``peft``, activations quantized for real.
+
+A configuration :math:`(d, q, b)` of a zoo transformer (:func:`edgeplan.validation.zoo.build_model`: GPT-2, BERT,
+the Llama-style decoder) is built as ``peft``'s ``LoraConfig(target_modules=..., layers_to_transform=[top d
+blocks])`` on a freshly seeded model, and one training step (forward with the loss, backward, Adam step on the
+LoRA parameters) runs with every saved tensor counted and the lowest :math:`q` trainable blocks' saved tensors
+stored in :math:`b` bits (:class:`~edgeplan.validation.finetune.quant.SavedTensors`). Measured:
+
+* saved-activation bytes (exact, from ``saved_tensors_hooks``), per block;
+* LoRA parameter, gradient and Adam-state bytes (from the tensors);
+* the step's wall time (median over repetitions).
+
+:func:`calibrate` measures the anchor configurations :math:`(1,0)`, :math:`(L,0)` and :math:`(L,L,b)` and turns
+them into :class:`~edgeplan.formulations.finetune.candidates.LayerCosts` in host seconds; :func:`compare`
+predicts every other configuration from them and measures it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgeplan.errors import ProblemDataError
+from edgeplan.formulations.finetune.candidates import STATE_BYTES_PER_PARAM, LayerCosts
+from edgeplan.validation.finetune.quant import SavedTensors
+from edgeplan.validation.zoo import build_model
+
+#: Zoo models with LoRA targets: (target modules, name of the blocks' ModuleList, fan_in_fan_out).
+LORA_TARGETS: dict[str, tuple[tuple[str, ...], str, bool]] = {
+    "gpt2": (("c_attn",), "h", True),
+    "bert_base": (("query", "value"), "layer", False),
+    "llama_small": (("q_proj", "v_proj"), "layers", False),
+}
+
+
+@dataclass
+class LoRAModel:
+    """A zoo model with ``peft`` LoRA on its top ``depth`` blocks, its inputs and labels."""
+
+    name: str
+    module: Any
+    blocks: list[torch.nn.Module]
+    inputs: dict[str, torch.Tensor]
+    depth: int
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.blocks)
+
+    def trainable(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.module.parameters() if p.requires_grad]
+
+
+def _blocks(module: torch.nn.Module, attr: str) -> list[torch.nn.Module]:
+    for name, sub in module.named_modules():
+        if name.split(".")[-1] == attr and isinstance(sub, torch.nn.ModuleList):
+            return list(sub)
+    raise ProblemDataError(f"the model has no ModuleList named {attr!r}")
+
+
+def lora_model(name: str, depth: int, *, size: str = "small", rank: int = 8, batch_size: int = 4,
+               seq_len: int | None = None, seed: int = 0) -> LoRAModel:
+    """Zoo model ``name`` with LoRA of rank ``rank`` on its top ``depth`` blocks (``depth`` 0: none trainable)."""
+    from peft import LoraConfig, get_peft_model
+
+    if name not in LORA_TARGETS:
+        raise ProblemDataError(f"`name` = {name!r}; expected one of {', '.join(map(repr, LORA_TARGETS))}")
+    targets, attr, fan = LORA_TARGETS[name]
+    z = build_model(name, size=size, batch_size=batch_size, seed=seed, input_size=seq_len)
+    L = len(_blocks(z.module, attr))
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= L:
+        raise ProblemDataError(f"`depth` = {depth!r}; expected an integer in 1..{L}")
+    cfg = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=list(targets),
+                     layers_to_transform=list(range(L - depth, L)), layers_pattern=attr, fan_in_fan_out=fan)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 7)
+        module = get_peft_model(z.module, cfg)
+        for n_, p in module.named_parameters():  # peft zero-initialises B: give it a small value to have gradients
+            if "lora_B" in n_:
+                torch.nn.init.normal_(p, std=1e-3)
+    ids = z.example_inputs[0]
+    labels = torch.zeros(ids.shape[0], dtype=torch.long) if z.family == "encoder" else ids
+    return LoRAModel(name, module, _blocks(module, attr), {"input_ids": ids, "labels": labels}, depth)
+
+
+@dataclass(frozen=True, slots=True)
+class StepMeasurement:
+    """One configuration's training step, measured.
+
+    Attributes
+    ----------
+    depth, quantized, bits
+        The configuration.
+    saved_bytes
+        Bytes autograd kept for backward (after quantization).
+    saved_by_scope, floats_by_scope
+        The same per block (``"block3"``) and outside the blocks (``"outside"``); floating elements kept at
+        full precision per scope.
+    lora_params
+        Trainable parameters.
+    state_bytes
+        Bytes of the LoRA parameters, their gradients and Adam's state.
+    frozen_bytes
+        Bytes of every other parameter.
+    step_time_s
+        Wall time of a step (forward, backward, optimizer): the fastest repetition.
+    grads
+        The LoRA gradients of the first step (name -> tensor), to compare precisions.
+    """
+
+    depth: int
+    quantized: int
+    bits: int
+    saved_bytes: int
+    saved_by_scope: dict[str, int]
+    floats_by_scope: dict[str, int]
+    lora_params: int
+    state_bytes: int
+    frozen_bytes: int
+    step_time_s: float
+    grads: dict[str, torch.Tensor] = field(repr=False)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Saved activations plus LoRA state: what a configuration adds to the frozen weights."""
+        return self.saved_bytes + self.state_bytes
+
+
+class _Runner:
+    """One configuration's model, optimizer and step (counts saved tensors on its first step)."""
+
+    def __init__(self, lm: LoRAModel, quantized: int, bits: int, group: int) -> None:
+        L, d = lm.n_layers, lm.depth
+        if not 0 <= quantized <= d:
+            raise ProblemDataError(f"`quantized` = {quantized!r}; expected an integer in 0..{d}")
+        self.lm, self.quantized, self.bits, self.group = lm, quantized, bits if quantized else 0, group
+        self.per_block = [bits if L - d <= i < L - d + quantized else 0 for i in range(L)]
+        self.params = lm.trainable()
+        self.opt = torch.optim.Adam(self.params, lr=1e-4)
+        self.first: tuple[SavedTensors, dict[str, torch.Tensor]] | None = None
+        self.times: list[float] = []
+        lm.module.eval()  # no dropout: steps are deterministic
+
+    def step(self, timed: bool) -> None:
+        saved = SavedTensors.for_model(self.lm.module, group=self.group)
+        handles = saved.attach(self.lm.blocks, self.per_block)
+        t0 = time.perf_counter()
+        try:
+            with saved:
+                loss = self.lm.module(**self.lm.inputs).loss
+        finally:
+            for h in handles:
+                h.remove()
+        loss.backward()
+        if self.first is None:
+            grads = {n: p.grad.detach().clone() for n, p in self.lm.module.named_parameters() if p.grad is not None}
+            self.first = (saved, grads)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=False)
+        if timed:
+            self.times.append(time.perf_counter() - t0)
+
+    def result(self) -> StepMeasurement:
+        assert self.first is not None
+        saved, grads = self.first
+        nbytes = lambda ts: sum(t.numel() * t.element_size() for t in ts)  # noqa: E731
+        state = nbytes(self.params) + nbytes(p.grad for p in self.params if p.grad is not None)
+        state += sum(nbytes(v for v in s.values() if torch.is_tensor(v)) for s in self.opt.state.values())
+        frozen = nbytes(p for p in self.lm.module.parameters() if not p.requires_grad)
+        return StepMeasurement(self.lm.depth, self.quantized, self.bits, saved.bytes, dict(saved.by_scope),
+                               dict(saved.floats_by_scope), sum(p.numel() for p in self.params), state, frozen,
+                               min(self.times), grads)
+
+
+def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int = 5, warmup: int = 2,
+                 group: int = 64, **model_kw: Any) -> list[StepMeasurement]:
+    """Measure every configuration ``(depth, quantized, bits)`` of zoo model ``name``: each gets its own model
+    (:func:`lora_model`, same seed), ``warmup`` untimed steps, then ``rounds`` rounds in which every
+    configuration runs one timed step in turn (so a slow spell of the host hits all of them); a configuration's
+    time is its fastest step."""
+    runners = [_Runner(lora_model(name, d, **model_kw), q, b or 8, group) for d, q, b in configs]
+    for r in runners:
+        for _ in range(warmup):
+            r.step(False)
+    for _ in range(rounds):
+        for r in runners:
+            r.step(True)
+    return [r.result() for r in runners]
+
+
+def measure_config(name: str, depth: int, quantized: int = 0, bits: int = 8, *, rounds: int = 5,
+                   **model_kw: Any) -> StepMeasurement:
+    """One configuration (:func:`measure_many`)."""
+    return measure_many(name, [(depth, quantized, bits)], rounds=rounds, **model_kw)[0]
+
+
+def anchors(n_layers: int, bits: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """The calibration configurations: depths 1, L/2 and L unquantized, and L/2 and L quantized layers at depth
+    L for each bit width."""
+    L, h = n_layers, max(1, n_layers // 2)
+    out = [(1, 0, 0), (h, 0, 0), (L, 0, 0)] + [(L, q, b) for b in bits for q in (h, L)]
+    return list(dict.fromkeys(out))
+
+
+def fit_costs(meas: dict[tuple[int, int, int], StepMeasurement], n_layers: int,
+              bits: tuple[int, ...]) -> LayerCosts:
+    r""":class:`LayerCosts` in host seconds from the :func:`anchors`' measurements: memory from the per-block
+    counts of :math:`(L,0)` and :math:`(L,L,b)`; time by least squares
+    :math:`t = a + g\,d + \sum_b h_b\,q\,[\text{bits} = b]` over the anchors."""
+    L = n_layers
+    full = meas[(L, 0, 0)]
+    keys = list(meas)
+    X = np.array([[1.0, d] + [float(q if b == bb else 0) for bb in bits] for d, q, b in keys])
+    y = np.array([meas[k].step_time_s for k in keys])
+    coef = np.linalg.lstsq(X, y, rcond=None)[0]
+    a, g, h = coef[0], max(coef[1], 0.0), dict(zip(bits, np.maximum(coef[2:], 0.0), strict=True))
+    s, f = full.saved_by_scope, full.floats_by_scope
+    inner = lambda d: float(d.get("block1", d.get("block0", 0)))  # noqa: E731
+    per_param = (full.state_bytes / max(full.lora_params, 1)) / STATE_BYTES_PER_PARAM  # 1.0 in fp32 Adam
+    return LayerCosts(
+        forward_flops=np.zeros(L), backward_flops=np.full(L, g), head_forward_flops=max(a, 0.0),
+        activation_bytes=np.full(L, float(inner(s))), bottom_activation_bytes=np.full(L, float(s.get("block0", 0))),
+        quantizable_elements=np.full(L, inner(f)), bottom_quantizable_elements=np.full(L, float(f.get("block0", 0))),
+        quant_flops=np.full(L, h[bits[0]]), quant_flops_by_bits={b: np.full(L, v) for b, v in h.items()},
+        quantized_bytes={b: np.full(L, inner(meas[(L, L, b)].saved_by_scope)) for b in bits},
+        bottom_quantized_bytes={b: np.full(L, float(meas[(L, L, b)].saved_by_scope.get("block0", 0)))
+                                for b in bits},
+        lora_params=np.full(L, full.lora_params * per_param / L), frozen_bytes=float(full.frozen_bytes),
+        workspace_bytes=float(s.get("outside", 0)), upload_bytes_per_param=2.0)
+
+
+def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, **model_kw: Any) -> list[dict[str, Any]]:
+    """Predicted against measured memory (saved activations + LoRA state) and step time of every FedQuad
+    configuration of ``name``. Everything is measured together (:func:`measure_many`); the prediction uses only
+    the :func:`anchors`. One row per configuration (``anchor`` marks the calibration ones)."""
+    L = lora_model(name, 1, **model_kw).n_layers
+    costs0 = LayerCosts(forward_flops=np.zeros(L), backward_flops=np.zeros(L), activation_bytes=np.zeros(L),
+                        quantizable_elements=np.zeros(L), quant_flops=np.zeros(L), lora_params=np.zeros(L))
+    configs = [tuple(int(v) for v in c) for c in costs0.fedquad_table(bits)["config"]]
+    meas = dict(zip(configs, measure_many(name, configs, rounds=rounds, **model_kw), strict=True))
+    anchor = anchors(L, bits)
+    costs = fit_costs({k: meas[k] for k in anchor}, L, bits)
+    tab = costs.fedquad_table(bits)
+    rows = []
+    for cfg, t, m in zip(tab["config"], tab["flops"], tab["memory_bytes"], strict=True):
+        d, q, b = (int(v) for v in cfg)
+        got = meas[(d, q, b)]
+        pred_mem = m - costs.frozen_bytes
+        rows.append({"model": name, "depth": d, "quantized": q, "bits": b, "anchor": (d, q, b) in anchor,
+                     "memory_pred": pred_mem, "memory_meas": got.memory_bytes,
+                     "memory_err": pred_mem / got.memory_bytes - 1, "time_pred_s": t, "time_meas_s": got.step_time_s,
+                     "time_err": t / got.step_time_s - 1})
+    return rows
+
+
+__all__ = ["LORA_TARGETS", "LoRAModel", "StepMeasurement", "anchors", "compare", "fit_costs", "lora_model",
+           "measure_config", "measure_many"]
