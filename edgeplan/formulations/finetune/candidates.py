@@ -53,6 +53,12 @@ QUANT_PENALTY = {8: 0.01, 4: 0.05, 2: 0.2}
 #: Bytes of LoRA state per trainable parameter: fp32 weight, gradient and two Adam moments.
 STATE_BYTES_PER_PARAM = 16.0
 FEDQUAD_FIELDS = ("lora_depth", "quantized_layers", "bits")
+#: LoRA targets of the zoo transformers: (target modules, name of the blocks' ModuleList, fan_in_fan_out).
+LORA_TARGETS: dict[str, tuple[tuple[str, ...], str, bool]] = {
+    "gpt2": (("c_attn",), "h", True),
+    "bert_base": (("query", "value"), "layer", False),
+    "llama_small": (("q_proj", "v_proj"), "layers", False),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -302,5 +308,5 @@ def fedbe_round(costs: LayerCosts, n_blocks: int, flops_per_s: Any, memory_cap_b
                          config=np.broadcast_to(cfg, (n, K, 2)), config_fields=("block_mask", "n_blocks"), **round_kw)
 
 
-__all__ = ["FEDQUAD_FIELDS", "QUANT_PENALTY", "STATE_BYTES_PER_PARAM", "LayerCosts", "fedbe_round", "fedquad_round",
-           "transformer_layer_costs"]
+__all__ = ["FEDQUAD_FIELDS", "LORA_TARGETS", "QUANT_PENALTY", "STATE_BYTES_PER_PARAM", "LayerCosts", "fedbe_round",
+           "fedquad_round", "transformer_layer_costs"]

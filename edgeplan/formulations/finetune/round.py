@@ -154,6 +154,12 @@ class FineTuneRound:
     config, config_fields
         ``(N, K, F)`` integers describing each candidate (e.g. LoRA depth, quantized layers, bit width) and
         the names of the F fields; what plan exports and the depth-based baselines read.
+    model
+        The real model the tables were measured on, as ``"<zoo name>:<size>"`` (e.g. ``"gpt2:small"``; empty:
+        none): what the validator executes and the ``peft`` export targets.
+    time_scale
+        ``(N,)`` device step time over host step time (the validator compares measured host steps with
+        ``step_time_s / time_scale``); default 1.
     name
         A label.
     """
@@ -174,6 +180,8 @@ class FineTuneRound:
     min_coverage: Any = 1
     config: Any = None
     config_fields: tuple[str, ...] = ()
+    model: str = ""
+    time_scale: Any = None
     name: str = "finetune"
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -226,6 +234,11 @@ class FineTuneRound:
             object.__setattr__(self, "config_fields", fields)
         elif self.config_fields:
             raise ProblemDataError(f"`config_fields` = {self.config_fields!r} without a `config` table; expected ()")
+        scale = _per_device("time_scale", 1.0 if self.time_scale is None else self.time_scale, n, min_value=0.0,
+                            strict_min=True)
+        if not isinstance(self.model, str):
+            raise ProblemDataError(f"`model` = {self.model!r}; expected a string such as 'gpt2:small' (or '')")
+        object.__setattr__(self, "time_scale", scale)
         avail = np.ascontiguousarray(avail)
         avail.setflags(write=False)
         for key, value in (*tables.items(), *caps.items(), ("server_time_s", s0), ("server_bandwidth_bps", float(bw)),

@@ -25,16 +25,9 @@ import numpy as np
 import torch
 
 from edgeplan.errors import ProblemDataError
-from edgeplan.formulations.finetune.candidates import STATE_BYTES_PER_PARAM, LayerCosts
+from edgeplan.formulations.finetune.candidates import LORA_TARGETS, STATE_BYTES_PER_PARAM, LayerCosts
 from edgeplan.validation.finetune.quant import SavedTensors
 from edgeplan.validation.zoo import build_model
-
-#: Zoo models with LoRA targets: (target modules, name of the blocks' ModuleList, fan_in_fan_out).
-LORA_TARGETS: dict[str, tuple[tuple[str, ...], str, bool]] = {
-    "gpt2": (("c_attn",), "h", True),
-    "bert_base": (("query", "value"), "layer", False),
-    "llama_small": (("q_proj", "v_proj"), "layers", False),
-}
 
 
 @dataclass
