@@ -213,6 +213,17 @@ def transformer_layer_costs(n_layers: int = 12, hidden: int = 768, seq_len: int 
     computes input gradients (the forward's work again) plus LoRA's; saved activations
     :math:`(34bsh + 5ab s^2)/2` elements (Korthikanti et al., 2022, counted in elements); LoRA of rank ``r`` on
     the query and value projections, :math:`4hr` parameters; quantization about 4 operations per element.
+
+    Parameters
+    ----------
+    n_layers, hidden, seq_len, batch, heads
+        :math:`L`, :math:`h`, :math:`s`, :math:`b`, :math:`a`.
+    lora_rank
+        :math:`r`.
+    vocab
+        Vocabulary size (the head's work and the logits kept for the loss).
+    element_bytes
+        Bytes per activation and weight element.
     """
     b, s, h, a = batch, seq_len, hidden, heads
     fwd = 24.0 * b * s * h * h + 4.0 * b * s * s * h
@@ -239,7 +250,25 @@ def _devices(n: int, rate: Any, memory: Any, uplink: Any) -> tuple[np.ndarray, n
 def fedquad_round(costs: LayerCosts, flops_per_s: Any, memory_cap_bytes: Any, uplink_bps: Any, *,
                   n_devices: int | None = None, bits: tuple[int, ...] = (8, 4), local_steps: Any = 1.0,
                   weights: Any = None, gamma: float = 0.5, **round_kw: Any) -> FineTuneRound:
-    """The FedQuad round of N devices (rates in FLOP/s, caps in bytes, uplinks in bytes/s) over ``costs``."""
+    """The FedQuad round of N devices over ``costs`` (see the module docstring).
+
+    Parameters
+    ----------
+    costs
+        The model's per-layer costs (FLOPs, or host seconds with rates relative to the host).
+    flops_per_s, memory_cap_bytes, uplink_bps
+        Per device (or scalar): compute rate in the unit of ``costs``, memory cap (bytes), uplink (bytes/s).
+    n_devices
+        N when every device argument is a scalar.
+    bits
+        Activation bit widths to offer.
+    local_steps, weights
+        :math:`\\tau_i` and :math:`w_i` of :class:`FineTuneRound`.
+    gamma
+        :math:`\\gamma` of the utility.
+    round_kw
+        Other :class:`FineTuneRound` fields (``goal``, ``server_time_s``, ...).
+    """
     n = n_devices if n_devices is not None else int(np.size(flops_per_s))
     rate, mem, up = _devices(n, flops_per_s, memory_cap_bytes, uplink_bps)
     tab = costs.fedquad_table(bits, gamma=gamma)
@@ -259,9 +288,27 @@ def fedbe_round(costs: LayerCosts, n_blocks: int, flops_per_s: Any, memory_cap_b
     """FedBE's round: ``n_blocks`` appended blocks (copies of a layer of ``costs``, fully trained, with Adam);
     each device picks a subset of at most ``max_blocks`` of them (empty included).
 
-    ``skew`` ``(N,)`` in [0, 1] is each client's label skew
-    (:func:`edgeplan.profiles.data.label_skew`); the coverage rows ask every block to be trained by
-    ``min_coverage`` devices.
+    Parameters
+    ----------
+    costs
+        The base model's per-layer costs; an appended block costs like an average layer and trains all its
+        weights (``layer_params``) with Adam.
+    n_blocks
+        :math:`J`, appended blocks (subsets are enumerated: at most 12).
+    flops_per_s, memory_cap_bytes, uplink_bps
+        Per device: compute rate, memory cap (bytes), uplink (bytes/s).
+    skew
+        ``(N,)`` label skew in [0, 1] (:func:`edgeplan.profiles.data.label_skew`).
+    max_blocks
+        The most blocks one device trains (``None``: all).
+    affinity_slope
+        :math:`\\kappa` of the affinity.
+    min_coverage
+        :math:`m_j`: devices that must train block :math:`j`.
+    local_steps, weights
+        :math:`\\tau_i` and :math:`w_i`.
+    round_kw
+        Other :class:`FineTuneRound` fields.
     """
     L, J = costs.n_layers, n_blocks
     if isinstance(J, bool) or not isinstance(J, int | np.integer) or not 1 <= J <= 12:

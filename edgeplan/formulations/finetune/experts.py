@@ -47,7 +47,17 @@ def _gates(gates: Any) -> np.ndarray:
 
 
 def expert_importance(gates: Any, *, lam: float = 0.5, beta: float = 0.1) -> np.ndarray:
-    """``(E,)`` :math:`I(e)` from the ``(B, E)`` router probabilities of one batch (see the module docstring)."""
+    """``(E,)`` :math:`I(e)` from the router probabilities of one batch (see the module docstring).
+
+    Parameters
+    ----------
+    gates
+        ``(B, E)`` router probabilities :math:`G_e(x_i)`.
+    lam
+        :math:`\\lambda`, the weight of the cumulative score against the specific one.
+    beta
+        :math:`\\beta`, the weight of the KL term of the information-bottleneck proxy.
+    """
     g = _gates(gates)
     lam = as_scalar("lam", lam, min_value=0.0, max_value=1.0)
     beta = as_scalar("beta", beta, min_value=0.0)
@@ -59,7 +69,15 @@ def expert_importance(gates: Any, *, lam: float = 0.5, beta: float = 0.1) -> np.
 
 
 def routed_experts(gates: Any, top_k: int) -> np.ndarray:
-    """``(E,)`` bool: :math:`\\mathcal E_{union}`, the experts in some sample's top-``top_k``."""
+    """``(E,)`` bool: :math:`\\mathcal E_{union}`, the experts in some sample's top-``top_k``.
+
+    Parameters
+    ----------
+    gates
+        ``(B, E)`` router probabilities.
+    top_k
+        Experts each sample is routed to.
+    """
     g = _gates(gates)
     if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or not 1 <= top_k <= g.shape[1]:
         raise ProblemDataError(f"`top_k` = {top_k!r}; expected an integer in 1..{g.shape[1]}")
@@ -73,7 +91,21 @@ def sparsity_aware_expert_average(expert_params: Any, usage: Any, data_sizes: An
     """Eqs. 16-17: expert :math:`e`'s new weights average the clients whose usage :math:`u_c(e) \\ge \\tau`,
     weighted by data size; an expert no client uses enough keeps the plain data-weighted average.
 
-    ``expert_params`` ``(C, E, P)``, ``usage`` ``(C, E)``, ``data_sizes`` ``(C,)``; returns ``(E, P)``.
+    Parameters
+    ----------
+    expert_params
+        ``(C, E, P)``: each client's copy of each expert's parameters (flattened).
+    usage
+        ``(C, E)``: :math:`u_c(e)`, the mean router probability of expert :math:`e` over client :math:`c`'s data.
+    data_sizes
+        ``(C,)``: :math:`|D_c|`.
+    tau
+        :math:`\\tau`, the usage threshold.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(E, P)``: the aggregated experts.
     """
     w = np.asarray(expert_params, dtype=float)
     if w.ndim != 3:
@@ -90,7 +122,17 @@ def sparsity_aware_expert_average(expert_params: Any, usage: Any, data_sizes: An
 
 def gating_weights(usage: Any, scores: Any, tau: float) -> np.ndarray:
     """Eqs. 18-21: each client's weight :math:`\\alpha(c) \\propto \\sum_{e \\in S_c} u_c(e) s_c(e)` over
-    :math:`|S_{global}|`, normalised to sum to 1 (uniform when every client's is 0)."""
+    :math:`|S_{global}|`, normalised to sum to 1 (uniform when every client's is 0).
+
+    Parameters
+    ----------
+    usage
+        ``(C, E)``: :math:`u_c(e)`.
+    scores
+        ``(C, E)``: :math:`s^c(e)`, the client's importance scores.
+    tau
+        :math:`\\tau`, the usage threshold that defines :math:`S_c`.
+    """
     u = as_array("usage", usage, shape=(None, None), min_value=0.0)
     s = as_array("scores", scores, shape=u.shape)
     used = u >= tau

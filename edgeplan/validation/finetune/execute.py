@@ -46,7 +46,25 @@ def measured_instance(n_devices: int = 8, *, seed: int = 0, model: str = "gpt2:s
                       server_time_s: float = 0.05) -> FineTuneRound:
     """A FedQuad round whose candidate table is measured on ``model`` on this host (LoRA rank 8, ``batch_size``
     sequences). Devices from the presets; memory caps a share U(``memory_share_low``, ``memory_share_high``) of
-    their memory (small, as the model is), at least the smallest unquantized configuration."""
+    their memory (small, as the model is), at least the smallest unquantized configuration.
+
+    Parameters
+    ----------
+    n_devices
+        N, drawn from the device presets.
+    seed
+        Seeds the devices, memory shares, uplinks and weights (the measurements are the host's).
+    model
+        ``"<zoo name>:<size>"`` with a name among ``gpt2``, ``bert_base``, ``llama_small``.
+    bits
+        Comma-separated activation bit widths.
+    batch_size, rounds
+        Sequences per step, and timed rounds per anchor (:func:`~.measure.measure_many`).
+    local_steps, goal, server_time_s
+        As in :class:`~edgeplan.formulations.finetune.round.FineTuneRound`.
+    memory_share_low, memory_share_high
+        Range of the share of a device's memory left for fine-tuning.
+    """
     name, size = parse_model(model)
     widths = tuple(int(b) for b in bits.split(","))
     L = lora_model(name, 1, size=size).n_layers
@@ -97,7 +115,19 @@ class FineTuneValidationReport:
 def validate_finetune(problem: FineTuneRound, plan: FineTunePlan, *, device: str = "cpu", rounds: int = 3,
                       batch_size: int = 4) -> FineTuneValidationReport:
     """Run each configuration the plan uses on ``problem.model`` and compare with the tables (memory includes
-    the frozen weights on both sides; the step time is the device's divided by its ``time_scale``)."""
+    the frozen weights on both sides; the step time is the device's divided by its ``time_scale``).
+
+    Parameters
+    ----------
+    problem
+        A round whose ``model`` names a zoo model and whose candidates are FedQuad configurations.
+    plan
+        Its plan.
+    device
+        ``"cpu"`` (the executor runs on the host).
+    rounds, batch_size
+        Timed rounds per configuration, and sequences per step (as when the round was measured).
+    """
     if device != "cpu":
         raise ProblemDataError(f"`device` = {device!r}; the fine-tuning executor runs on 'cpu'")
     if not problem.model:

@@ -174,7 +174,21 @@ def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int 
     """Measure every configuration ``(depth, quantized, bits)`` of zoo model ``name``: each gets its own model
     (:func:`lora_model`, same seed), ``warmup`` untimed steps, then ``rounds`` rounds in which every
     configuration runs one timed step in turn (so a slow spell of the host hits all of them); a configuration's
-    time is its fastest step."""
+    time is its fastest step.
+
+    Parameters
+    ----------
+    name
+        A zoo transformer with LoRA targets (``gpt2``, ``bert_base``, ``llama_small``).
+    configs
+        ``(depth, quantized, bits)`` triples (bits ignored when nothing is quantized).
+    rounds, warmup
+        Timed rounds and untimed first steps.
+    group
+        Elements per quantization scale.
+    model_kw
+        :func:`lora_model`'s keywords (``size``, ``rank``, ``batch_size``, ``seq_len``, ``seed``).
+    """
     runners = [_Runner(lora_model(name, d, **model_kw), q, b or 8, group) for d, q, b in configs]
     for r in runners:
         for _ in range(warmup):
@@ -229,7 +243,19 @@ def fit_costs(meas: dict[tuple[int, int, int], StepMeasurement], n_layers: int,
 def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, **model_kw: Any) -> list[dict[str, Any]]:
     """Predicted against measured memory (saved activations + LoRA state) and step time of every FedQuad
     configuration of ``name``. Everything is measured together (:func:`measure_many`); the prediction uses only
-    the :func:`anchors`. One row per configuration (``anchor`` marks the calibration ones)."""
+    the :func:`anchors`. One row per configuration (``anchor`` marks the calibration ones).
+
+    Parameters
+    ----------
+    name
+        A zoo transformer with LoRA targets.
+    bits
+        Activation bit widths.
+    rounds
+        Timed rounds (:func:`measure_many`).
+    model_kw
+        :func:`lora_model`'s keywords.
+    """
     L = lora_model(name, 1, **model_kw).n_layers
     costs0 = LayerCosts(forward_flops=np.zeros(L), backward_flops=np.zeros(L), activation_bytes=np.zeros(L),
                         quantizable_elements=np.zeros(L), quant_flops=np.zeros(L), lora_params=np.zeros(L))

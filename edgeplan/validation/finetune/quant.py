@@ -85,6 +85,15 @@ class SavedTensors:
     whose activations are stored quantized (nested inside). ``saved.bytes`` is the total kept,
     ``saved.by_scope`` the bytes per scope label, ``saved.floats_by_scope`` the floating elements kept at full
     precision per scope (what quantization would compress).
+
+    Attributes
+    ----------
+    parameters
+        Storage addresses of the model's parameters (never counted).
+    group
+        Elements per quantization scale.
+    bytes, by_scope, floats_by_scope
+        What was kept: in all, per scope, and floating elements at full precision per scope.
     """
 
     parameters: set[int] = field(default_factory=set)
