@@ -11,11 +11,14 @@ Figures printed:
    blocks, each trained by 2 devices); HFedMoE selections (``experts``, 32 experts).
 3. **Round time and progress rate** of the exact plan and ``fedquad`` against the uniform baselines, on the same
    FedQuad instances (the paper reports 1.4-5.3x faster convergence; ours is a model's ratio, not a training run).
-4. **Real models** (``--real``): every FedQuad configuration of GPT-2, BERT and the Llama-style decoder ("small"
+4. **Federated LoRA rounds for real** (``--run``): a measured GPT-2 tiny round of 6 devices, 12 rounds of each
+   plan trained for real (``edgeplan.experiments.finetune_rounds``); emulated wall-clock to a target loss (the
+   worst final loss) and the ratios against the uniform baselines (FedQuad: 1.4-5.3x, FedBE: 1.9-3.1x).
+5. **Real models** (``--real``): every FedQuad configuration of GPT-2, BERT and the Llama-style decoder ("small"
    zoo sizes, batch 4) measured with ``peft`` LoRA and quantized activations; memory and step time predicted
    from the anchor configurations; the share within +-5 % (memory) and +-10 % (time), and the misses.
 
-Run: ``python benchmarks/bench_finetune.py [--seeds 100] [--real]``.
+Run: ``python benchmarks/bench_finetune.py [--seeds 100] [--run] [--real]``.
 """
 
 from __future__ import annotations
@@ -103,6 +106,25 @@ def ratios(seeds: int) -> None:
                       f"{vals.shape[0]} instances with a baseline plan")
 
 
+def federated_run(rounds: int = 12) -> None:
+    from edgeplan.experiments.finetune_rounds import compare_plans
+    from edgeplan.validation.finetune.execute import measured_instance
+
+    print(f"\n-- federated LoRA rounds for real: GPT-2 tiny, 6 devices, {rounds} rounds x 10 local steps --")
+    p = measured_instance(6, model="gpt2:tiny", rounds=3, seed=0, memory_share_low=2e-5, memory_share_high=1e-4)
+    traces = compare_plans(p, ("finetune-sweep", "fedquad", "uniform-depth", "full-depth", "no-quant"),
+                           rounds=rounds, local_steps=10, lr=1e-2)
+    target = max(t.loss[-1] for t in traces)
+    ttl = {t.label: t.time_to(target) for t in traces}
+    for t in traces:
+        print(f"{t.label:<15} loss {t.loss[0]:.3f} -> {t.loss[-1]:.3f}; round {np.mean(t.round_s) * 1e3:6.1f} ms; "
+              f"time to loss {target:.3f}: {ttl[t.label]:.3f} s")
+    for m in ("finetune-sweep", "fedquad"):
+        for b in ("uniform-depth", "full-depth"):
+            if m in ttl and b in ttl and np.isfinite(ttl[m]) and ttl[m] > 0:
+                print(f"time-to-loss ratio {b} / {m}: {ttl[b] / ttl[m]:.2f}x")
+
+
 def real_models(rounds: int) -> None:
     from edgeplan.validation.finetune.measure import compare
 
@@ -132,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--real", action="store_true", help="measure every configuration of three real models")
+    ap.add_argument("--run", action="store_true", help="federated LoRA rounds for real")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
     scale()
@@ -142,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     gaps("HFedMoE expert selection (32 experts)", lambda s: experts_instance(32, 8, seed=s), "expert-dp",
          EXPERT_METHODS, args.seeds)
     ratios(min(args.seeds, 100))
+    if args.run:
+        federated_run()
     if args.real:
         real_models(args.rounds)
 
