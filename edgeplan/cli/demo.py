@@ -5,7 +5,8 @@
    and baselines (`compare`: solved count, mean distance from the optimum, time).
 3. Real models (skipped with ``--quick``): ResNet-18 and GPT-2 are profiled here, split over a device ->
    edge -> cloud path by every method, and the best plan is executed with emulated links (measured against
-   predicted latency).
+   predicted latency); a planned FL round runs for real; a FedQuad fine-tuning round is measured on GPT-2 and
+   its plan's LoRA steps executed.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ def _demo(args: argparse.Namespace) -> int:
 
         print("\nA planned FL round executed for real: local epochs, then paced state_dict uploads")
         ok &= fl_demo() == 0
+        from edgeplan.cli.demo_finetune import finetune_demo
+
+        print("\nFederated fine-tuning on a real model: configurations measured here, the plan's steps executed")
+        ok &= finetune_demo() == 0
     return 0 if ok else 1
 
 

@@ -18,6 +18,7 @@ predicts every other configuration from them and measures it.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +70,8 @@ def lora_model(name: str, depth: int, *, size: str = "small", rank: int = 8, bat
         raise ProblemDataError(f"`depth` = {depth!r}; expected an integer in 1..{L}")
     cfg = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=list(targets),
                      layers_to_transform=list(range(L - depth, L)), layers_pattern=attr, fan_in_fan_out=fan)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # peft calls a transformers method deprecated in v5
         torch.manual_seed(seed + 7)
         module = get_peft_model(z.module, cfg)
         for n_, p in module.named_parameters():  # peft zero-initialises B: give it a small value to have gradients
