@@ -221,12 +221,12 @@ class PlanFile:
     problem_data: dict[str, Any] | None = None
 
     def rebuild_problem(self) -> Any:
-        """Rebuild the instance from ``source`` (a scenario generator call) or from the stored problem data, and
-        check its fingerprint."""
+        """Rebuild the instance from the stored problem data when there are some, else from ``source`` (a scenario
+        generator call), and check its fingerprint."""
         from edgeplan.io.problem_data import decode
         from edgeplan.io.scenarios import Instance
 
-        if self.source is not None:
+        if self.source is not None and self.problem_data is None:
             src = self.source
             problem = Instance(src.get("scenario", "plan"), src["family"], src["params"], src["seed"]).build()
             why = f"generator {src['family']!r} changed since the plan was made?"
@@ -248,7 +248,9 @@ def plan_document(problem: Any, result_or_plan: Any, source: dict[str, Any] | No
     """The JSON document of a plan (from a :class:`~edgeplan.solvers.result.Result` or a bare plan).
 
     ``source`` (``{"family", "params", "seed"[, "scenario"]}``) records how to rebuild the instance; without
-    it, the problem's own data are stored (``problem``), when its types allow (every family's do).
+    it, the problem's own data are stored (``problem``), when its types allow (every family's do). A generator
+    that measures a real model on the host (``real_model``) does not rebuild the same instance twice, so its
+    plans store the problem's data next to their ``source``.
     """
     from edgeplan._version import __version__
     from edgeplan.solvers.result import Result
@@ -265,7 +267,16 @@ def plan_document(problem: Any, result_or_plan: Any, source: dict[str, Any] | No
             "problem_type": type_name(problem), "problem_fingerprint": fingerprint(problem),
             "plan_type": "ndarray" if isinstance(plan, np.ndarray) else type_name(plan),
             "plan": to_jsonable(plan), "result": to_jsonable(meta)} | (
-                {"source": to_jsonable(source)} if source is not None else _problem_data(problem))
+                {"source": to_jsonable(source)} if source is not None else {}) | (
+                _problem_data(problem) if source is None or _measured(source) else {})
+
+
+def _measured(source: dict[str, Any]) -> bool:
+    """The source's generator measures a real model (it cannot rebuild the same instance)."""
+    from edgeplan.registry import GENERATORS
+
+    entry = GENERATORS.find(source.get("family"))
+    return bool(entry is not None and entry.real_model)
 
 
 def _problem_data(problem: Any) -> dict[str, Any]:

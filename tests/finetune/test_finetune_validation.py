@@ -108,3 +108,17 @@ def test_a_measured_round_is_solved_exported_applied_and_validated(tmp_path) -> 
         blocks = {int(n.split(".h.")[1].split(".")[0]) for n, q in peft_model.named_parameters() if q.requires_grad}
         assert blocks == set(dev["lora_config"]["layers_to_transform"])
         assert len(blocks) == dev["config"]["lora_depth"]
+
+
+def test_a_measured_round_plan_file_keeps_its_problem(tmp_path) -> None:
+    """A measured generator never rebuilds the same instance: its plan files store the problem's data."""
+    from edgeplan import load_plan, save_plan, solve
+    from edgeplan.validation.finetune.execute import measured_instance
+
+    params = {"n_devices": 2, "model": "gpt2:tiny", "rounds": 1}
+    p = measured_instance(**params)
+    path = save_plan(tmp_path / "plan.json", p, solve(p, "fedquad"),
+                     source={"family": "finetune-measured", "params": params, "seed": 0})
+    loaded = load_plan(path)
+    assert loaded.plan.choice.tolist() == solve(p, "fedquad").plan.choice.tolist()
+    assert loaded.rebuild_problem().step_time_s.tolist() == p.step_time_s.tolist()
