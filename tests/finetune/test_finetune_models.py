@@ -7,7 +7,8 @@ import torch
 
 from edgeplan import ProblemDataError
 from edgeplan.formulations.finetune import ExpertPlan
-from edgeplan.validation.finetune.expansion import expand_blocks, expert_step, moe_model, train_only
+from edgeplan.validation.finetune.expansion import expand_blocks, train_only
+from edgeplan.validation.finetune.moe import expert_step, moe_model
 from edgeplan.validation.zoo import build_model
 
 

@@ -61,6 +61,14 @@ LORA_TARGETS: dict[str, tuple[tuple[str, ...], str, bool]] = {
 }
 
 
+def fedquad_configs(n_layers: int, bits: tuple[int, ...] = (8, 4)) -> np.ndarray:
+    """``(K, 3)`` FedQuad configurations (depth, quantized layers, bits) in table order: every depth without
+    quantization (bits 0), then for each width every depth with 1..depth quantized layers."""
+    rows = [(d, 0, 0) for d in range(1, n_layers + 1)]
+    rows += [(d, q, b) for b in bits for d in range(1, n_layers + 1) for q in range(1, d + 1)]
+    return np.array(rows, dtype=np.int64)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LayerCosts:
     """Per-layer costs of one training step of a transformer (per local step, at the profiled batch).
@@ -169,9 +177,7 @@ class LayerCosts:
         for b in bits:
             if b not in pen or not 1 <= b <= 16:
                 raise ProblemDataError(f"`bits` = {bits!r}; expected widths among {sorted(pen)}")
-        rows = [(d, 0, 0) for d in range(1, L + 1)]
-        rows += [(d, q, b) for b in bits for d in range(1, L + 1) for q in range(1, d + 1)]
-        cfg = np.array(rows, dtype=np.int64)
+        cfg = fedquad_configs(L, bits)
         d, q, b = cfg.T
         top = L - d  # lowest trainable layer
         rev = lambda v: np.concatenate([[0.0], np.cumsum(v[::-1])])  # noqa: E731  sum of the top k layers
@@ -356,4 +362,4 @@ def fedbe_round(costs: LayerCosts, n_blocks: int, flops_per_s: Any, memory_cap_b
 
 
 __all__ = ["FEDQUAD_FIELDS", "LORA_TARGETS", "QUANT_PENALTY", "STATE_BYTES_PER_PARAM", "LayerCosts", "fedbe_round",
-           "fedquad_round", "transformer_layer_costs"]
+           "fedquad_configs", "fedquad_round", "transformer_layer_costs"]

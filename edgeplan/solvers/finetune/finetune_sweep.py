@@ -109,8 +109,7 @@ def solve_finetune_sweep(problem: FineTuneRound, ctx: SolveContext) -> Result:
     fun = problem.objective(plan)
     return Result(plan=plan, fun=fun, status=Status.OPTIMAL, bound=fun, method="finetune-sweep",
                   message=f"threshold sweep: round time {problem.server_time_s + theta:.6g} s",
-                  solve_time=time.perf_counter() - t0, sense=problem.sense,
-                  stats={"thresholds": int(sweep(problem)[0].size)})
+                  solve_time=time.perf_counter() - t0, sense=problem.sense)
 
 
 __all__ = ["best_at", "no_candidate", "solve_by_sweep", "solve_finetune_sweep", "sweep"]

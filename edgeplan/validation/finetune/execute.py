@@ -19,7 +19,7 @@ from edgeplan.formulations.finetune.candidates import FEDQUAD_FIELDS, LORA_TARGE
 from edgeplan.formulations.finetune.instances import draw_devices
 from edgeplan.formulations.finetune.round import FineTunePlan, FineTuneRound
 from edgeplan.registry import generator, validator
-from edgeplan.validation.finetune.measure import anchors, fit_costs, lora_model, measure_many
+from edgeplan.validation.finetune.measure import LoRAModel, anchors, fit_costs, lora_model, measure_many
 
 
 def parse_model(model: str) -> tuple[str, str]:
@@ -31,11 +31,10 @@ def parse_model(model: str) -> tuple[str, str]:
     return name, size
 
 
-def train_flops(name: str, size: str, batch_size: int) -> float:
-    """Work of a full-depth LoRA step, :math:`4 P n` for :math:`P` parameters and :math:`n` tokens (forward
-    :math:`2Pn`, backward through the frozen weights about as much): how the host's speed is compared with a
-    device preset's FLOP/s."""
-    lm = lora_model(name, 1, size=size, batch_size=batch_size)
+def train_flops(lm: LoRAModel) -> float:
+    """Work of a full-depth LoRA step of ``lm``'s model and batch, :math:`4 P n` for :math:`P` parameters and
+    :math:`n` tokens (forward :math:`2Pn`, backward through the frozen weights about as much): how the host's
+    speed is compared with a device preset's FLOP/s."""
     return 4.0 * sum(p.numel() for p in lm.module.parameters()) * lm.inputs["input_ids"].numel()
 
 
@@ -67,11 +66,12 @@ def measured_instance(n_devices: int = 8, *, seed: int = 0, model: str = "gpt2:s
     """
     name, size = parse_model(model)
     widths = tuple(int(b) for b in bits.split(","))
-    L = lora_model(name, 1, size=size).n_layers
+    lm = lora_model(name, 1, size=size, batch_size=batch_size)
+    L = lm.n_layers
     keys = anchors(L, widths)
     meas = dict(zip(keys, measure_many(name, keys, rounds=rounds, size=size, batch_size=batch_size), strict=True))
     costs = fit_costs(meas, L, widths)
-    host_rate = train_flops(name, size, batch_size) / meas[(L, 0, 0)].step_time_s  # achieved FLOP/s
+    host_rate = train_flops(lm) / meas[(L, 0, 0)].step_time_s  # achieved FLOP/s
     rng = np.random.default_rng(seed)
     table = costs.fedquad_table(widths)
     smallest = table["memory_bytes"][table["config"][:, 1] == 0].min()

@@ -26,7 +26,12 @@ import numpy as np
 import torch
 
 from edgeplan.errors import ProblemDataError
-from edgeplan.formulations.finetune.candidates import LORA_TARGETS, STATE_BYTES_PER_PARAM, LayerCosts
+from edgeplan.formulations.finetune.candidates import (
+    LORA_TARGETS,
+    STATE_BYTES_PER_PARAM,
+    LayerCosts,
+    fedquad_configs,
+)
 from edgeplan.validation.finetune.quant import SavedTensors
 from edgeplan.validation.zoo import build_model
 
@@ -259,9 +264,7 @@ def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, **mod
         :func:`lora_model`'s keywords.
     """
     L = lora_model(name, 1, **model_kw).n_layers
-    costs0 = LayerCosts(forward_flops=np.zeros(L), backward_flops=np.zeros(L), activation_bytes=np.zeros(L),
-                        quantizable_elements=np.zeros(L), quant_flops=np.zeros(L), lora_params=np.zeros(L))
-    configs = [tuple(int(v) for v in c) for c in costs0.fedquad_table(bits)["config"]]
+    configs = [tuple(int(v) for v in c) for c in fedquad_configs(L, bits)]
     meas = dict(zip(configs, measure_many(name, configs, rounds=rounds, **model_kw), strict=True))
     anchor = anchors(L, bits)
     costs = fit_costs({k: meas[k] for k in anchor}, L, bits)
