@@ -108,6 +108,9 @@ class LayerCosts:
         each quantized on its own).
     quant_flops_by_bits
         ``{bits: (L,)}``: ``quant_flops`` per width where it differs (measured overheads).
+    bottom_quant_flops, bottom_quant_flops_by_bits
+        The same for the lowest trainable layer, which is the first quantized one whenever any is (measured:
+        it carries the fixed cost of quantizing at all); default: no difference.
     """
 
     forward_flops: Any
@@ -129,6 +132,8 @@ class LayerCosts:
     quantized_bytes: Any = None
     bottom_quantized_bytes: Any = None
     quant_flops_by_bits: Any = None
+    bottom_quant_flops: Any = None
+    bottom_quant_flops_by_bits: Any = None
 
     def __post_init__(self) -> None:
         f = as_array("forward_flops", self.forward_flops, shape=(None,), min_value=0.0)
@@ -148,10 +153,11 @@ class LayerCosts:
             lp = np.full(f.size, self.frozen_bytes / self.element_bytes / f.size)
         object.__setattr__(self, "layer_params", as_array("layer_params", lp, shape=(f.size,), min_value=0.0))
         for key, full in (("bottom_activation_bytes", self.activation_bytes),
-                          ("bottom_quantizable_elements", self.quantizable_elements)):
+                          ("bottom_quantizable_elements", self.quantizable_elements),
+                          ("bottom_quant_flops", self.quant_flops)):
             value = full if getattr(self, key) is None else getattr(self, key)
             object.__setattr__(self, key, as_array(key, value, shape=(f.size,), min_value=0.0))
-        for key in ("quantized_bytes", "bottom_quantized_bytes", "quant_flops_by_bits"):
+        for key in ("quantized_bytes", "bottom_quantized_bytes", "quant_flops_by_bits", "bottom_quant_flops_by_bits"):
             raw = getattr(self, key) or {}
             if not isinstance(raw, dict) or not all(isinstance(b, int) and b in (2, 4, 8) for b in raw):
                 raise ProblemDataError(f"`{key}` = {raw!r}; expected {{bits: per-layer bytes}} with bits 2, 4 or 8")
@@ -183,12 +189,15 @@ class LayerCosts:
         rev = lambda v: np.concatenate([[0.0], np.cumsum(v[::-1])])  # noqa: E731  sum of the top k layers
         bwd_top, lora_top, act_top = rev(self.backward_flops), rev(self.lora_params), rev(self.activation_bytes)
         pre = lambda v: np.concatenate([[0.0], np.cumsum(v)])  # noqa: E731  sum of the first k layers
-        qf_pre = pre(self.quant_flops)
-        q_flops = qf_pre[top + q] - qf_pre[top]
+        def quant_work(per_layer: np.ndarray, bottom: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
+            tp, qq = top[rows], q[rows]
+            acc = pre(per_layer)
+            return np.where(qq > 0, acc[tp + qq] - acc[tp + 1] + bottom[tp], 0.0)
+
+        q_flops = quant_work(self.quant_flops, self.bottom_quant_flops)
         for bb, qf in self.quant_flops_by_bits.items():
             sel = b == bb
-            qf_b = pre(qf)
-            q_flops[sel] = qf_b[top[sel] + q[sel]] - qf_b[top[sel]]
+            q_flops[sel] = quant_work(qf, self.bottom_quant_flops_by_bits.get(bb, qf), sel)
         # the lowest trainable layer saves its bottom amounts; quantization starts from it
         e_int, e_bot = self.quantizable_elements, self.bottom_quantizable_elements
         qe_pre, qg_pre = pre(e_int), pre(np.ceil(e_int / self.group))

@@ -224,14 +224,19 @@ def fit_costs(meas: dict[tuple[int, int, int], StepMeasurement], n_layers: int,
               bits: tuple[int, ...]) -> LayerCosts:
     r""":class:`LayerCosts` in host seconds from the :func:`anchors`' measurements: memory from the per-block
     counts of :math:`(L,0)` and :math:`(L,L,b)`; time by least squares
-    :math:`t = a + g\,d + \sum_b h_b\,q\,[\text{bits} = b]` over the anchors."""
+    :math:`t = a + g\,d + \sum_b (h_b\,q + c_b [q > 0])\,[\text{bits} = b]` over the anchors (:math:`c_b`:
+    the cost of quantizing at all, carried by the lowest trainable layer)."""
     L = n_layers
     full = meas[(L, 0, 0)]
     keys = list(meas)
-    X = np.array([[1.0, d] + [float(q if b == bb else 0) for bb in bits] for d, q, b in keys])
+    X = np.array([[1.0, d] + [float(q if b == bb else 0) for bb in bits] + [float(q > 0 and b == bb) for bb in bits]
+                  for d, q, b in keys])
     y = np.array([meas[k].step_time_s for k in keys])
     coef = np.linalg.lstsq(X, y, rcond=None)[0]
-    a, g, h = coef[0], max(coef[1], 0.0), dict(zip(bits, np.maximum(coef[2:], 0.0), strict=True))
+    nb = len(bits)
+    a, g = coef[0], max(coef[1], 0.0)
+    h = dict(zip(bits, np.maximum(coef[2:2 + nb], 0.0), strict=True))
+    fixed = dict(zip(bits, coef[2 + nb:], strict=True))  # the cost of quantizing at all, on the lowest layer
     s, f = full.saved_by_scope, full.floats_by_scope
     inner = lambda d: float(d.get("block1", d.get("block0", 0)))  # noqa: E731
     per_param = (full.state_bytes / max(full.lora_params, 1)) / STATE_BYTES_PER_PARAM  # 1.0 in fp32 Adam
@@ -240,6 +245,7 @@ def fit_costs(meas: dict[tuple[int, int, int], StepMeasurement], n_layers: int,
         activation_bytes=np.full(L, float(inner(s))), bottom_activation_bytes=np.full(L, float(s.get("block0", 0))),
         quantizable_elements=np.full(L, inner(f)), bottom_quantizable_elements=np.full(L, float(f.get("block0", 0))),
         quant_flops=np.full(L, h[bits[0]]), quant_flops_by_bits={b: np.full(L, v) for b, v in h.items()},
+        bottom_quant_flops_by_bits={b: np.full(L, max(h[b] + fixed[b], 0.0)) for b in bits},
         quantized_bytes={b: np.full(L, inner(meas[(L, L, b)].saved_by_scope)) for b in bits},
         bottom_quantized_bytes={b: np.full(L, float(meas[(L, L, b)].saved_by_scope.get("block0", 0)))
                                 for b in bits},
