@@ -9,6 +9,8 @@ ours, stated in each docstring; candidates measured on a real model come from
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from edgeplan.errors import ProblemDataError
@@ -87,8 +89,6 @@ def finetune_instance(n_devices: int = 8, n_layers: int = 12, *, seed: int = 0, 
                       local_steps=local_steps, weights=w / w.sum(), goal=goal, server_time_s=server_time_s,
                       server_bandwidth_bps=server_bandwidth_bps, name=f"finetune-{n_devices}x{n_layers}")
     if utility_floor_fraction > 0:
-        from dataclasses import replace
-
         p = replace(p, utility_floor=_floor(p, utility_floor_fraction))
     return p
 
@@ -124,8 +124,6 @@ def fedbe_instance(n_devices: int = 8, n_blocks: int = 4, *, seed: int = 0, n_la
                     local_steps=local_steps, weights=w / max(w.sum(), 1.0), goal=goal, server_time_s=server_time_s,
                     name=f"fedbe-{n_devices}x{n_blocks}")
     if utility_floor_fraction > 0:
-        from dataclasses import replace
-
         p = replace(p, utility_floor=_floor(p, utility_floor_fraction))
     return p
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from edgeplan._checks import as_array, as_scalar, int_vector, one_of
 from edgeplan.errors import PlanError, ProblemDataError
-from edgeplan.formulations.base import FEAS_TOL, Violation, violations_ge, violations_le
+from edgeplan.formulations.base import FEAS_TOL, Violation, violations_ge, violations_le, within
 
 GOALS = ("rate", "time")
 #: Features of a round that the threshold sweep cannot take (:attr:`FineTuneRound.features`).
@@ -303,8 +303,6 @@ class FineTuneRound:
     def allowed(self) -> np.ndarray:
         """``(N, K)``: the candidate exists and fits the device's memory (:func:`within` ``check``'s slack)."""
         if "allowed" not in self._cache:
-            from edgeplan.formulations.base import within
-
             ok = self.available & within(self.memory_bytes, self.memory_cap_bytes[:, None])
             ok.setflags(write=False)
             self._cache["allowed"] = ok

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from edgeplan.formulations.base import slack_tol
+from edgeplan.formulations.base import FEAS_TOL, slack_tol
 from edgeplan.formulations.finetune.round import COVERAGE, SHARED_UPLINK, FineTunePlan, FineTuneRound
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, Status
@@ -84,7 +84,7 @@ def solve_by_sweep(problem: FineTuneRound, allowed: np.ndarray | None = None) ->
     if theta.size == 0:
         return None, "some device has no candidate"
     if np.isfinite(problem.utility_floor):
-        good = S >= problem.utility_floor - slack_tol(np.asarray(problem.utility_floor), 1e-9)
+        good = S >= problem.utility_floor - slack_tol(np.asarray(problem.utility_floor), FEAS_TOL)  # check's slack
         theta, S = theta[good], S[good]
         if theta.size == 0:
             return None, f"no plan reaches the utility floor {problem.utility_floor:.6g}"
