@@ -9,16 +9,20 @@ keys and values) or **globally** (after the participants exchange their K/V of b
 **Latency.** A sync is a barrier. Between two consecutive syncs :math:`s < t` (with :math:`s = -1` the start
 and :math:`t = L` the end), participant :math:`i` computes the global block :math:`s` and the local blocks
 :math:`s+1..t-1`; then the K/V of block :math:`t` travel through an aggregator (all uploads, then every
-participant downloads the others' K/V):
+participant downloads the K/V it attends to):
 
 .. math::
 
     w(s, t) = \max_i \Big( g_{i s}\,[s \ge 0] + \sum_{k=s+1}^{t-1} \ell_{i k} \Big) + c_t,\qquad
-    c_t = \delta + \max_i \frac{n_i b_t}{u_i} + \max_i \frac{(n - n_i) b_t}{d_i}
+    c_t = \delta + \max_i \frac{\bar n_i b_t}{u_i} + \max_i \frac{\underline n_i b_t}{d_i}
 
-(:math:`c_L = 0`), with local and global block times :math:`\ell_{ik}, g_{ik}`, K/V bytes per token
-:math:`b_t`, up/down link rates :math:`u_i, d_i` and a per-sync latency :math:`\delta`. The round latency is
-:math:`T(\mathcal S) = \sum w` over consecutive syncs.
+(:math:`c_L = 0`). In a decoder's prefill (``causal``) participant :math:`i` holds the tokens after
+:math:`o_i = \sum_{j<i} n_j` others and attends only to those before its own: it downloads
+:math:`\underline n_i = o_i` tokens' K/V and uploads :math:`\bar n_i = n_i` when a later participant has
+tokens (else 0); without causality :math:`\underline n_i = n - n_i`, :math:`\bar n_i = n_i`. With local and
+global block times :math:`\ell_{ik}, g_{ik}`, K/V bytes per token :math:`b_t`, up/down link rates
+:math:`u_i, d_i` and a per-sync latency :math:`\delta`. The round latency is :math:`T(\mathcal S) = \sum w`
+over consecutive syncs.
 
 **Error.** A local block :math:`k` run :math:`\gamma_k = k - s` blocks after the last sync :math:`s` adds
 :math:`e_{k, \gamma_k}` (a table from calibration runs on a real model: :mod:`edgeplan.validation.sync`):
@@ -122,6 +126,10 @@ class KVSyncSchedule:
         :math:`\\varepsilon` (``inf``: none).
     sync_latency_s
         :math:`\\delta`, the fixed cost of one exchange.
+    causal
+        A decoder's prefill (participants hold consecutive parts of the prompt in order): participant :math:`i`
+        needs only the K/V of the tokens before its own, :math:`o_i = \\sum_{j<i} n_j`, and uploads its own only
+        when a later participant has tokens. ``False`` (an encoder): it needs all :math:`n - n_i` others.
     """
 
     tokens: Any
@@ -133,6 +141,7 @@ class KVSyncSchedule:
     error: Any
     error_budget: float = float("inf")
     sync_latency_s: float = 0.0
+    causal: bool = True
     name: str = "kv-sync"
     sense: ClassVar[str] = "min"
 
@@ -154,6 +163,8 @@ class KVSyncSchedule:
         eps = float("inf") if self.error_budget == float("inf") else as_scalar("error_budget", self.error_budget,
                                                                                min_value=0.0)
         lat = as_scalar("sync_latency_s", self.sync_latency_s, min_value=0.0)
+        if not isinstance(self.causal, bool | np.bool_):
+            raise ProblemDataError(f"`causal` = {self.causal!r}; expected true or false")
         for key, value in (("tokens", tok), ("kv_bytes_per_token", b), ("local_time_s", loc),
                            ("global_time_s", glo), ("uplink_bps", up), ("downlink_bps", down), ("error", err),
                            ("error_budget", eps), ("sync_latency_s", lat)):
@@ -167,12 +178,21 @@ class KVSyncSchedule:
     def n_participants(self) -> int:
         return int(self.tokens.size)
 
+    def exchanged_tokens(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(N,)`` tokens whose K/V each participant uploads and downloads at one sync: causal, its own tokens
+        when a later participant has tokens, and the tokens before its own; else its own and all others'."""
+        n = self.tokens.sum()
+        if not self.causal:
+            return self.tokens, n - self.tokens
+        before = np.concatenate([[0.0], np.cumsum(self.tokens)[:-1]])
+        return np.where(n - before - self.tokens > 0, self.tokens, 0.0), before
+
     def comm_s(self) -> np.ndarray:
         """``(L,)`` :math:`c_l`, the time of one exchange at each block."""
-        n = self.tokens.sum()
+        up_tok, down_tok = self.exchanged_tokens()
         with np.errstate(invalid="ignore"):
-            up = np.nan_to_num(np.outer(self.kv_bytes_per_token, self.tokens) / self.uplink_bps, nan=0.0)
-            down = np.nan_to_num(np.outer(self.kv_bytes_per_token, n - self.tokens) / self.downlink_bps, nan=0.0)
+            up = np.nan_to_num(np.outer(self.kv_bytes_per_token, up_tok) / self.uplink_bps, nan=0.0)
+            down = np.nan_to_num(np.outer(self.kv_bytes_per_token, down_tok) / self.downlink_bps, nan=0.0)
         return self.sync_latency_s + up.max(axis=1) + down.max(axis=1)
 
     def segment_tables(self) -> tuple[np.ndarray, np.ndarray]:
@@ -220,10 +240,11 @@ class KVSyncSchedule:
         prev = np.concatenate([[-1], last[:-1]])
         gap = np.arange(self.n_blocks) - prev  # 1..L
         error = float(self.error[np.arange(self.n_blocks), gap - 1][~synced].sum())
-        n = float(self.tokens.sum())
+        up_tok, down_tok = self.exchanged_tokens()
         kv = float(self.kv_bytes_per_token[s].sum())
         return KVSyncMetrics(latency_s=compute + comm_total, compute_s=compute, comm_s=comm_total, error=error,
-                             bytes_up=n * kv, bytes_down=(self.n_participants - 1) * n * kv, n_syncs=int(s.size))
+                             bytes_up=float(up_tok.sum()) * kv, bytes_down=float(down_tok.sum()) * kv,
+                             n_syncs=int(s.size))
 
     def objective(self, plan: SyncPlan) -> float:
         """:math:`T(\\mathcal S)`."""
