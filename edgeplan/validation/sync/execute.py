@@ -1,5 +1,10 @@
-"""FedAttn schedules measured on the trained decoder: the ``"kv-sync-measured"`` generator (its error table
-calibrated on this host) and the validator that runs a plan on held-out prompts."""
+"""Sync schedules measured on real models.
+
+* FedAttn: the ``"kv-sync-measured"`` generator (its error table calibrated on this host) and the validator
+  that runs a plan on held-out prompts;
+* CoCoDC: the ``"fragment-sync-measured"`` generator (fragment sizes, changes and windows recorded from a
+  cross-region run) and the validator that trains under a plan and compares transfer times per slot.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,13 @@ from typing import Any
 import numpy as np
 
 from edgeplan.errors import ProblemDataError
+from edgeplan.formulations.sync.fragments import FragmentPlan, FragmentSync, staleness_limit
 from edgeplan.formulations.sync.instances import DEVICE_POOL, transformer_kv_sync
 from edgeplan.formulations.sync.kv import KVSyncSchedule, SyncPlan
 from edgeplan.registry import generator, validator
 from edgeplan.validation.sync.fedattn import calibrate, quality, split_tokens
 from edgeplan.validation.sync.lm import LMConfig, MarkovCorpus, trained_lm
+from edgeplan.validation.sync.regions import RegionsConfig, recorded_problem, run_regions
 
 #: Seeds of the calibration prompts and of the validator's held-out prompts (never the same).
 CALIBRATION_SEED, HELD_OUT_SEED = 1, 2
@@ -142,4 +149,90 @@ def validate_kv_sync(problem: KVSyncSchedule, plan: SyncPlan, *, device: str = "
                                   agreement=q["agreement"])
 
 
-__all__ = ["KVSyncValidationReport", "measured_kv_sync", "validate_kv_sync"]
+def _regions_name(cfg: RegionsConfig) -> str:
+    return f"regions-{cfg.regions}x{cfg.slots}x{cfg.inner_steps}x{cfg.n_layer}-{cfg.wan_bps:g}"
+
+
+def _regions_config(problem: FragmentSync) -> RegionsConfig:
+    try:
+        shape, wan = problem.name.removeprefix("regions-").split("-")
+        r, t, h, layers = (int(v) for v in shape.split("x"))
+        return RegionsConfig(regions=r, slots=t, inner_steps=h, n_layer=layers, wan_bps=float(wan))
+    except ValueError:
+        raise ProblemDataError(f"problem {problem.name!r} was not recorded from a cross-region run; expected one "
+                               "from the 'fragment-sync-measured' generator") from None
+
+
+@generator("fragment-sync-measured", real_model=True,
+           tiny=({"regions": 2, "slots": 3, "inner_steps": 2, "n_layer": 2},))
+def measured_fragment_sync(regions: int = 2, *, seed: int = 0, slots: int = 30, inner_steps: int = 10,
+                           n_layer: int = 4, wan_bps: float = 0.65e6, max_staleness: int = 0) -> FragmentSync:
+    """The fragment schedule a real cross-region run under ``cocodc`` measured (:func:`~edgeplan.validation.
+    sync.regions.recorded_problem`): what an exact schedule in hindsight is planned on.
+
+    Parameters
+    ----------
+    regions, slots, inner_steps, n_layer, wan_bps
+        The run (:class:`~edgeplan.validation.sync.regions.RegionsConfig`).
+    seed
+        The run's seed.
+    max_staleness
+        :math:`W` (0: none).
+    """
+    cfg = RegionsConfig(regions=regions, slots=slots, inner_steps=inner_steps, n_layer=n_layer, wan_bps=wan_bps,
+                        seed=seed)
+    return recorded_problem(run_regions("cocodc", cfg), staleness_limit(max_staleness), _regions_name(cfg))
+
+
+@dataclass(frozen=True, slots=True)
+class FragmentValidationReport:
+    """Predicted against measured for one fragment schedule trained for real.
+
+    Attributes
+    ----------
+    transfer_pred_s, transfer_meas_s
+        ``(T,)`` per slot: the problem's transfer time and the measured one (slowest region).
+    within_10pct
+        Share of the slots with a transfer whose measured time is within 10 % of the prediction.
+    loss
+        ``(T,)`` the global model's held-out loss after each slot.
+    """
+
+    transfer_pred_s: np.ndarray
+    transfer_meas_s: np.ndarray
+    within_10pct: float
+    loss: np.ndarray
+
+    def __str__(self) -> str:
+        sent = self.transfer_pred_s > 0
+        err = (self.transfer_meas_s[sent] - self.transfer_pred_s[sent]) / self.transfer_pred_s[sent]
+        worst = f"{np.abs(err).max():.1%}" if err.size else "n/a"
+        return (f"{int(sent.sum())} slots with a transfer: measured within 10 % of predicted in "
+                f"{self.within_10pct:.0%} (worst {worst}); final loss {self.loss[-1]:.3f}")
+
+
+@validator(FragmentSync, "cross-region training under the plan (paced loopback links)")
+def validate_fragments(problem: FragmentSync, plan: FragmentPlan, *, device: str = "cpu") -> FragmentValidationReport:
+    """Train the run the problem was recorded from under ``plan`` and compare transfer times per slot.
+
+    Parameters
+    ----------
+    problem
+        A problem from ``fragment-sync-measured``.
+    plan
+        Its plan.
+    device
+        ``"cpu"``.
+    """
+    if device != "cpu":
+        raise ProblemDataError(f"`device` = {device!r}; this executor runs on 'cpu'")
+    run = run_regions(plan, _regions_config(problem))
+    pred = problem.evaluate(plan).transfer_s
+    sent = pred > 0
+    ok = np.abs(run.transfer_meas_s[sent] - pred[sent]) <= 0.1 * pred[sent]
+    return FragmentValidationReport(transfer_pred_s=pred, transfer_meas_s=run.transfer_meas_s,
+                                    within_10pct=float(ok.mean()) if ok.size else 1.0, loss=run.loss)
+
+
+__all__ = ["FragmentValidationReport", "KVSyncValidationReport", "measured_fragment_sync", "measured_kv_sync",
+           "validate_fragments", "validate_kv_sync"]
