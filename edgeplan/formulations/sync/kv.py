@@ -18,7 +18,7 @@ participant downloads the K/V it attends to):
 
 (:math:`c_L = 0`). In a decoder's prefill (``causal``) participant :math:`i` holds the tokens after
 :math:`o_i = \sum_{j<i} n_j` others and attends only to those before its own: it downloads
-:math:`\underline n_i = o_i` tokens' K/V and uploads :math:`\bar n_i = n_i` when a later participant has
+:math:`\underline n_i = o_i [n_i > 0]` tokens' K/V and uploads :math:`\bar n_i = n_i` when a later participant has
 tokens (else 0); without causality :math:`\underline n_i = n - n_i`, :math:`\bar n_i = n_i`. With local and
 global block times :math:`\ell_{ik}, g_{ik}`, K/V bytes per token :math:`b_t`, up/down link rates
 :math:`u_i, d_i` and a per-sync latency :math:`\delta`. The round latency is :math:`T(\mathcal S) = \sum w`
@@ -180,12 +180,13 @@ class KVSyncSchedule:
 
     def exchanged_tokens(self) -> tuple[np.ndarray, np.ndarray]:
         """``(N,)`` tokens whose K/V each participant uploads and downloads at one sync: causal, its own tokens
-        when a later participant has tokens, and the tokens before its own; else its own and all others'."""
+        when a later participant has tokens, and the tokens before its own when it has any; else its own and all
+        others'."""
         n = self.tokens.sum()
         if not self.causal:
             return self.tokens, n - self.tokens
         before = np.concatenate([[0.0], np.cumsum(self.tokens)[:-1]])
-        return np.where(n - before - self.tokens > 0, self.tokens, 0.0), before
+        return np.where(n - before - self.tokens > 0, self.tokens, 0.0), np.where(self.tokens > 0, before, 0.0)
 
     def comm_s(self) -> np.ndarray:
         """``(L,)`` :math:`c_l`, the time of one exchange at each block."""
