@@ -139,3 +139,23 @@ def test_a_participant_without_tokens_exchanges_nothing() -> None:
                 uplink_bps=[10.0] * 3, downlink_bps=[20.0] * 3)
     up, down = p.exchanged_tokens()
     assert up.tolist() == [2.0, 0.0, 0.0] and down.tolist() == [0.0, 0.0, 2.0]
+
+
+def test_plans_export_as_json_a_runtime_reads(tmp_path) -> None:
+    import json
+
+    from edgeplan.io.plans import export_plan
+
+    p = hand_kv()
+    (path,) = export_plan(p, SyncPlan([0, 2]), "sync-schedule", tmp_path)
+    out = json.loads(path.read_text())
+    assert out["blocks"] == [0, 2] and out["error_budget"] is None
+    assert [q["tokens"] for q in out["participants"]] == [[0, 2], [2, 3]]
+    assert out["participants"][1]["downloads"] == [0, 2] and not out["participants"][1]["uploads"]
+    assert out["bytes_up"] == p.evaluate(SyncPlan([0, 2])).bytes_up
+    f = fragment_sync_instance(4, 3, seed=0)
+    r = ep.solve(f, "fragment-dp")
+    (path,) = export_plan(f, r.plan, "sync-schedule", tmp_path)
+    out = json.loads(path.read_text())
+    assert [s["fragments"] for s in out["slots"]] == [list(s) for s in r.plan.slots]
+    assert all(s["bytes"] <= s["capacity_bytes"] for s in out["slots"])

@@ -103,7 +103,7 @@ def kv_sync_instance(n_blocks: int = 24, n_participants: int = 4, *, seed: int =
            tiny=({"n_fragments": 3, "n_slots": 3}, {"n_fragments": 4, "n_slots": 2, "max_staleness": 2},
                  {"n_fragments": 2, "n_slots": 4, "max_staleness": 3, "capacity_fraction": 0.1}),
            demo=("CoCoDC: model fragments over a WAN, slot by slot", {"n_fragments": 64, "n_slots": 24},
-                 ("highs", "cocodc", "streaming-diloco", "diloco")))
+                 ("fragment-dp", "fragment-milp", "cocodc", "streaming-diloco", "diloco")))
 def fragment_sync_instance(n_fragments: int = 32, n_slots: int = 20, *, seed: int = 0,
                            fragment_params: int = 2_000_000, capacity_fraction: float = 0.25,
                            max_staleness: int = 0, wan_bps: float = 12.5e6,

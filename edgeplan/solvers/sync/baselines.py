@@ -21,6 +21,9 @@ CoCoDC (:class:`~edgeplan.formulations.sync.fragments.FragmentSync`):
 from __future__ import annotations
 
 import time
+from typing import Any
+
+import numpy as np
 
 from edgeplan.formulations.sync.fragments import FragmentPlan, FragmentSync
 from edgeplan.formulations.sync.kv import KVSyncSchedule, SyncPlan
@@ -40,21 +43,25 @@ def solve_all_sync(problem: KVSyncSchedule, ctx: SolveContext) -> Result:
     return heuristic_result(problem, SyncPlan(range(problem.n_blocks)), "all-sync", time.perf_counter())
 
 
-def rotation_groups(problem: FragmentSync) -> list[list[int]] | None:
-    """Fragments in order, packed into groups of at most the smallest slot capacity (None: one fragment alone
+def pack_in_order(sizes: Any, capacity: float) -> list[list[int]] | None:
+    """Fragments in order, packed into consecutive groups of at most ``capacity`` bytes (None: one fragment alone
     exceeds it)."""
-    cap = float(problem.capacity_bytes.min())
     groups: list[list[int]] = [[]]
     used = 0.0
-    for f, s in enumerate(problem.sizes_bytes):
-        if s > cap:
+    for f, s in enumerate(np.asarray(sizes, dtype=float).tolist()):
+        if s > capacity:
             return None
-        if used + s > cap and groups[-1]:
+        if used + s > capacity and groups[-1]:
             groups.append([])
             used = 0.0
         groups[-1].append(f)
         used += s
     return groups
+
+
+def rotation_groups(problem: FragmentSync) -> list[list[int]] | None:
+    """Streaming DiLoCo's groups: :func:`pack_in_order` at the smallest slot capacity."""
+    return pack_in_order(problem.sizes_bytes, float(problem.capacity_bytes.min()))
 
 
 @register("diloco", problem=FragmentSync, kind="heuristic", priority=40)
@@ -79,4 +86,5 @@ def solve_streaming_diloco(problem: FragmentSync, ctx: SolveContext) -> Result:
     return heuristic_result(problem, plan, "streaming-diloco", t0, groups=len(groups))
 
 
-__all__ = ["rotation_groups", "solve_all_sync", "solve_diloco", "solve_no_sync", "solve_streaming_diloco"]
+__all__ = ["pack_in_order", "rotation_groups", "solve_all_sync", "solve_diloco", "solve_no_sync",
+           "solve_streaming_diloco"]

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from edgeplan.formulations.base import within
+from edgeplan.formulations.base import FEAS_TOL, slack_tol
 from edgeplan.formulations.sync.fragments import FragmentPlan, FragmentSync
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
@@ -24,20 +24,22 @@ def adaptive_plan(problem: FragmentSync) -> FragmentPlan:
     """The greedy schedule of the module docstring."""
     W = problem.max_staleness if problem.windows() else None
     last = np.full(problem.n_fragments, -1)
+    size = problem.sizes_bytes.tolist()
+    cap = (problem.capacity_bytes + slack_tol(problem.capacity_bytes, FEAS_TOL)).tolist()  # check's slack
     out = []
     for t in range(problem.n_slots):
         v = problem.value[t]
         due = (np.zeros(problem.n_fragments, dtype=bool) if W is None
                else (t - last >= W) & (t >= W - 1))
-        order = np.lexsort((-v, ~due))  # due first, then by change, largest first
+        order = np.lexsort((-v, ~due)).tolist()  # due first, then by change, largest first
+        vals, dues = v.tolist(), due.tolist()
         chosen, used = [], 0.0
-        cap = problem.capacity_bytes[t]
         for f in order:
-            if not due[f] and v[f] <= 0:
+            if not dues[f] and vals[f] <= 0:
                 continue
-            if within(used + problem.sizes_bytes[f], cap):
-                chosen.append(int(f))
-                used += problem.sizes_bytes[f]
+            if used + size[f] <= cap[t]:
+                chosen.append(f)
+                used += size[f]
         last[chosen] = t
         out.append(chosen)
     return FragmentPlan(out)

@@ -1,8 +1,9 @@
 r"""FedAttn's sync rules, each with its one knob chosen to meet the error budget at the least latency.
 
 ``fedattn-uniform``
-    The paper's schedule: exchange K/V every :math:`H` blocks (blocks :math:`H-1, 2H-1, \dots`); every
-    :math:`H \in 1..L` is evaluated and the fastest within the budget kept (ties: the larger :math:`H`).
+    The paper's schedule: exchange K/V every :math:`H` blocks, from block :math:`H-1` (blocks
+    :math:`H-1, 2H-1, \dots`) or from the first block (:math:`0, H, 2H, \dots`); every :math:`H \in 1..L` and
+    both phases are evaluated and the fastest within the budget kept (ties: the larger :math:`H`).
 ``fedattn-deep``
     The paper's advice, global attention in the deeper blocks: sync the last :math:`k` blocks; every
     :math:`k \in 0..L` is evaluated and the fastest within the budget kept.
@@ -23,9 +24,9 @@ from edgeplan.solvers.result import Result, heuristic_result
 
 
 def uniform_plans(problem: KVSyncSchedule) -> list[SyncPlan]:
-    """Sync every :math:`H` blocks, :math:`H = L..1`."""
+    """Sync every :math:`H` blocks, :math:`H = L..1`, from block :math:`H-1` and from block 0."""
     L = problem.n_blocks
-    return [SyncPlan(list(range(h - 1, L, h))) for h in range(L, 0, -1)]
+    return [SyncPlan(range(first, L, h)) for h in range(L, 0, -1) for first in dict.fromkeys((h - 1, 0))]
 
 
 def deep_plans(problem: KVSyncSchedule) -> list[SyncPlan]:

@@ -4,13 +4,15 @@ A schedule is a path :math:`-1 = s_0 < s_1 < \dots < s_m < L` over the blocks; t
 latency :math:`w(s, t)` and the error :math:`E(s, t)` of its local blocks
 (:meth:`~edgeplan.formulations.sync.kv.KVSyncSchedule.segment_tables`). Minimising :math:`\sum w` with
 :math:`\sum E \le \varepsilon` is a resource-constrained shortest path on a DAG, solved exactly by label setting:
-each node keeps its Pareto front of (latency, error) labels; a label is dropped when another at the node has no
-more of either, when its error exceeds the budget (check's slack), or when its latency plus the unconstrained
-shortest latency to the end exceeds the incumbent (the best of ``fedattn-uniform``, ``fedattn-deep`` and
-syncing every block, which has error 0). Each node's labels are built, filtered and sorted in numpy.
+each node keeps its Pareto front of (latency, error) labels. A label is dropped when another at the node has no
+more of either, when its error exceeds the budget (check's slack), or when it cannot beat the incumbent: its
+latency plus the shortest latency to the end, or plus the Lagrangian bound of :func:`lagrangian`, exceeds the
+incumbent's. The incumbent is the best of ``fedattn-uniform``'s and ``fedattn-deep``'s schedules (syncing every
+block, error 0, among them) and of the Lagrangian paths. Each node's labels are built, filtered and sorted in
+numpy. Among plans of equal latency the one of least error is returned.
 
-Worst case the fronts grow exponentially; at the time limit the incumbent is returned with the unconstrained
-shortest path as its bound.
+Worst case the fronts grow exponentially; at the time limit the incumbent is returned with the Lagrangian
+(or shortest-path) bound.
 """
 
 from __future__ import annotations
@@ -118,8 +120,8 @@ def pareto_paths(problem: KVSyncSchedule, tables: tuple[np.ndarray, np.ndarray],
     ok = np.flatnonzero(within(fe, budget, FEAS_TOL))
     if not ok.size:
         return None, incumbent, lt.size, True
-    best = int(ok[np.argmin(ft[ok])])
-    if ft[best] >= incumbent:
+    best = int(ok[np.lexsort((fe[ok], ft[ok]))[0]])  # least latency, then least error
+    if ft[best] > incumbent:
         return None, incumbent, lt.size, True
     blocks, i = [], best
     while i > 0:
@@ -139,7 +141,8 @@ def solve_kv_sync_dp(problem: KVSyncSchedule, ctx: SolveContext) -> Result:
     assert start is not None  # syncing every block (H = 1, k = L) has error 0
     inc = problem.objective(start)
     plan, fun, labels, done = pareto_paths(problem, tables, inc, ctx.deadline, (lam, g))
-    plan = plan if plan is not None and problem.objective(plan) < inc else start
+    key = lambda q: (problem.objective(q), problem.evaluate(q).error)  # noqa: E731 -- ties go to less error
+    plan = plan if plan is not None and key(plan) < key(start) else start
     fun = problem.objective(plan)
     stats = {"labels": labels}
     if done:
@@ -148,7 +151,7 @@ def solve_kv_sync_dp(problem: KVSyncSchedule, ctx: SolveContext) -> Result:
                       stats=stats)
     bound = min(float(g[0] - lam * problem.error_budget) if lam else float(to_go(tables[0])[0][0]), fun)
     return Result(plan=plan, fun=fun, status=Status.FEASIBLE, bound=bound, limit=Limit.TIME, method="kv-sync-dp",
-                  sense="min", message="time limit: the incumbent, bounded by the unconstrained shortest path",
+                  sense="min", message="time limit: the incumbent, with the Lagrangian bound",
                   solve_time=time.perf_counter() - t0, stats=stats)
 
 

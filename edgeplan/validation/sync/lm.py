@@ -169,7 +169,20 @@ def train(model: Any, corpus: MarkovCorpus, cfg: LMConfig, *, steps: int | None 
 
 def trained_lm(corpus: MarkovCorpus | None = None, cfg: LMConfig | None = None) -> Any:
     """The decoder trained on ``corpus`` with ``cfg``, from the cache or trained now and cached (module
-    docstring). Returns the model in eval mode."""
+    docstring).
+
+    Parameters
+    ----------
+    corpus
+        The corpus (default :class:`MarkovCorpus`).
+    cfg
+        The decoder and its training (default :class:`LMConfig`).
+
+    Returns
+    -------
+    transformers.GPT2LMHeadModel
+        The trained model, in eval mode.
+    """
     import torch
 
     corpus = corpus or MarkovCorpus()

@@ -40,6 +40,7 @@ import numpy as np
 
 from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.sync.fragments import FragmentPlan, FragmentSync
+from edgeplan.solvers.sync.baselines import pack_in_order
 from edgeplan.validation.sync import links
 from edgeplan.validation.sync.lm import LMConfig, MarkovCorpus, decoder, lm_loss
 
@@ -216,18 +217,6 @@ def _worker(region: int, port: int, cfg: RegionsConfig, schedule: str) -> None: 
     sock.close()
 
 
-def _rotation(sizes: np.ndarray, capacity: float) -> list[list[int]]:
-    groups: list[list[int]] = [[]]
-    used = 0.0
-    for f, s in enumerate(sizes):
-        if used + s > capacity and groups[-1]:
-            groups.append([])
-            used = 0.0
-        groups[-1].append(f)
-        used += s
-    return groups
-
-
 def _choose(schedule: Any, t: int, value: np.ndarray, sizes: np.ndarray, capacity: float, cfg: RegionsConfig,
             groups: list[list[int]] | None) -> list[int]:
     if isinstance(schedule, FragmentPlan):
@@ -305,7 +294,8 @@ def run_regions(schedule: str | FragmentPlan, cfg: RegionsConfig | None = None, 
             out["window"][t] = max(m["compute_s"] for m in reports)
             capacity = cfg.wan_bps / 2 * out["window"][t]  # every byte goes up, then the global comes down
             if groups is None:
-                groups = _rotation(sizes, cfg.wan_bps / 2 * (stream_capacity_s or out["window"][0]))
+                cap0 = cfg.wan_bps / 2 * (stream_capacity_s or out["window"][0])
+                groups = pack_in_order(sizes, cap0) or [[f] for f in range(F)]  # a fragment over it goes alone
             chosen = _choose(schedule, t, value[t], sizes, capacity, cfg, groups)
             sent.append(chosen)
             for c in conns:
