@@ -159,3 +159,8 @@ def test_plans_export_as_json_a_runtime_reads(tmp_path) -> None:
     out = json.loads(path.read_text())
     assert [s["fragments"] for s in out["slots"]] == [list(s) for s in r.plan.slots]
     assert all(s["bytes"] <= s["capacity_bytes"] for s in out["slots"])
+
+
+def test_generators_refuse_a_fractional_staleness() -> None:
+    with pytest.raises(ProblemDataError, match=r"`max_staleness` = 2.5; expected a whole number"):
+        fragment_sync_instance(3, 3, seed=0, max_staleness=2.5)

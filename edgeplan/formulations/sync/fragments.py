@@ -203,6 +203,8 @@ class FragmentSync:
 def staleness_limit(value: Any) -> int | None:
     """``max_staleness`` from a generator parameter (0 means none)."""
     v = as_scalar("max_staleness", value, min_value=0.0)
+    if v != int(v):
+        raise ProblemDataError(f"`max_staleness` = {v}; expected a whole number of slots (0: no limit)")
     return None if v == 0 else int(v)
 
 
