@@ -150,14 +150,14 @@ def validate_kv_sync(problem: KVSyncSchedule, plan: SyncPlan, *, device: str = "
 
 
 def _regions_name(cfg: RegionsConfig) -> str:
-    return f"regions-{cfg.regions}x{cfg.slots}x{cfg.inner_steps}x{cfg.n_layer}-{cfg.wan_bps:g}"
+    return f"regions-{cfg.regions}x{cfg.slots}x{cfg.inner_steps}x{cfg.n_layer}-{cfg.wan_bps:g}-{cfg.seed}"
 
 
 def _regions_config(problem: FragmentSync) -> RegionsConfig:
     try:
-        shape, wan = problem.name.removeprefix("regions-").split("-")
+        shape, wan, seed = problem.name.removeprefix("regions-").split("-")
         r, t, h, layers = (int(v) for v in shape.split("x"))
-        return RegionsConfig(regions=r, slots=t, inner_steps=h, n_layer=layers, wan_bps=float(wan))
+        return RegionsConfig(regions=r, slots=t, inner_steps=h, n_layer=layers, wan_bps=float(wan), seed=int(seed))
     except ValueError:
         raise ProblemDataError(f"problem {problem.name!r} was not recorded from a cross-region run; expected one "
                                "from the 'fragment-sync-measured' generator") from None
