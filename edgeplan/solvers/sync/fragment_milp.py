@@ -101,13 +101,13 @@ def solve_fragment_milp(problem: FragmentSync, ctx: SolveContext) -> Result:
                 options=options)
     stats = {"milp_vars": milp.n_vars, "nodes": res.stats.get("nodes"), "mip_rel_gap": GAP,
              "warm_start": None if start is None else problem.objective(start)}
-    if not res.has_plan:
+    if not res.has_plan and start is None:
         st = Status.INFEASIBLE if res.status is Status.INFEASIBLE else Status.NO_SOLUTION
         return Result(plan=None, fun=None, status=st, limit=res.limit, message=res.message, method="fragment-milp",
                       solve_time=time.perf_counter() - t0, sense="max", stats=stats)
-    plan = decode(res.plan)
+    plan = decode(res.plan) if res.has_plan else start
     if start is not None and problem.objective(start) > problem.objective(plan):
-        plan = start
+        plan = start  # HiGHS stopped before reaching the warm start (it may not have been given it)
     fun = problem.objective(plan)
     bound = relaxation_bound(problem) if res.bound is None else min(float(res.bound), relaxation_bound(problem))
     bound = max(bound, fun)
