@@ -42,7 +42,8 @@ def kv_schedule(problem: KVSyncSchedule, plan: SyncPlan) -> dict[str, Any]:
              for i in range(problem.n_participants)]
     return {"format": SYNC_FORMAT, "version": SYNC_VERSION, "kind": "fedattn", "name": problem.name,
             "n_blocks": problem.n_blocks, "causal": problem.causal, "blocks": list(plan.blocks),
-            "participants": parts, "latency_s": m.latency_s, "error": m.error, "error_budget": problem.error_budget,
+            "participants": parts, "latency_s": m.latency_s, "error": m.error,
+            "error_budget": None if np.isinf(problem.error_budget) else problem.error_budget,  # JSON: no infinity
             "bytes_up": m.bytes_up, "bytes_down": m.bytes_down}
 
 
@@ -72,10 +73,7 @@ def _write(out_dir: Path, name: str, content: dict[str, Any]) -> list[Path]:
 @exporter("sync-schedule", plan=SyncPlan)
 def export_kv_schedule(problem: KVSyncSchedule, plan: SyncPlan, out_dir: Path, **kwargs: Any) -> list[Path]:
     """FedAttn's synced blocks and K/V exchange per participant, one JSON file."""
-    content = kv_schedule(problem, plan, **kwargs)
-    if content["error_budget"] == float("inf"):
-        content["error_budget"] = None  # JSON has no infinity: no budget
-    return _write(out_dir, "kv_sync_schedule.json", content)
+    return _write(out_dir, "kv_sync_schedule.json", kv_schedule(problem, plan, **kwargs))
 
 
 @exporter("sync-schedule", plan=FragmentPlan)

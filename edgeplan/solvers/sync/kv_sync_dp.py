@@ -149,7 +149,7 @@ def solve_kv_sync_dp(problem: KVSyncSchedule, ctx: SolveContext) -> Result:
         return Result(plan=plan, fun=fun, status=Status.OPTIMAL, bound=fun, method="kv-sync-dp", sense="min",
                       message=f"Pareto label setting, {labels} labels", solve_time=time.perf_counter() - t0,
                       stats=stats)
-    bound = min(float(g[0] - lam * problem.error_budget) if lam else float(to_go(tables[0])[0][0]), fun)
+    bound = min(float(g[0] - lam * problem.error_budget) if lam else float(g[0]), fun)  # g: lam's cost-to-go
     return Result(plan=plan, fun=fun, status=Status.FEASIBLE, bound=bound, limit=Limit.TIME, method="kv-sync-dp",
                   sense="min", message="time limit: the incumbent, with the Lagrangian bound",
                   solve_time=time.perf_counter() - t0, stats=stats)
