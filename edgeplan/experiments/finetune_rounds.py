@@ -44,6 +44,43 @@ def permutation_task(n_samples: int, seq_len: int, *, alphabet: int = 16, vocab:
     return torch.as_tensor(tokens[idx])
 
 
+def domain_task(counts: Any, seq_len: int, *, alphabet: int = 8, vocab: int = 1000, held_out: int = 64,
+                seed: int = 0) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Per device, its sequences of a multi-domain :func:`permutation_task`, and a held-out set.
+
+    Domain :math:`d` has its own ``alphabet`` tokens (disjoint from the other domains') and its own permutation;
+    device :math:`i` holds ``counts[i, d]`` sequences of domain :math:`d`. The held-out set has ``held_out``
+    sequences spread evenly over the domains: a model trained on skewed devices must merge what each learned.
+
+    Parameters
+    ----------
+    counts
+        ``(N, D)`` sequences per device and domain (e.g. :func:`~edgeplan.validation.finetune.fedbe.domain_mixture`).
+    seq_len
+        Tokens per sequence.
+    alphabet, vocab, held_out, seed
+        Tokens per domain, the vocabulary they are drawn from, held-out sequences, and the seed.
+    """
+    c = np.asarray(counts, dtype=np.int64)
+    n_dom = c.shape[1]
+    if c.ndim != 2 or (c < 0).any() or alphabet * n_dom > vocab:
+        raise ProblemDataError(f"`counts` has shape {c.shape}; expected (devices, domains) of counts >= 0 with "
+                               f"domains x alphabet <= vocab ({vocab})")
+    rng = np.random.default_rng(seed)
+    tokens = rng.choice(vocab, size=(n_dom, alphabet), replace=False)
+    perms = np.stack([rng.permutation(alphabet) for _ in range(n_dom)])
+
+    def draw(domains: np.ndarray) -> torch.Tensor:
+        idx = np.empty((domains.size, seq_len), dtype=np.int64)
+        idx[:, 0] = rng.integers(alphabet, size=domains.size)
+        for t in range(1, seq_len):
+            idx[:, t] = perms[domains, idx[:, t - 1]]
+        return torch.as_tensor(tokens[domains[:, None], idx])
+
+    shards = [draw(np.repeat(np.arange(n_dom), row)) for row in c]
+    return shards, draw(np.arange(held_out) % n_dom)
+
+
 def _lora_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in module.named_parameters() if "lora_" in n}
 
@@ -181,4 +218,4 @@ def compare_plans(problem: FineTuneRound, methods: tuple[str, ...] = ("finetune-
     return out
 
 
-__all__ = ["RunTrace", "aggregate_layerwise", "compare_plans", "permutation_task", "run_plan"]
+__all__ = ["RunTrace", "aggregate_layerwise", "compare_plans", "domain_task", "permutation_task", "run_plan"]

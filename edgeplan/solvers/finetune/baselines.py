@@ -12,9 +12,11 @@
 ``random-config``
     Each device a uniformly random configuration that fits its memory (seeded).
 
-The first three need FedQuad's configuration fields (``lora_depth``, ``quantized_layers``); ``random-config``
-takes any table. All ignore coverage rows: a plan that leaves a block untrained ends as ``no_solution`` with
-the plan kept (:func:`~edgeplan.solvers.result.heuristic_result`).
+``uniform-depth`` and ``full-depth`` read a depth field: FedQuad's LoRA depth (``lora_depth``, with
+``quantized_layers``) or, on FedBE's tables, the number of appended blocks trained (``n_blocks``): the same number
+of blocks on every device, or as many as each device's memory holds. ``no-quant`` needs FedQuad's fields;
+``random-config`` takes any table. All ignore coverage rows: a plan that leaves a block untrained ends as
+``no_solution`` with the plan kept (:func:`~edgeplan.solvers.result.heuristic_result`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,18 @@ def _fedquad_fields(problem: FineTuneRound) -> str | None:
     return None
 
 
+def _depth_fields(problem: FineTuneRound) -> str | None:
+    if problem.field_index("n_blocks") is not None:
+        return None
+    return _fedquad_fields(problem) and ("needs FedQuad configurations (config fields 'lora_depth' and "
+                                         "'quantized_layers') or FedBE's ('n_blocks')")
+
+
 def _columns(problem: FineTuneRound) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate: its depth (LoRA depth, or appended blocks trained) and its quantized layers (0 for FedBE)."""
+    if problem.field_index("lora_depth") is None:
+        depth = problem.config[..., problem.field_index("n_blocks")]
+        return depth, np.zeros_like(depth)
     return (problem.config[..., problem.field_index("lora_depth")],
             problem.config[..., problem.field_index("quantized_layers")])
 
@@ -49,7 +62,7 @@ def _deepest(problem: FineTuneRound, mask: np.ndarray, depth: np.ndarray, quant:
     return np.argmax(np.where(cand, problem.weighted_utility(), -np.inf), axis=1)
 
 
-@register("uniform-depth", problem=FineTuneRound, kind="heuristic", priority=40, refuses=_fedquad_fields)
+@register("uniform-depth", problem=FineTuneRound, kind="heuristic", priority=40, refuses=_depth_fields)
 def solve_uniform_depth(problem: FineTuneRound, ctx: SolveContext) -> Result:
     """The deepest LoRA depth every device fits without quantization, the same on every device."""
     t0 = time.perf_counter()
@@ -65,7 +78,7 @@ def solve_uniform_depth(problem: FineTuneRound, ctx: SolveContext) -> Result:
                             dead_end="no LoRA depth fits every device without quantization")
 
 
-@register("full-depth", problem=FineTuneRound, kind="heuristic", priority=41, refuses=_fedquad_fields)
+@register("full-depth", problem=FineTuneRound, kind="heuristic", priority=41, refuses=_depth_fields)
 def solve_full_depth(problem: FineTuneRound, ctx: SolveContext) -> Result:
     """LoRA on every layer of every device (quantizing what memory needs); stragglers set the round."""
     t0 = time.perf_counter()

@@ -10,13 +10,20 @@ stored in :math:`b` bits (:class:`~edgeplan.validation.finetune.quant.SavedTenso
 * LoRA parameter, gradient and Adam-state bytes (from the tensors);
 * the step's wall time (median over repetitions).
 
-:func:`calibrate` measures the anchor configurations :math:`(1,0)`, :math:`(L,0)` and :math:`(L,L,b)` and turns
-them into :class:`~edgeplan.formulations.finetune.candidates.LayerCosts` in host seconds; :func:`compare`
-predicts every other configuration from them and measures it.
+:func:`fit_costs` turns measured calibration configurations (at least the :func:`anchors`) into
+:class:`~edgeplan.formulations.finetune.candidates.LayerCosts` in host seconds; :func:`compare` measures every
+configuration and predicts each from a fit that did not see it (anchors plus half of the others, two folds).
+
+Step times on CPU move with the allocator: glibc returns large freed blocks to the kernel, so the next step
+page-faults them back (10-15 % of a small model's step, and unevenly). :func:`steady_allocator` keeps freed memory
+in the process, as a runtime's caching allocator does; :func:`measure_many` calls it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -176,12 +183,34 @@ class _Runner:
                                min(self.times), grads)
 
 
+_STEADY: list[bool] = []
+
+
+def steady_allocator() -> bool:
+    """Make glibc keep freed memory in the process (``mallopt``: mmap threshold 32 MiB, no trimming, 512 MiB top
+    pad) so that repeated training steps reuse their memory instead of page-faulting it back; returns whether it
+    applied (Linux with glibc only; elsewhere nothing changes). It lasts for the process: memory freed by
+    Python and torch is kept for reuse rather than returned to the system."""
+    if _STEADY:
+        return _STEADY[0]
+    ok = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            # M_TRIM_THRESHOLD -1, M_TOP_PAD -2, M_MMAP_THRESHOLD -3 (malloc.h)
+            ok = all(libc.mallopt(k, v) == 1 for k, v in ((-3, 32 << 20), (-1, 2 ** 31 - 1), (-2, 512 << 20)))
+        except (OSError, AttributeError):
+            ok = False
+    _STEADY.append(ok)
+    return ok
+
+
 def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int = 5, warmup: int = 2,
                  group: int = 64, **model_kw: Any) -> list[StepMeasurement]:
     """Measure every configuration ``(depth, quantized, bits)`` of zoo model ``name``: each gets its own model
     (:func:`lora_model`, same seed), ``warmup`` untimed steps, then ``rounds`` rounds in which every
     configuration runs one timed step in turn (so a slow spell of the host hits all of them); a configuration's
-    time is its fastest step.
+    time is its fastest step. The allocator is made steady first (:func:`steady_allocator`).
 
     Parameters
     ----------
@@ -196,6 +225,7 @@ def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int 
     model_kw
         :func:`lora_model`'s keywords (``size``, ``rank``, ``batch_size``, ``seq_len``, ``seed``).
     """
+    steady_allocator()
     runners = [_Runner(lora_model(name, d, **model_kw), q, b or 8, group) for d, q, b in configs]
     for r in runners:
         for _ in range(warmup):
@@ -255,8 +285,11 @@ def fit_costs(meas: dict[tuple[int, int, int], StepMeasurement], n_layers: int,
 
 def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, **model_kw: Any) -> list[dict[str, Any]]:
     """Predicted against measured memory (saved activations + LoRA state) and step time of every FedQuad
-    configuration of ``name``. Everything is measured together (:func:`measure_many`); the prediction uses only
-    the :func:`anchors`. One row per configuration (``anchor`` marks the calibration ones).
+    configuration of ``name``. Everything is measured together (:func:`measure_many`). Memory is predicted from
+    the :func:`anchors` alone. Step time is cross-validated: the configurations other than the anchors are split
+    in two folds by their order, and each fold is predicted from a fit (:func:`fit_costs`) on the anchors and
+    the other fold, so no prediction has seen its own configuration's time; the anchors' rows (``anchor``) carry
+    the first fold's fitted value. One row per configuration.
 
     Parameters
     ----------
@@ -273,14 +306,21 @@ def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, **mod
     configs = [tuple(int(v) for v in c) for c in fedquad_configs(L, bits)]
     meas = dict(zip(configs, measure_many(name, configs, rounds=rounds, **model_kw), strict=True))
     anchor = anchors(L, bits)
+    others = [c for c in configs if c not in anchor]
     costs = fit_costs({k: meas[k] for k in anchor}, L, bits)
     tab = costs.fedquad_table(bits)
+    index = {tuple(int(v) for v in cfg): i for i, cfg in enumerate(tab["config"])}
+    time_pred: dict[tuple[int, int, int], float] = {}
+    for fold in (0, 1):
+        cal = anchor + others[fold::2]
+        fitted = fit_costs({k: meas[k] for k in cal}, L, bits).fedquad_table(bits)["flops"]
+        for k in (others[1 - fold::2] + (anchor if fold == 0 else [])):
+            time_pred[k] = float(fitted[index[k]])
     rows = []
-    for cfg, t, m in zip(tab["config"], tab["flops"], tab["memory_bytes"], strict=True):
-        d, q, b = (int(v) for v in cfg)
-        got = meas[(d, q, b)]
+    for cfg in configs:
+        got, m, t = meas[cfg], tab["memory_bytes"][index[cfg]], time_pred[cfg]
         pred_mem = m - costs.frozen_bytes
-        rows.append({"model": name, "depth": d, "quantized": q, "bits": b, "anchor": (d, q, b) in anchor,
+        rows.append({"model": name, "depth": cfg[0], "quantized": cfg[1], "bits": cfg[2], "anchor": cfg in anchor,
                      "memory_pred": pred_mem, "memory_meas": got.memory_bytes,
                      "memory_err": pred_mem / got.memory_bytes - 1, "time_pred_s": t, "time_meas_s": got.step_time_s,
                      "time_err": t / got.step_time_s - 1})
@@ -288,4 +328,4 @@ def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, **mod
 
 
 __all__ = ["LORA_TARGETS", "LoRAModel", "StepMeasurement", "anchors", "compare", "fit_costs", "lora_model",
-           "measure_config", "measure_many"]
+           "measure_config", "measure_many", "steady_allocator"]
