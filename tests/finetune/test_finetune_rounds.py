@@ -46,3 +46,33 @@ def test_measured_fedbe_round_trains_only_the_planned_blocks_and_averages_them()
     moved = [any(not torch.equal(blocks[b].state_dict()[k], before[j][k]) for k in before[j])
              for j, b in enumerate(base.added)]
     assert moved == [True, False]
+
+
+def test_hfedmoe_aggregation_keeps_an_expert_from_the_devices_that_used_it() -> None:
+    from edgeplan.experiments.hfedmoe_rounds import aggregate_moe
+    from edgeplan.validation.finetune.moe import moe_model
+
+    a, b = moe_model(4, 2, n_layers=1, seed=0), moe_model(4, 2, n_layers=1, seed=1)
+    usage = np.array([[[0.5, 0.5, 0.0, 0.0]], [[0.0, 0.5, 0.5, 0.0]]])  # expert 3: nobody; 0: only a
+    scores = np.array([[[1.0, 1.0, 0.0, 0.0]], [[0.0, 0.0, 0.0, 0.0]]])  # b's importance is 0: gate from a
+    out = aggregate_moe([a, b], usage, scores, np.array([1.0, 3.0]), tau=0.1)
+    sa, sb = a.state_dict(), b.state_dict()
+    key = "model.layers.0.mlp.experts.down_proj"
+    torch.testing.assert_close(out[key][0], sa[key][0])
+    torch.testing.assert_close(out[key][2], sb[key][2])
+    torch.testing.assert_close(out[key][1], 0.25 * sa[key][1] + 0.75 * sb[key][1])
+    torch.testing.assert_close(out[key][3], 0.25 * sa[key][3] + 0.75 * sb[key][3])  # fallback: data-weighted
+    torch.testing.assert_close(out["model.layers.0.mlp.gate.weight"], sa["model.layers.0.mlp.gate.weight"])
+    plain = aggregate_moe([a, b], usage, scores, np.array([1.0, 3.0]), tau=0.1, how="fedavg")
+    torch.testing.assert_close(plain[key], 0.25 * sa[key] + 0.75 * sb[key])
+    with pytest.raises(ProblemDataError, match="`how` = 'mean'"):
+        aggregate_moe([a, b], usage, scores, np.array([1.0, 3.0]), tau=0.1, how="mean")
+
+
+def test_hfedmoe_rounds_train_under_budgets() -> None:
+    from edgeplan.experiments.hfedmoe_rounds import run_hfedmoe
+
+    curve = run_hfedmoe([0.5, 1.0], rounds=2, local_steps=2, batch=4)
+    assert len(curve) == 3 and np.isfinite(curve).all() and curve[-1] < curve[0]
+    with pytest.raises(ProblemDataError, match="`budgets`"):
+        run_hfedmoe([1.5])
