@@ -14,12 +14,20 @@ Figures printed:
 4. **Federated LoRA rounds for real** (``--run``): a measured GPT-2 tiny round of 6 devices, 12 rounds of each
    plan trained for real (``edgeplan.experiments.finetune_rounds``); emulated wall-clock to a target loss (the
    worst final loss) and the ratios against the uniform baselines (FedQuad: 1.4-5.3x, FedBE: 1.9-3.1x).
+   FedBE for real (``--run``): a measured GPT-2 tiny expanded with 3 blocks, 6 devices with skewed domain
+   mixtures, each block trained by 2 devices; the exact plan (``finetune-milp``) against ``fedbe`` and the
+   baselines, time to a target loss. HFedMoE for real (``--run``): budgeted expert fine-tuning of a Mixtral-style
+   MoE over 4 devices; held-out loss per selection method and aggregation rule.
 5. **Real models** (``--real``): every FedQuad configuration of GPT-2, BERT and the Llama-style decoder ("small"
    zoo sizes, batch 4) measured with ``peft`` LoRA and quantized activations; memory predicted from the anchor
    configurations, step time cross-validated (``measure.compare``); the share within +-5 % (memory) and +-10 %
    (time, held-out configurations), and the misses.
 
-Run: ``python benchmarks/bench_finetune.py [--seeds 100] [--run] [--real]``.
+6. **Peak resident memory** (``--rss``): one step of every FedQuad configuration of GPT-2 and the Llama-style
+   decoder, each in a fresh process; the peak above the built model against the counted bytes plus the
+   temporaries fitted on the anchors.
+
+Run: ``python benchmarks/bench_finetune.py [--seeds 100] [--run] [--real] [--rss]``.
 """
 
 from __future__ import annotations
@@ -126,6 +134,47 @@ def federated_run(rounds: int = 12) -> None:
                 print(f"time-to-loss ratio {b} / {m}: {ttl[b] / ttl[m]:.2f}x")
 
 
+def fedbe_run(rounds: int = 10, seeds: int = 2) -> None:
+    from edgeplan.experiments.fedbe_rounds import compare_fedbe, fedbe_counts
+    from edgeplan.validation.finetune.fedbe import measured_fedbe_instance
+
+    print(f"\n-- FedBE for real: GPT-2 tiny + 2 appended blocks, 6 devices (4-domain Dirichlet 0.5 data), each "
+          f"block trained by >= 2, {rounds} rounds x 10 local steps, {seeds} seeds --")
+    methods = ("finetune-milp", "fedbe", "fedquad", "uniform-depth", "full-depth", "random-config")
+    for seed in range(seeds):
+        p = measured_fedbe_instance(6, model="gpt2:tiny", n_blocks=2, min_coverage=2, seed=seed,
+                                    memory_share_low=5e-5, memory_share_high=3e-4)
+        traces = compare_fedbe(p, fedbe_counts(6, seed=seed), methods, rounds=rounds, local_steps=10, lr=1e-2,
+                               seed=seed)
+        target = max(t.loss[-1] for t in traces)
+        ttl = {t.label: t.time_to(target) for t in traces}
+        for t in traces:
+            r = ep.solve(p, t.label, seed=seed)
+            print(f"seed {seed} {t.label:<15} {r.status.value:<12} loss {t.loss[0]:.3f} -> {t.loss[-1]:.3f}; round "
+                  f"{np.mean(t.round_s) * 1e3:6.1f} ms; time to loss {target:.3f}: {ttl[t.label]:.3f} s")
+        for b in ("fedbe", "uniform-depth", "full-depth"):
+            if b in ttl and np.isfinite(ttl["finetune-milp"]) and ttl["finetune-milp"] > 0:
+                print(f"seed {seed} time-to-loss ratio {b} / finetune-milp: {ttl[b] / ttl['finetune-milp']:.2f}x")
+
+
+def hfedmoe_run(rounds: int = 10, seeds: int = 3) -> None:
+    from edgeplan.experiments.hfedmoe_rounds import run_hfedmoe
+
+    budgets = [0.25, 0.5, 0.5, 1.0]
+    print(f"\n-- HFedMoE for real: Mixtral-style MoE (2 layers, 8 experts, top-2), 4 devices with budgets "
+          f"{budgets}, {rounds} rounds x 5 SGD steps, held-out loss (mean over {seeds} seeds) --")
+    runs = (("expert-dp", "hfedmoe", budgets), ("hfedmoe", "hfedmoe", budgets), ("router-topk", "hfedmoe", budgets),
+            ("hfedmoe", "fedavg", budgets), ("expert-dp", "fedavg", budgets), ("expert-dp", "hfedmoe", [1.0] * 4))
+    for method, agg, b in runs:
+        curves = np.array([run_hfedmoe(b, method=method, aggregation=agg, rounds=rounds, seed=s)
+                           for s in range(seeds)])
+        mid = curves[:, rounds // 2].mean()
+        print(f"{method:<12} {agg:<8} budgets {'dense' if min(b) == 1 else 'as above':<9} "
+              f"loss {curves[:, 0].mean():.3f} -> {mid:.3f} (round {rounds // 2}) -> "
+              f"{curves[:, -1].mean():.3f} (round {rounds}); "
+              f"per seed final {', '.join(f'{v:.3f}' for v in curves[:, -1])}")
+
+
 def real_models(rounds: int) -> None:
     from edgeplan.validation.finetune.measure import compare
 
@@ -153,11 +202,39 @@ def real_models(rounds: int) -> None:
           f"({total_t / n_held:.0%}; target 90 %)")
 
 
+def peak_memory() -> None:
+    from edgeplan.validation.finetune.measure import compare_peak
+
+    print("\n-- peak resident memory of a step, every FedQuad configuration (8 and 4 bits), one process each --")
+    mib = lambda v: v / 2**20  # noqa: E731
+    for name in ("gpt2", "llama_small"):
+        t0 = time.perf_counter()
+        rows = compare_peak(name, (8, 4), size="small")
+        for r in rows:
+            r["kept"] = r["saved_bytes"] + r["state_bytes"]
+        err = np.array([r["peak_err"] for r in rows if not r["anchor"]])
+        share = np.array([r["kept"] / r["peak_bytes"] for r in rows])
+        temp = {q: np.median([r["peak_bytes"] - r["kept"] for r in rows if (r["quantized"] > 0) == q])
+                for q in (False, True)}
+        peaks = [mib(r["peak_bytes"]) for r in rows]
+        print(f"{name:<12} {len(rows)} configs ({time.perf_counter() - t0:.0f} s): peak {min(peaks):.0f}-"
+              f"{max(peaks):.0f} MiB above the built model; counted bytes {share.min():.0%}-{share.max():.0%} of "
+              f"it; temporaries (peak - counted, medians) {mib(temp[False]):.0f} MiB unquantized, "
+              f"{mib(temp[True]):.0f} MiB quantized; predicted within 5 % for {int((np.abs(err) <= 0.05).sum())}/"
+              f"{err.size} held out (max |err| {np.abs(err).max():.1%})")
+        deepest = sorted((r for r in rows if r["depth"] == max(x["depth"] for x in rows)),
+                         key=lambda r: (r["bits"], r["quantized"]))
+        for r in deepest[:: max(1, len(deepest) // 5)]:
+            print(f"   d={r['depth']} q={r['quantized']} b={r['bits']}: kept {mib(r['kept']):.1f} MiB, peak "
+                  f"{mib(r['peak_bytes']):.1f} MiB (predicted {mib(r['peak_pred']):.1f})")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--real", action="store_true", help="measure every configuration of three real models")
     ap.add_argument("--run", action="store_true", help="federated LoRA rounds for real")
+    ap.add_argument("--rss", action="store_true", help="peak resident memory of every configuration (Linux)")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
     scale()
@@ -170,8 +247,12 @@ def main(argv: list[str] | None = None) -> None:
     ratios(min(args.seeds, 100))
     if args.run:
         federated_run()
+        fedbe_run()
+        hfedmoe_run()
     if args.real:
         real_models(args.rounds)
+    if args.rss:
+        peak_memory()
 
 
 if __name__ == "__main__":

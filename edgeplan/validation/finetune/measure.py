@@ -242,6 +242,55 @@ def measure_config(name: str, depth: int, quantized: int = 0, bits: int = 8, *, 
     return measure_many(name, [(depth, quantized, bits)], rounds=rounds, **model_kw)[0]
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def _peak_child(name: str, config: tuple[int, int, int], group: int, model_kw: dict[str, Any]) -> dict[str, Any]:
+    d, q, b = config
+    runner = _Runner(lora_model(name, d, **model_kw), q, b or 8, group)
+    base = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:  # reset the high-water mark to the current RSS
+        f.write("5")
+    runner.step(True)
+    peak = _status_kib("VmHWM")
+    m = runner.result()
+    return {"depth": d, "quantized": q, "bits": b, "peak_bytes": (peak - base) * 1024,
+            "saved_bytes": m.saved_bytes, "state_bytes": m.state_bytes, "rss_before_bytes": base * 1024}
+
+
+def peak_rss(name: str, configs: list[tuple[int, int, int]], *, group: int = 64,
+             **model_kw: Any) -> list[dict[str, Any]]:
+    """Peak resident memory of one training step of each configuration, each in a fresh process (Linux).
+
+    The process builds the LoRA model, reads its resident set, resets the kernel's high-water mark
+    (``/proc/self/clear_refs``), runs the first step (forward, backward, Adam) and reads the mark: ``peak_bytes``
+    is what the step added at its peak, next to the counted ``saved_bytes`` and ``state_bytes`` (LoRA parameters,
+    gradients, Adam state). The peak also holds the step's temporaries (logits, softmax, attention scores,
+    quantization buffers), which the counts leave out.
+
+    Parameters
+    ----------
+    name
+        A zoo transformer with LoRA targets.
+    configs
+        ``(depth, quantized, bits)`` triples.
+    group, model_kw
+        As in :func:`measure_many`.
+    """
+    import multiprocessing as mp
+
+    if not sys.platform.startswith("linux"):
+        raise ProblemDataError(f"peak resident memory is read from /proc; this platform is {sys.platform!r}")
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1, maxtasksperchild=1) as pool:
+        return [pool.apply(_peak_child, (name, tuple(c), group, model_kw)) for c in configs]
+
+
 def anchors(n_layers: int, bits: tuple[int, ...]) -> list[tuple[int, int, int]]:
     """The calibration configurations: depths 1, L/2 and L unquantized, and L/2 and L quantized layers at depth
     L for each bit width."""
@@ -327,5 +376,35 @@ def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, **mod
     return rows
 
 
-__all__ = ["LORA_TARGETS", "LoRAModel", "StepMeasurement", "anchors", "compare", "fit_costs", "lora_model",
-           "measure_config", "measure_many", "steady_allocator"]
+def compare_peak(name: str, bits: tuple[int, ...] = (8, 4), **model_kw: Any) -> list[dict[str, Any]]:
+    r"""Predicted against measured peak resident memory of a step (:func:`peak_rss`), every FedQuad
+    configuration of ``name``. The prediction adds to the counted bytes a step keeps (saved activations + LoRA
+    state, exact: :func:`compare`) the step's temporaries, :math:`T_0 + T_b [q > 0]` for bit width :math:`b`,
+    each the median of ``peak - kept`` over the :func:`anchors` with that quantization.
+
+    Parameters
+    ----------
+    name
+        A zoo transformer with LoRA targets.
+    bits
+        Activation bit widths.
+    model_kw
+        :func:`lora_model`'s keywords.
+    """
+    L = lora_model(name, 1, **model_kw).n_layers
+    configs = [tuple(int(v) for v in c) for c in fedquad_configs(L, bits)]
+    rows = peak_rss(name, configs, **model_kw)
+    anchor = set(anchors(L, bits))
+    extra = lambda r: r["peak_bytes"] - r["saved_bytes"] - r["state_bytes"]  # noqa: E731
+    key = lambda r: r["bits"] if r["quantized"] else 0  # noqa: E731
+    temp = {k: float(np.median([extra(r) for r in rows if key(r) == k and (r["depth"], r["quantized"], r["bits"])
+                                in anchor])) for k in {key(r) for r in rows}}
+    for r in rows:
+        r["model"], r["anchor"] = name, (r["depth"], r["quantized"], r["bits"]) in anchor
+        r["peak_pred"] = r["saved_bytes"] + r["state_bytes"] + temp[key(r)]
+        r["peak_err"] = r["peak_pred"] / r["peak_bytes"] - 1
+    return rows
+
+
+__all__ = ["LORA_TARGETS", "LoRAModel", "StepMeasurement", "anchors", "compare", "compare_peak", "fit_costs",
+           "lora_model", "measure_config", "measure_many", "peak_rss", "steady_allocator"]
