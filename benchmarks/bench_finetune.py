@@ -41,7 +41,7 @@ import edgeplan as ep
 from edgeplan.formulations.finetune.instances import experts_instance, fedbe_instance, finetune_instance
 
 FEDQUAD_METHODS = ("fedquad", "no-quant", "uniform-depth", "full-depth", "random-config")
-FEDBE_METHODS = ("fedbe", "fedquad", "random-config")
+FEDBE_METHODS = ("fedbe", "fedquad", "uniform-depth", "full-depth", "random-config")
 EXPERT_METHODS = ("hfedmoe", "router-topk")
 
 
@@ -115,23 +115,29 @@ def ratios(seeds: int) -> None:
                       f"{vals.shape[0]} instances with a baseline plan")
 
 
-def federated_run(rounds: int = 12) -> None:
+def federated_run(rounds: int = 12, *, model: str = "gpt2:tiny", n_devices: int = 6, local_steps: int = 10,
+                  lr: float = 1e-2, seeds: int = 1, memory: tuple[float, float] = (2e-5, 1e-4)) -> None:
     from edgeplan.experiments.finetune_rounds import compare_plans
     from edgeplan.validation.finetune.execute import measured_instance
 
-    print(f"\n-- federated LoRA rounds for real: GPT-2 tiny, 6 devices, {rounds} rounds x 10 local steps --")
-    p = measured_instance(6, model="gpt2:tiny", rounds=3, seed=0, memory_share_low=2e-5, memory_share_high=1e-4)
-    traces = compare_plans(p, ("finetune-sweep", "fedquad", "uniform-depth", "full-depth", "no-quant"),
-                           rounds=rounds, local_steps=10, lr=1e-2)
-    target = max(t.loss[-1] for t in traces)
-    ttl = {t.label: t.time_to(target) for t in traces}
-    for t in traces:
-        print(f"{t.label:<15} loss {t.loss[0]:.3f} -> {t.loss[-1]:.3f}; round {np.mean(t.round_s) * 1e3:6.1f} ms; "
-              f"time to loss {target:.3f}: {ttl[t.label]:.3f} s")
-    for m in ("finetune-sweep", "fedquad"):
-        for b in ("uniform-depth", "full-depth"):
-            if m in ttl and b in ttl and np.isfinite(ttl[m]) and ttl[m] > 0:
-                print(f"time-to-loss ratio {b} / {m}: {ttl[b] / ttl[m]:.2f}x")
+    print(f"\n-- federated LoRA rounds for real: {model}, {n_devices} devices, {rounds} rounds x {local_steps} local "
+          f"steps, lr {lr}, {seeds} seed(s) --")
+    for seed in range(seeds):
+        p = measured_instance(n_devices, model=model, rounds=3, seed=seed, memory_share_low=memory[0],
+                              memory_share_high=memory[1])
+        traces = compare_plans(p, ("finetune-sweep", "fedquad", "uniform-depth", "full-depth", "no-quant"),
+                               rounds=rounds, local_steps=local_steps, lr=lr, seed=seed)
+        target = max(t.loss[-1] for t in traces)
+        ttl = {t.label: t.time_to(target) for t in traces}
+        for t in traces:
+            print(f"seed {seed} {t.label:<15} loss {t.loss[0]:.3f} -> {t.loss[-1]:.3f}; round "
+                  f"{np.mean(t.round_s) * 1e3:7.1f} ms; time to loss {target:.3f}: {ttl[t.label]:.3f} s")
+        for m in ("finetune-sweep", "fedquad"):
+            for b in ("uniform-depth", "full-depth"):
+                if m in ttl and b in ttl and np.isfinite(ttl[m]) and ttl[m] > 0:
+                    rt = np.mean(next(t.round_s for t in traces if t.label == b)) / np.mean(
+                        next(t.round_s for t in traces if t.label == m))
+                    print(f"seed {seed} {b} / {m}: time to loss {ttl[b] / ttl[m]:.2f}x, round time {rt:.2f}x")
 
 
 def fedbe_run(rounds: int = 10, seeds: int = 2) -> None:
@@ -234,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--real", action="store_true", help="measure every configuration of three real models")
     ap.add_argument("--run", action="store_true", help="federated LoRA rounds for real")
+    ap.add_argument("--run-small", action="store_true", help="federated LoRA rounds of GPT-2 small (minutes)")
     ap.add_argument("--rss", action="store_true", help="peak resident memory of every configuration (Linux)")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
@@ -247,6 +254,9 @@ def main(argv: list[str] | None = None) -> None:
     ratios(min(args.seeds, 100))
     if args.run:
         federated_run()
+    if args.run_small:
+        federated_run(8, model="gpt2:small", n_devices=4, local_steps=5, lr=3e-3, seeds=3, memory=(1e-4, 1e-3))
+    if args.run:
         fedbe_run()
         hfedmoe_run()
     if args.real:

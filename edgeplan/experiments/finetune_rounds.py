@@ -142,7 +142,23 @@ def _eval_loss(name: str, size: str, state: dict[str, torch.Tensor], data: torch
 
 def run_plan(problem: FineTuneRound, plan: FineTunePlan, label: str, *, rounds: int = 8, local_steps: int = 10,
              batch: int = 8, lr: float = 3e-3, seed: int = 0, samples_per_device: int = 64) -> RunTrace:
-    """Run ``rounds`` federated rounds of ``plan`` for real (see the module docstring)."""
+    """Run ``rounds`` federated rounds of ``plan`` for real (see the module docstring).
+
+    Parameters
+    ----------
+    problem
+        A measured FedQuad round (``finetune-measured``: ``model`` names the zoo model).
+    plan
+        Its plan.
+    label
+        The trace's name.
+    rounds, local_steps, batch, lr
+        Rounds, local Adam steps per device and round, sequences per step, learning rate.
+    seed
+        Seeds the task and the batches.
+    samples_per_device
+        Sequences in each device's shard.
+    """
     name, size = parse_model(problem.model)
     if problem.field_index("lora_depth") is None:
         raise ProblemDataError("the round's candidates are not FedQuad configurations")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -122,3 +124,23 @@ def test_a_measured_round_plan_file_keeps_its_problem(tmp_path) -> None:
     loaded = load_plan(path)
     assert loaded.plan.choice.tolist() == solve(p, "fedquad").plan.choice.tolist()
     assert loaded.rebuild_problem().step_time_s.tolist() == p.step_time_s.tolist()
+
+
+def test_timing_leaves_the_allocator_as_it_found_it() -> None:
+    from edgeplan.experiments.compare import MemoryProbe
+    from edgeplan.validation.finetune.measure import steady_allocator
+
+    def touch() -> float:
+        with MemoryProbe() as probe:
+            a = np.ones(2_500_000)  # 20 MB: below the steady mmap threshold, above the default one
+            a[::512] = 2.0
+            del a
+        return probe.peak_mb
+
+    with steady_allocator() as applied:
+        first, again = touch(), touch()  # the second reuses what the first freed: no new pages
+    after = touch()
+    assert first > 15 and after > 15
+    if applied:
+        assert again < 5
+    assert applied == sys.platform.startswith("linux")

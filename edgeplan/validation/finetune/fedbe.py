@@ -138,7 +138,6 @@ def measure_subsets(model: str, n_blocks: int, subsets: list[tuple[int, ...]], *
     batch_size, rounds, warmup, seed
         Sequences per step; timed rounds (interleaved over subsets) and untimed first steps; weight seed.
     """
-    steady_allocator()
     base = expanded_model(model, n_blocks, batch_size=batch_size, seed=seed)
     runs = []
     for s in subsets:
@@ -164,12 +163,13 @@ def measure_subsets(model: str, n_blocks: int, subsets: list[tuple[int, ...]], *
         first.setdefault(s, saved.bytes)
         return dt
 
-    for s, em, params, opt, _ in runs:
-        for _ in range(warmup):
-            step(s, em, params, opt)
-    for _ in range(rounds):
-        for s, em, params, opt, times in runs:
-            times.append(step(s, em, params, opt))
+    with steady_allocator():
+        for s, em, params, opt, _ in runs:
+            for _ in range(warmup):
+                step(s, em, params, opt)
+        for _ in range(rounds):
+            for s, em, params, opt, times in runs:
+                times.append(step(s, em, params, opt))
     out = []
     for s, em, params, opt, times in runs:
         state = _nbytes(params) * 2 + (sum(_nbytes(v for v in st.values() if torch.is_tensor(v) and v.dim() > 0)
@@ -181,7 +181,19 @@ def measure_subsets(model: str, n_blocks: int, subsets: list[tuple[int, ...]], *
 
 def domain_mixture(n_devices: int, n_domains: int, alpha: float, *, samples: int = 64, seed: int = 0) -> np.ndarray:
     """``(N, D)`` samples of each synthetic domain per device: a Dirichlet(``alpha``) split of ``samples`` x N
-    samples per domain (:func:`edgeplan.profiles.data.dirichlet_label_counts`), each device with at least one."""
+    samples per domain (:func:`edgeplan.profiles.data.dirichlet_label_counts`), each device with at least one.
+
+    Parameters
+    ----------
+    n_devices, n_domains
+        N and D.
+    alpha
+        The Dirichlet concentration (small: skewed devices).
+    samples
+        Mean samples per device.
+    seed
+        Seeds the split.
+    """
     from edgeplan.profiles.data import dirichlet_label_counts
 
     counts = dirichlet_label_counts(np.full(n_domains, samples * n_devices // n_domains), n_devices, alpha,

@@ -16,16 +16,18 @@ configuration and predicts each from a fit that did not see it (anchors plus hal
 
 Step times on CPU move with the allocator: glibc returns large freed blocks to the kernel, so the next step
 page-faults them back (10-15 % of a small model's step, and unevenly). :func:`steady_allocator` keeps freed memory
-in the process, as a runtime's caching allocator does; :func:`measure_many` calls it.
+in the process while steps are timed, as a runtime's caching allocator does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,26 +185,38 @@ class _Runner:
                                min(self.times), grads)
 
 
-_STEADY: list[bool] = []
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
 
 
-def steady_allocator() -> bool:
-    """Make glibc keep freed memory in the process (``mallopt``: mmap threshold 32 MiB, no trimming, 512 MiB top
-    pad) so that repeated training steps reuse their memory instead of page-faulting it back; returns whether it
-    applied (Linux with glibc only; elsewhere nothing changes). It lasts for the process: memory freed by
-    Python and torch is kept for reuse rather than returned to the system."""
-    if _STEADY:
-        return _STEADY[0]
-    ok = False
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            # M_TRIM_THRESHOLD -1, M_TOP_PAD -2, M_MMAP_THRESHOLD -3 (malloc.h)
-            ok = all(libc.mallopt(k, v) == 1 for k, v in ((-3, 32 << 20), (-1, 2 ** 31 - 1), (-2, 512 << 20)))
-        except (OSError, AttributeError):
-            ok = False
-    _STEADY.append(ok)
-    return ok
+#: ``mallopt`` parameters (malloc.h) and their glibc defaults.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_DEFAULTS = ((_M_MMAP_THRESHOLD, 128 << 10), (_M_TRIM_THRESHOLD, 128 << 10), (_M_TOP_PAD, 128 << 10))
+
+
+@contextlib.contextmanager
+def steady_allocator() -> Iterator[bool]:
+    """Inside, glibc keeps freed memory in the process (``mallopt``: mmap threshold 32 MiB, no trimming, 512 MiB
+    top pad), so repeated training steps reuse their memory instead of page-faulting it back; yields whether it
+    applied (Linux with glibc only; elsewhere nothing changes). On exit the documented defaults (128 KiB each)
+    come back and the cached memory is returned to the system (``malloc_trim``); glibc's dynamic mmap threshold
+    stays off for the rest of the process."""
+    libc = _libc()
+    steady = ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 2**31 - 1), (_M_TOP_PAD, 512 << 20))
+    ok = libc is not None and all(libc.mallopt(k, v) == 1 for k, v in steady)
+    try:
+        yield ok
+    finally:
+        if libc is not None:
+            for k, v in _DEFAULTS:
+                libc.mallopt(k, v)
+            libc.malloc_trim(0)
 
 
 def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int = 5, warmup: int = 2,
@@ -210,7 +224,7 @@ def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int 
     """Measure every configuration ``(depth, quantized, bits)`` of zoo model ``name``: each gets its own model
     (:func:`lora_model`, same seed), ``warmup`` untimed steps, then ``rounds`` rounds in which every
     configuration runs one timed step in turn (so a slow spell of the host hits all of them); a configuration's
-    time is its fastest step. The allocator is made steady first (:func:`steady_allocator`).
+    time is its fastest step. The steps run inside :func:`steady_allocator`.
 
     Parameters
     ----------
@@ -225,14 +239,14 @@ def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int 
     model_kw
         :func:`lora_model`'s keywords (``size``, ``rank``, ``batch_size``, ``seq_len``, ``seed``).
     """
-    steady_allocator()
     runners = [_Runner(lora_model(name, d, **model_kw), q, b or 8, group) for d, q, b in configs]
-    for r in runners:
-        for _ in range(warmup):
-            r.step(False)
-    for _ in range(rounds):
+    with steady_allocator():
         for r in runners:
-            r.step(True)
+            for _ in range(warmup):
+                r.step(False)
+        for _ in range(rounds):
+            for r in runners:
+                r.step(True)
     return [r.result() for r in runners]
 
 
