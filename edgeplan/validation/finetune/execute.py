@@ -19,6 +19,7 @@ from edgeplan.formulations.finetune.candidates import FEDQUAD_FIELDS, LORA_TARGE
 from edgeplan.formulations.finetune.instances import draw_devices
 from edgeplan.formulations.finetune.round import FineTunePlan, FineTuneRound
 from edgeplan.registry import generator, validator
+from edgeplan.validation.finetune.fedbe import FEDBE_FIELDS, measure_subsets
 from edgeplan.validation.finetune.measure import LoRAModel, anchors, fit_costs, lora_model, measure_many
 
 
@@ -94,28 +95,33 @@ class FineTuneValidationReport:
     rows
         One dict per configuration: the devices using it, the configuration fields, predicted and measured
         memory (bytes) and host step time (s), and their relative errors.
+    fields
+        The configuration fields (FedQuad's, or FedBE's ``block_mask`` and ``n_blocks``).
     """
 
     model: str
     rows: list[dict[str, Any]]
+    fields: tuple[str, ...] = FEDQUAD_FIELDS
 
     def __str__(self) -> str:
-        lines = [f"model {self.model}: predicted vs measured per configuration",
+        lines = [f"model {self.model}: predicted vs measured per configuration ({', '.join(self.fields)})",
                  f"{'config':<16}{'devices':<12}{'memory pred':>14}{'meas':>14}{'err':>8}"
                  f"{'step pred ms':>14}{'meas':>10}{'err':>8}"]
         for r in self.rows:
-            cfg = ",".join(str(r[f]) for f in FEDQUAD_FIELDS)
+            cfg = ",".join(str(r[f]) for f in self.fields)
             lines.append(f"{cfg:<16}{','.join(map(str, r['devices'])):<12}{r['memory_pred']:>14.0f}"
                          f"{r['memory_meas']:>14.0f}{r['memory_err']:>+8.1%}{1e3 * r['time_pred_s']:>14.2f}"
                          f"{1e3 * r['time_meas_s']:>10.2f}{r['time_err']:>+8.1%}")
         return "\n".join(lines)
 
 
-@validator(FineTuneRound, "LoRA fine-tuning steps of the plan's configurations (peft, quantized activations)")
+@validator(FineTuneRound, "fine-tuning steps of the plan's configurations (peft LoRA with quantized activations, or FedBE's appended blocks)")
 def validate_finetune(problem: FineTuneRound, plan: FineTunePlan, *, device: str = "cpu", rounds: int = 3,
                       batch_size: int = 4) -> FineTuneValidationReport:
     """Run each configuration the plan uses on ``problem.model`` and compare with the tables (memory includes
-    the frozen weights on both sides; the step time is the device's divided by its ``time_scale``).
+    the frozen weights on both sides; the step time is the device's divided by its ``time_scale``). FedQuad
+    rounds run ``peft`` LoRA steps with quantized activations; FedBE rounds (``"fedbe-measured"``) run the
+    expanded model with the plan's subsets of appended blocks trainable.
 
     Parameters
     ----------
@@ -133,9 +139,11 @@ def validate_finetune(problem: FineTuneRound, plan: FineTunePlan, *, device: str
     if not problem.model:
         raise ProblemDataError("the round names no model (`model` = ''); build it with 'finetune-measured' or "
                                "set `model` to '<zoo name>:<size>'")
+    if problem.config_fields == FEDBE_FIELDS:
+        return _validate_fedbe(problem, plan, rounds, batch_size)
     if problem.field_index("lora_depth") is None:
-        raise ProblemDataError("the round's candidates are not FedQuad configurations; expected config fields "
-                               f"{FEDQUAD_FIELDS}")
+        raise ProblemDataError("the round's candidates are neither FedQuad nor FedBE configurations; expected "
+                               f"config fields {FEDQUAD_FIELDS} or {FEDBE_FIELDS}")
     name, size = parse_model(problem.model)
     choice = problem.decode_plan(plan)
     configs: dict[tuple[int, int, int], list[int]] = {}
@@ -147,13 +155,31 @@ def validate_finetune(problem: FineTuneRound, plan: FineTunePlan, *, device: str
     rows = []
     for key, m in zip(keys, meas, strict=True):
         i = configs[key][0]
-        pred_mem = float(problem.memory_bytes[i, choice[i]])
-        pred_t = float(problem.step_time_s[i, choice[i]] / problem.time_scale[i])
-        total = m.memory_bytes + m.frozen_bytes
-        rows.append({**dict(zip(FEDQUAD_FIELDS, key, strict=True)), "devices": configs[key],
-                     "memory_pred": pred_mem, "memory_meas": total, "memory_err": pred_mem / total - 1,
-                     "time_pred_s": pred_t, "time_meas_s": m.step_time_s, "time_err": pred_t / m.step_time_s - 1})
+        rows.append({**dict(zip(FEDQUAD_FIELDS, key, strict=True)),
+                     **_row(problem, i, int(choice[i]), configs[key], m.memory_bytes + m.frozen_bytes, m.step_time_s)})
     return FineTuneValidationReport(problem.model, rows)
+
+
+def _row(problem: FineTuneRound, i: int, c: int, devices: list[int], memory: float, step: float) -> dict[str, Any]:
+    pred_mem = float(problem.memory_bytes[i, c])
+    pred_t = float(problem.step_time_s[i, c] / problem.time_scale[i])
+    return {"devices": devices, "memory_pred": pred_mem, "memory_meas": memory, "memory_err": pred_mem / memory - 1,
+            "time_pred_s": pred_t, "time_meas_s": step, "time_err": pred_t / step - 1}
+
+
+def _validate_fedbe(problem: FineTuneRound, plan: FineTunePlan, rounds: int,
+                    batch_size: int) -> FineTuneValidationReport:
+    """FedBE: measure the subsets of appended blocks the plan trains (:func:`~.fedbe.measure_subsets`)."""
+    choice = problem.decode_plan(plan)
+    users: dict[int, list[int]] = {}
+    for i, c in enumerate(choice):
+        users.setdefault(int(c), []).append(i)
+    subsets = [tuple(j for j in range(problem.n_blocks) if problem.describe(0, c)["block_mask"] >> j & 1)
+               for c in users]
+    meas = measure_subsets(problem.model, problem.n_blocks, subsets, batch_size=batch_size, rounds=rounds)
+    rows = [{**problem.describe(devs[0], c), **_row(problem, devs[0], c, devs, m.memory_bytes, m.step_time_s)}
+            for (c, devs), m in zip(users.items(), meas, strict=True)]
+    return FineTuneValidationReport(problem.model, rows, FEDBE_FIELDS)
 
 
 __all__ = ["FineTuneValidationReport", "measured_instance", "parse_model", "train_flops", "validate_finetune"]
