@@ -115,7 +115,8 @@ class FineTuneValidationReport:
         return "\n".join(lines)
 
 
-@validator(FineTuneRound, "fine-tuning steps of the plan's configurations (peft LoRA with quantized activations, or FedBE's appended blocks)")
+@validator(FineTuneRound, "fine-tuning steps of the plan's configurations (peft LoRA with quantized activations, "
+                          "or FedBE's appended blocks)")
 def validate_finetune(problem: FineTuneRound, plan: FineTunePlan, *, device: str = "cpu", rounds: int = 3,
                       batch_size: int = 4) -> FineTuneValidationReport:
     """Run each configuration the plan uses on ``problem.model`` and compare with the tables (memory includes
