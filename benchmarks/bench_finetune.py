@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--run", action="store_true", help="federated LoRA rounds for real")
     ap.add_argument("--run-small", action="store_true", help="federated LoRA rounds of GPT-2 small (minutes)")
     ap.add_argument("--rss", action="store_true", help="peak resident memory of every configuration (Linux)")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=8)
     args = ap.parse_args(argv)
     scale()
     gaps("FedQuad rounds (12 x 12)", lambda s: finetune_instance(12, 12, seed=s), "finetune-sweep", FEDQUAD_METHODS,

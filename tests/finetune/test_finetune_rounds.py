@@ -12,6 +12,7 @@ from edgeplan import ProblemDataError
 from edgeplan.experiments.fedbe_rounds import fedbe_counts, run_fedbe_plan
 from edgeplan.experiments.finetune_rounds import domain_task
 from edgeplan.formulations.finetune import FineTunePlan
+from edgeplan.validation.finetune.execute import validate_finetune
 from edgeplan.validation.finetune.fedbe import expanded_model, fedbe_subsets, measured_fedbe_instance
 
 
@@ -37,6 +38,9 @@ def test_measured_fedbe_round_trains_only_the_planned_blocks_and_averages_them()
     assert mem[0] < min(mem[1], mem[2]) and max(mem[1], mem[2]) < mem[3]
     r = ep.solve(p, "finetune-milp")
     assert r.status is ep.Status.OPTIMAL and not p.check(r.plan)
+    report = validate_finetune(p, r.plan, rounds=1)  # the plan's subsets measured again: memory is exact
+    assert report.fields == ("block_mask", "n_blocks") and "block_mask" in str(report)
+    assert all(abs(row["memory_err"]) < 1e-9 and row["time_meas_s"] > 0 for row in report.rows)
     only_first = FineTunePlan([1, 1, 0])  # devices 0 and 1 train appended block 0; nobody trains block 1
     base = expanded_model("gpt2:tiny", 2, batch_size=1)
     blocks = base.module.transformer.h

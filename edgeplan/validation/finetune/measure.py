@@ -285,7 +285,8 @@ def peak_rss(name: str, configs: list[tuple[int, int, int]], *, group: int = 64,
     (``/proc/self/clear_refs``), runs the first step (forward, backward, Adam) and reads the mark: ``peak_bytes``
     is what the step added at its peak, next to the counted ``saved_bytes`` and ``state_bytes`` (LoRA parameters,
     gradients, Adam state). The peak also holds the step's temporaries (logits, softmax, attention scores,
-    quantization buffers), which the counts leave out.
+    quantization buffers), which the counts leave out. The processes are spawned: in a script, call this under
+    ``if __name__ == "__main__":``.
 
     Parameters
     ----------
@@ -346,6 +347,11 @@ def fit_costs(meas: dict[tuple[int, int, int], StepMeasurement], n_layers: int,
         workspace_bytes=float(s.get("outside", 0)), upload_bytes_per_param=2.0)
 
 
+def _every_config(name: str, bits: tuple[int, ...], model_kw: dict[str, Any]) -> tuple[int, list[tuple[int, ...]]]:
+    L = lora_model(name, 1, **model_kw).n_layers
+    return L, [tuple(int(v) for v in c) for c in fedquad_configs(L, bits)]
+
+
 def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, **model_kw: Any) -> list[dict[str, Any]]:
     """Predicted against measured memory (saved activations + LoRA state) and step time of every FedQuad
     configuration of ``name``. Everything is measured together (:func:`measure_many`). Memory is predicted from
@@ -365,8 +371,7 @@ def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, **mod
     model_kw
         :func:`lora_model`'s keywords.
     """
-    L = lora_model(name, 1, **model_kw).n_layers
-    configs = [tuple(int(v) for v in c) for c in fedquad_configs(L, bits)]
+    L, configs = _every_config(name, bits, model_kw)
     meas = dict(zip(configs, measure_many(name, configs, rounds=rounds, **model_kw), strict=True))
     anchor = anchors(L, bits)
     others = [c for c in configs if c not in anchor]
@@ -405,8 +410,7 @@ def compare_peak(name: str, bits: tuple[int, ...] = (8, 4), **model_kw: Any) -> 
     model_kw
         :func:`lora_model`'s keywords.
     """
-    L = lora_model(name, 1, **model_kw).n_layers
-    configs = [tuple(int(v) for v in c) for c in fedquad_configs(L, bits)]
+    L, configs = _every_config(name, bits, model_kw)
     rows = peak_rss(name, configs, **model_kw)
     anchor = set(anchors(L, bits))
     extra = lambda r: r["peak_bytes"] - r["saved_bytes"] - r["state_bytes"]  # noqa: E731
