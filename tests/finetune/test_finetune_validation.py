@@ -144,3 +144,12 @@ def test_timing_leaves_the_allocator_as_it_found_it() -> None:
     if applied:
         assert again < 5
     assert applied == sys.platform.startswith("linux")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak resident memory is read from /proc")
+def test_peak_resident_memory_of_a_step_holds_what_it_keeps() -> None:
+    from edgeplan.validation.finetune.measure import peak_rss
+
+    (row,) = peak_rss("gpt2", [(2, 0, 0)], size="tiny", batch_size=64)
+    kept = row["saved_bytes"] + row["state_bytes"]
+    assert kept > 5e6 and kept <= row["peak_bytes"] < 20 * kept
