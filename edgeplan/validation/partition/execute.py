@@ -458,7 +458,7 @@ def validate_split(problem: SplitInference, plan: SplitPlan, module: Any, inputs
 
 
 def validate_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inputs: Any, *,
-                      timeout_s: float = 120.0, threads: int = 1) -> PartitionValidationReport:
+                      timeout_s: float = 120.0, threads: int = 1, timing: str = "auto") -> PartitionValidationReport:
     """Run ``plan`` as one process per stage (gloo on 127.0.0.1) for ``problem.n_micro`` micro-batches.
 
     Parameters
@@ -471,6 +471,11 @@ def validate_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any
         One micro-batch of example inputs (batch ``problem.micro_batch``).
     timeout_s, threads
         Bound on the run; intra-op threads per stage process.
+    timing
+        ``"concurrent"`` (the stages run at once, on wall-clock time), ``"dilated"`` (each stage computes
+        alone and the schedule runs on a virtual clock: what separate devices would do, when the host has fewer
+        cores than the stages), or ``"auto"``: dilated when stages x threads reach the host's cores. See
+        :mod:`edgeplan.validation.partition.gloo`.
 
     Returns
     -------
@@ -479,7 +484,7 @@ def validate_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any
     """
     from edgeplan.validation.partition.gloo import run_pipeline
 
-    return run_pipeline(problem, plan, model, inputs, timeout_s=timeout_s, threads=threads)
+    return run_pipeline(problem, plan, model, inputs, timeout_s=timeout_s, threads=threads, timing=timing)
 
 
 # -- the registry's entry points ------------------------------------------------------------------------------------

@@ -8,7 +8,19 @@ the planned rate: a message may leave when the stage has produced it and the lin
 one; it arrives ``8 * bytes / rate`` later plus the link latency. The sender stamps the arrival time (a
 CLOCK_MONOTONIC reading, common to the processes of a host) and sends at once with ``isend``; the receiver
 waits for the stamp before computing, so compute overlaps transfers as in the flow-shop model. Every rank
-records when it started and finished each micro-batch. The ranks meet through a file store in a private
+records when it started and finished each micro-batch.
+
+Timing. ``"concurrent"`` runs the stages at once, on wall-clock time: when the host has fewer cores than the
+stages need, they share cores and every stage computes slower than it would on its own device (the gloo
+pipeline measured +57 % on ResNet-18 and +124 % on GPT-2 over prediction on a 2-core host). ``"dilated"``
+runs the same processes, data and transfers on a virtual clock: a stage computes only while it holds a lock
+shared by the stages, so its compute is measured alone, and its micro-batch starts at
+:math:`\max(\text{arrival}, \text{its previous end})` and ends a measured compute later; the link stamps
+arrival times on the same clock. The result is the schedule the devices would run, replayed with the real
+computation (time dilated: the run takes longer than the timeline it reports). ``"auto"`` is dilated when
+stages x threads reach the host's cores (nothing left for gloo's transfer threads and the rest of the host).
+
+The ranks meet through a file store in a private
 temporary directory (nothing listens for the rendezvous) and gloo binds its pairs to the loopback interface
 (``GLOO_SOCKET_IFNAME``), so nothing listens beyond loopback. The parent collects the timings from a queue,
 joins the processes (terminating them after ``timeout_s``) and builds the report.
@@ -62,7 +74,7 @@ def join_group(rank: int, world: int, store: str, job: dict[str, Any]) -> Any:
     return _build(job["model"])
 
 
-def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any) -> None:
+def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any, lock: Any) -> None:
     """One pipeline stage (runs in a spawned process)."""
     import torch
     import torch.distributed as dist
@@ -86,7 +98,8 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
             mine.run({**bg.example, **{n: bg.value(n) for n in mine.inputs if n not in bg.example}})   # warm up
         M = job["n_micro"]
         dist.barrier()
-        t0 = time.perf_counter()
+        dilated = job["dilated"]
+        t0 = 0.0 if dilated else time.perf_counter()
         start, end = np.zeros(M), np.zeros(M)
         link_free = 0.0
         pending = []
@@ -109,12 +122,20 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
                 for name, t, n in zip(cross[rank - 1], like, sizes, strict=True):
                     env[name] = buf[pos:pos + n].clone().view(t.dtype).reshape(t.shape)
                     pos += n
-                while time.perf_counter() < stamp:
+                while not dilated and time.perf_counter() < stamp:
                     time.sleep(max(0.0, stamp - time.perf_counter()))
-            start[m] = time.perf_counter()
-            with torch.no_grad():
-                env.update(mine.run(env))
-            end[m] = time.perf_counter()
+            if dilated:                         # compute alone, on the virtual clock
+                with lock, torch.no_grad():
+                    c0 = time.perf_counter()
+                    env.update(mine.run(env))
+                    took = time.perf_counter() - c0
+                start[m] = max(stamp if rank > 0 else 0.0, end[m - 1] if m else 0.0)
+                end[m] = start[m] + took
+            else:
+                start[m] = time.perf_counter()
+                with torch.no_grad():
+                    env.update(mine.run(env))
+                end[m] = time.perf_counter()
             if rank < world - 1:
                 body = flat([env[n] for n in cross[rank]])
                 nbytes = float(body.numel())
@@ -159,8 +180,11 @@ def collect_ranks(procs: list[Any], results: Any, world: int, timeout_s: float, 
     return got
 
 
+TIMINGS = ("auto", "concurrent", "dilated")
+
+
 def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inputs: Any, *,
-                 timeout_s: float = 120.0, threads: int = 1) -> Any:
+                 timeout_s: float = 120.0, threads: int = 1, timing: str = "auto") -> Any:
     """See :func:`edgeplan.validation.partition.execute.validate_pipeline`."""
     import torch.multiprocessing as tmp
 
@@ -168,6 +192,8 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
 
     if not isinstance(plan, PipelinePlan):
         raise PlanError(f"`plan` is a {type(plan).__name__}; expected a PipelinePlan")
+    if timing not in TIMINGS:
+        raise ProblemDataError(f"`timing` = {timing!r}; expected one of {', '.join(map(repr, TIMINGS))}")
     if problem.training:
         raise ProblemDataError("validate_pipeline runs inference pipelines; the problem has mode='training'")
     problem.check(plan)
@@ -182,11 +208,14 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
     job = {"model": model, "inputs": args, "profile": problem.model.to_json(), "boundaries": plan.boundaries.tolist(),
            "n_micro": problem.n_micro, "rate": rate, "latency": lat, "timeout_s": timeout_s, "threads": threads,
            "interface": loopback_interface()}
+    dilated = timing == "dilated" or (timing == "auto" and S * threads >= (os.cpu_count() or 1))
+    job["dilated"] = dilated
     ctx = tmp.get_context("spawn")
     results = ctx.Queue()
+    lock = ctx.Lock()
     private = tempfile.TemporaryDirectory(prefix="edgeplan-gloo-")       # mode 0700: ours alone
     store = os.path.join(private.name, "rendezvous")
-    procs = [ctx.Process(target=_worker, args=(r, S, store, job, results), daemon=True) for r in range(S)]
+    procs = [ctx.Process(target=_worker, args=(r, S, store, job, results, lock), daemon=True) for r in range(S)]
     for p in procs:
         p.start()
     try:
@@ -210,7 +239,8 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
     X = np.array([8.0 * got[s][4] / rate[s] for s in range(S - 1)])
     _, from_measured = problem.times_objective(F, np.zeros(S), X, np.asarray(lat))
     return PartitionValidationReport(
-        kind=f"pipeline ({S} processes, {problem.n_micro} micro-batches)", stages=tuple(comps),
+        kind=f"pipeline ({S} processes, {problem.n_micro} micro-batches, {'dilated' if dilated else 'concurrent'} "
+             "timing)", stages=tuple(comps),
         predicted_s=float(m.iteration_s), measured_s=float(measured), output_max_abs_error=0.0, output_rel_error=0.0,
         time_source=m.time_source,
         details={"start_s": {s: (got[s][2] - t0).tolist() for s in got},
@@ -218,4 +248,4 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
                  "iteration_from_measured_stages_s": from_measured})
 
 
-__all__ = ["collect_ranks", "join_group", "run_pipeline"]
+__all__ = ["TIMINGS", "collect_ranks", "join_group", "run_pipeline"]
