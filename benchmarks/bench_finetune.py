@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--real", action="store_true", help="measure every configuration of three real models")
     ap.add_argument("--run", action="store_true", help="federated LoRA rounds for real")
-    ap.add_argument("--run-small", action="store_true", help="federated LoRA rounds of GPT-2 small (minutes)")
+    ap.add_argument("--run-small", action="store_true", help="federated LoRA rounds of GPT-2 small (about 30 minutes)")
     ap.add_argument("--rss", action="store_true", help="peak resident memory of every configuration (Linux)")
     ap.add_argument("--rounds", type=int, default=8)
     args = ap.parse_args(argv)
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.run:
         federated_run()
     if args.run_small:
-        federated_run(8, model="gpt2:small", n_devices=4, local_steps=5, lr=3e-3, seeds=3, memory=(1e-4, 1e-3))
+        federated_run(8, model="gpt2:small", n_devices=4, local_steps=5, lr=3e-3, seeds=2, memory=(1e-4, 1e-3))
     if args.run:
         fedbe_run()
         hfedmoe_run()

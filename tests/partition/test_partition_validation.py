@@ -108,17 +108,31 @@ def test_split_with_mismatched_profile_is_refused(zoo) -> None:
         vp.validate_split(p, SplitPlan(np.zeros(other.n_blocks, dtype=int)), z.module, z.example_inputs, link="wifi")
 
 
-def test_gloo_pipeline_runs_the_plan(zoo) -> None:
+@pytest.mark.parametrize("timing", ["concurrent", "dilated"])
+def test_gloo_pipeline_runs_the_plan(zoo, timing: str) -> None:
     z, prof = zoo
     p = vp.host_pipeline_problem(prof, 2, rates_bps=100e6, n_micro=3, minimize="iteration")
     plan = ep.solve(p, "pipeline-dp").plan
-    rep = vp.validate_pipeline(p, plan, SPEC, z.example_inputs, timeout_s=120)
-    assert rep.kind.startswith("pipeline (2 processes, 3 micro-batches)")
+    rep = vp.validate_pipeline(p, plan, SPEC, z.example_inputs, timeout_s=120, timing=timing)
+    assert rep.kind.startswith(f"pipeline (2 processes, 3 micro-batches, {timing} timing)")
     assert rep.measured_s > 0 and rep.predicted_s == pytest.approx(p.evaluate(plan).iteration_s)
-    ends = rep.details["end_s"]
+    starts, ends = rep.details["start_s"], rep.details["end_s"]
     assert len(ends[0]) == 3 and ends[1][-1] >= ends[0][-1]               # the last stage finishes last
+    x = next(c.measured_s for c in rep.stages if c.stage == "link0")       # transfer seconds per micro-batch
+    lat = float(p.latency_s[plan.devices[0], plan.devices[1]])
+    free, arrive = 0.0, []
+    for m in range(3):  # the FIFO link: a message leaves when produced and when the previous one has gone
+        free = max(ends[0][m], free) + x
+        arrive.append(free + lat)
+    for m in range(3):  # a micro-batch starts once it has arrived and the stage is free (the flow shop)
+        assert starts[1][m] >= arrive[m] - 1e-6 and (m == 0 or starts[1][m] >= ends[1][m - 1] - 1e-9)
+    if timing == "dilated":  # the virtual clock: a stage waits only for its input or for itself
+        assert starts[0][0] == 0.0
+        assert starts[1] == pytest.approx([max(arrive[m], ends[1][m - 1] if m else 0.0) for m in range(3)], abs=1e-9)
     with pytest.raises(ProblemDataError, match="expected one micro-batch of 2"):
         vp.validate_pipeline(vp.host_pipeline_problem(prof, 2, micro_batch=2), plan, SPEC, z.example_inputs)
+    with pytest.raises(ProblemDataError, match="`timing` = 'wall'"):
+        vp.validate_pipeline(p, plan, SPEC, z.example_inputs, timing="wall")
 
 
 def _listening(pids: set[int]) -> set[str]:
