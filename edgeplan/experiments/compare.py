@@ -30,7 +30,6 @@ import logging
 import math
 import os
 import time
-import tracemalloc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ import numpy as np
 from edgeplan._version import __version__
 from edgeplan.errors import ExecutionError, ProblemDataError, SolverUnavailableError, UnsupportedProblemError
 from edgeplan.io.scenarios import Instance, Scenario, load_scenario
+from edgeplan.profiles.memory import MemoryProbe
 from edgeplan.solvers.api import _context, available_methods, solve
 from edgeplan.solvers.registry import get_method
 from edgeplan.solvers.result import relative_gap
@@ -125,38 +125,6 @@ def _problem(task: Task) -> Any:
         _BUILT.clear()  # tasks arrive grouped by instance: keep one
         _BUILT[task.instance] = task.source.build()
     return _BUILT[task.instance]
-
-
-def _proc_status_kb(field_name: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field_name):
-                return int(line.split()[1])
-    raise OSError(field_name)
-
-
-class MemoryProbe:
-    """Peak resident memory of a block above its start, in MiB (see the module docstring)."""
-
-    def __enter__(self) -> MemoryProbe:
-        self.peak_mb: float | None = None
-        self.mode = "rss"
-        try:
-            with open("/proc/self/clear_refs", "w") as fh:
-                fh.write("5")  # reset VmHWM to the current RSS
-            self.start_kb = _proc_status_kb("VmRSS")
-        except OSError:
-            self.mode = "tracemalloc" if not tracemalloc.is_tracing() else "none"
-            if self.mode == "tracemalloc":
-                tracemalloc.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.mode == "rss":
-            self.peak_mb = max(0, _proc_status_kb("VmHWM") - self.start_kb) / 1024
-        elif self.mode == "tracemalloc":
-            self.peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
 
 
 def run_task(task: Task, measure_memory: bool = True) -> dict[str, Any]:

@@ -127,8 +127,7 @@ def test_a_measured_round_plan_file_keeps_its_problem(tmp_path) -> None:
 
 
 def test_timing_leaves_the_allocator_as_it_found_it() -> None:
-    from edgeplan.experiments.compare import MemoryProbe
-    from edgeplan.validation.finetune.measure import steady_allocator
+    from edgeplan.profiles.memory import MemoryProbe, steady_allocator
 
     def touch() -> float:
         with MemoryProbe() as probe:

@@ -27,9 +27,9 @@ import torch
 from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.finetune.instances import draw_devices
 from edgeplan.formulations.finetune.round import FineTuneRound
+from edgeplan.profiles.memory import steady_allocator
 from edgeplan.registry import generator
 from edgeplan.validation.finetune.expansion import EXPANDABLE, _get, expand_blocks, train_only
-from edgeplan.validation.finetune.measure import steady_allocator
 from edgeplan.validation.finetune.quant import SavedTensors
 from edgeplan.validation.zoo import build_model
 

@@ -15,19 +15,16 @@ stored in :math:`b` bits (:class:`~edgeplan.validation.finetune.quant.SavedTenso
 configuration and predicts each from a fit that did not see it (anchors plus half of the others, two folds).
 
 Step times on CPU move with the allocator: glibc returns large freed blocks to the kernel, so the next step
-page-faults them back (10-15 % of a small model's step, and unevenly). :func:`steady_allocator` keeps freed memory
-in the process while steps are timed, as a runtime's caching allocator does.
+page-faults them back (10-15 % of a small model's step, and unevenly).
+:func:`~edgeplan.profiles.memory.steady_allocator` keeps freed memory in the process while steps are timed, as
+a runtime's caching allocator does.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +38,7 @@ from edgeplan.formulations.finetune.candidates import (
     LayerCosts,
     fedquad_configs,
 )
+from edgeplan.profiles.memory import MemoryProbe, steady_allocator
 from edgeplan.validation.finetune.quant import SavedTensors
 from edgeplan.validation.zoo import build_model
 
@@ -185,46 +183,12 @@ class _Runner:
                                min(self.times), grads)
 
 
-def _libc() -> Any:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
-
-
-#: ``mallopt`` parameters (malloc.h) and their glibc defaults.
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-_DEFAULTS = ((_M_MMAP_THRESHOLD, 128 << 10), (_M_TRIM_THRESHOLD, 128 << 10), (_M_TOP_PAD, 128 << 10))
-
-
-@contextlib.contextmanager
-def steady_allocator() -> Iterator[bool]:
-    """Inside, glibc keeps freed memory in the process (``mallopt``: mmap threshold 32 MiB, no trimming, 512 MiB
-    top pad), so repeated training steps reuse their memory instead of page-faulting it back; yields whether it
-    applied (Linux with glibc only; elsewhere nothing changes). On exit the documented defaults (128 KiB each)
-    come back and the cached memory is returned to the system (``malloc_trim``); glibc's dynamic mmap threshold
-    stays off for the rest of the process."""
-    libc = _libc()
-    steady = ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 2**31 - 1), (_M_TOP_PAD, 512 << 20))
-    ok = libc is not None and all(libc.mallopt(k, v) == 1 for k, v in steady)
-    try:
-        yield ok
-    finally:
-        if libc is not None:
-            for k, v in _DEFAULTS:
-                libc.mallopt(k, v)
-            libc.malloc_trim(0)
-
-
 def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int = 5, warmup: int = 2,
                  group: int = 64, **model_kw: Any) -> list[StepMeasurement]:
     """Measure every configuration ``(depth, quantized, bits)`` of zoo model ``name``: each gets its own model
     (:func:`lora_model`, same seed), ``warmup`` untimed steps, then ``rounds`` rounds in which every
     configuration runs one timed step in turn (so a slow spell of the host hits all of them); a configuration's
-    time is its fastest step. The steps run inside :func:`steady_allocator`.
+    time is its fastest step. The steps run inside :func:`~edgeplan.profiles.memory.steady_allocator`.
 
     Parameters
     ----------
@@ -256,25 +220,16 @@ def measure_config(name: str, depth: int, quantized: int = 0, bits: int = 8, *, 
     return measure_many(name, [(depth, quantized, bits)], rounds=rounds, **model_kw)[0]
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise OSError(f"/proc/self/status has no {field}")
-
-
 def _peak_child(name: str, config: tuple[int, int, int], group: int, model_kw: dict[str, Any]) -> dict[str, Any]:
     d, q, b = config
     runner = _Runner(lora_model(name, d, **model_kw), q, b or 8, group)
-    base = _status_kib("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:  # reset the high-water mark to the current RSS
-        f.write("5")
-    runner.step(True)
-    peak = _status_kib("VmHWM")
+    with MemoryProbe() as probe:
+        runner.step(True)
+    if probe.mode != "rss":
+        raise ProblemDataError("peak resident memory needs /proc/self/clear_refs (Linux)")
     m = runner.result()
-    return {"depth": d, "quantized": q, "bits": b, "peak_bytes": (peak - base) * 1024,
-            "saved_bytes": m.saved_bytes, "state_bytes": m.state_bytes, "rss_before_bytes": base * 1024}
+    return {"depth": d, "quantized": q, "bits": b, "peak_bytes": round(probe.peak_mb * 2**20),
+            "saved_bytes": m.saved_bytes, "state_bytes": m.state_bytes, "rss_before_bytes": probe.start_kb * 1024}
 
 
 def peak_rss(name: str, configs: list[tuple[int, int, int]], *, group: int = 64,
@@ -425,4 +380,4 @@ def compare_peak(name: str, bits: tuple[int, ...] = (8, 4), **model_kw: Any) -> 
 
 
 __all__ = ["LORA_TARGETS", "LoRAModel", "StepMeasurement", "anchors", "compare", "compare_peak", "fit_costs",
-           "lora_model", "measure_config", "measure_many", "peak_rss", "steady_allocator"]
+           "lora_model", "measure_config", "measure_many", "peak_rss"]
