@@ -123,7 +123,8 @@ def _nbytes(ts: Any) -> int:
 
 
 def measure_subsets(model: str, n_blocks: int, subsets: list[tuple[int, ...]], *, batch_size: int = 4,
-                    rounds: int = 3, warmup: int = 1, seed: int = 0) -> list[SubsetMeasurement]:
+                    rounds: int = 3, warmup: int = 1, seed: int = 0,
+                    base: ExpandedModel | None = None) -> list[SubsetMeasurement]:
     """Measure one training step of ``model`` expanded with ``n_blocks`` blocks, for each subset trained (see the
     module docstring). The empty subset runs the forward pass only (the device trains nothing).
 
@@ -137,8 +138,11 @@ def measure_subsets(model: str, n_blocks: int, subsets: list[tuple[int, ...]], *
         Subsets of ``range(J)``.
     batch_size, rounds, warmup, seed
         Sequences per step; timed rounds (interleaved over subsets) and untimed first steps; weight seed.
+    base
+        The expanded model, if already built (:func:`expanded_model` of the same arguments); it is copied, not
+        trained.
     """
-    base = expanded_model(model, n_blocks, batch_size=batch_size, seed=seed)
+    base = base or expanded_model(model, n_blocks, batch_size=batch_size, seed=seed)
     runs = []
     for s in subsets:
         em = copy.deepcopy(base)
@@ -240,8 +244,8 @@ def measured_fedbe_instance(n_devices: int = 6, *, seed: int = 0, model: str = "
     from edgeplan.profiles.data import label_skew
 
     subsets = fedbe_subsets(n_blocks, max_blocks or None)
-    meas = measure_subsets(model, n_blocks, subsets, batch_size=batch_size, rounds=rounds)
     base = expanded_model(model, n_blocks, batch_size=batch_size)
+    meas = measure_subsets(model, n_blocks, subsets, batch_size=batch_size, rounds=rounds, base=base)
     rng = np.random.default_rng(seed)
     memory = np.array([m.memory_bytes for m in meas], dtype=float)
     dev = draw_devices(n_devices, rng, (memory_share_low, memory_share_high), float(memory[0]))
