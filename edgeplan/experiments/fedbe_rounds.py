@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from edgeplan.errors import ProblemDataError
-from edgeplan.experiments.finetune_rounds import RunTrace, domain_task
+from edgeplan.experiments.finetune_rounds import RunTrace, aggregate_layerwise, domain_task
 from edgeplan.formulations.finetune.round import FineTunePlan, FineTuneRound
 from edgeplan.validation.finetune.expansion import EXPANDABLE, _get, train_only
 from edgeplan.validation.finetune.fedbe import FEDBE_FIELDS, ExpandedModel, domain_mixture, expanded_model
@@ -72,17 +72,17 @@ def run_fedbe_plan(problem: FineTuneRound, plan: FineTunePlan, label: str, count
     seq = base.input_ids.shape[1]
     shards, held_out = domain_task(c, seq, vocab=base.module.config.vocab_size, seed=seed)
     stack = lambda m: _get(m, EXPANDABLE[base.name][0])  # noqa: E731
-    glob = [copy.deepcopy(stack(base.module)[b].state_dict()) for b in base.added]
+    # the appended blocks' tensors, keyed as in the block list's state dict ("<index>.<name>")
+    blocks_of = lambda m, keep: {k: v.detach().clone() for k, v in stack(m).state_dict().items()  # noqa: E731
+                                 if int(k.split(".", 1)[0]) in keep}
+    glob = blocks_of(base.module, set(base.added))
     trace = RunTrace(label, [0.0], [_held_out_loss(base.module, held_out)])
     gen = torch.Generator().manual_seed(seed)
-    weights = problem.weights
     for _ in range(rounds):
-        trained: list[dict[int, dict[str, torch.Tensor]]] = []
+        trained: list[dict[str, torch.Tensor]] = []
         times = []
         for i, s in enumerate(subsets):
-            em = copy.deepcopy(base)
-            for j, b in enumerate(base.added):
-                stack(em.module)[b].load_state_dict(glob[j])
+            em = copy.deepcopy(base)  # holds the global blocks
             params = train_only(em.module, em.name, em.blocks(s))
             opt = torch.optim.Adam(params, lr=lr) if params else None
             steps = []
@@ -97,16 +97,11 @@ def run_fedbe_plan(problem: FineTuneRound, plan: FineTunePlan, label: str, count
                     opt.step()
                     opt.zero_grad()
                 steps.append(time.perf_counter() - t0)
-            trained.append({j: copy.deepcopy(stack(em.module)[base.added[j]].state_dict()) for j in s})
+            trained.append(blocks_of(em.module, set(em.blocks(s))))
             up = problem.upload_bytes[i, choice[i]] / problem.uplink_bps[i]
             times.append(float(np.median(steps)) * local_steps * problem.time_scale[i] + up)
-        for j in range(problem.n_blocks):
-            have = [(t[j], weights[i]) for i, t in enumerate(trained) if j in t]
-            total = sum(w for _, w in have)
-            if have and total > 0:
-                glob[j] = {k: sum(sd[k] * (w / total) for sd, w in have) for k in glob[j]}
-        for j, b in enumerate(base.added):
-            stack(base.module)[b].load_state_dict(glob[j])
+        glob = aggregate_layerwise(trained, problem.weights.tolist(), glob)
+        stack(base.module).load_state_dict(glob, strict=False)
         dt = problem.server_time_s + max(times)
         trace.round_s.append(dt)
         trace.clock_s.append(trace.clock_s[-1] + dt)
