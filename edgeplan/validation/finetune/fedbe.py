@@ -3,11 +3,11 @@ r"""FedBE rounds measured on a real expanded model.
 :func:`measure_subsets` expands a zoo decoder with :math:`J` zero-output blocks (:func:`~.expansion.expand_blocks`)
 and measures, for every subset :math:`S` of the appended blocks a device may train, one training step with only
 :math:`S` trainable (:func:`~.expansion.train_only`, Adam): the step's wall time on this host (fastest of
-interleaved rounds, as in :func:`~.measure.measure_many`), the bytes autograd saves for backward (exact,
-``saved_tensors_hooks``), the bytes of the trained parameters, their gradients and Adam's state, and the bytes a
-device uploads (the trained blocks' parameters). :func:`measured_fedbe_instance` (``"fedbe-measured"``) turns
-them into a :class:`~edgeplan.formulations.finetune.round.FineTuneRound` of N preset devices whose data are
-Dirichlet mixtures of synthetic domains (:func:`domain_mixture`): the affinity
+interleaved rounds in a fresh interpreter, as in :func:`~.measure.measure_many`), the bytes autograd saves for
+backward (exact, ``saved_tensors_hooks``), the bytes of the trained parameters, their gradients and Adam's
+state, and the bytes a device uploads (the trained blocks' parameters). :func:`measured_fedbe_instance`
+(``"fedbe-measured"``) turns them into a :class:`~edgeplan.formulations.finetune.round.FineTuneRound` of N
+preset devices whose data are Dirichlet mixtures of synthetic domains (:func:`domain_mixture`): the affinity
 :math:`\alpha_{ij} = 1 + \kappa\,\mathrm{skew}_i (1 - z_j)` of
 :func:`~edgeplan.formulations.finetune.candidates.fedbe_round` with :math:`z_j` block :math:`j`'s
 relative depth in the expanded stack.
@@ -27,7 +27,7 @@ import torch
 from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.finetune.instances import draw_devices
 from edgeplan.formulations.finetune.round import FineTuneRound
-from edgeplan.profiles.memory import steady_allocator
+from edgeplan.profiles.memory import in_fresh_process
 from edgeplan.registry import generator
 from edgeplan.validation.finetune.expansion import EXPANDABLE, _get, expand_blocks, train_only
 from edgeplan.validation.finetune.quant import SavedTensors
@@ -143,6 +143,11 @@ def measure_subsets(model: str, n_blocks: int, subsets: list[tuple[int, ...]], *
         trained.
     """
     base = base or expanded_model(model, n_blocks, batch_size=batch_size, seed=seed)
+    return in_fresh_process(_measure_here, base, [tuple(int(j) for j in s) for s in subsets], rounds, warmup)
+
+
+def _measure_here(base: ExpandedModel, subsets: list[tuple[int, ...]], rounds: int,
+                  warmup: int) -> list[SubsetMeasurement]:
     runs = []
     for s in subsets:
         em = copy.deepcopy(base)
@@ -167,13 +172,12 @@ def measure_subsets(model: str, n_blocks: int, subsets: list[tuple[int, ...]], *
         first.setdefault(s, saved.bytes)
         return dt
 
-    with steady_allocator():
-        for s, em, params, opt, _ in runs:
-            for _ in range(warmup):
-                step(s, em, params, opt)
-        for _ in range(rounds):
-            for s, em, params, opt, times in runs:
-                times.append(step(s, em, params, opt))
+    for s, em, params, opt, _ in runs:
+        for _ in range(warmup):
+            step(s, em, params, opt)
+    for _ in range(rounds):
+        for s, em, params, opt, times in runs:
+            times.append(step(s, em, params, opt))
     out = []
     for s, em, params, opt, times in runs:
         state = _nbytes(params) * 2 + (sum(_nbytes(v for v in st.values() if torch.is_tensor(v) and v.dim() > 0)

@@ -15,9 +15,10 @@ stored in :math:`b` bits (:class:`~edgeplan.validation.finetune.quant.SavedTenso
 configuration and predicts each from a fit that did not see it (anchors plus half of the others, two folds).
 
 Step times on CPU move with the allocator: glibc returns large freed blocks to the kernel, so the next step
-page-faults them back (10-15 % of a small model's step, and unevenly).
-:func:`~edgeplan.profiles.memory.steady_allocator` keeps freed memory in the process while steps are timed, as
-a runtime's caching allocator does.
+page-faults them back (10-15 % of a small model's step, and unevenly), and a heap that has already held other
+models is slower again. :func:`measure_many` therefore times its steps in a fresh interpreter inside
+:func:`~edgeplan.profiles.memory.steady_allocator`, which keeps freed memory in the process as a runtime's
+caching allocator does (:func:`~edgeplan.profiles.memory.in_fresh_process`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from edgeplan.formulations.finetune.candidates import (
     LayerCosts,
     fedquad_configs,
 )
-from edgeplan.profiles.memory import MemoryProbe, steady_allocator
+from edgeplan.profiles.memory import MemoryProbe, in_fresh_process
 from edgeplan.validation.finetune.quant import SavedTensors
 from edgeplan.validation.zoo import build_model
 
@@ -188,7 +189,9 @@ def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int 
     """Measure every configuration ``(depth, quantized, bits)`` of zoo model ``name``: each gets its own model
     (:func:`lora_model`, same seed), ``warmup`` untimed steps, then ``rounds`` rounds in which every
     configuration runs one timed step in turn (so a slow spell of the host hits all of them); a configuration's
-    time is its fastest step. The steps run inside :func:`~edgeplan.profiles.memory.steady_allocator`.
+    time is its fastest step. It all runs in a fresh interpreter inside
+    :func:`~edgeplan.profiles.memory.steady_allocator` (:func:`~edgeplan.profiles.memory.in_fresh_process`), so
+    two calls in one session time the same way.
 
     Parameters
     ----------
@@ -203,14 +206,19 @@ def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int 
     model_kw
         :func:`lora_model`'s keywords (``size``, ``rank``, ``batch_size``, ``seq_len``, ``seed``).
     """
+    configs = [tuple(int(v) for v in c) for c in configs]
+    return in_fresh_process(_measure_here, name, configs, rounds, warmup, group, model_kw)
+
+
+def _measure_here(name: str, configs: list[tuple[int, int, int]], rounds: int, warmup: int, group: int,
+                  model_kw: dict[str, Any]) -> list[StepMeasurement]:
     runners = [_Runner(lora_model(name, d, **model_kw), q, b or 8, group) for d, q, b in configs]
-    with steady_allocator():
+    for r in runners:
+        for _ in range(warmup):
+            r.step(False)
+    for _ in range(rounds):
         for r in runners:
-            for _ in range(warmup):
-                r.step(False)
-        for _ in range(rounds):
-            for r in runners:
-                r.step(True)
+            r.step(True)
     return [r.result() for r in runners]
 
 
@@ -240,8 +248,8 @@ def peak_rss(name: str, configs: list[tuple[int, int, int]], *, group: int = 64,
     (``/proc/self/clear_refs``), runs the first step (forward, backward, Adam) and reads the mark: ``peak_bytes``
     is what the step added at its peak, next to the counted ``saved_bytes`` and ``state_bytes`` (LoRA parameters,
     gradients, Adam state). The peak also holds the step's temporaries (logits, softmax, attention scores,
-    quantization buffers), which the counts leave out. The processes are spawned: in a script, call this under
-    ``if __name__ == "__main__":``.
+    quantization buffers), which the counts leave out (:func:`~edgeplan.profiles.memory.in_fresh_process`, with
+    glibc's default allocator).
 
     Parameters
     ----------
@@ -252,13 +260,9 @@ def peak_rss(name: str, configs: list[tuple[int, int, int]], *, group: int = 64,
     group, model_kw
         As in :func:`measure_many`.
     """
-    import multiprocessing as mp
-
     if not sys.platform.startswith("linux"):
         raise ProblemDataError(f"peak resident memory is read from /proc; this platform is {sys.platform!r}")
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(1, maxtasksperchild=1) as pool:
-        return [pool.apply(_peak_child, (name, tuple(c), group, model_kw)) for c in configs]
+    return [in_fresh_process(_peak_child, name, tuple(c), group, model_kw, steady=False) for c in configs]
 
 
 def anchors(n_layers: int, bits: tuple[int, ...]) -> list[tuple[int, int, int]]:
