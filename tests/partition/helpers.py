@@ -65,3 +65,24 @@ def pipeline_plans(p: PipelinePartition):
         for cuts in itertools.combinations(range(1, L), S - 1):
             for devs in itertools.permutations(range(K), S):
                 yield PipelinePlan(np.array([0, *cuts, L]), np.array(devs))
+
+
+def compositions(total: int, parts: int):
+    """Every tuple of ``parts`` integers >= 1 summing to ``total``."""
+    for cuts in itertools.combinations(range(1, total), parts - 1):
+        yield tuple(np.diff((0, *cuts, total)).tolist())
+
+
+def collapipe_plans(p):
+    """Every CollaPipe slot plan: segments, micro-batch count, units (each >= 1, at most U in all) and levels."""
+    from edgeplan.formulations.partition.collapipe import CollaPipePlan
+
+    n_links = p.n_devices - 1
+    unit_sets = [u for u in itertools.product(range(1, p.n_units + 1), repeat=n_links) if sum(u) <= p.n_units]
+    levels = list(itertools.product(range(p.power_levels_w.size), repeat=n_links))
+    for seg in compositions(p.n_blocks, p.n_devices):
+        for M in p.micro_batches:
+            for u in unit_sets:
+                for lv in levels:
+                    yield CollaPipePlan(seg, M, u, lv)
+

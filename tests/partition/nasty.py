@@ -122,7 +122,36 @@ def pipeline(seed: int) -> PipelinePartition:
     return PipelinePartition(prof, devs, **kw)
 
 
+def collapipe(seed: int):
+    """A degenerate CollaPipe slot: 1-3 devices, 1-4 blocks, zero FLOPs/bytes/parameters, zero hidden bytes,
+    costs spanning 1e-9..1e3, memory caps that bind exactly at some plan or admit nothing, power caps below
+    every level (no link can send), zero weights."""
+    from edgeplan.formulations.partition.collapipe import CollaPipeSlot
+    from partition.helpers import collapipe_plans
+
+    rng = np.random.default_rng(seed)
+    K = int(rng.integers(1, 4))
+    L = int(rng.integers(K, 5))
+    span = lambda n: np.where(rng.random(n) < 0.25, 0.0, 10 ** rng.uniform(-9, 3, n))  # noqa: E731
+    kw = {"block_flops": span(L), "block_params": span(L), "block_act_bytes": span(L),
+          "hidden_bytes": float(span(1)[0]), "batch_size": int(rng.choice([1, 2, 4])),
+          "device_flops": 10 ** rng.uniform(-3, 3, K), "device_memory": np.full(K, np.inf),
+          "energy_per_flop": span(K), "gains": 10 ** rng.uniform(-12, 0, K - 1),
+          "power_cap_w": rng.choice([0.0, 0.1, 1.0], K), "n_units": int(rng.integers(max(K - 1, 1), 4)),
+          "power_levels_w": np.sort(rng.choice([0.05, 0.1, 0.5], int(rng.integers(1, 3)), replace=False)),
+          "bandwidth_hz": float(10 ** rng.uniform(0, 7)), "schedule": str(rng.choice(["1f1b", "gpipe"])),
+          "latency_weight": float(rng.choice([0.0, 1.0, 1e3])), "energy_weights": span(K),
+          "local_iters": int(rng.integers(1, 3))}
+    p = CollaPipeSlot(**kw)
+    plans = list(collapipe_plans(p))
+    used = p.evaluate(plans[rng.integers(len(plans))]).memory_bytes
+    caps = _caps(rng, used)
+    if caps is not None:
+        kw["device_memory"] = caps
+    return CollaPipeSlot(**kw)
+
+
 #: The instance builders the nasty sweep runs (tests/contract/test_nasty.py), each on its own seeds.
-INSTANCES = (split, pipeline)
+INSTANCES = (split, pipeline, collapipe)
 #: Exact methods whose failures on these instances are an ``error`` status (a solver gave up), never a plan.
 MAY_FAIL: tuple[str, ...] = ()
