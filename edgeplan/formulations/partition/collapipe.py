@@ -68,7 +68,19 @@ def link_rate(units: Any, power_w: Any, gain: Any, bandwidth_hz: float, n_units:
 
 @dataclass(frozen=True)
 class CollaPipePlan:
-    """Segment sizes (one per device, each >= 1), micro-batch count, bandwidth units and power level per link."""
+    r"""A slot's decision.
+
+    Attributes
+    ----------
+    segments
+        :math:`\delta_k`, blocks per device in order (each >= 1, summing to :math:`L`).
+    micro_batches
+        :math:`M`.
+    units
+        :math:`u_k`, bandwidth units of each link :math:`k \to k+1`.
+    power
+        Index into ``power_levels_w`` of each link's transmit power.
+    """
 
     segments: tuple[int, ...]
     micro_batches: int
@@ -287,6 +299,18 @@ class CollaPipeSlot:
         cap = np.minimum(self.power_cap_w[:-1], self.power_cap_w[1:])
         out += violations_le([f"power[{k}]" for k in range(pw.size)], self.power_levels_w[pw], cap, tol)
         return out
+
+    def on_device(self, k: int) -> dict[str, float]:
+        r"""Device ``k`` training the whole encoder alone on the full batch (the on-device baseline): round
+        latency :math:`\tau (1+\rho) B \sum_v W_v / f_k + T^{\rm up}`, energy
+        :math:`\tau \epsilon_k (1+\rho) B \sum_v W_v`, memory :math:`\sigma \sum_v n_v + B \sum_v a_v`, and
+        whether that memory fits device ``k``."""
+        work = (1.0 + self.backward_ratio) * float(self.block_flops.sum()) * self.batch_size
+        mem = self.state_bytes_per_param * float(self.block_params.sum()) \
+            + self.batch_size * float(self.block_act_bytes.sum())
+        return {"round_s": self.local_iters * work / float(self.device_flops[k]) + self.upload_s,
+                "energy_j": self.local_iters * float(self.energy_per_flop[k]) * work, "memory_bytes": mem,
+                "fits": float(mem <= self.device_memory[k])}
 
     def describe(self) -> str:
         return (f"CollaPipe slot {self.name}: {self.n_devices} devices, {self.n_blocks} encoder blocks, batch "

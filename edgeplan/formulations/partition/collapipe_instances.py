@@ -59,9 +59,26 @@ def collapipe_slot(n_devices: int = 4, n_blocks: int = 12, *, batch_size: int = 
                    levels: int = 3, bandwidth_hz: float = 20e6, schedule: str = "1f1b", local_iters: int = 1,
                    energy: bool = False, memory: bool = True, distance_m: float = 10.0,
                    seed: Any = 0) -> CollaPipeSlot:
-    """One CollaPipe slot (module docstring): ``n_devices`` phones in a row ``distance_m`` apart (times a draw
-    in [0.5, 2]), one fading draw. ``energy`` draws energy weights (as a controller's queues would be) in
-    [0, 1e3] per J against a latency weight of 1 per s; ``memory`` draws memory caps."""
+    r"""One CollaPipe slot (module docstring): phones in a row, one fading draw.
+
+    Parameters
+    ----------
+    n_devices, n_blocks
+        :math:`K` and :math:`L`.
+    batch_size, n_units, levels, bandwidth_hz
+        :math:`B`; bandwidth units :math:`U` of ``bandwidth_hz`` in all; power levels (50-200 mW, geometric).
+    schedule, local_iters
+        ``"1f1b"`` or ``"gpipe"``; :math:`\tau`.
+    energy
+        Draw energy weights (as a controller's queues would be) in [0, 1] per J against a latency weight of 1
+        per s; else latency only.
+    memory
+        Draw memory caps (0.5-3 GB, at least an even split's need); else none.
+    distance_m
+        Mean spacing of consecutive devices (times a draw in [0.5, 2]).
+    seed
+        Seeds everything.
+    """
     rng = np.random.default_rng(seed)
     prof = encoder_profile(n_blocks, rng)
     per_dev = 16 * prof["block_params"].max() * -(-n_blocks // n_devices) \
@@ -87,8 +104,16 @@ def horizon_gains(n_devices: int, n_slots: int, *, side_m: float = 60.0, speed_m
 
 
 def read_trace(path: Any, n_links: int | None = None) -> np.ndarray:
-    """A channel trace: a CSV file with a header ``slot,g0,g1,...`` and one row per slot of linear D2D gains
-    (link :math:`k \to k+1` in column ``g<k>``), slots numbered from 0 in order; returns ``(T, K-1)``."""
+    r"""A channel trace: a CSV file with a header ``slot,g0,g1,...`` and one row per slot of linear D2D gains
+    (link :math:`k \to k+1` in column ``g<k>``), slots numbered from 0 in order; returns ``(T, K-1)``.
+
+    Parameters
+    ----------
+    path
+        The CSV file (``#`` lines are comments).
+    n_links
+        :math:`K-1` expected (``None``: as the header says).
+    """
     text = read_text(path, "trace")
     rows = [r.strip() for r in text.splitlines() if r.strip() and not r.lstrip().startswith("#")]
     if not rows:
@@ -132,7 +157,23 @@ def collapipe_horizon(n_slots: int = 100, n_devices: int = 4, n_blocks: int = 12
     with equal bandwidth at the middle power level its links allow (energy does not depend on the micro-batch
     count). With ``budget_share`` >= 1 the reference plan meets every budget, so the budgets are feasible (the
     default leaves 10 % for a controller that serves tightened budgets); the latency-optimal plans load the fast
-    devices beyond them, so the budgets bind."""
+    devices beyond them, so the budgets bind.
+
+    Parameters
+    ----------
+    n_slots, n_devices, n_blocks
+        :math:`T`, :math:`K`, :math:`L`.
+    budget_share
+        Budgets as a share of the reference plan's time-average energy.
+    batch_size, n_units, levels
+        As in :func:`collapipe_slot`.
+    trace
+        A channel trace file (:func:`read_trace`); ``""``: Gauss-Markov mobility.
+    speed_mps
+        Mean speed of the devices.
+    seed
+        Seeds the slot data and the mobility.
+    """
     slot = collapipe_slot(n_devices, n_blocks, batch_size=batch_size, n_units=n_units, levels=levels, seed=seed)
     gains = read_trace(trace, n_devices - 1) if trace else horizon_gains(n_devices, n_slots, speed_mps=speed_mps,
                                                                        seed=seed)

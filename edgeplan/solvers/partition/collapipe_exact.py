@@ -162,21 +162,32 @@ class SlotTables:
 
 
 def solve_slot(p: CollaPipeSlot, deadline: object | None = None) -> tuple[CollaPipePlan | None, float, dict]:
-    """``(best plan, lower bound, stats)``; the bound equals the plan's value unless ``deadline`` cut the scan."""
+    r"""``(best plan, lower bound, stats)``; the bound equals the plan's value unless ``deadline`` cut the scan.
+
+    Micro-batch counts are scanned in the order of their lower bounds
+    :math:`V\tau(M-1)z_{\min} + F_M(\infty) + G_M(\infty) + V T^{\rm up}` (:math:`z_{\min}` the smallest
+    feasible bottleneck), so that a good incumbent prunes the rest early.
+    """
     best, best_val, lower, evals, cut = None, math.inf, [], 0, False
     Vt = p.latency_weight * p.local_iters
+    up = p.latency_weight * p.upload_s
+    inf = np.array([np.inf])
+    todo = []
     for M in p.micro_batches:
         t = SlotTables.build(p, M)
-        inf = np.array([np.inf])
         f_inf, g_inf = float(t.segments_cost(inf)[0]), float(t.links_cost(inf)[0][0])
         if not (math.isfinite(f_inf) and math.isfinite(g_inf)):
             continue
-        slope = Vt * (M - 1)
-        base = f_inf + g_inf + p.latency_weight * p.upload_s
-        if cut:  # the time limit passed at an earlier M: this one is only bounded (z >= 0)
-            lower.append(base)
-            continue
+        slope, base = Vt * (M - 1), f_inf + g_inf + up
         cands = inf if slope == 0.0 else t.first_feasible(t.candidates())
+        todo.append(((slope * cands[0] if slope else 0.0) + base, t, slope, base, cands))
+    todo.sort(key=lambda item: item[0])
+    for lb, t, slope, base, cands in todo:
+        if lb >= best_val:
+            continue
+        if cut:  # the time limit passed at an earlier M: this one is only bounded
+            lower.append(lb)
+            continue
         for start in range(0, cands.size, CHUNK):
             zs = cands[start:start + CHUNK]
             if (slope * zs[0] if slope else 0.0) + base >= best_val:
@@ -185,8 +196,7 @@ def solve_slot(p: CollaPipeSlot, deadline: object | None = None) -> tuple[CollaP
                 cut = True
                 lower.append(slope * float(zs[0]) + base)  # every candidate left is >= zs[0]
                 break
-            vals = slope * np.where(np.isinf(zs), 0.0, zs) + t.segments_cost(zs) + t.links_cost(zs)[0]
-            vals += p.latency_weight * p.upload_s
+            vals = slope * np.where(np.isinf(zs), 0.0, zs) + t.segments_cost(zs) + t.links_cost(zs)[0] + up
             evals += zs.size
             i = int(np.argmin(vals))
             if vals[i] < best_val:

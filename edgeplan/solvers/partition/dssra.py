@@ -83,7 +83,15 @@ def run_policy(horizon: CollaPipeHorizon, policy: str = "dssra", V: float = 100.
 
 
 def plans_to_json(horizon: CollaPipeHorizon, run: LyapunovRun) -> dict[str, Any]:
-    """Per-slot plans as plain data: per-device segment ranges, micro-batches, bandwidth (Hz) and power (W)."""
+    """Per-slot plans as plain data: per-device segment ranges, micro-batches, bandwidth (Hz) and power (W).
+
+    Parameters
+    ----------
+    horizon
+        The horizon the run controlled.
+    run
+        :func:`run_policy`'s result.
+    """
     s = horizon.slot
     out = []
     for t, plan in enumerate(run.decisions):
