@@ -124,7 +124,7 @@ def pipeline(seed: int) -> PipelinePartition:
 
 def collapipe(seed: int):
     """A degenerate CollaPipe slot: 1-3 devices, 1-4 blocks, zero FLOPs/bytes/parameters, zero hidden bytes,
-    costs spanning 1e-9..1e3, memory caps that bind exactly at some plan or admit nothing, power caps below
+    costs spanning 1e-9..1e3, an edge stage and D2E hop that may be the bottleneck, memory caps that bind exactly at some plan or admit nothing, power caps below
     every level (no link can send), zero weights."""
     from edgeplan.formulations.partition.collapipe import CollaPipeSlot
     from partition.helpers import collapipe_plans
@@ -141,7 +141,9 @@ def collapipe(seed: int):
           "power_levels_w": np.sort(rng.choice([0.05, 0.1, 0.5], int(rng.integers(1, 3)), replace=False)),
           "bandwidth_hz": float(10 ** rng.uniform(0, 7)), "schedule": str(rng.choice(["1f1b", "gpipe"])),
           "latency_weight": float(rng.choice([0.0, 1.0, 1e3])), "energy_weights": span(K),
-          "local_iters": int(rng.integers(1, 3))}
+          "local_iters": int(rng.integers(1, 3)),
+          "edge_s_per_sample": float(rng.choice([0.0, 10 ** rng.uniform(-9, 1)])),
+          "d2e_rate_bps": float(rng.choice([np.inf, 10 ** rng.uniform(0, 9)]))}
     p = CollaPipeSlot(**kw)
     plans = list(collapipe_plans(p))
     used = p.evaluate(plans[rng.integers(len(plans))]).memory_bytes

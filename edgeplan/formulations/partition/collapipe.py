@@ -24,8 +24,11 @@ blocks all output ``seq_len x d_model``), link :math:`k` half-duplex with bandwi
 
 .. math::
 
-    T^{\rm it} = \sum_k c_k + \sum_k x_k + (M-1)\max\big(\max_k c_k, \max_k x_k\big),\qquad
-    T = \tau\, T^{\rm it} + T^{\rm up}.
+    T^{\rm it} = \sum_k c_k + \sum_k x_k + e + y + (M-1)\max\big(\max_k c_k, \max_k x_k, e, y\big),\qquad
+    T = \tau\, T^{\rm it} + T^{\rm up},
+
+with :math:`e` the edge's decoder step and :math:`y` the hop to the edge and back per micro-batch (optional,
+``edge_s_per_sample`` and ``d2e_rate_bps``; the edge's energy is not counted).
 
 Energy of device :math:`k` per round: compute :math:`\tau \epsilon_k (1+\rho) B \sum_{v\in k} W_v` plus
 transmission: it sends the activations on link :math:`k` and the gradients on link :math:`k-1`, each
@@ -44,6 +47,7 @@ weighting
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -52,7 +56,7 @@ import numpy as np
 
 from edgeplan._checks import as_array, as_scalar, int_vector, one_of
 from edgeplan.errors import PlanError, ProblemDataError
-from edgeplan.formulations.base import FEAS_TOL, Violation, violations_le
+from edgeplan.formulations.base import FEAS_TOL, Violation, slack_tol, violations_le
 
 SCHEDULES = ("1f1b", "gpipe")
 
@@ -145,6 +149,11 @@ class CollaPipeSlot:
         :math:`\\rho` and :math:`\\sigma` (16: fp32 weights, gradients and Adam's two moments).
     local_iters, upload_s
         :math:`\\tau` and :math:`T^{\\rm up}`.
+    edge_s_per_sample, d2e_rate_bps
+        The edge's decoder step (forward and backward, s per sample) and the rate of the hop that carries each
+        micro-batch's encoder output to the edge and its gradient back: an extra stage
+        :math:`e = b\\,t^{\\rm edge}` and link :math:`y = 2 \\cdot 8 b h / r^{\\rm D2E}` of the pipeline
+        (0 and ``inf`` by default: not modelled).
     schedule
         ``"1f1b"`` or ``"gpipe"`` (in-flight micro-batches in memory).
     latency_weight, energy_weights
@@ -172,6 +181,8 @@ class CollaPipeSlot:
     state_bytes_per_param: float = 16.0
     local_iters: int = 1
     upload_s: float = 0.0
+    edge_s_per_sample: float = 0.0
+    d2e_rate_bps: float = math.inf
     schedule: str = "1f1b"
     latency_weight: float = 1.0
     energy_weights: Any = None
@@ -222,6 +233,9 @@ class CollaPipeSlot:
                                                    min_value=0))
         s(self, "local_iters", int(as_scalar("local_iters", self.local_iters, min_value=1)))
         s(self, "upload_s", as_scalar("upload_s", self.upload_s, min_value=0))
+        s(self, "edge_s_per_sample", as_scalar("edge_s_per_sample", self.edge_s_per_sample, min_value=0))
+        s(self, "d2e_rate_bps", float(as_array("d2e_rate_bps", [self.d2e_rate_bps], shape=(1,), min_value=0,
+                                               strict_min=True, allow_inf=True)[0]))
         one_of("schedule", self.schedule, SCHEDULES)
         s(self, "latency_weight", as_scalar("latency_weight", self.latency_weight, min_value=0))
         w = np.zeros(K) if self.energy_weights is None else self.energy_weights
@@ -238,7 +252,7 @@ class CollaPipeSlot:
     def link_power_ok(self) -> np.ndarray:
         """``(K-1, P)``: level allowed on each link (at most both ends' caps)."""
         cap = np.minimum(self.power_cap_w[:-1], self.power_cap_w[1:])
-        return self.power_levels_w[None, :] <= cap[:, None] * (1 + 1e-12)
+        return self.power_levels_w[None, :] <= cap[:, None] + slack_tol(cap, FEAS_TOL)[:, None]
 
     # -- evaluation ---------------------------------------------------------------------------------------------
     def _parse(self, plan: Any) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
@@ -275,7 +289,9 @@ class CollaPipeSlot:
         with np.errstate(divide="ignore", invalid="ignore"):
             per_bit = np.where(bits > 0, 1.0 / rate, 0.0)
         link = 2.0 * b * bits * per_bit
-        it = float(comp.sum() + link.sum() + (M - 1) * max(comp.max(initial=0.0), link.max(initial=0.0)))
+        e, y = self.edge_stage_s(M)
+        it = float(comp.sum() + link.sum() + e + y
+                   + (M - 1) * max(comp.max(initial=0.0), link.max(initial=0.0), e, y))
         rnd = self.local_iters * it + self.upload_s
         tx = self.power_levels_w[pw] * B * bits * per_bit  # one direction, per iteration
         energy = self.energy_per_flop * B * work
@@ -299,6 +315,12 @@ class CollaPipeSlot:
         cap = np.minimum(self.power_cap_w[:-1], self.power_cap_w[1:])
         out += violations_le([f"power[{k}]" for k in range(pw.size)], self.power_levels_w[pw], cap, tol)
         return out
+
+    def edge_stage_s(self, M: int) -> tuple[float, float]:
+        """The edge stage and the D2E hop per micro-batch (s) with :math:`M` micro-batches."""
+        b = self.batch_size / M
+        hop = 2.0 * 8.0 * b * self.hidden_bytes / self.d2e_rate_bps if self.hidden_bytes > 0 else 0.0
+        return b * self.edge_s_per_sample, hop
 
     def on_device(self, k: int) -> dict[str, float]:
         r"""Device ``k`` training the whole encoder alone on the full batch (the on-device baseline): round

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgeplan.formulations.base import FEAS_TOL, slack_tol
 from edgeplan.formulations.partition.collapipe import CollaPipePlan, CollaPipeSlot, link_rate
 from edgeplan.solvers.partition.common import plan_result
+from edgeplan.solvers.partition.equal_pipeline import equal_plans
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -69,7 +71,8 @@ class SlotTables:
         comp = b * work[None] / p.device_flops[:, None, None]
         phi = np.full(K, M) if p.schedule == "gpipe" else np.minimum(M, K - np.arange(K))
         mem = p.state_bytes_per_param * n[None] + phi[:, None, None] * b * a[None]
-        ok = (j > i)[None] & (mem <= p.device_memory[:, None, None] * (1 + 1e-9))
+        cap = p.device_memory + np.nan_to_num(slack_tol(p.device_memory, FEAS_TOL), posinf=0.0)
+        ok = (j > i)[None] & (mem <= cap[:, None, None])  # the slack of ``check``
         scost = V * tau * comp + (p.energy_weights * tau * p.energy_per_flop * B)[:, None, None] * work[None]
         U, lv = p.n_units, p.power_levels_w
         units = np.arange(1, U + 1)
@@ -166,9 +169,13 @@ def solve_slot(p: CollaPipeSlot, deadline: object | None = None) -> tuple[CollaP
 
     Micro-batch counts are scanned in the order of their lower bounds
     :math:`V\tau(M-1)z_{\min} + F_M(\infty) + G_M(\infty) + V T^{\rm up}` (:math:`z_{\min}` the smallest
-    feasible bottleneck), so that a good incumbent prunes the rest early.
+    feasible bottleneck), so that a good incumbent prunes the rest early; the first incumbent is the best
+    equal split (``equal-pipeline``).
     """
     best, best_val, lower, evals, cut = None, math.inf, [], 0, False
+    for q in equal_plans(p):  # warm start: the equal split, so that a time limit still returns a plan
+        if not p.check(q) and p.objective(q) < best_val:
+            best, best_val = q, p.objective(q)
     Vt = p.latency_weight * p.local_iters
     up = p.latency_weight * p.upload_s
     inf = np.array([np.inf])
@@ -178,11 +185,13 @@ def solve_slot(p: CollaPipeSlot, deadline: object | None = None) -> tuple[CollaP
         f_inf, g_inf = float(t.segments_cost(inf)[0]), float(t.links_cost(inf)[0][0])
         if not (math.isfinite(f_inf) and math.isfinite(g_inf)):
             continue
-        slope, base = Vt * (M - 1), f_inf + g_inf + up
-        cands = inf if slope == 0.0 else t.first_feasible(t.candidates())
-        todo.append(((slope * cands[0] if slope else 0.0) + base, t, slope, base, cands))
+        e, y = p.edge_stage_s(M)
+        slope, base = Vt * (M - 1), f_inf + g_inf + up + Vt * (e + y)
+        floor = max(e, y)  # the bottleneck is at least the edge stage and its hop
+        cands = inf if slope == 0.0 else np.unique(np.maximum(t.first_feasible(t.candidates()), floor))
+        todo.append(((slope * cands[0] if slope else 0.0) + base, t, slope, base, cands, up + Vt * (e + y)))
     todo.sort(key=lambda item: item[0])
-    for lb, t, slope, base, cands in todo:
+    for lb, t, slope, base, cands, const in todo:
         if lb >= best_val:
             continue
         if cut:  # the time limit passed at an earlier M: this one is only bounded
@@ -196,7 +205,7 @@ def solve_slot(p: CollaPipeSlot, deadline: object | None = None) -> tuple[CollaP
                 cut = True
                 lower.append(slope * float(zs[0]) + base)  # every candidate left is >= zs[0]
                 break
-            vals = slope * np.where(np.isinf(zs), 0.0, zs) + t.segments_cost(zs) + t.links_cost(zs)[0] + up
+            vals = slope * np.where(np.isinf(zs), 0.0, zs) + t.segments_cost(zs) + t.links_cost(zs)[0] + const
             evals += zs.size
             i = int(np.argmin(vals))
             if vals[i] < best_val:
