@@ -61,6 +61,10 @@ def _demo(args: argparse.Namespace) -> int:
         print(pd.DataFrame(out).to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     ok = agree == runs and all(o["status"] in (Status.FEASIBLE, Status.OPTIMAL) for o in out)
     ok &= _tour(args.seeds)
+    from edgeplan.cli.demo_collapipe import collapipe_demo
+
+    print("\nCollaPipe online: segments, micro-batches, bandwidth and power per slot under energy budgets")
+    ok &= collapipe_demo() == 0
     if not args.quick and not _have_torch():
         print("\nReal models: skipped (torch is not installed: `pip install 'edgeplan[torch]'`)")
     elif not args.quick:
