@@ -5,12 +5,16 @@ and the direction of CollaPipe's reported gains.
 2. **Controller speed**: DSSRA over 1,000 slots of the default 4-device horizon (target < 30 s).
 3. **V trade-off** (500 slots, 3 seeds): time-average latency, budget excess and backlog against V; a plot
    (``--plot PATH``).
-4. **Gap to the offline optimum** (``--offline N``, default 50 short horizons of 10 slots): DSSRA's time-average
-   latency against the Lagrangian lower bound and the column MILP's feasible schedule.
+4. **Gap to the offline optimum** (``--offline N``, default 50 short horizons of ``--slots`` 20 slots): DSSRA's
+   time-average latency, where it kept the budgets, against the Lagrangian lower bound and the column MILP's
+   feasible schedule.
 5. **Against the baselines**: per slot, the exact latency-optimal plan against the equal-segment pipeline with
    equal bandwidth and against on-device training of the whole encoder (latency; peak per-device memory).
 
-Run: ``python benchmarks/bench_collapipe.py [--offline 50] [--plot collapipe_v.png]``.
+6. **Executed iterations** (``--execute N``): exact plans run for one training iteration on a real
+   encoder-decoder (:mod:`edgeplan.validation.partition.collapipe`), measured against the slot model.
+
+Run: ``python benchmarks/bench_collapipe.py [--offline 50] [--plot collapipe_v.png] [--execute 12]``.
 """
 
 from __future__ import annotations
@@ -85,27 +89,36 @@ def v_tradeoff(plot: str | None) -> None:
         print(f"plot: {plot}")
 
 
-def offline_gap(n: int) -> None:
-    print(f"\n-- gap to the offline optimum: {n} horizons of 10 slots, 3 devices x 8 blocks, DSSRA V = 100 --")
-    gaps_lb, gaps_ub, excess, within, closed = [], [], [], 0, 0
+def offline_gap(n: int, slots: int = 20) -> None:
+    print(f"\n-- gap to the offline optimum: {n} horizons of {slots} slots, 3 devices x 8 blocks --")
+    Vs = (10.0, 100.0)
+    bound_gap, over_lb, over_ub, kept, excess = [], {V: [] for V in Vs}, {V: [] for V in Vs}, dict.fromkeys(Vs, 0), \
+        {V: [] for V in Vs}
     t0 = time.perf_counter()
     for seed in range(n):
-        h = collapipe_horizon(10, 3, 8, n_units=8, seed=seed)
-        run = run_policy(h, "dssra", 100.0)
+        h = collapipe_horizon(slots, 3, 8, n_units=8, seed=seed)
+        runs = {V: run_policy(h, "dssra", V) for V in Vs}
         equal = run_policy(h, "equal-pipeline", tighten=0.0)
-        ob = offline_bound(h, iterations=30, extra=[run.decisions, equal.decisions])
-        gaps_lb.append(run.average_penalty / ob.lower - 1)
-        if ob.upper is not None:
-            gaps_ub.append(run.average_penalty / ob.upper - 1)
-            closed += ob.gap < 1e-6
-        excess.append(float((run.excess / h.energy_budget_j).max()))
-        within += bool(np.all(run.excess <= 1e-9))
-    g, u, e = np.array(gaps_lb), np.array(gaps_ub), np.array(excess)
-    print(f"DSSRA latency over the lower bound: median {np.median(g):+.1%}, mean {g.mean():+.1%}, worst {g.max():+.1%}")
-    print(f"DSSRA latency over the best feasible offline schedule found: median {np.median(u):+.1%}, "
-          f"range {u.min():+.1%}..{u.max():+.1%} ({u.size} horizons with one)")
-    print(f"offline bounds closed (upper = lower) on {closed} of {n}; DSSRA within every budget on {within} of {n}"
-          f" (worst relative excess {e.max():+.1%}: 10 slots are short for a queue); {time.perf_counter() - t0:.0f} s")
+        ob = offline_bound(h, iterations=20, extra=[*(r.decisions for r in runs.values()), equal.decisions])
+        bound_gap.append(ob.gap)
+        for V, run in runs.items():
+            ok = bool(np.all(run.excess <= 1e-9))
+            kept[V] += ok
+            excess[V].append(float((run.excess / h.energy_budget_j).max()))
+            if ok:
+                over_lb[V].append(run.average_penalty / ob.lower - 1)
+                over_ub[V].append(run.average_penalty / ob.upper - 1)
+    g = np.array(bound_gap)
+    print(f"offline bounds (column MILP over the Lagrangian bound): median gap {np.median(g):.2%}, worst "
+          f"{g.max():.2%}, closed on {(g < 1e-6).sum()} of {n}")
+    for V in Vs:
+        lb, ub, ex = np.array(over_lb[V]), np.array(over_ub[V]), np.array(excess[V])
+        tail = (f"; on those, latency over the lower bound median {np.median(lb):+.1%} (worst {lb.max():+.1%}), "
+                f"over the best offline schedule found median {np.median(ub):+.1%} (worst {ub.max():+.1%})"
+                if lb.size else "")
+        print(f"DSSRA V = {V:g}: within every budget on {kept[V]} of {n} (worst relative excess {ex.max():+.1%})"
+              + tail)
+    print(f"{time.perf_counter() - t0:.0f} s")
 
 
 def against_baselines() -> None:
@@ -131,17 +144,42 @@ def against_baselines() -> None:
               f"{dev_fit} of 100")
 
 
+def execute_fidelity(n: int) -> None:
+    from edgeplan.validation.partition.collapipe import ModelSpec, execute_slot_plan
+
+    print(f"\n-- executed iterations: {n} exact plans on a BERT-style encoder-decoder (d 256, seq 64), dilated --")
+    model_err, replay_err, stage_err = [], [], []
+    for i in range(n):
+        K, L = (2, 4) if i % 3 == 0 else (3, 6) if i % 3 == 1 else (4, 8)
+        p = collapipe_slot(K, L, batch_size=8, seed=i)
+        plan = ep.solve(p, "collapipe-exact").plan
+        run = execute_slot_plan(p, plan, ModelSpec(L, d_model=256, seq_len=64, seed=i))
+        model_err.append(run.error)
+        replay_err.append(run.measured_s / run.replayed_s - 1)
+        stage_err += [r["compute_meas_s"] / r["compute_pred_s"] - 1 for r in run.rows]
+        print(f"{K} devices x {L} blocks, segments {plan.segments}, M = {plan.micro_batches}: predicted "
+              f"{run.predicted_s:.3f} s (replay {run.replayed_s:.3f} s), measured {run.measured_s:.3f} s "
+              f"({run.error:+.1%}; against the replay {replay_err[-1]:+.1%}); wall {run.wall_s:.2f} s")
+    a, b, c = np.abs(model_err), np.abs(replay_err), np.abs(stage_err)
+    print(f"within 10 %: slot model {np.sum(a <= 0.1)} of {n} (median |error| {np.median(a):.1%}), exact replay "
+          f"{np.sum(b <= 0.1)} of {n} (median {np.median(b):.1%}); stage compute median |error| {np.median(c):.1%}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--offline", type=int, default=50, help="short horizons for the offline gap (0: skip)")
+    ap.add_argument("--slots", type=int, default=20, help="slots per short horizon (default 20)")
     ap.add_argument("--plot", default=None, help="write the V trade-off plot here (PNG)")
+    ap.add_argument("--execute", type=int, default=0, help="executed iterations on a real encoder-decoder")
     args = ap.parse_args(argv)
     slot_scale()
     controller_speed()
     v_tradeoff(args.plot)
     against_baselines()
     if args.offline:
-        offline_gap(args.offline)
+        offline_gap(args.offline, args.slots)
+    if args.execute:
+        execute_fidelity(args.execute)
     return 0
 
 

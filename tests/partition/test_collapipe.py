@@ -171,3 +171,32 @@ def test_a_channel_trace_round_trips_and_bad_traces_are_named(tmp_path) -> None:
     path.write_text("slot,g0\n0,-1\n")
     with pytest.raises(ProblemDataError, match="row 1"):
         read_trace(path, 1)
+
+
+def test_the_1f1b_replay_by_hand() -> None:
+    from edgeplan.validation.partition.collapipe import one_f_one_b, replay
+
+    assert one_f_one_b(0, 3, 4) == [("F", 0), ("F", 1), ("F", 2), ("B", 0), ("F", 3), ("B", 1), ("B", 2), ("B", 3)]
+    assert one_f_one_b(2, 3, 2) == [("F", 0), ("B", 0), ("F", 1), ("B", 1)]
+    unit = {(op, m): 1.0 for op in "FB" for m in range(2)}
+    assert replay([unit], [], 2) == 4.0
+    # two stages, F = B = 1: stage 1 runs F0 B0 F1 B1 from t = 1; stage 0's B1 ends at 6
+    assert replay([unit, unit], [0.0], 2) == 6.0
+    # a 0.5 s half-duplex link: stage 1 runs F0 1.5-2.5, B0 2.5-3.5 (gradient at stage 0 at 4.0), F1 3.5-4.5,
+    # B1 4.5-5.5 (gradient at 6.0); stage 0 runs B0 4-5 and B1 6-7
+    assert replay([unit, unit], [0.5], 2) == 7.0
+
+
+def test_a_slot_plan_runs_on_a_real_encoder_decoder() -> None:
+    from edgeplan.validation.partition.collapipe import ModelSpec, execute_slot_plan
+
+    p = collapipe_slot(2, 2, batch_size=4, seed=0)
+    plan = CollaPipePlan((1, 1), 2, (8,), (1,))
+    run = execute_slot_plan(p, plan, ModelSpec(2, d_model=32, heads=2, seq_len=8, vocab=64), iterations=2,
+                            timeout_s=120)
+    assert [r["stage"] for r in run.rows] == ["device 0", "device 1", "edge"]
+    for r in run.rows:
+        assert r["bytes_sent"] == r["bytes_planned"] == 8 * 32 * 4 * 2  # seq x d x fp32 x 2 samples
+        assert r["compute_meas_s"] > 0 and r["memory_meas_bytes"] >= 0
+    assert run.measured_s > 0 and run.predicted_s > 0 and run.replayed_s > 0
+    assert run.wall_s > 0

@@ -1,0 +1,358 @@
+r"""A CollaPipe slot plan executed for one training iteration on a real encoder-decoder.
+
+The model is built from a ``transformers`` ``BertConfig`` (seeded, nothing downloaded): the embeddings and
+:math:`L` ``BertLayer`` blocks form the encoder, one more ``BertLayer`` and a vocabulary head the decoder, trained
+on token prediction. One process per device holds its planned segment (the first also the embeddings) and one
+"edge" process the decoder; they join a gloo group over loopback (file-store rendezvous in a private directory:
+nothing listens beyond loopback) and run :math:`M` micro-batches under 1F1B, activations forward and gradients
+back as real tensors, then an Adam step on every segment.
+
+**Timing.** On a 2-core host the device processes cannot compute at once at their own speed, so each computes
+only while it holds a lock shared by all (its compute is measured alone), and the iteration is replayed on a
+virtual clock from the measured compute times (each op's fastest over ``iterations`` iterations, the first
+a warm-up in effect) and the planned link times (the bytes each transfer really
+carried over the plan's rate, half-duplex links served in the order transfers become ready): the same
+"dilated" timing as the gloo pipeline validator. The wall-clock time of the run is reported beside it.
+
+**Prediction.** :func:`host_slot` rebases the plan's slot on this host: the blocks' forward-and-backward times
+per sample and the decoder's are measured (:func:`calibrate`), every device runs at host speed, and the links keep
+the plan's bandwidth, power and gains. The report sets ``host_slot(...).evaluate(plan)`` (the slot model's
+1F1B estimate) and an exact replay of the same schedule with the calibrated times beside the measured
+iteration; per device the planned against the measured compute per micro-batch, the bytes per transfer and the
+peak resident memory above the built model (the kernel's high-water mark) against the model's
+:math:`(\sigma - 4)\,n + \phi\, b\, a` (weights excluded: they exist before the iteration).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgeplan.errors import ProblemDataError
+from edgeplan.formulations.partition.collapipe import CollaPipePlan, CollaPipeSlot
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The encoder-decoder's shape (a BERT-style encoder of ``n_blocks`` layers, one decoder layer)."""
+
+    n_blocks: int
+    d_model: int = 128
+    heads: int = 4
+    seq_len: int = 32
+    vocab: int = 512
+    seed: int = 0
+
+
+def build(spec: ModelSpec) -> dict[str, Any]:
+    """Embeddings, encoder blocks, decoder layer and head, seeded (every process builds the same weights)."""
+    import torch
+    from transformers import BertConfig
+    from transformers.models.bert.modeling_bert import BertEmbeddings, BertLayer
+
+    cfg = BertConfig(hidden_size=spec.d_model, num_attention_heads=spec.heads, intermediate_size=4 * spec.d_model,
+                     vocab_size=spec.vocab, max_position_embeddings=spec.seq_len, num_hidden_layers=spec.n_blocks,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    cfg._attn_implementation = "eager"
+    torch.manual_seed(spec.seed)
+    return {"embeddings": BertEmbeddings(cfg), "blocks": torch.nn.ModuleList(BertLayer(cfg) for _ in
+                                                                            range(spec.n_blocks)),
+            "decoder": BertLayer(cfg), "head": torch.nn.Linear(spec.d_model, spec.vocab)}
+
+
+def batch(spec: ModelSpec, size: int) -> Any:
+    """Token ids of ``size`` sequences (seeded); the labels are the ids."""
+    import torch
+
+    g = torch.Generator().manual_seed(spec.seed + 1)
+    return torch.randint(0, spec.vocab, (size, spec.seq_len), generator=g)
+
+
+def _saved_bytes(fn: Any) -> tuple[Any, int]:
+    import torch
+
+    total = [0]
+
+    def pack(t: Any) -> Any:
+        total[0] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return out, total[0]
+
+
+def calibrate(spec: ModelSpec, micro_batch: int, *, repeats: int = 5) -> dict[str, Any]:
+    """Per block: forward + backward seconds per sample (fastest of ``repeats``; block 0 with the embeddings),
+    bytes autograd saves per sample, parameters; the decoder's seconds per sample; the bytes per sample of
+    the hidden state crossing a cut."""
+    import torch
+
+    torch.set_num_threads(1)
+    m = build(spec)
+    ids = batch(spec, micro_batch)
+    times, saved, params = [], [], []
+    with torch.no_grad():
+        x0 = m["embeddings"](input_ids=ids)
+    for v, block in enumerate(m["blocks"]):
+        best, nbytes = np.inf, 0
+        for _ in range(repeats):
+            x = x0.detach().requires_grad_(v > 0)
+            t0 = time.perf_counter()
+            y, nbytes = _saved_bytes(lambda x=x, b=block, v=v: b(m["embeddings"](input_ids=ids) if v == 0 else x))
+            y.backward(torch.ones_like(y))
+            best = min(best, time.perf_counter() - t0)
+        times.append(best / micro_batch)
+        saved.append(nbytes / micro_batch)
+        n = sum(p.numel() for p in block.parameters())
+        params.append(n + (sum(p.numel() for p in m["embeddings"].parameters()) if v == 0 else 0))
+    best = np.inf
+    for _ in range(repeats):
+        x = x0.detach().requires_grad_(True)
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(m["head"](m["decoder"](x)).flatten(0, 1), ids.flatten())
+        loss.backward()
+        best = min(best, time.perf_counter() - t0)
+    return {"block_s": np.array(times), "block_act_bytes": np.array(saved), "block_params": np.array(params, float),
+            "edge_s": best / micro_batch, "hidden_bytes": float(spec.seq_len * spec.d_model * 4)}
+
+
+def host_slot(slot: CollaPipeSlot, cal: dict[str, Any], *, d2e_rate_bps: float = 1e9) -> CollaPipeSlot:
+    """The slot rebased on this host (module docstring): every device at host speed, the plan's links kept."""
+    rho = slot.backward_ratio
+    K = slot.n_devices
+    return dataclasses.replace(
+        slot, block_flops=cal["block_s"] / (1.0 + rho), block_params=cal["block_params"],
+        block_act_bytes=cal["block_act_bytes"], hidden_bytes=cal["hidden_bytes"], device_flops=np.ones(K),
+        device_memory=np.full(K, np.inf), edge_s_per_sample=cal["edge_s"], d2e_rate_bps=d2e_rate_bps,
+        name=f"{slot.name}-host")
+
+
+def one_f_one_b(stage: int, stages: int, M: int) -> list[tuple[str, int]]:
+    """The 1F1B order of one stage: warm-up forwards, then one forward and one backward, then the backwards."""
+    warm = min(stages - stage - 1, M)
+    ops = [("F", m) for m in range(warm)]
+    for i in range(M - warm):
+        ops += [("F", warm + i), ("B", i)]
+    return ops + [("B", m) for m in range(M - warm, M)]
+
+
+def replay(compute: list[dict[tuple[str, int], float]], link_s: list[float], M: int) -> float:
+    """Iteration time of the 1F1B schedule: stage ``s`` runs its ops in :func:`one_f_one_b` order, each when its
+    input has arrived and the stage is free; link ``s`` (between stages ``s`` and ``s+1``, half-duplex) carries
+    each transfer for ``link_s[s]`` in the order the transfers become ready."""
+    S = len(compute)
+    order = [one_f_one_b(s, S, M) for s in range(S)]
+    done: dict[tuple[int, str, int], float] = {}     # (stage, op, micro-batch) -> end
+    arrive: dict[tuple[int, str, int], float] = {}   # input of (stage, op, micro-batch) -> arrival
+    link_free = [0.0] * max(S - 1, 0)
+    pos, free = [0] * S, [0.0] * S
+    pending = sum(len(o) for o in order)
+    while pending:
+        progressed = False
+        for s in range(S):
+            while pos[s] < len(order[s]):
+                op, m = order[s][pos[s]]
+                if op == "F":
+                    ready = 0.0 if s == 0 else arrive.get((s, "F", m))
+                else:
+                    ready = done.get((s, "F", m)) if s == S - 1 else arrive.get((s, "B", m))
+                if ready is None:
+                    break
+                end = max(free[s], ready) + compute[s][(op, m)]
+                done[(s, op, m)], free[s] = end, end
+                if op == "F" and s < S - 1:  # activations to the next stage
+                    link_free[s] = arrive[(s + 1, "F", m)] = max(end, link_free[s]) + link_s[s]
+                elif op == "B" and s > 0:    # gradients to the previous stage
+                    link_free[s - 1] = arrive[(s - 1, "B", m)] = max(end, link_free[s - 1]) + link_s[s - 1]
+                pos[s] += 1
+                pending -= 1
+                progressed = True
+        if not progressed:
+            raise RuntimeError("the 1F1B replay is stuck (a schedule bug)")
+    return max(done.values())
+
+
+def _rank(rank: int, world: int, store: str, job: dict[str, Any], results: Any, lock: Any) -> None:
+    try:
+        import torch
+        import torch.distributed as dist
+
+        from edgeplan.profiles.memory import MemoryProbe
+        from edgeplan.validation.partition.gloo import join_group
+
+        join_group(rank, world, store, {**job, "model": None})
+        spec, M, b, edge = job["spec"], job["M"], job["b"], world - 1
+        m = build(spec)
+        ids = batch(spec, M * b)
+        if rank < edge:
+            lo, hi = job["ranges"][rank]
+            mods = torch.nn.ModuleList([*([m["embeddings"]] if rank == 0 else []), *m["blocks"][lo:hi]])
+        else:
+            mods = torch.nn.ModuleList([m["decoder"], m["head"]])
+        del m
+        opt = torch.optim.Adam(mods.parameters(), lr=1e-4)
+        shape = (b, spec.seq_len, spec.d_model)
+        kept, comp, sent, works = {}, {}, [], []
+        with MemoryProbe() as probe:
+            for _ in range(job["iterations"]):
+                t_wall = time.perf_counter()
+                for op, mb in one_f_one_b(rank, world, M):
+                    tok = ids[mb * b:(mb + 1) * b]
+                    if op == "F":
+                        x = None
+                        if rank > 0:
+                            x = torch.empty(shape)
+                            dist.recv(x, rank - 1)
+                            x.requires_grad_(True)
+                        with lock:
+                            t0 = time.perf_counter()
+                            if rank == edge:
+                                y = torch.nn.functional.cross_entropy(mods[1](mods[0](x)).flatten(0, 1),
+                                                                      tok.flatten())
+                            else:
+                                y = mods[0](input_ids=tok) if rank == 0 else x
+                                for blk in (mods[1:] if rank == 0 else mods):
+                                    y = blk(y)
+                            dt = time.perf_counter() - t0
+                        kept[mb] = (x, y)
+                        if rank < edge:
+                            out = y.detach().contiguous()
+                            works.append((dist.isend(out, rank + 1), out))
+                            sent.append(out.numel() * out.element_size())
+                    else:
+                        x, y = kept.pop(mb)
+                        g = None
+                        if rank < edge:
+                            g = torch.empty(shape)
+                            dist.recv(g, rank + 1)
+                        with lock:
+                            t0 = time.perf_counter()
+                            y.backward(g)
+                            dt = time.perf_counter() - t0
+                        if rank > 0:
+                            gx = x.grad.contiguous()
+                            works.append((dist.isend(gx, rank - 1), gx))
+                            sent.append(gx.numel() * gx.element_size())
+                    comp[(op, mb)] = min(comp.get((op, mb), np.inf), dt)  # the fastest of the iterations
+                for w, _ in works:
+                    w.wait()
+                works.clear()
+                with lock:
+                    opt.step()
+                    opt.zero_grad()
+                wall = time.perf_counter() - t_wall  # the last iteration's
+        results.put((rank, {"compute": comp, "sent": sent, "wall_s": wall, "peak_bytes": probe.peak_mb * 2**20},
+                     ""))
+        dist.barrier()
+        dist.destroy_process_group()
+    except BaseException:  # reported to the parent
+        results.put((rank, None, traceback.format_exc()))
+
+
+@dataclass(frozen=True)
+class CollaPipeRun:
+    """One executed iteration against its predictions (see the module docstring).
+
+    Attributes
+    ----------
+    predicted_s, replayed_s, measured_s
+        Iteration time: the slot model's estimate, the exact 1F1B replay with the calibrated times, and the
+        replay with the times measured in the run.
+    wall_s
+        The run's wall-clock time (dilated: stages took turns computing).
+    rows
+        Per stage (devices, then the edge): predicted and measured compute per micro-batch (s), bytes per
+        transfer planned and sent, peak memory predicted and measured (bytes).
+    """
+
+    predicted_s: float
+    replayed_s: float
+    measured_s: float
+    wall_s: float
+    rows: list[dict[str, Any]]
+
+    @property
+    def error(self) -> float:
+        """Measured over predicted, minus 1."""
+        return self.measured_s / self.predicted_s - 1.0
+
+
+def execute_slot_plan(slot: CollaPipeSlot, plan: CollaPipePlan, spec: ModelSpec, *, d2e_rate_bps: float = 1e9,
+                      iterations: int = 3, timeout_s: float = 300.0) -> CollaPipeRun:
+    """Run one training iteration of ``plan`` on ``spec``'s encoder-decoder (module docstring). Spawns
+    processes: call it under ``if __name__ == "__main__":`` in a script.
+
+    Parameters
+    ----------
+    slot
+        The slot the plan was made for (its encoder must have ``spec.n_blocks`` blocks).
+    plan
+        Its plan.
+    spec
+        The encoder-decoder to build.
+    d2e_rate_bps
+        Rate of the hop from the last device to the edge and back.
+    iterations
+        Iterations run; each op's compute is its fastest over them (as :func:`calibrate` takes the fastest).
+    timeout_s
+        Processes still running after this are terminated.
+    """
+    import torch.multiprocessing as tmp
+
+    from edgeplan.validation.partition.gloo import collect_ranks, loopback_interface
+
+    if spec.n_blocks != slot.n_blocks:
+        raise ProblemDataError(f"`spec.n_blocks` = {spec.n_blocks}; expected the slot's {slot.n_blocks}")
+    M = plan.micro_batches
+    b = slot.batch_size // M
+    cal = calibrate(spec, b)
+    host = host_slot(slot, cal, d2e_rate_bps=d2e_rate_bps)
+    pred = host.evaluate(plan)
+    ends = np.cumsum(plan.segments)
+    ranges = [(int(e - n), int(e)) for n, e in zip(plan.segments, ends, strict=True)]
+    K = slot.n_devices
+    world = K + 1
+    job = {"spec": spec, "M": M, "b": b, "ranges": ranges, "threads": 1, "interface": loopback_interface(),
+           "timeout_s": timeout_s, "iterations": iterations}
+    ctx = tmp.get_context("spawn")
+    results, lock = ctx.Queue(), ctx.Lock()
+    with tempfile.TemporaryDirectory(prefix="edgeplan-collapipe-") as tmpdir:
+        store = os.path.join(tmpdir, "store")
+        procs = [ctx.Process(target=_rank, args=(r, world, store, job, results, lock), daemon=True)
+                 for r in range(world)]
+        for p in procs:
+            p.start()
+        got = {r: item[1] for r, item in collect_ranks(procs, results, world, timeout_s,
+                                                       "CollaPipe iteration").items()}
+    e_s, y_s = host.edge_stage_s(M)
+    per_xfer = [x / 2 for x in pred.link_s] + [y_s / 2]  # one direction of each hop
+    planned_c = [{(op, m): pred.compute_s[s] / 2 for op in "FB" for m in range(M)} for s in range(K)]
+    planned_c.append({(op, m): e_s / 2 for op in "FB" for m in range(M)})
+    measured_c = [got[r]["compute"] for r in range(world)]
+    phi = np.minimum(M, K - np.arange(K)) if slot.schedule == "1f1b" else np.full(K, M)
+    a = [float(cal["block_act_bytes"][lo:hi].sum()) for lo, hi in ranges]
+    n = [float(cal["block_params"][lo:hi].sum()) for lo, hi in ranges]
+    rows = []
+    for r in range(world):
+        c = got[r]["compute"]
+        meas = float(np.median([c[("F", m)] + c[("B", m)] for m in range(M)]))
+        rows.append({"stage": f"device {r}" if r < K else "edge", "compute_pred_s": pred.compute_s[r] if r < K
+                     else e_s, "compute_meas_s": meas,
+                     "bytes_planned": cal["hidden_bytes"] * b, "bytes_sent": float(np.median(got[r]["sent"]))
+                     if got[r]["sent"] else 0.0,
+                     "memory_pred_bytes": (slot.state_bytes_per_param - 4) * n[r] + phi[r] * b * a[r] if r < K
+                     else float("nan"), "memory_meas_bytes": got[r]["peak_bytes"]})
+    return CollaPipeRun(float(pred.iteration_s), replay(planned_c, per_xfer, M), replay(measured_c, per_xfer, M),
+                        max(got[r]["wall_s"] for r in range(world)), rows)
+
+
+__all__ = ["CollaPipeRun", "ModelSpec", "build", "calibrate", "execute_slot_plan", "host_slot", "one_f_one_b",
+           "replay"]
