@@ -37,6 +37,8 @@ import numpy as np
 
 from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.partition.collapipe import CollaPipePlan, CollaPipeSlot
+from edgeplan.profiles.memory import in_fresh_process
+from edgeplan.registry import validator
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,18 @@ def _saved_bytes(fn: Any) -> tuple[Any, int]:
 def calibrate(spec: ModelSpec, micro_batch: int, *, repeats: int = 5) -> dict[str, Any]:
     """Per block: forward + backward seconds per sample (fastest of ``repeats``; block 0 with the embeddings),
     bytes autograd saves per sample, parameters; the decoder's seconds per sample; the bytes per sample of
-    the hidden state crossing a cut."""
+    the hidden state crossing a cut. Sets torch to one thread (run it in its own process, as
+    :func:`execute_slot_plan` does).
+
+    Parameters
+    ----------
+    spec
+        The model.
+    micro_batch
+        Samples per timed step.
+    repeats
+        Timed steps per block.
+    """
     import torch
 
     torch.set_num_threads(1)
@@ -125,7 +138,17 @@ def calibrate(spec: ModelSpec, micro_batch: int, *, repeats: int = 5) -> dict[st
 
 
 def host_slot(slot: CollaPipeSlot, cal: dict[str, Any], *, d2e_rate_bps: float = 1e9) -> CollaPipeSlot:
-    """The slot rebased on this host (module docstring): every device at host speed, the plan's links kept."""
+    """The slot rebased on this host (module docstring): every device at host speed, the plan's links kept.
+
+    Parameters
+    ----------
+    slot
+        The planned slot.
+    cal
+        :func:`calibrate`'s measurements.
+    d2e_rate_bps
+        Rate of the hop to the edge and back.
+    """
     rho = slot.backward_ratio
     K = slot.n_devices
     return dataclasses.replace(
@@ -284,6 +307,38 @@ class CollaPipeRun:
         """Measured over predicted, minus 1."""
         return self.measured_s / self.predicted_s - 1.0
 
+    def __str__(self) -> str:
+        lines = [f"CollaPipe iteration: predicted {1e3 * self.predicted_s:.1f} ms (slot model; exact 1F1B replay "
+                 f"{1e3 * self.replayed_s:.1f} ms), measured {1e3 * self.measured_s:.1f} ms ({self.error:+.1%}); "
+                 f"wall {1e3 * self.wall_s:.0f} ms (dilated)",
+                 f"{'stage':<10}{'compute pred ms':>16}{'meas':>9}{'bytes planned':>15}{'sent':>9}"
+                 f"{'memory pred MB':>16}{'meas':>9}"]
+        for r in self.rows:
+            lines.append(f"{r['stage']:<10}{1e3 * r['compute_pred_s']:>16.2f}{1e3 * r['compute_meas_s']:>9.2f}"
+                         f"{r['bytes_planned']:>15.0f}{r['bytes_sent']:>9.0f}{r['memory_pred_bytes'] / 2**20:>16.1f}"
+                         f"{r['memory_meas_bytes'] / 2**20:>9.1f}")
+        return "\n".join(lines)
+
+
+@validator(CollaPipeSlot, "one training iteration on a BERT-style encoder-decoder (gloo, 1F1B, dilated)")
+def validate_collapipe(problem: CollaPipeSlot, plan: CollaPipePlan, *, device: str = "cpu") -> CollaPipeRun:
+    """The CollaPipe validator (``edgeplan validate``): :func:`execute_slot_plan` on an encoder-decoder of the
+    slot's depth whose hidden state has the slot's bytes per sample (BERT-base's 768 x 128 in fp32 for the
+    generator's slots; else :math:`d = 256` and the sequence that gives those bytes, at least 8).
+
+    Parameters
+    ----------
+    problem, plan
+        The slot and its plan.
+    device
+        ``"cpu"`` only.
+    """
+    if device != "cpu":
+        raise ProblemDataError(f"`device` = {device!r}; the CollaPipe executor runs on 'cpu'")
+    per_sample = int(problem.hidden_bytes) // 4
+    d, seq = (768, 128) if per_sample == 768 * 128 else (256, max(8, per_sample // 256))
+    return execute_slot_plan(problem, plan, ModelSpec(problem.n_blocks, d_model=d, heads=d // 64, seq_len=seq))
+
 
 def execute_slot_plan(slot: CollaPipeSlot, plan: CollaPipePlan, spec: ModelSpec, *, d2e_rate_bps: float = 1e9,
                       iterations: int = 3, timeout_s: float = 300.0) -> CollaPipeRun:
@@ -313,7 +368,7 @@ def execute_slot_plan(slot: CollaPipeSlot, plan: CollaPipePlan, spec: ModelSpec,
         raise ProblemDataError(f"`spec.n_blocks` = {spec.n_blocks}; expected the slot's {slot.n_blocks}")
     M = plan.micro_batches
     b = slot.batch_size // M
-    cal = calibrate(spec, b)
+    cal = in_fresh_process(calibrate, spec, b, steady=False)  # a process like the ranks', one thread
     host = host_slot(slot, cal, d2e_rate_bps=d2e_rate_bps)
     pred = host.evaluate(plan)
     ends = np.cumsum(plan.segments)
@@ -355,4 +410,4 @@ def execute_slot_plan(slot: CollaPipeSlot, plan: CollaPipePlan, spec: ModelSpec,
 
 
 __all__ = ["CollaPipeRun", "ModelSpec", "build", "calibrate", "execute_slot_plan", "host_slot", "one_f_one_b",
-           "replay"]
+           "replay", "validate_collapipe"]
