@@ -43,7 +43,17 @@ from edgeplan.registry import validator
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The encoder-decoder's shape (a BERT-style encoder of ``n_blocks`` layers, one decoder layer)."""
+    """The encoder-decoder's shape: a BERT-style encoder of ``n_blocks`` layers and one decoder layer.
+
+    Attributes
+    ----------
+    n_blocks
+        Encoder layers.
+    d_model, heads, seq_len, vocab
+        Hidden size, attention heads, tokens per sample, vocabulary.
+    seed
+        Weights and tokens.
+    """
 
     n_blocks: int
     d_model: int = 128
