@@ -99,7 +99,8 @@ def offline_gap(n: int, slots: int = 20) -> None:
         h = collapipe_horizon(slots, 3, 8, n_units=8, seed=seed)
         runs = {V: run_policy(h, "dssra", V) for V in Vs}
         equal = run_policy(h, "equal-pipeline", tighten=0.0)
-        ob = offline_bound(h, iterations=20, extra=[*(r.decisions for r in runs.values()), equal.decisions])
+        ob = offline_bound(h, iterations=20, extra=[*(r.decisions for r in runs.values()), equal.decisions],
+                           milp_time_limit=10.0)
         bound_gap.append(ob.gap)
         for V, run in runs.items():
             ok = bool(np.all(run.excess <= 1e-9))

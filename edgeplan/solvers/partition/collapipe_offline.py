@@ -63,9 +63,10 @@ class OfflineBound:
         return math.inf if self.upper is None else self.upper / self.lower - 1.0 if self.lower > 0 else math.inf
 
 
-def schedule_milp(horizon: CollaPipeHorizon, columns: list[list[CollaPipePlan]]
+def schedule_milp(horizon: CollaPipeHorizon, columns: list[list[CollaPipePlan]], *, time_limit: float = 30.0
                   ) -> tuple[float | None, list[CollaPipePlan] | None]:
-    """The best choice of one column per slot with the budgets hard (time-average latency, schedule)."""
+    """The best choice of one column per slot with the budgets hard (time-average latency, schedule); at the
+    time limit, the best choice HiGHS found (still a feasible schedule, so still an upper bound)."""
     T = horizon.n_slots
     lat, eng, slot_of = [], [], []
     for t, cols in enumerate(columns):
@@ -84,7 +85,7 @@ def schedule_milp(horizon: CollaPipeHorizon, columns: list[list[CollaPipePlan]]
     lo = np.concatenate([np.ones(T), np.full(int(finite.sum()), -np.inf)])
     hi = np.concatenate([np.ones(T), horizon.energy_budget_j[finite] * (1 + 1e-9)])
     res = milp(np.array(lat), constraints=LinearConstraint(A, lo, hi), integrality=np.ones(n),
-               bounds=Bounds(0, 1))
+               bounds=Bounds(0, 1), options={"time_limit": time_limit, "disp": False})
     if res.x is None:
         return None, None
     chosen = np.flatnonzero(res.x > 0.5)
@@ -101,7 +102,7 @@ def schedule_milp(horizon: CollaPipeHorizon, columns: list[list[CollaPipePlan]]
 
 
 def offline_bound(horizon: CollaPipeHorizon, *, iterations: int = 30,
-                  extra: Iterable[list[CollaPipePlan]] = ()) -> OfflineBound:
+                  extra: Iterable[list[CollaPipePlan]] = (), milp_time_limit: float = 30.0) -> OfflineBound:
     """Lower and upper bounds on the offline optimum (module docstring).
 
     Parameters
@@ -112,6 +113,8 @@ def offline_bound(horizon: CollaPipeHorizon, *, iterations: int = 30,
         Subgradient steps on :math:`\\mu`.
     extra
         Further schedules (one plan per slot each, e.g. a controller's decisions) added as columns.
+    milp_time_limit
+        Seconds per column MILP.
     """
     T, K = horizon.n_slots, horizon.slot.n_devices
     budget = horizon.energy_budget_j
@@ -122,7 +125,8 @@ def offline_bound(horizon: CollaPipeHorizon, *, iterations: int = 30,
             columns[t][plan] = None
     mu = np.zeros(K)
     best_lower, best_mu = -math.inf, mu.copy()
-    upper, plans = schedule_milp(horizon, [list(c) for c in columns]) if any(columns) else (None, None)
+    upper, plans = schedule_milp(horizon, [list(c) for c in columns], time_limit=milp_time_limit) \
+        if any(columns) else (None, None)
     for it in range(iterations):
         lat = np.zeros(T)
         use = np.zeros((T, K))
@@ -139,7 +143,7 @@ def offline_bound(horizon: CollaPipeHorizon, *, iterations: int = 30,
         if d > best_lower:
             best_lower, best_mu = d, mu.copy()
         if it % 5 == 4 or it == iterations - 1:
-            u, p = schedule_milp(horizon, [list(c) for c in columns])
+            u, p = schedule_milp(horizon, [list(c) for c in columns], time_limit=milp_time_limit)
             if u is not None and (upper is None or u < upper):
                 upper, plans = u, p
         if not np.any(g > 0) and np.all(mu[g < 0] == 0):
