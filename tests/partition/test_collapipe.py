@@ -121,16 +121,16 @@ def test_drift_plus_penalty_keeps_a_budget_on_a_toy() -> None:
 
 @pytest.fixture(scope="module")
 def horizon() -> CollaPipeHorizon:
-    return collapipe_horizon(500, 3, 6, n_units=8, seed=1)
+    return collapipe_horizon(500, 3, 6, n_units=8, batch_size=8, seed=1)
 
 
 def test_dssra_keeps_every_budget_over_500_slots_and_trades_latency_for_backlog(horizon) -> None:
-    low, mid, high = (run_policy(horizon, "dssra", V) for V in (10.0, 100.0, 1000.0))
-    assert np.all(low.excess <= 0) and np.all(mid.excess <= 0), (low.excess, mid.excess)
+    low, high = run_policy(horizon, "dssra", 10.0), run_policy(horizon, "dssra", 1000.0)
+    assert np.all(low.excess <= 0), low.excess
     myopic = run_policy(horizon, "myopic")
     assert np.any(myopic.excess > 0)  # the budgets bind
-    assert high.average_penalty < mid.average_penalty < low.average_penalty
-    assert high.average_backlog.sum() > mid.average_backlog.sum() > low.average_backlog.sum()
+    assert high.average_penalty < low.average_penalty
+    assert high.average_backlog.sum() > 10 * low.average_backlog.sum()
     assert myopic.average_penalty <= high.average_penalty * (1 + 1e-9)  # latency-optimal per slot
     doc = plans_to_json(horizon, low)
     assert len(doc["slots"]) == 500 and doc["slots"][0]["segments"][0][0] == 0
