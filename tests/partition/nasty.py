@@ -124,8 +124,8 @@ def pipeline(seed: int) -> PipelinePartition:
 
 def collapipe(seed: int):
     """A degenerate CollaPipe slot: 1-3 devices, 1-4 blocks, zero FLOPs/bytes/parameters, zero hidden bytes,
-    costs spanning 1e-9..1e3, an edge stage and D2E hop that may be the bottleneck, memory caps that bind exactly at some plan or admit nothing, power caps below
-    every level (no link can send), zero weights."""
+    costs spanning 1e-9..1e3, an edge stage and D2E hop that may be the bottleneck, memory caps that bind
+    exactly at some plan or admit nothing, power caps below every level (no link can send), zero weights."""
     from edgeplan.formulations.partition.collapipe import CollaPipeSlot
     from partition.helpers import collapipe_plans
 

@@ -185,7 +185,7 @@ class _Runner:
 
 
 def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int = 5, warmup: int = 2,
-                 group: int = 64, **model_kw: Any) -> list[StepMeasurement]:
+                 group: int = 64, fresh: bool = True, **model_kw: Any) -> list[StepMeasurement]:
     """Measure every configuration ``(depth, quantized, bits)`` of zoo model ``name``: each gets its own model
     (:func:`lora_model`, same seed), ``warmup`` untimed steps, then ``rounds`` rounds in which every
     configuration runs one timed step in turn (so a slow spell of the host hits all of them); a configuration's
@@ -203,10 +203,15 @@ def measure_many(name: str, configs: list[tuple[int, int, int]], *, rounds: int 
         Timed rounds and untimed first steps.
     group
         Elements per quantization scale.
+    fresh
+        Measure in a fresh interpreter (``False``: in this process, without the steady allocator; the bytes and
+        gradients are the same, the times are not comparable).
     model_kw
         :func:`lora_model`'s keywords (``size``, ``rank``, ``batch_size``, ``seq_len``, ``seed``).
     """
     configs = [tuple(int(v) for v in c) for c in configs]
+    if not fresh:
+        return _measure_here(name, configs, rounds, warmup, group, model_kw)
     return in_fresh_process(_measure_here, name, configs, rounds, warmup, group, model_kw)
 
 
@@ -223,9 +228,9 @@ def _measure_here(name: str, configs: list[tuple[int, int, int]], rounds: int, w
 
 
 def measure_config(name: str, depth: int, quantized: int = 0, bits: int = 8, *, rounds: int = 5,
-                   **model_kw: Any) -> StepMeasurement:
+                   fresh: bool = True, **model_kw: Any) -> StepMeasurement:
     """One configuration (:func:`measure_many`)."""
-    return measure_many(name, [(depth, quantized, bits)], rounds=rounds, **model_kw)[0]
+    return measure_many(name, [(depth, quantized, bits)], rounds=rounds, fresh=fresh, **model_kw)[0]
 
 
 def _peak_child(name: str, config: tuple[int, int, int], group: int, model_kw: dict[str, Any]) -> dict[str, Any]:
