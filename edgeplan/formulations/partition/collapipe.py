@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -188,7 +188,6 @@ class CollaPipeSlot:
     energy_weights: Any = None
     name: str = "collapipe-slot"
     sense: ClassVar[str] = "min"
-    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         s = object.__setattr__

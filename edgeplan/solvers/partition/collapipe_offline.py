@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.partition.collapipe import CollaPipeHorizon, CollaPipePlan
 from edgeplan.solvers.partition.collapipe_exact import solve_slot
 
@@ -134,7 +135,7 @@ def offline_bound(horizon: CollaPipeHorizon, *, iterations: int = 30,
             s = horizon.at(t, 1.0, mu)
             plan, _, _ = solve_slot(s)
             if plan is None:
-                raise ValueError(f"slot {t} has no feasible plan")
+                raise ProblemDataError(f"slot {t} of the horizon has no feasible plan; expected every slot to have one")
             e = s.evaluate(plan)
             lat[t], use[t] = e.round_s, e.energy_j
             columns[t][plan] = None
