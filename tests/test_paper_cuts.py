@@ -152,6 +152,12 @@ def test_long_runs_log_their_steps_and_the_cli_shows_them(caplog: pytest.LogCapt
 
     from edgeplan.experiments.fl_rounds import simulate_fl
 
+    # an earlier test in this worker may have left an edgeplan logger disabled or with its own level (a
+    # library's logging.config call, a CLI run): start from the state a fresh process has
+    for name, each in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("edgeplan") and isinstance(each, logging.Logger):
+            each.disabled = False
+            each.setLevel(logging.NOTSET)
     with caplog.at_level(logging.INFO, logger="edgeplan"):
         simulate_fl(n_rounds=3, n_users=12, n_bs=2, n_select=4, method="dagsa", progress=False)
     rounds = [r.getMessage() for r in caplog.records if r.name == "edgeplan.experiments.fl_rounds"]

@@ -68,7 +68,7 @@ def test_saved_tensors_count_a_shared_activation_once_and_skip_parameters() -> N
 
 @pytest.mark.parametrize("name", MODELS)
 def test_predicted_memory_equals_the_measured_bytes_on_every_configuration(name: str) -> None:
-    rows = compare(name, (8, 4), size="tiny", rounds=1, batch_size=2)
+    rows = compare(name, (8, 4), size="tiny", rounds=1, batch_size=2, fresh=False)
     assert len(rows) == 2 + 2 * 3  # L = 2: depths 1-2 unquantized, and q = 1..d at two widths
     for r in rows:
         assert abs(r["memory_err"]) <= 0.01, r

@@ -316,7 +316,8 @@ def _every_config(name: str, bits: tuple[int, ...], model_kw: dict[str, Any]) ->
     return L, [tuple(int(v) for v in c) for c in fedquad_configs(L, bits)]
 
 
-def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, **model_kw: Any) -> list[dict[str, Any]]:
+def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, fresh: bool = True,
+            **model_kw: Any) -> list[dict[str, Any]]:
     """Predicted against measured memory (saved activations + LoRA state) and step time of every FedQuad
     configuration of ``name``. Everything is measured together (:func:`measure_many`). Memory is predicted from
     the :func:`anchors` alone. Step time is cross-validated: the configurations other than the anchors are split
@@ -330,13 +331,13 @@ def compare(name: str, bits: tuple[int, ...] = (8, 4), *, rounds: int = 5, **mod
         A zoo transformer with LoRA targets.
     bits
         Activation bit widths.
-    rounds
-        Timed rounds (:func:`measure_many`).
+    rounds, fresh
+        Timed rounds, and whether to measure in a fresh interpreter (:func:`measure_many`).
     model_kw
         :func:`lora_model`'s keywords.
     """
     L, configs = _every_config(name, bits, model_kw)
-    meas = dict(zip(configs, measure_many(name, configs, rounds=rounds, **model_kw), strict=True))
+    meas = dict(zip(configs, measure_many(name, configs, rounds=rounds, fresh=fresh, **model_kw), strict=True))
     anchor = anchors(L, bits)
     others = [c for c in configs if c not in anchor]
     costs = fit_costs({k: meas[k] for k in anchor}, L, bits)
