@@ -187,6 +187,7 @@ def test_the_1f1b_replay_by_hand() -> None:
     assert replay([unit, unit], [0.5], 2) == 7.0
 
 
+@pytest.mark.slow  # four processes that import torch and transformers: ~20 s of CPU (`make test-all`)
 def test_a_slot_plan_runs_on_a_real_encoder_decoder() -> None:
     from edgeplan.validation.partition.collapipe import ModelSpec, execute_slot_plan
 
