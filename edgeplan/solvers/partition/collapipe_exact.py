@@ -29,7 +29,7 @@ import numpy as np
 from edgeplan.formulations.base import FEAS_TOL, slack_tol
 from edgeplan.formulations.partition.collapipe import CollaPipePlan, CollaPipeSlot, link_rate
 from edgeplan.solvers.partition.common import plan_result
-from edgeplan.solvers.partition.equal_pipeline import equal_plans
+from edgeplan.solvers.partition.equal_pipeline import best_equal_plan
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -172,10 +172,9 @@ def solve_slot(p: CollaPipeSlot, deadline: object | None = None) -> tuple[CollaP
     feasible bottleneck), so that a good incumbent prunes the rest early; the first incumbent is the best
     equal split (``equal-pipeline``).
     """
-    best, best_val, lower, evals, cut = None, math.inf, [], 0, False
-    for q in equal_plans(p):  # warm start: the equal split, so that a time limit still returns a plan
-        if not p.check(q) and p.objective(q) < best_val:
-            best, best_val = q, p.objective(q)
+    lower, evals, cut = [], 0, False
+    best = best_equal_plan(p)  # warm start: the equal split, so that a time limit still returns a plan
+    best_val = p.objective(best) if best is not None else math.inf
     Vt = p.latency_weight * p.local_iters
     up = p.latency_weight * p.upload_s
     inf = np.array([np.inf])

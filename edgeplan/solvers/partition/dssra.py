@@ -29,7 +29,7 @@ from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.partition.collapipe import CollaPipeHorizon, CollaPipePlan, CollaPipeSlot
 from edgeplan.solvers.lyapunov import LyapunovRun, drift_plus_penalty
 from edgeplan.solvers.partition.collapipe_exact import solve_slot
-from edgeplan.solvers.partition.equal_pipeline import equal_plans
+from edgeplan.solvers.partition.equal_pipeline import best_equal_plan
 
 POLICIES = ("dssra", "myopic", "static", "equal-pipeline")
 
@@ -42,11 +42,10 @@ def _exact(slot: CollaPipeSlot) -> CollaPipePlan:
 
 
 def _equal(slot: CollaPipeSlot) -> CollaPipePlan:
-    plans = equal_plans(slot)
-    fitting = [q for q in plans if not slot.check(q)]
-    if not fitting:
+    plan = best_equal_plan(slot)
+    if plan is None:
         raise ProblemDataError(f"slot {slot.name}: the equal split does not fit the memory caps")
-    return min(fitting, key=slot.objective)
+    return plan
 
 
 def run_policy(horizon: CollaPipeHorizon, policy: str = "dssra", V: float = 100.0, *,

@@ -28,14 +28,19 @@ def equal_plans(p: CollaPipeSlot) -> list[CollaPipePlan]:
     return [CollaPipePlan(seg, M, units, power) for M in p.micro_batches]
 
 
+def best_equal_plan(p: CollaPipeSlot) -> CollaPipePlan | None:
+    """The equal split with the best objective among the micro-batch counts that fit the memory caps (``None``:
+    none fits)."""
+    fitting = [q for q in equal_plans(p) if not p.check(q)]
+    return min(fitting, key=p.objective) if fitting else None
+
+
 @register("equal-pipeline", problem=CollaPipeSlot, kind="heuristic", options={})
 def solve_equal_pipeline(problem: CollaPipeSlot, ctx: SolveContext) -> Result:
     """Equal segments, equal bandwidth, highest allowed power, best micro-batch count."""
     t0 = time.perf_counter()
-    plans = equal_plans(problem)
-    fitting = [q for q in plans if not problem.check(q)]
-    plan = min(fitting, key=problem.objective) if fitting else plans[0]
+    plan = best_equal_plan(problem) or equal_plans(problem)[0]  # none fits: the result names what breaks
     return heuristic_result(problem, plan, "equal-pipeline", t0)
 
 
-__all__ = ["equal_plans", "solve_equal_pipeline"]
+__all__ = ["best_equal_plan", "equal_plans", "solve_equal_pipeline"]
