@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -19,7 +20,7 @@ from edgeplan.formulations.partition.collapipe_instances import (
     write_trace,
 )
 from edgeplan.solvers.lyapunov import drift_plus_penalty
-from edgeplan.solvers.partition.collapipe_offline import offline_bound, schedule_milp
+from edgeplan.solvers.partition.collapipe_offline import master_lp, offline_bound, schedule_milp
 from edgeplan.solvers.partition.dssra import plans_to_json, run_policy
 from partition.helpers import collapipe_plans
 
@@ -156,6 +157,23 @@ def test_offline_milp_over_every_plan_is_the_brute_force_optimum() -> None:
     assert math.isclose(value, best, rel_tol=1e-9)
     ob = offline_bound(h, iterations=15)
     assert ob.lower <= best * (1 + 1e-9) and (ob.upper is None or ob.upper >= best * (1 - 1e-9))
+    # column generation reaches the LP relaxation over every plan (the best bound of its kind)
+    full = [{q: (h.at(t).evaluate(q).round_s, h.at(t).evaluate(q).energy_j) for q in every[t]} for t in range(2)]
+    relaxed, _, _ = master_lp(h, full, penalty=1e6)
+    assert math.isclose(ob.lower, relaxed, rel_tol=1e-7)
+    if ob.upper is not None:
+        assert ob.upper == pytest.approx(np.mean([h.at(t).evaluate(q).round_s for t, q in enumerate(ob.plans)]))
+
+
+def test_offline_budgets_no_schedule_meets_have_a_bound_and_no_schedule() -> None:
+    slot = collapipe_slot(**TINY[0], seed=2)
+    free = CollaPipeHorizon(slot, np.vstack([slot.gains, slot.gains * 2]), np.full(2, np.inf))
+    least = np.min([free.at(0).evaluate(q).energy_j for q in collapipe_plans(free.at(0))
+                    if not free.at(0).check(q)], axis=0)
+    h = CollaPipeHorizon(slot, free.gains, 0.5 * least)  # below what any plan spends on device 0 and 1
+    ob = offline_bound(h, iterations=10)
+    assert ob.upper is None and ob.plans is None and math.isinf(ob.gap)
+    assert math.isfinite(ob.lower) and ob.lower > 0
 
 
 def test_a_channel_trace_round_trips_and_bad_traces_are_named(tmp_path) -> None:
@@ -201,3 +219,31 @@ def test_a_slot_plan_runs_on_a_real_encoder_decoder() -> None:
         assert r["compute_meas_s"] > 0 and r["memory_meas_bytes"] >= 0
     assert run.measured_s > 0 and run.predicted_s > 0 and run.replayed_s > 0
     assert run.wall_s > 0
+
+
+def test_split_learning_takes_the_fastest_cut_that_fits_by_hand() -> None:
+    p = collapipe_slot(2, 3, batch_size=4, seed=3, memory=False)
+    f_edge, rate = 2e12, 5e7
+    B, rho = p.batch_size, p.backward_ratio
+
+    def by_hand(c: int) -> tuple[float, float, float]:
+        dev = (1 + rho) * B * float(p.block_flops[:c].sum())
+        edge = (1 + rho) * B * float(p.block_flops[c:].sum())
+        hop = 8 * B * p.hidden_bytes / rate
+        mem = 16 * float(p.block_params[:c].sum()) + B * float(p.block_act_bytes[:c].sum())
+        energy = p.energy_per_flop[0] * dev + p.power_cap_w[0] * hop
+        return dev / p.device_flops[0] + 2 * hop + edge / f_edge, energy, mem
+
+    rows = [by_hand(c) for c in (1, 2, 3)]
+    sl = p.split_learning(0, f_edge, rate)
+    best = min(range(3), key=lambda i: rows[i][0])
+    assert sl["cut"] == best + 1 and sl["fits"] == 1.0
+    assert sl["round_s"] == pytest.approx(rows[best][0]) and sl["energy_j"] == pytest.approx(rows[best][1])
+    # a memory cap that admits only the first block: the cut is 1 whatever its latency
+    capped = dataclasses.replace(p, device_memory=np.array([rows[0][2], np.inf]))
+    one = capped.split_learning(0, f_edge, rate)
+    assert one["cut"] == 1 and one["memory_bytes"] == pytest.approx(rows[0][2])
+    none = dataclasses.replace(p, device_memory=np.array([rows[0][2] * 0.5, np.inf])).split_learning(0, f_edge, rate)
+    assert none["fits"] == 0.0
+    with pytest.raises(ProblemDataError, match="edge_flops"):
+        p.split_learning(0, 0.0, rate)

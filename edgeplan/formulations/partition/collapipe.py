@@ -333,6 +333,47 @@ class CollaPipeSlot:
                 "energy_j": self.local_iters * float(self.energy_per_flop[k]) * work, "memory_bytes": mem,
                 "fits": float(mem <= self.device_memory[k])}
 
+    def split_learning(self, k: int, edge_flops: float, d2e_rate_bps: float | None = None) -> dict[str, float]:
+        r"""Split learning with one cut (the split-learning baseline): device ``k`` trains the first :math:`c`
+        encoder blocks on the full batch, sends the cut's activations to the edge over the D2E link (and gets
+        their gradients back at the same rate), and the edge trains the other :math:`L - c` blocks and the
+        decoder at ``edge_flops``:
+
+        .. math::
+
+            T(c) = \tau\Big[\frac{(1+\rho) B \sum_{v<c} W_v}{f_k} + \frac{2 \cdot 8 B h}{r^{\rm D2E}}
+            + \frac{(1+\rho) B \sum_{v\ge c} W_v}{f^{\rm edge}} + B\,t^{\rm edge}\Big] + T^{\rm up},
+
+        energy :math:`\tau[\epsilon_k (1+\rho) B \sum_{v<c} W_v + \bar p_k\, 8 B h / r^{\rm D2E}]`, memory
+        :math:`\sigma \sum_{v<c} n_v + B \sum_{v<c} a_v`. Returns the fastest cut :math:`c \in 1..L` whose
+        memory fits (``fits`` 0 when none does: then the cut of least memory, for reference).
+
+        Parameters
+        ----------
+        k
+            The device holding the data.
+        edge_flops
+            The edge server's training speed (FLOP/s, > 0).
+        d2e_rate_bps
+            The device-to-edge rate (bit/s, > 0); default the slot's ``d2e_rate_bps``.
+        """
+        f_edge = as_scalar("edge_flops", edge_flops, min_value=0, strict_min=True)
+        rate = self.d2e_rate_bps if d2e_rate_bps is None else as_scalar("d2e_rate_bps", d2e_rate_bps, min_value=0,
+                                                                         strict_min=True)
+        B, tau = self.batch_size, self.local_iters
+        work = (1.0 + self.backward_ratio) * B * np.cumsum(self.block_flops)  # blocks 0..c-1 on the device
+        total = (1.0 + self.backward_ratio) * B * float(self.block_flops.sum())
+        bits = 8.0 * B * self.hidden_bytes
+        hop = bits / rate if bits > 0 else 0.0
+        rnd = tau * (work / self.device_flops[k] + 2.0 * hop + (total - work) / f_edge
+                     + B * self.edge_s_per_sample) + self.upload_s
+        energy = tau * (self.energy_per_flop[k] * work + self.power_cap_w[k] * hop)
+        mem = self.state_bytes_per_param * np.cumsum(self.block_params) + B * np.cumsum(self.block_act_bytes)
+        fits = mem <= self.device_memory[k]
+        c = int(np.argmin(np.where(fits, rnd, np.inf))) if fits.any() else int(np.argmin(mem))
+        return {"cut": float(c + 1), "round_s": float(rnd[c]), "energy_j": float(energy[c]),
+                "memory_bytes": float(mem[c]), "fits": float(fits.any())}
+
     def describe(self) -> str:
         return (f"CollaPipe slot {self.name}: {self.n_devices} devices, {self.n_blocks} encoder blocks, batch "
                 f"{self.batch_size}, M in {list(self.micro_batches)}, {self.n_units} bandwidth units of "
