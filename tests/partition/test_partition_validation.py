@@ -114,8 +114,15 @@ def test_gloo_pipeline_runs_the_plan(zoo, timing: str) -> None:
     p = vp.host_pipeline_problem(prof, 2, rates_bps=100e6, n_micro=3, minimize="iteration")
     plan = ep.solve(p, "pipeline-dp").plan
     rep = vp.validate_pipeline(p, plan, SPEC, z.example_inputs, timeout_s=120, timing=timing)
-    assert rep.kind.startswith(f"pipeline (2 processes, 3 micro-batches, {timing} timing)")
-    assert rep.measured_s > 0 and rep.predicted_s == pytest.approx(p.evaluate(plan).iteration_s)
+    assert rep.kind.startswith(f"pipeline (2 processes, 3 micro-batches, {timing} timing; predicted from block times")
+    met = p.evaluate(plan)
+    assert rep.measured_s > 0 and rep.details["profile_predicted_s"] == pytest.approx(met.iteration_s)
+    blocks = rep.details["block_s"]  # re-measured in the stage processes, one figure per block of the stage
+    assert [len(blocks[s]) for s in range(2)] == np.diff(plan.boundaries).tolist()
+    assert all(t > 0 for s in range(2) for t in blocks[s])
+    F = np.array([sum(blocks[s]) for s in range(2)])
+    assert rep.predicted_s == pytest.approx(p.times_objective(F, np.zeros(2), met.link_s, met.link_latency_s)[1])
+    assert rep.stages[0].predicted_s == pytest.approx(F[0])
     starts, ends = rep.details["start_s"], rep.details["end_s"]
     assert len(ends[0]) == 3 and ends[1][-1] >= ends[0][-1]               # the last stage finishes last
     x = next(c.measured_s for c in rep.stages if c.stage == "link0")       # transfer seconds per micro-batch
@@ -133,6 +140,11 @@ def test_gloo_pipeline_runs_the_plan(zoo, timing: str) -> None:
         vp.validate_pipeline(vp.host_pipeline_problem(prof, 2, micro_batch=2), plan, SPEC, z.example_inputs)
     with pytest.raises(ProblemDataError, match="`timing` = 'wall'"):
         vp.validate_pipeline(p, plan, SPEC, z.example_inputs, timing="wall")
+    with pytest.raises(ProblemDataError, match="`calibrate` = -1"):
+        vp.validate_pipeline(p, plan, SPEC, z.example_inputs, calibrate=-1)
+    if timing == "concurrent":  # no re-measuring: the profile's prediction
+        plain = vp.validate_pipeline(p, plan, SPEC, z.example_inputs, timeout_s=120, timing=timing, calibrate=0)
+        assert plain.predicted_s == pytest.approx(met.iteration_s) and plain.details["block_s"] == {0: [], 1: []}
 
 
 def _listening(pids: set[int]) -> set[str]:

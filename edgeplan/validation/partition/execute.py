@@ -458,7 +458,8 @@ def validate_split(problem: SplitInference, plan: SplitPlan, module: Any, inputs
 
 
 def validate_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inputs: Any, *,
-                      timeout_s: float = 120.0, threads: int = 1, timing: str = "auto") -> PartitionValidationReport:
+                      timeout_s: float = 120.0, threads: int = 1, timing: str = "auto", calibrate: int = 7,
+                      ) -> PartitionValidationReport:
     """Run ``plan`` as one process per stage (gloo on 127.0.0.1) for ``problem.n_micro`` micro-batches.
 
     Parameters
@@ -476,6 +477,11 @@ def validate_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any
         alone and the schedule runs on a virtual clock: what separate devices would do, when the host has fewer
         cores than the stages), or ``"auto"``: dilated when stages x threads reach the host's cores. See
         :mod:`edgeplan.validation.partition.gloo`.
+    calibrate
+        Timed runs per block in each stage process before the pipeline runs (the median is kept): the
+        prediction is the problem's schedule model with these stage times (under the run's own timing, in the
+        run's processes) and the planned links; the profile's prediction is in ``details["profile_predicted_s"]``.
+        0: predict from the profile alone.
 
     Returns
     -------
@@ -484,7 +490,8 @@ def validate_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any
     """
     from edgeplan.validation.partition.gloo import run_pipeline
 
-    return run_pipeline(problem, plan, model, inputs, timeout_s=timeout_s, threads=threads, timing=timing)
+    return run_pipeline(problem, plan, model, inputs, timeout_s=timeout_s, threads=threads, timing=timing,
+                        calibrate=calibrate)
 
 
 # -- the registry's entry points ------------------------------------------------------------------------------------

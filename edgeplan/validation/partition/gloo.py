@@ -74,6 +74,30 @@ def join_group(rank: int, world: int, store: str, job: dict[str, Any]) -> Any:
     return _build(job["model"])
 
 
+def calibrate_blocks(bg: Any, blocks: Any, repeats: int, lock: Any | None) -> list[float]:
+    """Each block's forward seconds in this process: the median of ``repeats`` timed runs after one warm-up,
+    each holding ``lock`` when given (dilated timing: measured alone, as the run will compute) or not
+    (concurrent: beside the other stages' calibration, as the run will compute); ``[]`` when ``repeats`` is 0."""
+    import contextlib
+
+    import torch
+
+    out = []
+    for v in blocks if repeats else ():
+        one = bg.stage([v])
+        env = {n: bg.example[n] if n in bg.example else bg.value(n) for n in one.inputs}
+        times = []
+        with torch.no_grad():
+            one.run(env)
+            for _ in range(repeats):
+                with lock if lock is not None else contextlib.nullcontext():
+                    c0 = time.perf_counter()
+                    one.run(env)
+                    times.append(time.perf_counter() - c0)
+        out.append(float(np.median(times)))
+    return out
+
+
 def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any, lock: Any) -> None:
     """One pipeline stage (runs in a spawned process)."""
     import torch
@@ -97,8 +121,9 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
         with torch.no_grad():
             mine.run({**bg.example, **{n: bg.value(n) for n in mine.inputs if n not in bg.example}})   # warm up
         M = job["n_micro"]
-        dist.barrier()
         dilated = job["dilated"]
+        block_s = calibrate_blocks(bg, range(b[rank], b[rank + 1]), job["calibrate"], lock if dilated else None)
+        dist.barrier()
         t0 = 0.0 if dilated else time.perf_counter()
         start, end = np.zeros(M), np.zeros(M)
         link_free = 0.0
@@ -146,10 +171,10 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
         for w in pending:
             w.wait()
         dist.barrier()
-        results.put((rank, t0, start, end, nbytes, None))
+        results.put((rank, t0, start, end, nbytes, block_s, None))
         dist.destroy_process_group()
     except Exception:                                          # report, never hang the parent
-        results.put((rank, 0.0, None, None, 0.0, traceback.format_exc()))
+        results.put((rank, 0.0, None, None, 0.0, None, traceback.format_exc()))
 
 
 def collect_ranks(procs: list[Any], results: Any, world: int, timeout_s: float, what: str) -> dict[int, Any]:
@@ -184,7 +209,7 @@ TIMINGS = ("auto", "concurrent", "dilated")
 
 
 def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inputs: Any, *,
-                 timeout_s: float = 120.0, threads: int = 1, timing: str = "auto") -> Any:
+                 timeout_s: float = 120.0, threads: int = 1, timing: str = "auto", calibrate: int = 7) -> Any:
     """See :func:`edgeplan.validation.partition.execute.validate_pipeline`."""
     import torch.multiprocessing as tmp
 
@@ -194,6 +219,8 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
         raise PlanError(f"`plan` is a {type(plan).__name__}; expected a PipelinePlan")
     if timing not in TIMINGS:
         raise ProblemDataError(f"`timing` = {timing!r}; expected one of {', '.join(map(repr, TIMINGS))}")
+    if isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 0:
+        raise ProblemDataError(f"`calibrate` = {calibrate!r}; expected a count of timed runs per block >= 0")
     if problem.training:
         raise ProblemDataError("validate_pipeline runs inference pipelines; the problem has mode='training'")
     problem.check(plan)
@@ -207,7 +234,7 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
     lat = [float(problem.latency_s[dev[s], dev[s + 1]]) for s in range(S - 1)]
     job = {"model": model, "inputs": args, "profile": problem.model.to_json(), "boundaries": plan.boundaries.tolist(),
            "n_micro": problem.n_micro, "rate": rate, "latency": lat, "timeout_s": timeout_s, "threads": threads,
-           "interface": loopback_interface()}
+           "interface": loopback_interface(), "calibrate": int(calibrate)}
     dilated = timing == "dilated" or (timing == "auto" and S * threads >= (os.cpu_count() or 1))
     job["dilated"] = dilated
     ctx = tmp.get_context("spawn")
@@ -223,29 +250,33 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
     finally:
         private.cleanup()
     t0 = min(g[1] for g in got.values())
-    first = got[0][2][0]
-    last = got[S - 1][3][-1]
-    measured = last - first
+    measured = got[S - 1][3][-1] - got[0][2][0]
     m = problem.evaluate(plan)
-    comps = []
-    for s in range(S):
-        comp = np.median(got[s][3] - got[s][2])
-        comps.append(StageComparison(f"stage{s} (dev {int(dev[s])})", float(m.forward_s[s]), float(comp),
-                                     f"blocks {plan.boundaries[s]}..{plan.boundaries[s + 1] - 1}"))
-        if s < S - 1:
-            comps.append(StageComparison(f"link{s}", float(m.link_s[s]), 8.0 * got[s][4] / rate[s],
-                                         f"{got[s][4]:.0f} B per micro-batch (emulated FIFO)"))
     F = np.array([np.median(got[s][3] - got[s][2]) for s in range(S)])
     X = np.array([8.0 * got[s][4] / rate[s] for s in range(S - 1)])
     _, from_measured = problem.times_objective(F, np.zeros(S), X, np.asarray(lat))
+    cal = [float(np.sum(got[s][5])) for s in range(S)] if calibrate else None
+    pred_F = np.array(cal) if cal is not None else m.forward_s
+    _, predicted = problem.times_objective(pred_F, np.zeros(S), m.link_s, np.asarray(lat))
+    comps = []
+    for s in range(S):
+        comps.append(StageComparison(f"stage{s} (dev {int(dev[s])})", float(pred_F[s]), float(F[s]),
+                                     f"blocks {plan.boundaries[s]}..{plan.boundaries[s + 1] - 1}"
+                                     + (f"; profile {1e3 * m.forward_s[s]:.3f} ms" if cal is not None else "")))
+        if s < S - 1:
+            comps.append(StageComparison(f"link{s}", float(m.link_s[s]), float(X[s]),
+                                         f"{got[s][4]:.0f} B per micro-batch (emulated FIFO)"))
+    source = "block times re-measured in the stage processes" if cal is not None else "the profile's block times"
     return PartitionValidationReport(
         kind=f"pipeline ({S} processes, {problem.n_micro} micro-batches, {'dilated' if dilated else 'concurrent'} "
-             "timing)", stages=tuple(comps),
-        predicted_s=float(m.iteration_s), measured_s=float(measured), output_max_abs_error=0.0, output_rel_error=0.0,
+             f"timing; predicted from {source})", stages=tuple(comps),
+        predicted_s=float(predicted), measured_s=float(measured), output_max_abs_error=0.0, output_rel_error=0.0,
         time_source=m.time_source,
         details={"start_s": {s: (got[s][2] - t0).tolist() for s in got},
                  "end_s": {s: (got[s][3] - t0).tolist() for s in got},
-                 "iteration_from_measured_stages_s": from_measured})
+                 "profile_predicted_s": float(m.iteration_s), "profile_error": float(measured / m.iteration_s - 1)
+                 if m.iteration_s > 0 else float("inf"),
+                 "block_s": {s: list(got[s][5]) for s in got}, "iteration_from_measured_stages_s": from_measured})
 
 
-__all__ = ["TIMINGS", "collect_ranks", "join_group", "run_pipeline"]
+__all__ = ["TIMINGS", "calibrate_blocks", "collect_ranks", "join_group", "run_pipeline"]
