@@ -217,8 +217,17 @@ def test_a_slot_plan_runs_on_a_real_encoder_decoder() -> None:
     for r in run.rows:
         assert r["bytes_sent"] == r["bytes_planned"] == 8 * 32 * 4 * 2  # seq x d x fp32 x 2 samples
         assert r["compute_meas_s"] > 0 and r["memory_meas_bytes"] >= 0
-    assert run.measured_s > 0 and run.predicted_s > 0 and run.replayed_s > 0
-    assert run.wall_s > 0
+    assert run.measured_s > 0 and run.predicted_s > 0 and run.replayed_s > 0 and run.fresh_predicted_s > 0
+    assert run.wall_s > 0 and all(r["compute_pred_s"] > 0 for r in run.rows)
+    assert run.replay_error == pytest.approx(run.measured_s / run.replayed_s - 1)
+
+
+def test_the_executor_names_a_bad_remeasure_count() -> None:
+    from edgeplan.validation.partition.collapipe import ModelSpec, execute_slot_plan
+
+    p = collapipe_slot(2, 2, batch_size=4, seed=0)
+    with pytest.raises(ProblemDataError, match="`remeasure` = -1"):
+        execute_slot_plan(p, CollaPipePlan((1, 1), 2, (8,), (1,)), ModelSpec(2), remeasure=-1)
 
 
 def test_split_learning_takes_the_fastest_cut_that_fits_by_hand() -> None:

@@ -26,8 +26,6 @@ peak resident memory above the built model (the kernel's high-water mark) agains
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -101,11 +99,64 @@ def _saved_bytes(fn: Any) -> tuple[Any, int]:
     return out, total[0]
 
 
+def time_step(forward: Any, repeats: int, lock: Any | None = None, *, warmup: bool = True,
+              ) -> tuple[float, float, int]:
+    """``(forward s, backward s, bytes autograd saved)`` of ``forward()`` (a tensor: backward with ones; a scalar
+    loss: plain backward), each time the median of ``repeats`` (after one warm-up step unless not ``warmup``),
+    every step holding ``lock`` when given (so that it is measured alone, as the dilated run computes) and
+    starting with cold caches (:func:`~edgeplan.validation.partition.gloo.evict_caches`, as a run's op does after
+    the other ranks')."""
+    import contextlib
+
+    import torch
+
+    from edgeplan.validation.partition.gloo import evict_caches
+
+    fs, bs, nbytes = [], [], 0
+    skip = int(warmup)
+    for _ in range(repeats + skip):
+        with lock if lock is not None else contextlib.nullcontext():
+            evict_caches()
+            t0 = time.perf_counter()
+            y, nbytes = _saved_bytes(forward)
+            fs.append(time.perf_counter() - t0)
+            evict_caches()  # the backward comes later in a run, after other ranks' ops
+            t1 = time.perf_counter()
+            y.backward(torch.ones_like(y) if y.dim() else None)
+            bs.append(time.perf_counter() - t1)
+    return float(np.median(fs[skip:])), float(np.median(bs[skip:])), nbytes
+
+
+def time_segment(m: dict[str, Any], spec: ModelSpec, blocks: range, micro_batch: int, repeats: int,
+                 lock: Any | None = None, *, edge: bool = False, warmup: bool = True,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forward and backward seconds and saved bytes of each block in ``blocks`` (block 0 with the embeddings) on
+    one micro-batch, or of the decoder step (``edge``: decoder, head and loss) as one entry."""
+    import torch
+
+    ids = batch(spec, micro_batch)
+    with torch.no_grad():
+        x0 = m["embeddings"](input_ids=ids)
+    rows = []
+    if edge:
+        rows.append(time_step(lambda: torch.nn.functional.cross_entropy(
+            m["head"](m["decoder"](x0.detach().requires_grad_(True))).flatten(0, 1), ids.flatten()), repeats, lock,
+            warmup=warmup))
+    for v in blocks:
+        def fwd(v: int = v) -> Any:
+            x = m["embeddings"](input_ids=ids) if v == 0 else x0.detach().requires_grad_(True)
+            return m["blocks"][v](x)
+
+        rows.append(time_step(fwd, repeats, lock, warmup=warmup))
+    f, b, n = (np.array(c, dtype=float) for c in zip(*rows, strict=True)) if rows else (np.zeros(0),) * 3
+    return f, b, n
+
+
 def calibrate(spec: ModelSpec, micro_batch: int, *, repeats: int = 5) -> dict[str, Any]:
-    """Per block: forward + backward seconds per sample (fastest of ``repeats``; block 0 with the embeddings),
-    bytes autograd saves per sample, parameters; the decoder's seconds per sample; the bytes per sample of
-    the hidden state crossing a cut. Sets torch to one thread (run it in its own process, as
-    :func:`execute_slot_plan` does).
+    """Per block: forward and backward seconds per sample (:func:`time_segment`, fastest of ``repeats``),
+    bytes autograd saves per sample, parameters (block 0 with the embeddings); the decoder step's seconds per
+    sample; the bytes per sample of the hidden state crossing a cut. Sets torch to one thread (run it in its own
+    process, as :func:`execute_slot_plan` does).
 
     Parameters
     ----------
@@ -120,31 +171,14 @@ def calibrate(spec: ModelSpec, micro_batch: int, *, repeats: int = 5) -> dict[st
 
     torch.set_num_threads(1)
     m = build(spec)
-    ids = batch(spec, micro_batch)
-    times, saved, params = [], [], []
-    with torch.no_grad():
-        x0 = m["embeddings"](input_ids=ids)
-    for v, block in enumerate(m["blocks"]):
-        best, nbytes = np.inf, 0
-        for _ in range(repeats):
-            x = x0.detach().requires_grad_(v > 0)
-            t0 = time.perf_counter()
-            y, nbytes = _saved_bytes(lambda x=x, b=block, v=v: b(m["embeddings"](input_ids=ids) if v == 0 else x))
-            y.backward(torch.ones_like(y))
-            best = min(best, time.perf_counter() - t0)
-        times.append(best / micro_batch)
-        saved.append(nbytes / micro_batch)
-        n = sum(p.numel() for p in block.parameters())
-        params.append(n + (sum(p.numel() for p in m["embeddings"].parameters()) if v == 0 else 0))
-    best = np.inf
-    for _ in range(repeats):
-        x = x0.detach().requires_grad_(True)
-        t0 = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(m["head"](m["decoder"](x)).flatten(0, 1), ids.flatten())
-        loss.backward()
-        best = min(best, time.perf_counter() - t0)
-    return {"block_s": np.array(times), "block_act_bytes": np.array(saved), "block_params": np.array(params, float),
-            "edge_s": best / micro_batch, "hidden_bytes": float(spec.seq_len * spec.d_model * 4)}
+    f, b, saved = time_segment(m, spec, range(spec.n_blocks), micro_batch, repeats)
+    ef, eb, _ = time_segment(m, spec, range(0), micro_batch, repeats, edge=True)
+    params = [sum(p.numel() for p in blk.parameters()) for blk in m["blocks"]]
+    params[0] += sum(p.numel() for p in m["embeddings"].parameters())
+    return {"block_f_s": f / micro_batch, "block_b_s": b / micro_batch, "block_s": (f + b) / micro_batch,
+            "block_act_bytes": saved / micro_batch, "block_params": np.array(params, float),
+            "edge_s": float(ef[0] + eb[0]) / micro_batch, "edge_f_s": float(ef[0]) / micro_batch,
+            "hidden_bytes": float(spec.seq_len * spec.d_model * 4)}
 
 
 def host_slot(slot: CollaPipeSlot, cal: dict[str, Any], *, d2e_rate_bps: float = 1e9) -> CollaPipeSlot:
@@ -219,23 +253,23 @@ def _rank(rank: int, world: int, store: str, job: dict[str, Any], results: Any, 
         import torch.distributed as dist
 
         from edgeplan.profiles.memory import MemoryProbe
-        from edgeplan.validation.partition.gloo import join_group
+        from edgeplan.validation.partition.gloo import evict_caches, join_group
 
         join_group(rank, world, store, {**job, "model": None})
         spec, M, b, edge = job["spec"], job["M"], job["b"], world - 1
         m = build(spec)
         ids = batch(spec, M * b)
+        lo, hi = job["ranges"][rank] if rank < edge else (0, 0)
         if rank < edge:
-            lo, hi = job["ranges"][rank]
             mods = torch.nn.ModuleList([*([m["embeddings"]] if rank == 0 else []), *m["blocks"][lo:hi]])
         else:
             mods = torch.nn.ModuleList([m["decoder"], m["head"]])
-        del m
         opt = torch.optim.Adam(mods.parameters(), lr=1e-4)
         shape = (b, spec.seq_len, spec.d_model)
-        kept, comp, sent, works = {}, {}, [], []
+        kept, comp, sent, works, again = {}, {}, [], [], []
+        evict_caches()  # its scratch is allocated before the memory probe starts
         with MemoryProbe() as probe:
-            for _ in range(job["iterations"]):
+            for it in range(job["iterations"] + 1):  # the first a warm-up
                 t_wall = time.perf_counter()
                 for op, mb in one_f_one_b(rank, world, M):
                     tok = ids[mb * b:(mb + 1) * b]
@@ -274,7 +308,8 @@ def _rank(rank: int, world: int, store: str, job: dict[str, Any], results: Any, 
                             gx = x.grad.contiguous()
                             works.append((dist.isend(gx, rank - 1), gx))
                             sent.append(gx.numel() * gx.element_size())
-                    comp[(op, mb)] = min(comp.get((op, mb), np.inf), dt)  # the fastest of the iterations
+                    if it:
+                        comp.setdefault((op, mb), []).append(dt)
                 for w, _ in works:
                     w.wait()
                 works.clear()
@@ -282,8 +317,14 @@ def _rank(rank: int, world: int, store: str, job: dict[str, Any], results: Any, 
                     opt.step()
                     opt.zero_grad()
                 wall = time.perf_counter() - t_wall  # the last iteration's
-        results.put((rank, {"compute": comp, "sent": sent, "wall_s": wall, "peak_bytes": probe.peak_mb * 2**20},
-                     ""))
+                if it and job["remeasure"]:  # this rank's blocks again, alone, between the timed iterations
+                    again.append(time_segment(m, spec, range(lo, hi), b, job["remeasure"], lock, edge=rank == edge,
+                                              warmup=False))
+                    opt.zero_grad()
+        f, bw = (np.median([r[i] for r in again], axis=0) for i in (0, 1)) if again else (np.zeros(0),) * 2
+        comp = {k: float(np.median(v)) for k, v in comp.items()}  # each op's median over the timed iterations
+        results.put((rank, {"compute": comp, "sent": sent, "wall_s": wall, "peak_bytes": probe.peak_mb * 2**20,
+                            "block_f_s": f, "block_b_s": bw}, ""))
         dist.barrier()
         dist.destroy_process_group()
     except BaseException:  # reported to the parent
@@ -297,13 +338,15 @@ class CollaPipeRun:
     Attributes
     ----------
     predicted_s, replayed_s, measured_s
-        Iteration time: the slot model's estimate, the exact 1F1B replay with the calibrated times, and the
-        replay with the times measured in the run.
+        Iteration time: the slot model's closed-form estimate and the exact 1F1B replay, both with the block
+        times re-measured in the ranks' processes, and the replay with the times measured in the run.
     wall_s
         The run's wall-clock time (dilated: stages took turns computing).
     rows
         Per stage (devices, then the edge): predicted and measured compute per micro-batch (s), bytes per
         transfer planned and sent, peak memory predicted and measured (bytes).
+    fresh_predicted_s
+        The slot model's estimate with the block times of :func:`calibrate` (a separate process before the run).
     """
 
     predicted_s: float
@@ -311,16 +354,22 @@ class CollaPipeRun:
     measured_s: float
     wall_s: float
     rows: list[dict[str, Any]]
+    fresh_predicted_s: float = float("nan")
 
     @property
     def error(self) -> float:
-        """Measured over predicted, minus 1."""
+        """Measured over the slot model's estimate, minus 1."""
         return self.measured_s / self.predicted_s - 1.0
 
+    @property
+    def replay_error(self) -> float:
+        """Measured over the exact replay of the planned schedule, minus 1."""
+        return self.measured_s / self.replayed_s - 1.0
+
     def __str__(self) -> str:
-        lines = [f"CollaPipe iteration: predicted {1e3 * self.predicted_s:.1f} ms (slot model; exact 1F1B replay "
-                 f"{1e3 * self.replayed_s:.1f} ms), measured {1e3 * self.measured_s:.1f} ms ({self.error:+.1%}); "
-                 f"wall {1e3 * self.wall_s:.0f} ms (dilated)",
+        lines = [f"CollaPipe iteration: measured {1e3 * self.measured_s:.1f} ms; predicted {1e3 * self.replayed_s:.1f} "
+                 f"ms by the exact 1F1B replay ({self.replay_error:+.1%}), {1e3 * self.predicted_s:.1f} ms by the "
+                 f"slot model ({self.error:+.1%}); wall {1e3 * self.wall_s:.0f} ms (dilated)",
                  f"{'stage':<10}{'compute pred ms':>16}{'meas':>9}{'bytes planned':>15}{'sent':>9}"
                  f"{'memory pred MB':>16}{'meas':>9}"]
         for r in self.rows:
@@ -351,7 +400,7 @@ def validate_collapipe(problem: CollaPipeSlot, plan: CollaPipePlan, *, device: s
 
 
 def execute_slot_plan(slot: CollaPipeSlot, plan: CollaPipePlan, spec: ModelSpec, *, d2e_rate_bps: float = 1e9,
-                      iterations: int = 3, timeout_s: float = 300.0) -> CollaPipeRun:
+                      iterations: int = 3, remeasure: int = 5, timeout_s: float = 300.0) -> CollaPipeRun:
     """Run one training iteration of ``plan`` on ``spec``'s encoder-decoder (module docstring). Spawns
     processes: call it under ``if __name__ == "__main__":`` in a script.
 
@@ -367,40 +416,44 @@ def execute_slot_plan(slot: CollaPipeSlot, plan: CollaPipePlan, spec: ModelSpec,
         Rate of the hop from the last device to the edge and back.
     iterations
         Iterations run; each op's compute is its fastest over them (as :func:`calibrate` takes the fastest).
+    remeasure
+        Timed steps per block with which each rank re-measures its blocks after the run, alone (the fastest is
+        kept): these times make the prediction. 0: predict from :func:`calibrate`'s separate process.
     timeout_s
         Processes still running after this are terminated.
     """
-    import torch.multiprocessing as tmp
+    from edgeplan.validation.partition.gloo import loopback_interface, run_ranks
 
-    from edgeplan.validation.partition.gloo import collect_ranks, loopback_interface
-
+    if isinstance(remeasure, bool) or not isinstance(remeasure, int) or remeasure < 0:
+        raise ProblemDataError(f"`remeasure` = {remeasure!r}; expected a count of timed steps per block >= 0")
     if spec.n_blocks != slot.n_blocks:
         raise ProblemDataError(f"`spec.n_blocks` = {spec.n_blocks}; expected the slot's {slot.n_blocks}")
     M = plan.micro_batches
     b = slot.batch_size // M
     cal = in_fresh_process(calibrate, spec, b, steady=False)  # a process like the ranks', one thread
-    host = host_slot(slot, cal, d2e_rate_bps=d2e_rate_bps)
-    pred = host.evaluate(plan)
+    fresh = host_slot(slot, cal, d2e_rate_bps=d2e_rate_bps).evaluate(plan).iteration_s
     ends = np.cumsum(plan.segments)
     ranges = [(int(e - n), int(e)) for n, e in zip(plan.segments, ends, strict=True)]
     K = slot.n_devices
     world = K + 1
     job = {"spec": spec, "M": M, "b": b, "ranges": ranges, "threads": 1, "interface": loopback_interface(),
-           "timeout_s": timeout_s, "iterations": iterations}
-    ctx = tmp.get_context("spawn")
-    results, lock = ctx.Queue(), ctx.Lock()
-    with tempfile.TemporaryDirectory(prefix="edgeplan-collapipe-") as tmpdir:
-        store = os.path.join(tmpdir, "store")
-        procs = [ctx.Process(target=_rank, args=(r, world, store, job, results, lock), daemon=True)
-                 for r in range(world)]
-        for p in procs:
-            p.start()
-        got = {r: item[1] for r, item in collect_ranks(procs, results, world, timeout_s,
-                                                       "CollaPipe iteration").items()}
+           "timeout_s": timeout_s, "iterations": iterations,
+           "remeasure": remeasure}
+    got = {r: item[1] for r, item in run_ranks(_rank, world, job, timeout_s, "CollaPipe iteration").items()}
+    if remeasure:  # the ranks' own re-measured times (per micro-batch), per sample as the slot model takes them
+        f = np.concatenate([got[r]["block_f_s"] for r in range(K)]) / b
+        bw = np.concatenate([got[r]["block_b_s"] for r in range(K)]) / b
+        cal = {**cal, "block_f_s": f, "block_b_s": bw, "block_s": f + bw,
+               "edge_s": float(got[K]["block_f_s"][0] + got[K]["block_b_s"][0]) / b,
+               "edge_f_s": float(got[K]["block_f_s"][0]) / b}
+    host = host_slot(slot, cal, d2e_rate_bps=d2e_rate_bps)
+    pred = host.evaluate(plan)
     e_s, y_s = host.edge_stage_s(M)
     per_xfer = [x / 2 for x in pred.link_s] + [y_s / 2]  # one direction of each hop
-    planned_c = [{(op, m): pred.compute_s[s] / 2 for op in "FB" for m in range(M)} for s in range(K)]
-    planned_c.append({(op, m): e_s / 2 for op in "FB" for m in range(M)})
+    fwd = [b * float(cal["block_f_s"][lo:hi].sum()) for lo, hi in ranges] + [b * cal["edge_f_s"]]
+    both = [*pred.compute_s, e_s]
+    planned_c = [{(op, m): fwd[s] if op == "F" else both[s] - fwd[s] for op in "FB" for m in range(M)}
+                 for s in range(world)]
     measured_c = [got[r]["compute"] for r in range(world)]
     phi = np.minimum(M, K - np.arange(K)) if slot.schedule == "1f1b" else np.full(K, M)
     a = [float(cal["block_act_bytes"][lo:hi].sum()) for lo, hi in ranges]
@@ -416,7 +469,7 @@ def execute_slot_plan(slot: CollaPipeSlot, plan: CollaPipePlan, spec: ModelSpec,
                      "memory_pred_bytes": (slot.state_bytes_per_param - 4) * n[r] + phi[r] * b * a[r] if r < K
                      else float("nan"), "memory_meas_bytes": got[r]["peak_bytes"]})
     return CollaPipeRun(float(pred.iteration_s), replay(planned_c, per_xfer, M), replay(measured_c, per_xfer, M),
-                        max(got[r]["wall_s"] for r in range(world)), rows)
+                        max(got[r]["wall_s"] for r in range(world)), rows, float(fresh))
 
 
 __all__ = ["CollaPipeRun", "ModelSpec", "build", "calibrate", "execute_slot_plan", "host_slot", "one_f_one_b",
