@@ -142,8 +142,13 @@ def test_gloo_pipeline_runs_the_plan(zoo, timing: str) -> None:
         vp.validate_pipeline(p, plan, SPEC, z.example_inputs, timing="wall")
     with pytest.raises(ProblemDataError, match="`calibrate` = -1"):
         vp.validate_pipeline(p, plan, SPEC, z.example_inputs, calibrate=-1)
+    with pytest.raises(ProblemDataError, match="`iterations` = 0"):
+        vp.validate_pipeline(p, plan, SPEC, z.example_inputs, iterations=0)
+    spans = rep.details["iterations_s"]  # three timed iterations; the reported one has the median makespan
+    assert len(spans) == 3 and rep.measured_s == sorted(spans)[1]
     if timing == "concurrent":  # no re-measuring: the profile's prediction
-        plain = vp.validate_pipeline(p, plan, SPEC, z.example_inputs, timeout_s=120, timing=timing, calibrate=0)
+        plain = vp.validate_pipeline(p, plan, SPEC, z.example_inputs, timeout_s=120, timing=timing, calibrate=0,
+                                     iterations=1)
         assert plain.predicted_s == pytest.approx(met.iteration_s) and plain.details["block_s"] == {0: [], 1: []}
 
 

@@ -9,17 +9,23 @@ back as real tensors, then an Adam step on every segment.
 
 **Timing.** On a 2-core host the device processes cannot compute at once at their own speed, so each computes
 only while it holds a lock shared by all (its compute is measured alone), and the iteration is replayed on a
-virtual clock from the measured compute times (each op's fastest over ``iterations`` iterations, the first
-a warm-up in effect) and the planned link times (the bytes each transfer really
-carried over the plan's rate, half-duplex links served in the order transfers become ready): the same
-"dilated" timing as the gloo pipeline validator. The wall-clock time of the run is reported beside it.
+virtual clock from the measured compute times (each op's median over ``iterations`` timed iterations after
+a warm-up one) and the planned link times (the bytes each transfer really carried over the plan's rate,
+half-duplex links served in the order transfers become ready): the same "dilated" timing as the gloo pipeline
+validator. The wall-clock time of the run is reported beside it. Every rank runs in a steady allocator with
+huge pages for torch (:func:`~edgeplan.validation.partition.gloo.run_ranks`): without it the micro-batches in
+flight page-faulted their memory back and backward ops ran 10-15 % slower than the same op alone.
 
-**Prediction.** :func:`host_slot` rebases the plan's slot on this host: the blocks' forward-and-backward times
-per sample and the decoder's are measured (:func:`calibrate`), every device runs at host speed, and the links keep
-the plan's bandwidth, power and gains. The report sets ``host_slot(...).evaluate(plan)`` (the slot model's
-1F1B estimate) and an exact replay of the same schedule with the calibrated times beside the measured
-iteration; per device the planned against the measured compute per micro-batch, the bytes per transfer and the
-peak resident memory above the built model (the kernel's high-water mark) against the model's
+**Prediction.** :func:`host_slot` rebases the plan's slot on this host: every device runs at host speed and the
+links keep the plan's bandwidth, power and gains. The blocks' forward and backward times come from the ranks
+themselves: between the timed iterations each rank times its own blocks once more, alone and from cold caches
+(:func:`time_segment`; ``remeasure`` steps each, the median over iterations kept), so the prediction sees the
+host's speed of the same seconds (on this shared host it drifts by tens of per cent over minutes);
+:func:`calibrate` in a separate process beforehand supplies the bytes and parameters, and its times give the
+report's ``fresh_predicted_s``. The report sets the slot model's closed-form estimate
+(``host_slot(...).evaluate(plan)``) and an exact replay of the same 1F1B schedule with these times beside the
+measured iteration; per device the predicted against the measured compute per micro-batch, the bytes per
+transfer and the peak resident memory above the built model (the kernel's high-water mark) against the model's
 :math:`(\sigma - 4)\,n + \phi\, b\, a` (weights excluded: they exist before the iteration).
 """
 
@@ -153,7 +159,7 @@ def time_segment(m: dict[str, Any], spec: ModelSpec, blocks: range, micro_batch:
 
 
 def calibrate(spec: ModelSpec, micro_batch: int, *, repeats: int = 5) -> dict[str, Any]:
-    """Per block: forward and backward seconds per sample (:func:`time_segment`, fastest of ``repeats``),
+    """Per block: forward and backward seconds per sample (:func:`time_segment`, median of ``repeats``),
     bytes autograd saves per sample, parameters (block 0 with the embeddings); the decoder step's seconds per
     sample; the bytes per sample of the hidden state crossing a cut. Sets torch to one thread (run it in its own
     process, as :func:`execute_slot_plan` does).
@@ -415,10 +421,11 @@ def execute_slot_plan(slot: CollaPipeSlot, plan: CollaPipePlan, spec: ModelSpec,
     d2e_rate_bps
         Rate of the hop from the last device to the edge and back.
     iterations
-        Iterations run; each op's compute is its fastest over them (as :func:`calibrate` takes the fastest).
+        Timed iterations after a warm-up one; each op's compute is its median over them.
     remeasure
-        Timed steps per block with which each rank re-measures its blocks after the run, alone (the fastest is
-        kept): these times make the prediction. 0: predict from :func:`calibrate`'s separate process.
+        Timed steps per block with which each rank re-measures its blocks after each timed iteration, alone
+        (the median over all is kept): these times make the prediction. 0: predict from :func:`calibrate`'s
+        separate process.
     timeout_s
         Processes still running after this are terminated.
     """

@@ -458,9 +458,10 @@ def validate_split(problem: SplitInference, plan: SplitPlan, module: Any, inputs
 
 
 def validate_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inputs: Any, *,
-                      timeout_s: float = 120.0, threads: int = 1, timing: str = "auto", calibrate: int = 7,
-                      ) -> PartitionValidationReport:
-    """Run ``plan`` as one process per stage (gloo on 127.0.0.1) for ``problem.n_micro`` micro-batches.
+                      timeout_s: float = 120.0, threads: int = 1, timing: str = "auto", calibrate: int = 3,
+                      iterations: int = 3) -> PartitionValidationReport:
+    """Run ``plan`` as one process per stage (gloo on 127.0.0.1): ``iterations`` timed iterations of
+    ``problem.n_micro`` micro-batches after a warm-up one; the iteration of the median makespan is reported.
 
     Parameters
     ----------
@@ -478,10 +479,12 @@ def validate_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any
         cores than the stages), or ``"auto"``: dilated when stages x threads reach the host's cores. See
         :mod:`edgeplan.validation.partition.gloo`.
     calibrate
-        Timed runs per block in each stage process before the pipeline runs (the median is kept): the
-        prediction is the problem's schedule model with these stage times (under the run's own timing, in the
-        run's processes) and the planned links; the profile's prediction is in ``details["profile_predicted_s"]``.
-        0: predict from the profile alone.
+        Timed runs of its blocks that each stage process makes after every iteration (the median over the timed
+        iterations' is kept): the prediction is the problem's schedule model with these stage times (under the
+        run's own timing, in the run's processes, in the same seconds) and the planned links; the profile's
+        prediction is in ``details["profile_predicted_s"]``. 0: predict from the profile alone.
+    iterations
+        Timed iterations.
 
     Returns
     -------
@@ -491,7 +494,7 @@ def validate_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any
     from edgeplan.validation.partition.gloo import run_pipeline
 
     return run_pipeline(problem, plan, model, inputs, timeout_s=timeout_s, threads=threads, timing=timing,
-                        calibrate=calibrate)
+                        calibrate=calibrate, iterations=iterations)
 
 
 # -- the registry's entry points ------------------------------------------------------------------------------------

@@ -20,6 +20,13 @@ arrival times on the same clock. The result is the schedule the devices would ru
 computation (time dilated: the run takes longer than the timeline it reports). ``"auto"`` is dilated when
 stages x threads reach the host's cores (nothing left for gloo's transfer threads and the rest of the host).
 
+Prediction. After each timed iteration, each stage process times each of its blocks once more (``calibrate``
+runs, the median kept, each from cold caches and, when dilated, holding the lock): the prediction is the
+problem's schedule model with these stage times and the planned links, so that it sees the host's speed in the
+run's own processes and seconds (on a shared host the speed drifts by tens of per cent over minutes, and a
+profile measured in another process carries that drift). The profile's own prediction is reported beside it.
+Every rank runs in a steady allocator with huge pages for torch (:func:`run_ranks`).
+
 The ranks meet through a file store in a private
 temporary directory (nothing listens for the rendezvous) and gloo binds its pairs to the loopback interface
 (``GLOO_SOCKET_IFNAME``), so nothing listens beyond loopback. The parent collects the timings from a queue,
@@ -89,30 +96,33 @@ def evict_caches() -> None:
     _evict[0].add_(1.0)
 
 
-def calibrate_blocks(bg: Any, blocks: Any, repeats: int, lock: Any | None) -> list[float]:
-    """Each block's forward seconds in this process: the median of ``repeats`` timed runs after one warm-up,
-    each after :func:`evict_caches` and holding ``lock`` when given (dilated timing: measured alone, as the run
-    will compute) or not (concurrent: beside the other stages' calibration, as the run will compute); ``[]``
-    when ``repeats`` is 0."""
+def calibrate_blocks(bg: Any, blocks: Any, repeats: int, lock: Any | None, *, warmup: bool = True) -> list[float]:
+    """Each block's forward seconds in this process: the stage run block by block (each block's sub-graph fed
+    with what the blocks before it just produced, as the stage runs), ``repeats`` times (after one warm-up pass
+    when ``warmup``), each pass from cold caches (:func:`evict_caches`: the other stages' processes ran on these
+    cores before) and holding ``lock`` when given (dilated timing: measured alone, as the run will compute) or
+    not (concurrent: beside the other stages' calibration, as the run will compute); the median per block.
+    ``[]`` when ``repeats`` is 0."""
     import contextlib
 
     import torch
 
-    out = []
-    for v in blocks if repeats else ():
-        one = bg.stage([v])
-        env = {n: bg.example[n] if n in bg.example else bg.value(n) for n in one.inputs}
-        times = []
-        with torch.no_grad():
-            one.run(env)
-            for _ in range(repeats):
-                with lock if lock is not None else contextlib.nullcontext():
-                    evict_caches()
+    blocks = list(blocks) if repeats else []
+    parts = [bg.stage([v]) for v in blocks]
+    need = {n for part in parts for n in part.inputs}
+    start = {n: bg.example[n] if n in bg.example else bg.value(n) for n in need}
+    skip = int(warmup)
+    times = np.zeros((repeats + skip, len(parts)))
+    with torch.no_grad():
+        for r in range(repeats + skip if parts else 0):
+            env = dict(start)
+            with lock if lock is not None else contextlib.nullcontext():
+                evict_caches()
+                for i, part in enumerate(parts):
                     c0 = time.perf_counter()
-                    one.run(env)
-                    times.append(time.perf_counter() - c0)
-        out.append(float(np.median(times)))
-    return out
+                    env.update(part.run(env))
+                    times[r, i] = time.perf_counter() - c0
+    return [float(t) for t in np.median(times[skip:], axis=0)] if parts else []
 
 
 def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any, lock: Any) -> None:
@@ -137,16 +147,11 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
         mine = stages[rank]
         with torch.no_grad():
             mine.run({**bg.example, **{n: bg.value(n) for n in mine.inputs if n not in bg.example}})   # warm up
-        M = job["n_micro"]
+        M, R = job["n_micro"], job["iterations"]
         dilated = job["dilated"]
-        block_s = calibrate_blocks(bg, range(b[rank], b[rank + 1]), job["calibrate"], lock if dilated else None)
-        dist.barrier()
-        t0 = 0.0 if dilated else time.perf_counter()
-        start, end = np.zeros(M), np.zeros(M)
-        link_free = 0.0
-        pending = []
         rate, lat = job["rate"], job["latency"]
         nbytes = 0.0
+
         def flat(values: list[Any]) -> Any:
             return torch.cat([v.contiguous().reshape(-1).view(torch.uint8) for v in values]) if values else \
                 torch.zeros(0, dtype=torch.uint8)
@@ -155,40 +160,49 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
             like = [bg.value(n) for n in cross[rank - 1]]
             sizes = [t.numel() * t.element_size() for t in like]
             buf = torch.zeros(8 + sum(sizes), dtype=torch.uint8)
-        for m in range(M):
-            env = dict(bg.example)
-            if rank > 0:
-                dist.recv(buf, src=rank - 1, tag=m)
-                stamp = float(buf[:8].view(torch.float64)[0])
-                pos = 8
-                for name, t, n in zip(cross[rank - 1], like, sizes, strict=True):
-                    env[name] = buf[pos:pos + n].clone().view(t.dtype).reshape(t.shape)
-                    pos += n
-                while not dilated and time.perf_counter() < stamp:
-                    time.sleep(max(0.0, stamp - time.perf_counter()))
-            if dilated:                         # compute alone, on the virtual clock
-                with lock, torch.no_grad():
-                    c0 = time.perf_counter()
-                    env.update(mine.run(env))
-                    took = time.perf_counter() - c0
-                start[m] = max(stamp if rank > 0 else 0.0, end[m - 1] if m else 0.0)
-                end[m] = start[m] + took
-            else:
-                start[m] = time.perf_counter()
-                with torch.no_grad():
-                    env.update(mine.run(env))
-                end[m] = time.perf_counter()
-            if rank < world - 1:
-                body = flat([env[n] for n in cross[rank]])
-                nbytes = float(body.numel())
-                leave = max(end[m], link_free)
-                link_free = leave + 8.0 * nbytes / rate[rank]
-                msg = torch.cat([torch.tensor([link_free + lat[rank]], dtype=torch.float64).view(torch.uint8), body])
-                pending.append(dist.isend(msg, dst=rank + 1, tag=m))
-        for w in pending:
-            w.wait()
+        start, end, block_s = np.zeros((R, M)), np.zeros((R, M)), []
+        for it in range(R):
+            dist.barrier()
+            link_free, pending = 0.0, []
+            for m in range(M):
+                env = dict(bg.example)
+                if rank > 0:
+                    dist.recv(buf, src=rank - 1, tag=it * M + m)
+                    stamp = float(buf[:8].view(torch.float64)[0])
+                    pos = 8
+                    for name, t, n in zip(cross[rank - 1], like, sizes, strict=True):
+                        env[name] = buf[pos:pos + n].clone().view(t.dtype).reshape(t.shape)
+                        pos += n
+                    while not dilated and time.perf_counter() < stamp:
+                        time.sleep(max(0.0, stamp - time.perf_counter()))
+                if dilated:                         # compute alone, on the virtual clock
+                    with lock, torch.no_grad():
+                        c0 = time.perf_counter()
+                        env.update(mine.run(env))
+                        took = time.perf_counter() - c0
+                    start[it, m] = max(stamp if rank > 0 else 0.0, end[it, m - 1] if m else 0.0)
+                    end[it, m] = start[it, m] + took
+                else:
+                    start[it, m] = time.perf_counter()
+                    with torch.no_grad():
+                        env.update(mine.run(env))
+                    end[it, m] = time.perf_counter()
+                if rank < world - 1:
+                    body = flat([env[n] for n in cross[rank]])
+                    nbytes = float(body.numel())
+                    leave = max(end[it, m], link_free)
+                    link_free = leave + 8.0 * nbytes / rate[rank]
+                    msg = torch.cat([torch.tensor([link_free + lat[rank]], dtype=torch.float64).view(torch.uint8),
+                                     body])
+                    pending.append(dist.isend(msg, dst=rank + 1, tag=it * M + m))
+            for w in pending:
+                w.wait()
+            # this stage's blocks timed again in the same seconds as the iteration (the prediction's times)
+            block_s.append(calibrate_blocks(bg, range(b[rank], b[rank + 1]), job["calibrate"],
+                                            lock if dilated else None, warmup=False))
         dist.barrier()
-        results.put((rank, t0, start, end, nbytes, block_s, None))
+        med = np.median(block_s[1:], axis=0).tolist() if job["calibrate"] else []  # not after the warm-up
+        results.put((rank, 0.0, start, end, nbytes, med, None))
         dist.destroy_process_group()
     except Exception:                                          # report, never hang the parent
         results.put((rank, 0.0, None, None, 0.0, None, traceback.format_exc()))
@@ -260,7 +274,8 @@ TIMINGS = ("auto", "concurrent", "dilated")
 
 
 def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inputs: Any, *,
-                 timeout_s: float = 120.0, threads: int = 1, timing: str = "auto", calibrate: int = 7) -> Any:
+                 timeout_s: float = 120.0, threads: int = 1, timing: str = "auto", calibrate: int = 3,
+                 iterations: int = 3) -> Any:
     """See :func:`edgeplan.validation.partition.execute.validate_pipeline`."""
     from edgeplan.validation.partition.report import PartitionValidationReport, StageComparison
 
@@ -270,6 +285,8 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
         raise ProblemDataError(f"`timing` = {timing!r}; expected one of {', '.join(map(repr, TIMINGS))}")
     if isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 0:
         raise ProblemDataError(f"`calibrate` = {calibrate!r}; expected a count of timed runs per block >= 0")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ProblemDataError(f"`iterations` = {iterations!r}; expected a count of timed iterations >= 1")
     if problem.training:
         raise ProblemDataError("validate_pipeline runs inference pipelines; the problem has mode='training'")
     problem.check(plan)
@@ -283,14 +300,17 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
     lat = [float(problem.latency_s[dev[s], dev[s + 1]]) for s in range(S - 1)]
     job = {"model": model, "inputs": args, "profile": problem.model.to_json(), "boundaries": plan.boundaries.tolist(),
            "n_micro": problem.n_micro, "rate": rate, "latency": lat, "timeout_s": timeout_s, "threads": threads,
-           "interface": loopback_interface(), "calibrate": int(calibrate)}
+           "interface": loopback_interface(), "calibrate": int(calibrate),
+           "iterations": iterations + 1}
     dilated = timing == "dilated" or (timing == "auto" and S * threads >= (os.cpu_count() or 1))
     job["dilated"] = dilated
     got = run_ranks(_worker, S, job, timeout_s, "the pipeline run")
-    t0 = min(g[1] for g in got.values())
-    measured = got[S - 1][3][-1] - got[0][2][0]
+    spans = np.array([got[S - 1][3][i, -1] - got[0][2][i, 0] for i in range(1, iterations + 1)])
+    pick = 1 + int(np.argsort(spans)[(iterations - 1) // 2])  # the iteration of the median makespan
+    measured = float(spans[pick - 1])
+    t0 = min(float(got[s][2][pick, 0]) for s in got)
     m = problem.evaluate(plan)
-    F = np.array([np.median(got[s][3] - got[s][2]) for s in range(S)])
+    F = np.array([np.median(got[s][3][1:] - got[s][2][1:]) for s in range(S)])
     X = np.array([8.0 * got[s][4] / rate[s] for s in range(S - 1)])
     _, from_measured = problem.times_objective(F, np.zeros(S), X, np.asarray(lat))
     cal = [float(np.sum(got[s][5])) for s in range(S)] if calibrate else None
@@ -310,8 +330,8 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
              f"timing; predicted from {source})", stages=tuple(comps),
         predicted_s=float(predicted), measured_s=float(measured), output_max_abs_error=0.0, output_rel_error=0.0,
         time_source=m.time_source,
-        details={"start_s": {s: (got[s][2] - t0).tolist() for s in got},
-                 "end_s": {s: (got[s][3] - t0).tolist() for s in got},
+        details={"start_s": {s: (got[s][2][pick] - t0).tolist() for s in got},
+                 "end_s": {s: (got[s][3][pick] - t0).tolist() for s in got}, "iterations_s": spans.tolist(),
                  "profile_predicted_s": float(m.iteration_s), "profile_error": float(measured / m.iteration_s - 1)
                  if m.iteration_s > 0 else float("inf"),
                  "block_s": {s: list(got[s][5]) for s in got}, "iteration_from_measured_stages_s": from_measured})
