@@ -105,18 +105,30 @@ def _saved_bytes(fn: Any) -> tuple[Any, int]:
     return out, total[0]
 
 
+#: Bytes written between timed calibration steps: more than the last-level cache of the hosts we run on (32 MiB).
+EVICT_BYTES = 64 << 20
+_evict: list[Any] = []
+
+
+def evict_caches() -> None:
+    """Write :data:`EVICT_BYTES` of scratch memory, so that the next step starts with cold caches, as a stage's
+    compute in a run does after the other stages (processes on the same cores) have computed."""
+    import torch
+
+    if not _evict:
+        _evict.append(torch.zeros(EVICT_BYTES // 4))
+    _evict[0].add_(1.0)
+
+
 def time_step(forward: Any, repeats: int, lock: Any | None = None, *, warmup: bool = True,
               ) -> tuple[float, float, int]:
     """``(forward s, backward s, bytes autograd saved)`` of ``forward()`` (a tensor: backward with ones; a scalar
     loss: plain backward), each time the median of ``repeats`` (after one warm-up step unless not ``warmup``),
     every step holding ``lock`` when given (so that it is measured alone, as the dilated run computes) and
-    starting with cold caches (:func:`~edgeplan.validation.partition.gloo.evict_caches`, as a run's op does after
-    the other ranks')."""
+    starting with cold caches (:func:`evict_caches`, as a run's op does after the other ranks')."""
     import contextlib
 
     import torch
-
-    from edgeplan.validation.partition.gloo import evict_caches
 
     fs, bs, nbytes = [], [], 0
     skip = int(warmup)
@@ -259,7 +271,7 @@ def _rank(rank: int, world: int, store: str, job: dict[str, Any], results: Any, 
         import torch.distributed as dist
 
         from edgeplan.profiles.memory import MemoryProbe
-        from edgeplan.validation.partition.gloo import evict_caches, join_group
+        from edgeplan.validation.partition.gloo import join_group
 
         join_group(rank, world, store, {**job, "model": None})
         spec, M, b, edge = job["spec"], job["M"], job["b"], world - 1
@@ -479,5 +491,5 @@ def execute_slot_plan(slot: CollaPipeSlot, plan: CollaPipePlan, spec: ModelSpec,
                         max(got[r]["wall_s"] for r in range(world)), rows, float(fresh))
 
 
-__all__ = ["CollaPipeRun", "ModelSpec", "build", "calibrate", "execute_slot_plan", "host_slot", "one_f_one_b",
-           "replay", "validate_collapipe"]
+__all__ = ["EVICT_BYTES", "CollaPipeRun", "ModelSpec", "build", "calibrate", "evict_caches", "execute_slot_plan",
+           "host_slot", "one_f_one_b", "replay", "time_segment", "time_step", "validate_collapipe"]
