@@ -44,6 +44,14 @@ def test_exact_methods_equal_brute_force(method: str, p: MILP) -> None:
         assert not p.check(r.plan)
 
 
+def test_highs_repairs_a_presolve_solve_error() -> None:
+    """The same model through highspy: "Solve error" from presolve, then infeasible without it."""
+    p = MILP(c=[0.0, 0.0, 0.0], A=[[1.0, -1.0, 0.5]], row_lower=[0.0], row_upper=[0.0], col_lower=[0, -1, 1],
+             col_upper=[0, 1, 1], integrality=[1, 1, 1])
+    r = ep.solve(p, "highs")
+    assert r.status is Status.INFEASIBLE and r.stats["retried_without_presolve"] is True, r
+
+
 def test_scipy_repairs_a_presolve_solve_error() -> None:
     """HiGHS' presolve inside scipy.optimize.milp answered "Solve error" on this infeasible integer model (x1 must
     be 1/2; found by hypothesis): the backend solves it once more without presolve and proves it infeasible."""

@@ -242,6 +242,15 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
         fired = _run(h, ctx.deadline.remaining())
     ms = highspy.HighsModelStatus
     model_status = h.getModelStatus()
+    retried = False
+    if model_status == ms.kSolveError and h.getOptionValue("presolve") != "off" and not fired:
+        # HiGHS' MIP presolve answers "Solve error" on some tiny infeasible integer models (found by hypothesis);
+        # without presolve it proves them infeasible (the scipy backend does the same)
+        h.setOptionValue("presolve", "off")
+        h.clearSolver()
+        with sw.lap("solve"):
+            fired = _run(h, ctx.deadline.remaining())
+        model_status, retried = h.getModelStatus(), True
     info = h.getInfo()
     has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
     x = np.asarray(h.getSolution().col_value) if has_x else None
@@ -268,6 +277,7 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     message = h.modelStatusToString(model_status) + (" (stopped by the watchdog)" if fired else "")
     stats = {"mip_rel_gap": gap, "nodes": int(info.mip_node_count), "simplex_iterations":
              int(info.simplex_iteration_count), "watchdog_fired": fired, "highs_version": h.version(),
-             "guard": guard, "presolve": chosen, "objective_scale": scale, "warm_start": start is not None}
+             "guard": guard, "presolve": chosen, "retried_without_presolve": retried,
+             "objective_scale": scale, "warm_start": start is not None}
     return make_result(milp, "highs", status, x, bound=bound, limit=limit, message=message,
                        build_time=sw.times["build"], solve_time=sw.times["solve"], stats=stats)
