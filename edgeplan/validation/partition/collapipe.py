@@ -282,6 +282,9 @@ def _rank(rank: int, world: int, store: str, job: dict[str, Any], results: Any, 
             mods = torch.nn.ModuleList([*([m["embeddings"]] if rank == 0 else []), *m["blocks"][lo:hi]])
         else:
             mods = torch.nn.ModuleList([m["decoder"], m["head"]])
+        # keep what this rank runs and re-times (the embeddings make every rank's input): not the other blocks
+        m = {"embeddings": m["embeddings"], "blocks": {v: m["blocks"][v] for v in range(lo, hi)},
+             **({"decoder": m["decoder"], "head": m["head"]} if rank == edge else {})}
         opt = torch.optim.Adam(mods.parameters(), lr=1e-4)
         shape = (b, spec.seq_len, spec.d_model)
         kept, comp, sent, works, again = {}, {}, [], [], []
