@@ -81,32 +81,34 @@ def join_group(rank: int, world: int, store: str, job: dict[str, Any]) -> Any:
     return _build(job["model"])
 
 
-def calibrate_blocks(bg: Any, blocks: Any, repeats: int, lock: Any | None, *, warmup: bool = True) -> list[float]:
+def block_parts(bg: Any, blocks: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Each block's own sub-graph, in order, and the values that feed the first of them (built once per stage
+    process: the re-timing passes reuse them)."""
+    parts = [bg.stage([v]) for v in blocks]
+    need = {n for part in parts for n in part.inputs}
+    return parts, {n: bg.example[n] if n in bg.example else bg.value(n) for n in need}
+
+
+def time_blocks(parts: list[Any], start: dict[str, Any], repeats: int, lock: Any | None) -> list[float]:
     """Each block's forward seconds in this process: the stage run block by block (each block's sub-graph fed
-    with what the blocks before it just produced, as the stage runs), ``repeats`` times (after one warm-up pass
-    when ``warmup``), each pass holding ``lock`` when given (dilated timing: measured alone, as the run will
-    compute) or not (concurrent: beside the other stages' calibration, as the run will compute); the median per
-    block. ``[]`` when ``repeats`` is 0. (Writing a cache-sized buffer before each pass, as the CollaPipe
-    executor does, made GPT-2's predictions 8-14 % high on this host and did not help ResNet-18's.)"""
+    with what the blocks before it just produced, as the stage runs), ``repeats`` passes, each holding ``lock``
+    when given (dilated timing: measured alone, as the run computes) or not (concurrent: beside the other
+    stages, as the run computes); the median per block. (Writing a cache-sized buffer before each pass, as the
+    CollaPipe executor does, made GPT-2's predictions 8-14 % high on this host and did not help ResNet-18's.)"""
     import contextlib
 
     import torch
 
-    blocks = list(blocks) if repeats else []
-    parts = [bg.stage([v]) for v in blocks]
-    need = {n for part in parts for n in part.inputs}
-    start = {n: bg.example[n] if n in bg.example else bg.value(n) for n in need}
-    skip = int(warmup)
-    times = np.zeros((repeats + skip, len(parts)))
+    times = np.zeros((repeats, len(parts)))
     with torch.no_grad():
-        for r in range(repeats + skip if parts else 0):
+        for r in range(repeats if parts else 0):
             env = dict(start)
             with lock if lock is not None else contextlib.nullcontext():
                 for i, part in enumerate(parts):
                     c0 = time.perf_counter()
                     env.update(part.run(env))
                     times[r, i] = time.perf_counter() - c0
-    return [float(t) for t in np.median(times[skip:], axis=0)] if parts else []
+    return [float(t) for t in np.median(times, axis=0)] if parts and repeats else []
 
 
 def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any, lock: Any) -> None:
@@ -145,6 +147,7 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
             sizes = [t.numel() * t.element_size() for t in like]
             buf = torch.zeros(8 + sum(sizes), dtype=torch.uint8)
         start, end, block_s = np.zeros((R, M)), np.zeros((R, M)), []
+        parts, feed = block_parts(bg, range(b[rank], b[rank + 1])) if job["calibrate"] else ([], {})
         for it in range(R):
             dist.barrier()
             link_free, pending = 0.0, []
@@ -182,14 +185,13 @@ def _worker(rank: int, world: int, store: str, job: dict[str, Any], results: Any
             for w in pending:
                 w.wait()
             # this stage's blocks timed again in the same seconds as the iteration (the prediction's times)
-            block_s.append(calibrate_blocks(bg, range(b[rank], b[rank + 1]), job["calibrate"],
-                                            lock if dilated else None, warmup=False))
+            block_s.append(time_blocks(parts, feed, job["calibrate"], lock if dilated else None))
         dist.barrier()
         med = np.median(block_s[1:], axis=0).tolist() if job["calibrate"] else []  # not after the warm-up
-        results.put((rank, 0.0, start, end, nbytes, med, None))
+        results.put((rank, start, end, nbytes, med, None))
         dist.destroy_process_group()
     except Exception:                                          # report, never hang the parent
-        results.put((rank, 0.0, None, None, 0.0, None, traceback.format_exc()))
+        results.put((rank, None, None, 0.0, None, traceback.format_exc()))
 
 
 def collect_ranks(procs: list[Any], results: Any, world: int, timeout_s: float, what: str) -> dict[int, Any]:
@@ -289,15 +291,15 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
     dilated = timing == "dilated" or (timing == "auto" and S * threads >= (os.cpu_count() or 1))
     job["dilated"] = dilated
     got = run_ranks(_worker, S, job, timeout_s, "the pipeline run")
-    spans = np.array([got[S - 1][3][i, -1] - got[0][2][i, 0] for i in range(1, iterations + 1)])
+    spans = np.array([got[S - 1][2][i, -1] - got[0][1][i, 0] for i in range(1, iterations + 1)])
     pick = 1 + int(np.argsort(spans)[(iterations - 1) // 2])  # the iteration of the median makespan
     measured = float(spans[pick - 1])
-    t0 = min(float(got[s][2][pick, 0]) for s in got)
+    t0 = min(float(got[s][1][pick, 0]) for s in got)
     m = problem.evaluate(plan)
-    F = np.array([np.median(got[s][3][1:] - got[s][2][1:]) for s in range(S)])
-    X = np.array([8.0 * got[s][4] / rate[s] for s in range(S - 1)])
+    F = np.array([np.median(got[s][2][1:] - got[s][1][1:]) for s in range(S)])
+    X = np.array([8.0 * got[s][3] / rate[s] for s in range(S - 1)])
     _, from_measured = problem.times_objective(F, np.zeros(S), X, np.asarray(lat))
-    cal = [float(np.sum(got[s][5])) for s in range(S)] if calibrate else None
+    cal = [float(np.sum(got[s][4])) for s in range(S)] if calibrate else None
     pred_F = np.array(cal) if cal is not None else m.forward_s
     _, predicted = problem.times_objective(pred_F, np.zeros(S), m.link_s, np.asarray(lat))
     comps = []
@@ -307,18 +309,18 @@ def run_pipeline(problem: PipelinePartition, plan: PipelinePlan, model: Any, inp
                                      + (f"; profile {1e3 * m.forward_s[s]:.3f} ms" if cal is not None else "")))
         if s < S - 1:
             comps.append(StageComparison(f"link{s}", float(m.link_s[s]), float(X[s]),
-                                         f"{got[s][4]:.0f} B per micro-batch (emulated FIFO)"))
+                                         f"{got[s][3]:.0f} B per micro-batch (emulated FIFO)"))
     source = "block times re-measured in the stage processes" if cal is not None else "the profile's block times"
     return PartitionValidationReport(
         kind=f"pipeline ({S} processes, {problem.n_micro} micro-batches, {'dilated' if dilated else 'concurrent'} "
              f"timing; predicted from {source})", stages=tuple(comps),
         predicted_s=float(predicted), measured_s=float(measured), output_max_abs_error=0.0, output_rel_error=0.0,
         time_source=m.time_source,
-        details={"start_s": {s: (got[s][2][pick] - t0).tolist() for s in got},
-                 "end_s": {s: (got[s][3][pick] - t0).tolist() for s in got}, "iterations_s": spans.tolist(),
+        details={"start_s": {s: (got[s][1][pick] - t0).tolist() for s in got},
+                 "end_s": {s: (got[s][2][pick] - t0).tolist() for s in got}, "iterations_s": spans.tolist(),
                  "profile_predicted_s": float(m.iteration_s), "profile_error": float(measured / m.iteration_s - 1)
                  if m.iteration_s > 0 else float("inf"),
-                 "block_s": {s: list(got[s][5]) for s in got}, "iteration_from_measured_stages_s": from_measured})
+                 "block_s": {s: list(got[s][4]) for s in got}, "iteration_from_measured_stages_s": from_measured})
 
 
-__all__ = ["TIMINGS", "calibrate_blocks", "collect_ranks", "join_group", "run_pipeline", "run_ranks"]
+__all__ = ["TIMINGS", "block_parts", "collect_ranks", "join_group", "run_pipeline", "run_ranks", "time_blocks"]
