@@ -1,0 +1,120 @@
+r"""``cosine``: CoSine's scheduling step: score-based routing, LP-based batch selection, speculation shortened to the
+verification cap.
+
+Gao et al., "Collaborative Speculative Inference for Efficient LLM Inference Serving", arXiv 2503.10325.
+
+* **Routing.** A request's score for drafter :math:`j` is the harmonic mean of the drafter's confidence and the
+  similarity of its drafts to the accepted tokens. In one step both are estimated by the acceptance profile
+  :math:`\alpha_{j d_r}` (the serving simulator feeds measured ones back), so the request goes to its
+  ``max_drafters`` best-scored drafters that still have room, heaviest requests first. (The paper's
+  exploration, when the recent accepted length drops, lives in the simulator's policy state.)
+* **Batch selection.** The LP relaxation of choosing the batch with the routes and the controller's length
+  :math:`K` fixed: maximise :math:`\sum_r x_r (\theta w_r E_r - \omega (v_1 + v_2 (1 + K|S_r|) + v_3 n_r))`
+  subject to the drafter capacities, the verifier memory and the step bound, urgent requests at
+  :math:`x_r = 1` (HiGHS via :func:`scipy.optimize.linprog`). Requests at :math:`x_r = 1` are taken; the
+  fractional ones follow by LP value while they fit.
+* **Speculation control.** While the draft tokens exceed the verification cap, the request with the most
+  candidate tokens (:math:`k_r |S_r|`) loses one; the adaptive length across steps (negative feedback on
+  verifier idle time and queue) is the simulator's :class:`~edgeplan.experiments.serving_sim.CoSineController`.
+
+Left open by the public description, our choices: the LP's objective weights (the step's own cost), and the
+order in which fractional requests are rounded.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edgeplan.formulations.base import FEAS_TOL, within
+from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, expected_tokens
+from edgeplan.solvers.registry import SolveContext, register
+from edgeplan.solvers.result import Result, heuristic_result
+from edgeplan.solvers.serving.batching import BatchBuilder
+
+
+def route(problem: SpeculativeServing) -> list[tuple[int, ...]]:
+    """Each request's best-scored drafters with room (heaviest requests first)."""
+    room = problem.draft_capacity.copy()
+    out: list[tuple[int, ...]] = [()] * problem.n_requests
+    if problem.max_speculation == 0:
+        return out
+    order = np.lexsort((-problem.weight, ~problem.urgent))
+    for r in order.tolist():
+        score = np.where(room >= 1, problem.acceptance[:, problem.domain[r]], -1.0)
+        best = [j for j in np.argsort(-score, kind="stable")[: problem.max_drafters].tolist() if score[j] >= 0]
+        room[best] -= 1
+        out[r] = tuple(sorted(best))
+    return out
+
+
+def select(problem: SpeculativeServing, routes: list[tuple[int, ...]], k: int) -> list[int]:
+    """Requests in the order the LP relaxation of the batch selection ranks them (urgent first)."""
+    from scipy.optimize import linprog
+
+    R = problem.n_requests
+    width = np.array([len(s) for s in routes], dtype=float)
+    kr = np.where(width > 0, k, 0)
+    alpha = np.array([1.0 - np.prod(1.0 - problem.acceptance[list(s), problem.domain[r]]) if s else 0.0
+                      for r, s in enumerate(routes)])
+    v0, v1, v2, v3 = problem.verify_s.tolist()
+    tokens = 1.0 + kr * width
+    value = problem.token_value_s * problem.weight * expected_tokens(alpha, kr) \
+        - problem.latency_weight * (v1 + v2 * tokens + v3 * problem.context_tokens)
+    rows, rhs = [], []
+    for j in range(problem.n_drafters):
+        rows.append(np.array([j in s for s in routes], dtype=float))
+        rhs.append(problem.draft_capacity[j])
+    if np.isfinite(problem.verifier_memory_bytes):
+        rows.append(problem.kv_bytes_per_token * (problem.context_tokens + tokens))
+        rhs.append(problem.verifier_memory_bytes)
+    if np.isfinite(problem.step_bound_s):
+        rows.append(v1 + v2 * tokens + v3 * problem.context_tokens)
+        rhs.append(problem.step_bound_s - v0)
+    lo = problem.urgent.astype(float)
+    res = linprog(-value, A_ub=np.array(rows) if rows else None, b_ub=np.array(rhs) if rows else None,
+                  bounds=np.stack([lo, np.ones(R)], 1), method="highs")
+    x = res.x if res.status == 0 else lo
+    return np.lexsort((-value, -x, ~problem.urgent)).tolist()
+
+
+def shorten(problem: SpeculativeServing, plan: ServingPlan) -> ServingPlan:
+    """Drop draft tokens, most candidates first, until the verifiable-token cap holds."""
+    width = np.array([len(s) if s else 0 for s in plan.routes])
+    k = plan.lengths.copy()
+    tokens = float(sum(1 + k[r] * width[r] for r, s in enumerate(plan.routes) if s is not None))
+    while not within(tokens, problem.max_verify_tokens, FEAS_TOL) and (k * width).max(initial=0) > 0:
+        r = int(np.argmax(k * width))
+        k[r] -= 1
+        tokens -= width[r]
+    routes = [s if s is None or k[r] > 0 else () for r, s in enumerate(plan.routes)]
+    return ServingPlan(routes, k)
+
+
+def cosine_plan(problem: SpeculativeServing, length: int | None = None) -> ServingPlan:
+    """The step CoSine schedules with the controller's speculation length (default ``max_speculation``)."""
+    k = problem.max_speculation if length is None else min(length, problem.max_speculation)
+    routes = route(problem)
+    b = BatchBuilder(dataclass_without_token_cap(problem))
+    for r in select(problem, routes, k):
+        if not b.add(r, routes[r], k):
+            b.add(r, (), 0)
+    return shorten(problem, b.plan())
+
+
+def dataclass_without_token_cap(problem: SpeculativeServing) -> SpeculativeServing:
+    """``problem`` without the verifiable-token cap (CoSine selects first and shortens afterwards)."""
+    import dataclasses
+
+    return dataclasses.replace(problem, max_verify_tokens=float("inf"))
+
+
+@register("cosine", problem=SpeculativeServing, kind="heuristic", priority=50)
+def solve_cosine(problem: SpeculativeServing, ctx: SolveContext) -> Result:
+    """CoSine: score-based routing, LP batch selection, speculation shortened to the verification cap."""
+    t0 = time.perf_counter()
+    return heuristic_result(problem, cosine_plan(problem), "cosine", t0)
+
+
+__all__ = ["cosine_plan", "route", "select", "shorten", "solve_cosine"]
