@@ -61,4 +61,7 @@ def step(seed: int) -> SpeculativeServing:
 #: The instance builders the nasty sweep runs (tests/contract/test_nasty.py), each on its own seeds.
 INSTANCES = (step,)
 #: Exact methods whose failures on these instances are an ``error`` status (a solver gave up), never a plan.
-MAY_FAIL: tuple[str, ...] = ()
+#: The generic MILP backends keep HiGHS' default tolerance of 1e-6: on seed 159 a binary at 1 - 1e-6 times a
+#: round's fixed 615 s let the step past its bound by more than check's slack, and they report ``error``
+#: (``step-milp`` tightens the tolerance and is held to the brute force everywhere).
+MAY_FAIL: tuple[str, ...] = ("highs", "scipy", "pyomo")

@@ -17,7 +17,8 @@ subject to :math:`\text{urgent}_r \le \sum_S y_{rS} \le 1`; :math:`z_{rS1} \le y
 :math:`z_{rSi} \le z_{rS,i-1}`; :math:`m_{ji} = \sum_{r, S \ni j} z_{rSi} \le c_j u_{ji}`;
 :math:`\rho_i \ge (\ell + a_j) u_{ji} + b_j m_{ji}`; :math:`\sum y \le R\beta`; and, when finite,
 :math:`N = \sum y + \sum |S| z \le N_{max}`, :math:`\mu(\sum (n_r + 1) y + \sum |S| z) \le M` and the step time
-:math:`\le L`. The decoded length of a request is its number of draft tokens (a request whose drafters draft
+:math:`\le L` (each scaled to its limit, and the round-time rows to the step bound, so that a solver's absolute
+tolerance stays inside the relative slack of ``check``). The decoded length of a request is its number of draft tokens (a request whose drafters draft
 nothing is decoded without drafters: the same tokens, less load).
 """
 
@@ -28,9 +29,17 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from edgeplan.formulations.base import FEAS_TOL
 from edgeplan.formulations.milp import MILP
 from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing
 from edgeplan.registry import reduction
+
+
+#: The step bound's value in the rows that carry time (round times, the step bound): a solver's absolute tolerance
+#: of 1e-6 on them is then 1e-9 of the bound.
+TIME_SCALE = 1e3
+#: The share of check's relative slack left to the solver's own tolerance in the scaled cap rows.
+SLACK_MARGIN = 0.05
 
 
 def _alpha(problem: SpeculativeServing, routes: list[tuple[int, ...]]) -> np.ndarray:
@@ -94,6 +103,8 @@ def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray],
     c[oZ:oU] = om * v2 * z_tok - (theta * w[:, None, None] * alpha[:, 1:, None] ** i[None, None, :]).ravel()
     c[oP:oB] = om
     c[oB] = om * v0
+    bound = problem.step_bound_s
+    unit = TIME_SCALE / bound if np.isfinite(bound) and bound > 0 else 1.0  # time rows: step bound = TIME_SCALE
     rows = _Rows()
     rows.add(np.repeat(np.arange(R), nS), yc.ravel(), 1.0, problem.urgent.astype(float), 1.0,
              [f"route[{r}]" for r in range(R)])
@@ -112,28 +123,29 @@ def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray],
         rows.add(np.concatenate([row_z.ravel(), jk]), np.concatenate([col_z.ravel(), uc.ravel()]),
                  np.concatenate([np.ones(col_z.size), -np.repeat(cap, K)]), -np.inf, 0.0,
                  [f"capacity[{j},{k}]" for j in range(J) for k in range(1, K + 1)])
-        # (hop + a_j) u_ji + b_j m_ji - rho_i <= 0
-        b = problem.draft_per_request_s
+        # (hop + a_j) u_ji + b_j m_ji - rho_i <= 0, in units of the step bound / TIME_SCALE
+        b = problem.draft_per_request_s * unit
         rows.add(np.concatenate([row_z.ravel(), jk, jk]),
                  np.concatenate([col_z.ravel(), uc.ravel(), oP + np.tile(np.arange(K), J)]),
-                 np.concatenate([np.repeat(b[jj], R * K), np.repeat(problem.hop_s + problem.draft_base_s, K),
-                                 -np.ones(J * K)]), -np.inf, 0.0,
+                 np.concatenate([np.repeat(b[jj], R * K), np.repeat(problem.hop_s + problem.draft_base_s, K) * unit,
+                                 -np.full(J * K, unit)]), -np.inf, 0.0,
                  [f"round_s[{j},{k}]" for j in range(J) for k in range(1, K + 1)])
     rows.add(np.zeros(nY + 1, dtype=np.int64), np.append(np.arange(nY), oB), np.append(np.ones(nY), -float(R)),
              -np.inf, 0.0, ["nonempty"])
-    yz = np.arange(nY + nZ)
-    zero = np.zeros(nY + nZ, dtype=np.int64)
-    if np.isfinite(problem.max_verify_tokens):
-        rows.add(zero, yz, np.concatenate([np.ones(nY), z_tok]), -np.inf, problem.max_verify_tokens,
-                 ["verify_tokens"])
     mu = problem.kv_bytes_per_token
-    if np.isfinite(problem.verifier_memory_bytes) and mu > 0:
-        rows.add(zero, yz, np.concatenate([mu * np.repeat(ctx + 1.0, nS), mu * z_tok]), -np.inf,
-                 problem.verifier_memory_bytes, ["verifier_memory"])
-    if np.isfinite(problem.step_bound_s):
-        step = np.concatenate([np.repeat(v1 + v2 + v3 * ctx, nS), v2 * z_tok, np.zeros(J * K), np.ones(K), [v0]])
-        nzc = np.flatnonzero(step)
-        rows.add(np.zeros(nzc.size, dtype=np.int64), nzc, step[nzc], -np.inf, problem.step_bound_s, ["step_s"])
+    caps = (("verify_tokens", problem.max_verify_tokens, np.concatenate([np.ones(nY), z_tok, np.zeros(n - nY - nZ)])),
+            ("verifier_memory", problem.verifier_memory_bytes,
+             np.concatenate([mu * np.repeat(ctx + 1.0, nS), mu * z_tok, np.zeros(n - nY - nZ)])),
+            ("step_s", problem.step_bound_s,
+             np.concatenate([np.repeat(v1 + v2 + v3 * ctx, nS), v2 * z_tok, np.zeros(J * K), np.ones(K), [v0]])))
+    for (label, limit, coef), top in zip(caps, (1.0, 1.0, TIME_SCALE), strict=True):
+        nzc = np.flatnonzero(coef)
+        if np.isfinite(limit) and nzc.size:
+            # scaled to a right-hand side of ``top`` with check's relative slack (less a margin for the solver's
+            # absolute tolerance on the continuous round times): what the solver accepts, check accepts
+            scale = top / limit if limit > 0 else 1.0
+            rhs = top * (1.0 + FEAS_TOL * (1.0 - SLACK_MARGIN)) if limit > 0 else 0.0
+            rows.add(np.zeros(nzc.size, dtype=np.int64), nzc, coef[nzc] * scale, -np.inf, rhs, [label])
     upper = np.ones(n)
     upper[oP:oB] = np.inf
     integer = np.ones(n)

@@ -21,6 +21,9 @@ from edgeplan.solvers.serving.cosine import cosine_plan
 
 #: Relative gap at which HiGHS stops and the result is called optimal.
 GAP = 1e-7
+#: HiGHS' integrality and row tolerance here: a round's fixed time multiplies a binary, and at the default 1e-6 a
+#: binary at 1 - 1e-6 let a step past its bound by more than check's slack.
+FEASIBILITY = 1e-9
 
 
 def warm_start(problem: SpeculativeServing) -> ServingPlan | None:
@@ -38,7 +41,7 @@ def solve_step_milp(problem: SpeculativeServing, ctx: SolveContext) -> Result:
     t0 = time.perf_counter()
     milp, decode = step_milp(problem)
     start = warm_start(problem)
-    options: dict = {"mip_rel_gap": GAP}
+    options: dict = {"mip_rel_gap": GAP, "highs_options": {"mip_feasibility_tolerance": FEASIBILITY}}
     if start is not None:
         options["start"] = step_start(problem, start)
     res = solve(milp, "highs", time_limit=ctx.deadline.remaining(), seed=ctx.seed, verbose=ctx.verbose,
