@@ -7,7 +7,7 @@ Figures printed:
    ``fragment-milp`` (warm-started) and ``highs`` at 5 s.
 2. **Gaps** on seeded instances: every heuristic's mean and worst gap to the exact optimum, and how often it has
    no plan (``kv-sync`` 24 blocks x 8 participants; ``fragment-sync`` 32 x 20, with and without W = 6).
-3. **FedAttn for real** (``--real``): the decoder of ``edgeplan.validation.sync.lm`` (trained once, cached);
+3. **FedAttn for real** (``--real``): the decoder of ``edgeplan.validation.lm`` (trained once, cached);
    the quality/communication curve over H and N (``--plot`` saves it), the calibrated error model's fit on
    held-out prompts, and the exact schedule's bytes against uniform H at equal predicted error.
 4. **CoCoDC for real** (``--real``): DiLoCo, Streaming DiLoCo and CoCoDC in 2 region processes over paced
@@ -89,7 +89,7 @@ def fedattn_real(plot: str | None) -> None:
     import torch
 
     from edgeplan.experiments.sync_studies import fedattn_curve, fedattn_equal_quality, plot_fedattn_curve
-    from edgeplan.validation.sync.lm import MarkovCorpus, trained_lm
+    from edgeplan.validation.lm import MarkovCorpus, trained_lm
 
     torch.set_num_threads(2)
     corpus = MarkovCorpus()

@@ -19,7 +19,7 @@ from edgeplan.formulations.sync.instances import DEVICE_POOL, transformer_kv_syn
 from edgeplan.formulations.sync.kv import KVSyncSchedule, SyncPlan
 from edgeplan.registry import generator, validator
 from edgeplan.validation.sync.fedattn import calibrate, quality, split_tokens
-from edgeplan.validation.sync.lm import LMConfig, MarkovCorpus, trained_lm
+from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm
 from edgeplan.validation.sync.regions import RegionsConfig, recorded_problem, run_regions
 
 #: Seeds of the calibration prompts and of the validator's held-out prompts (never the same).
@@ -41,7 +41,7 @@ def _prompts(corpus: MarkovCorpus, n: int, length: int, seed: int) -> Any:
 def measured_kv_sync(n_participants: int = 4, *, seed: int = 0, n_layer: int = 6, steps: int = 800,
                      prompt_tokens: int = 64, prompts: int = 32, budget_fraction: float = 0.3,
                      max_schedules: int = 96, sync_latency_s: float = 0.005) -> KVSyncSchedule:
-    """A FedAttn schedule on the decoder of :mod:`~edgeplan.validation.sync.lm` (``n_layer`` blocks trained
+    """A FedAttn schedule on the decoder of :mod:`~edgeplan.validation.lm` (``n_layer`` blocks trained
     ``steps`` steps, cached): ``prompt_tokens`` split evenly over ``n_participants``, the error table fitted to
     the KL measured on ``prompts`` calibration prompts, devices from the presets and links 2-50 MB/s; the budget
     is ``budget_fraction`` of the calibrated error of no sync.

@@ -1,7 +1,8 @@
-r"""A small decoder that has learned something, trained here in a minute on a synthetic corpus and cached.
+r"""Small decoders that have learned something, trained here in a minute on a synthetic corpus and cached.
 
 Federated attention and cross-region training are judged by quality (next-token loss, agreement with
-centralised attention), which only a trained model shows. Nothing is downloaded: the corpus is generated and
+centralised attention), and speculative decoding by how often a small drafter guesses a target's tokens,
+which only trained models show. Nothing is downloaded: the corpus is generated and
 the model is a ``transformers`` GPT-2 built from a config.
 
 **Corpus** (:class:`MarkovCorpus`). Each sequence draws a domain :math:`d` of :math:`D`, opens with the
@@ -167,7 +168,8 @@ def train(model: Any, corpus: MarkovCorpus, cfg: LMConfig, *, steps: int | None 
     return losses
 
 
-def trained_lm(corpus: MarkovCorpus | None = None, cfg: LMConfig | None = None) -> Any:
+def trained_lm(corpus: MarkovCorpus | None = None, cfg: LMConfig | None = None, *,
+               domains: Any = None) -> Any:
     """The decoder trained on ``corpus`` with ``cfg``, from the cache or trained now and cached (module
     docstring).
 
@@ -177,6 +179,8 @@ def trained_lm(corpus: MarkovCorpus | None = None, cfg: LMConfig | None = None) 
         The corpus (default :class:`MarkovCorpus`).
     cfg
         The decoder and its training (default :class:`LMConfig`).
+    domains
+        Train on these domains only (default all): a specialised drafter.
 
     Returns
     -------
@@ -189,13 +193,14 @@ def trained_lm(corpus: MarkovCorpus | None = None, cfg: LMConfig | None = None) 
     cfg = cfg or LMConfig()
     if cfg.seq > cfg.n_positions:
         raise ProblemDataError(f"`seq` = {cfg.seq}; expected at most `n_positions` = {cfg.n_positions}")
-    key = hashlib.sha256(json.dumps([asdict(corpus), asdict(cfg)], sort_keys=True).encode()).hexdigest()[:16]
+    spec = [asdict(corpus), asdict(cfg)] + ([] if domains is None else [sorted(int(d) for d in domains)])
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / f"markov-lm-{key}.pt"
     model = decoder(corpus.n_tokens, cfg)
     if path.exists():
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return model.eval()
-    train(model, corpus, cfg)
+    train(model, corpus, cfg, domains=domains)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     torch.save(model.state_dict(), tmp)
     os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
