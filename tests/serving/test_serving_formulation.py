@@ -1,0 +1,101 @@
+"""The speculative-serving step: validation, a hand-computed evaluation, and the heuristics' behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import edgeplan
+from edgeplan.errors import PlanError, ProblemDataError
+from edgeplan.formulations.serving import ServingPlan, SpeculativeServing
+from edgeplan.formulations.serving.instances import speculative_step_instance
+from edgeplan.formulations.serving.step import expected_tokens
+
+
+def _step(**kw) -> SpeculativeServing:
+    base = dict(domain=[0, 1], context_tokens=[10.0, 20.0], acceptance=[[0.5, 0.0], [0.0, 0.8]],
+                draft_capacity=[1, 2], draft_base_s=[0.01, 0.02], draft_per_request_s=[0.001, 0.002],
+                verify_s=[0.1, 0.01, 0.001, 0.0001], hop_s=0.005, token_value_s=0.2, latency_weight=2.0)
+    return SpeculativeServing(**{**base, **kw})
+
+
+def test_evaluate_by_hand() -> None:
+    p = _step()
+    plan = ServingPlan([(0,), (0, 1)], [2, 1])
+    m = p.evaluate(plan)
+    # round 1: drafter 0 drafts 2 requests (0.01 + 2*0.001), drafter 1 one (0.02 + 0.002): max 0.022 + hop
+    # round 2: drafter 0 drafts request 0 only: 0.011 + hop
+    assert m.round_s == pytest.approx([0.027, 0.016])
+    tokens = (1 + 2) + (1 + 1 * 2)
+    assert m.tokens == tokens
+    verify = 0.1 + 0.01 * 2 + 0.001 * tokens + 0.0001 * 30
+    assert m.step_s == pytest.approx(0.043 + verify)
+    a1 = 1 - (1 - 0.0) * (1 - 0.8)  # request 1, domain 1, drafters {0, 1}
+    assert m.acceptance == pytest.approx([0.5, a1])
+    assert m.expected_tokens == pytest.approx([1 + 0.5 + 0.25, 1 + a1])
+    assert m.cost == pytest.approx(2.0 * m.step_s - 0.2 * m.expected_tokens.sum())
+    assert [v.name for v in p.check(plan)] == ["drafter_load[0]", "drafters_per_request[1]"]
+
+
+def test_expected_tokens_at_the_edges() -> None:
+    assert expected_tokens([0.0, 1.0, 0.5], [3, 3, 0]).tolist() == [1.0, 4.0, 1.0]
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"acceptance": [[1.5, 0.0], [0.0, 0.8]]}, "`acceptance`"),
+    ({"domain": [0, 2]}, "`domain`"),
+    ({"draft_capacity": [1.5, 2]}, "`draft_capacity`"),
+    ({"verify_s": [0.1, 0.01]}, "`verify_s` has shape"),
+    ({"max_speculation": -1}, "`max_speculation` = -1"),
+    ({"max_drafters": 0}, "`max_drafters` = 0"),
+    ({"urgent": [1, 0]}, "`urgent`"),
+    ({"hop_s": -1.0}, "`hop_s`"),
+])
+def test_bad_data_is_named(kw: dict, match: str) -> None:
+    with pytest.raises(ProblemDataError, match=match):
+        _step(**kw)
+
+
+@pytest.mark.parametrize(("routes", "lengths", "match"), [
+    ([(0,), None], [0, 0], r"`routes\[0\]` = \[0\] with `lengths\[0\]` = 0"),
+    ([(), None], [2, 0], r"`lengths\[0\]` = 2 but request 0 has no drafter"),
+    ([(0, 0), None], [1, 0], "distinct"),
+    ([(), None], [0.5, 0], "whole numbers"),
+])
+def test_bad_plans_are_named(routes, lengths, match) -> None:
+    with pytest.raises(PlanError, match=match):
+        ServingPlan(routes, lengths)
+    p = _step()
+    with pytest.raises(PlanError, match="expected drafters in 0..1"):
+        p.evaluate(ServingPlan([(5,), None], [1, 0]))
+
+
+def test_plans_round_trip_through_json() -> None:
+    plan = ServingPlan([(1,), None, ()], [3, 0, 0])
+    back = ServingPlan.from_dict(plan.to_dict())
+    assert back.routes == plan.routes and back.lengths.tolist() == [3, 0, 0]
+
+
+def test_heuristics_keep_every_cap_and_never_beat_the_exact_step() -> None:
+    for seed in range(4):
+        p = speculative_step_instance(24, 4, 3, seed=seed, max_speculation=4, max_verify_tokens=60,
+                                      urgent_fraction=0.1)
+        exact = edgeplan.solve(p, "step-milp", time_limit=60)
+        assert exact.status == "optimal"
+        for m in ("cosine", "autoregressive", "single-drafter", "random-routing", "fcfs-fixed"):
+            r = edgeplan.solve(p, m, seed=seed)
+            assert r.has_plan and not p.check(r.plan), (m, r)
+            assert r.fun >= exact.fun - 1e-9 * abs(exact.fun), (m, r.fun, exact.fun)
+
+
+def test_cosine_routes_to_the_specialists_and_shortens_to_the_token_cap() -> None:
+    p = speculative_step_instance(16, 4, 4, seed=3, max_speculation=6, max_verify_tokens=40, urgent_fraction=0.0)
+    r = edgeplan.solve(p, "cosine")
+    m = p.evaluate(r.plan)
+    assert m.tokens <= 40
+    for rq, s in enumerate(r.plan.routes):
+        if s:  # its drafter is the specialist of its domain unless the specialist is full
+            best = int(np.argmax(p.acceptance[:, p.domain[rq]]))
+            assert s == (best,) or m.load[best] >= p.draft_capacity[best]
+    ar = edgeplan.solve(p, "autoregressive")
+    assert r.fun < ar.fun  # speculation pays on this step
