@@ -33,7 +33,8 @@ def step(seed: int) -> SpeculativeServing:
     s = int(rng.integers(1, J + 1))
     p = speculative_step_instance(R, J, int(rng.integers(1, 3)), seed=int(rng.integers(1 << 30)), max_speculation=K,
                                   max_drafters=s, urgent_fraction=float(rng.choice([0.0, 0.3, 1.0])))
-    kw: dict = {"draft_base_s": _spread(rng, p.draft_base_s), "draft_per_request_s": _spread(rng, p.draft_per_request_s),
+    kw: dict = {"draft_base_s": _spread(rng, p.draft_base_s),
+                "draft_per_request_s": _spread(rng, p.draft_per_request_s),
                 "verify_s": _spread(rng, p.verify_s), "context_tokens": _spread(rng, p.context_tokens),
                 "weight": _spread(rng, p.weight), "hop_s": float(rng.choice([0.0, 1e-9, p.hop_s, 1e3]))}
     a = rng.integers(4)

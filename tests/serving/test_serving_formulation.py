@@ -66,7 +66,7 @@ def test_bad_plans_are_named(routes, lengths, match) -> None:
     with pytest.raises(PlanError, match=match):
         ServingPlan(routes, lengths)
     p = _step()
-    with pytest.raises(PlanError, match="expected drafters in 0..1"):
+    with pytest.raises(PlanError, match=r"expected drafters in 0\.\.1"):
         p.evaluate(ServingPlan([(5,), None], [1, 0]))
 
 

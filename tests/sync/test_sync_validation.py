@@ -15,9 +15,9 @@ pytest.importorskip("transformers")
 import edgeplan as ep  # noqa: E402
 from edgeplan.formulations.sync import FragmentPlan, SyncPlan  # noqa: E402
 from edgeplan.registry import generator_for, validators_for  # noqa: E402
+from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm  # noqa: E402
 from edgeplan.validation.sync import links  # noqa: E402
 from edgeplan.validation.sync.fedattn import calibrate, federated_forward, held_out, split_tokens  # noqa: E402
-from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm  # noqa: E402
 
 SMALL = LMConfig(n_layer=3, steps=40)
 

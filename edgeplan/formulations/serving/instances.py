@@ -39,7 +39,7 @@ def acceptance_table(n_drafters: int, n_domains: int, rng: np.random.Generator) 
                   "urgent_fraction": 0.5}),
            demo=("CoSine: one speculative-serving step (routing, batch, speculation length)",
                  {"n_requests": 64, "n_drafters": 8, "n_domains": 4},
-                 ("highs", "cosine", "fcfs-fixed", "single-drafter", "random-routing", "autoregressive")))
+                 ("step-milp", "cosine", "fcfs-fixed", "single-drafter", "random-routing", "autoregressive")))
 def speculative_step_instance(n_requests: int = 64, n_drafters: int = 8, n_domains: int = 4, *, seed: int = 0,
                               max_speculation: int = 8, max_drafters: int = 1, max_verify_tokens: float = 512,
                               memory_gib: float = 20.0, urgent_fraction: float = 0.1,
@@ -57,7 +57,8 @@ def speculative_step_instance(n_requests: int = 64, n_drafters: int = 8, n_domai
     verify = np.array([0.030, 0.0005, 0.0003, 2e-6])
     return SpeculativeServing(
         domain=rng.integers(0, n_domains, n_requests), context_tokens=ctx, acceptance=alpha,
-        draft_capacity=rng.integers(8, 33, n_drafters).astype(float), draft_base_s=rng.uniform(0.004, 0.010, n_drafters),
+        draft_capacity=rng.integers(8, 33, n_drafters).astype(float),
+        draft_base_s=rng.uniform(0.004, 0.010, n_drafters),
         draft_per_request_s=rng.uniform(0.0002, 0.001, n_drafters), verify_s=verify,
         max_verify_tokens=max_verify_tokens, kv_bytes_per_token=320 * 1024.0,
         verifier_memory_bytes=memory_gib * 2**30, max_speculation=max_speculation, max_drafters=max_drafters,

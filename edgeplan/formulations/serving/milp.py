@@ -18,8 +18,9 @@ subject to :math:`\text{urgent}_r \le \sum_S y_{rS} \le 1`; :math:`z_{rS1} \le y
 :math:`\rho_i \ge (\ell + a_j) u_{ji} + b_j m_{ji}`; :math:`\sum y \le R\beta`; and, when finite,
 :math:`N = \sum y + \sum |S| z \le N_{max}`, :math:`\mu(\sum (n_r + 1) y + \sum |S| z) \le M` and the step time
 :math:`\le L` (each scaled to its limit, and the round-time rows to the step bound, so that a solver's absolute
-tolerance stays inside the relative slack of ``check``). The decoded length of a request is its number of draft tokens (a request whose drafters draft
-nothing is decoded without drafters: the same tokens, less load).
+tolerance stays inside the relative slack of ``check``). The decoded length of a request is its number of
+draft tokens (a request whose drafters draft nothing is decoded without drafters: the same tokens, less
+load).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from edgeplan.formulations.base import FEAS_TOL
 from edgeplan.formulations.milp import MILP
 from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing
 from edgeplan.registry import reduction
-
 
 #: The step bound's value in the rows that carry time (round times, the step bound): a solver's absolute tolerance
 #: of 1e-6 on them is then 1e-9 of the bound.

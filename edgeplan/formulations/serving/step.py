@@ -75,7 +75,7 @@ class ServingPlan:
                 raise PlanError(f"`routes[{r}]` = {route!r}; expected None or a list of drafter indices")
             arr = int_vector(f"routes[{r}]", np.asarray(list(route), dtype=np.int64 if len(route) == 0 else None),
                              expected="drafter indices")
-            if arr.size and arr.min() < 0 or len(set(arr.tolist())) != arr.size:
+            if (arr.size and arr.min() < 0) or len(set(arr.tolist())) != arr.size:
                 raise PlanError(f"`routes[{r}]` = {arr.tolist()!r}; expected distinct non-negative drafter indices")
             out.append(tuple(sorted(arr.tolist())))
         k = int_vector("lengths", self.lengths, len(out), per="one speculation length per request",

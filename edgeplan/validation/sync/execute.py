@@ -18,8 +18,8 @@ from edgeplan.formulations.sync.fragments import FragmentPlan, FragmentSync, sta
 from edgeplan.formulations.sync.instances import DEVICE_POOL, transformer_kv_sync
 from edgeplan.formulations.sync.kv import KVSyncSchedule, SyncPlan
 from edgeplan.registry import generator, validator
-from edgeplan.validation.sync.fedattn import calibrate, quality, split_tokens
 from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm
+from edgeplan.validation.sync.fedattn import calibrate, quality, split_tokens
 from edgeplan.validation.sync.regions import RegionsConfig, recorded_problem, run_regions
 
 #: Seeds of the calibration prompts and of the validator's held-out prompts (never the same).

@@ -41,8 +41,8 @@ import numpy as np
 from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.sync.fragments import FragmentPlan, FragmentSync
 from edgeplan.solvers.sync.baselines import pack_in_order
-from edgeplan.validation.sync import links
 from edgeplan.validation.lm import LMConfig, MarkovCorpus, decoder, lm_loss
+from edgeplan.validation.sync import links
 
 SCHEDULES = ("diloco", "streaming-diloco", "cocodc")
 

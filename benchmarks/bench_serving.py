@@ -1,0 +1,94 @@
+"""Speculative serving (CoSine): exact step against the heuristics, step-solve times, the serving simulator, and
+acceptance measured on models trained here.
+
+    python benchmarks/bench_serving.py            # gaps on 100 steps, step-milp times, simulator at three loads
+    python benchmarks/bench_serving.py --real     # acceptance profiles of trained drafters (about 1 minute)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import edgeplan
+from edgeplan.experiments.serving_sim import Stream, simulate
+from edgeplan.formulations.serving.instances import speculative_step_instance
+
+HEURISTICS = ("cosine", "fcfs-fixed", "single-drafter", "random-routing", "autoregressive")
+
+
+def gaps(n: int = 100) -> None:
+    """Each heuristic's step cost above the exact optimum, relative to |optimum|, on ``n`` seeded steps."""
+    rows: dict[str, list[float]] = {m: [] for m in HEURISTICS}
+    t_exact = []
+    for seed in range(n):
+        p = speculative_step_instance(32, 4, 4, seed=seed, max_speculation=6, max_verify_tokens=128)
+        t0 = time.perf_counter()
+        ex = edgeplan.solve(p, "step-milp", time_limit=60)
+        t_exact.append(time.perf_counter() - t0)
+        assert ex.status == "optimal", ex
+        for m in HEURISTICS:
+            r = edgeplan.solve(p, m, seed=seed)
+            rows[m].append((r.fun - ex.fun) / abs(ex.fun) if r.has_plan else np.inf)
+    print(f"gaps on {n} steps of 32 requests x 4 drafters (step-milp median {np.median(t_exact):.2f} s):")
+    for m, g in rows.items():
+        g = np.array(g)
+        print(f"  {m:15s} mean {100 * g.mean():7.2f} %   worst {100 * g.max():7.2f} %   "
+              f"optimal on {(g <= 1e-6).sum()}")
+
+
+def sizes() -> None:
+    for R, J, limit in ((64, 8, 60), (128, 16, 60), (512, 16, 30)):
+        p = speculative_step_instance(R, J, 8, seed=1)
+        t0 = time.perf_counter()
+        r = edgeplan.solve(p, "step-milp", time_limit=limit)
+        c = edgeplan.solve(p, "cosine")
+        print(f"step-milp {R} requests x {J} drafters: {r.status} in {time.perf_counter() - t0:.2f} s "
+              f"(limit {limit} s), gap {r.gap:.2e}; cosine {c.solve_time * 1e3:.1f} ms, "
+              f"{100 * (c.fun - r.fun) / abs(r.fun):+.2f} % above")
+
+
+def loads(n: int = 400) -> None:
+    tpl = speculative_step_instance(1, 8, 4, seed=0, urgent_fraction=0.0)
+    for rate in (2.0, 5.0, 8.0):
+        s = Stream.poisson(n, rate, 4, seed=1)
+        base = None
+        for pol in ("cosine", "fcfs-fixed", "single-drafter", "random-routing", "autoregressive"):
+            t0 = time.perf_counter()
+            r = simulate(tpl, s, pol)
+            base = base or r
+            print(f"  {rate:4.1f} req/s {pol:15s} p50 {r.percentile(50):6.2f} s  p99 {r.percentile(99):6.2f} s  "
+                  f"{r.throughput:6.1f} tok/s  verifier idle {r.verifier_idle:.2f}  "
+                  f"(cosine p50 {100 * (base.percentile(50) / r.percentile(50) - 1):+.1f} %, "
+                  f"tok/s {100 * (base.throughput / r.throughput - 1):+.1f} %)  {time.perf_counter() - t0:.1f} s")
+
+
+def real() -> None:
+    from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm
+    from edgeplan.validation.serving.speculative import measure_acceptance
+
+    c = MarkovCorpus(vocab=32, domains=4, seed=3)
+    t0 = time.perf_counter()
+    target = trained_lm(c, LMConfig(n_layer=4, n_embd=64, steps=600, seed=1))
+    drafters = [trained_lm(c, LMConfig(n_layer=1, n_embd=32, n_head=2, steps=400, seed=2), domains=[d])
+                for d in range(4)]
+    general = trained_lm(c, LMConfig(n_layer=1, n_embd=32, n_head=2, steps=400, seed=2))
+    print(f"models ready in {time.perf_counter() - t0:.1f} s")
+    for temperature in (0.0, 1.0):
+        alpha = measure_acceptance(target, [*drafters, general], c, temperature=temperature)
+        print(f"acceptance at temperature {temperature} (rows: drafters 0-3 specialised, 4 general; cols: domains)")
+        print(np.array2string(alpha, precision=2))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--real", action="store_true")
+    args = ap.parse_args()
+    if args.real:
+        real()
+    else:
+        gaps()
+        sizes()
+        loads()
