@@ -39,14 +39,15 @@ def gaps(n: int = 100) -> None:
               f"optimal on {(g <= 1e-6).sum()}")
 
 
-def sizes() -> None:
-    for R, J, limit in ((64, 8, 60), (128, 16, 60), (512, 16, 30)):
+def sizes(which: tuple = ((64, 8, 60), (128, 16, 60), (512, 16, 30))) -> None:
+    for R, J, limit in which:
         p = speculative_step_instance(R, J, 8, seed=1)
         t0 = time.perf_counter()
         r = edgeplan.solve(p, "step-milp", time_limit=limit)
         c = edgeplan.solve(p, "cosine")
+        gap = "no bound" if r.gap is None else f"gap {r.gap:.2e}"
         print(f"step-milp {R} requests x {J} drafters: {r.status} in {time.perf_counter() - t0:.2f} s "
-              f"(limit {limit} s), gap {r.gap:.2e}; cosine {c.solve_time * 1e3:.1f} ms, "
+              f"(limit {limit} s), {gap}; cosine {c.solve_time * 1e3:.1f} ms, "
               f"{100 * (c.fun - r.fun) / abs(r.fun):+.2f} % above")
 
 
@@ -85,9 +86,13 @@ def real() -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--real", action="store_true")
+    ap.add_argument("--loads", action="store_true", help="only the 512 x 16 step and the simulator")
     args = ap.parse_args()
     if args.real:
         real()
+    elif args.loads:
+        sizes(((512, 16, 30),))
+        loads()
     else:
         gaps()
         sizes()

@@ -53,7 +53,15 @@ class Stream:
 class CoSineController:
     """CoSine's adaptive speculation control (negative feedback): the speculation length rises by one while the
     verifier has spare room (every pending request batched) and falls by one while requests queue, within
-    ``[1, max_length]``."""
+    ``[1, max_length]``.
+
+    Attributes
+    ----------
+    max_length
+        The step's :math:`K`.
+    length
+        The current speculation length.
+    """
 
     max_length: int = 8
     length: int = 4

@@ -44,8 +44,21 @@ def speculative_step_instance(n_requests: int = 64, n_drafters: int = 8, n_domai
                               max_speculation: int = 8, max_drafters: int = 1, max_verify_tokens: float = 512,
                               memory_gib: float = 20.0, urgent_fraction: float = 0.1,
                               step_bound_s: float = float("inf")) -> SpeculativeServing:
-    """A step with ``n_requests`` pending requests of ``n_domains`` domains and ``n_drafters`` drafters (see
-    the module docstring); ``memory_gib`` is the verifier's free K/V memory."""
+    """A step of pending requests and drafters as in the module docstring.
+
+    Parameters
+    ----------
+    n_requests, n_drafters, n_domains
+        :math:`R`, :math:`J` and the number of domains.
+    seed
+        The seed of every draw.
+    max_speculation, max_drafters, max_verify_tokens, step_bound_s
+        :math:`K`, :math:`s`, :math:`N_{max}` and :math:`L` of :class:`SpeculativeServing`.
+    memory_gib
+        The verifier's free K/V memory.
+    urgent_fraction
+        The expected share of urgent requests.
+    """
     for key, v in (("n_requests", n_requests), ("n_drafters", n_drafters), ("n_domains", n_domains)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ProblemDataError(f"`{key}` = {v!r}; expected a whole number >= 1")

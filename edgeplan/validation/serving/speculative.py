@@ -102,7 +102,22 @@ def greedy_verify(p: np.ndarray, draft: np.ndarray) -> tuple[int, int]:
 def speculative_generate(target: Any, drafter: Any, prompt: Any, max_new: int, k: int, *, temperature: float = 0.0,
                          processor: Callable[[Any, Any], Any] | None = None,
                          rng: np.random.Generator | None = None) -> tuple[np.ndarray, DecodeStats]:
-    """Generate ``max_new`` tokens after ``prompt`` by drafting ``k`` at a time (``temperature`` 0: greedy).
+    """Generate ``max_new`` tokens after ``prompt`` by drafting ``k`` at a time.
+
+    Parameters
+    ----------
+    target, drafter
+        Causal LMs over one vocabulary (``model(ids).logits``).
+    prompt
+        1-D token ids.
+    max_new, k
+        Tokens to generate and draft tokens per step.
+    temperature
+        0: greedy; else both models' logits are divided by it.
+    processor
+        A ``transformers`` logits processor applied to both models (e.g. :class:`TopNSigma`).
+    rng
+        The generator of the draft samples and the acceptance draws.
 
     Returns
     -------
@@ -142,9 +157,19 @@ def speculative_generate(target: Any, drafter: Any, prompt: Any, max_new: int, k
 
 def measure_acceptance(target: Any, drafters: list[Any], corpus: Any, *, prompts: int = 8, prompt_len: int = 12,
                        new_tokens: int = 24, k: int = 4, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
-    """``(J, D)`` measured acceptance rates :math:`\\alpha_{jd}` (accepted over examined drafts) of each drafter
-    on each domain of ``corpus`` (a :class:`~edgeplan.validation.lm.MarkovCorpus`), from real speculative
-    generation."""
+    """``(J, D)`` measured acceptance rates :math:`\\alpha_{jd}` (accepted over examined drafts), from real
+    speculative generation.
+
+    Parameters
+    ----------
+    target, drafters
+        The target and the :math:`J` drafters.
+    corpus
+        A :class:`~edgeplan.validation.lm.MarkovCorpus`; prompts of each domain come from it.
+    prompts, prompt_len, new_tokens, k, temperature, seed
+        Prompts per domain, their length, tokens generated per prompt, draft length, sampling temperature,
+        seed.
+    """
     rng = np.random.default_rng(seed)
     out = np.zeros((len(drafters), corpus.domains))
     for d in range(corpus.domains):
