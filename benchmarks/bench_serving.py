@@ -83,13 +83,59 @@ def real() -> None:
         print(np.array2string(alpha, precision=2))
 
 
+def live(n: int = 60, sims: int = 5) -> None:
+    """The simulator's predictions against a live run (drafter and verifier processes over loopback) at three
+    loads, with timings and acceptance measured on this host first."""
+    from edgeplan.experiments.serving_sim import _plan, _step, measured_template, serve_live
+    from edgeplan.validation.serving.live import LiveCluster, calibrate
+    from edgeplan.validation.serving.speculative import measure_acceptance
+
+    with LiveCluster() as cluster:
+        timing = calibrate(cluster)
+        models = cluster.models
+        alpha = measure_acceptance(models.load_target(), [models.load_drafter(d) for d in range(2)], models.corpus,
+                                   k=4, temperature=1.0)
+        probe = measured_template(timing, alpha)
+        burst = Stream.poisson(n, 1e6, 2, prompt=16, output=32, seed=9)
+        ts = []
+        rng = np.random.default_rng(0)
+        for size in (4, 8, 16):  # the hub's own time per step: planning
+            ids = np.arange(size)
+            st = _step(probe, burst, ids, np.zeros(n, dtype=np.int64), 0.0, 10.0, 1.0, None)
+            for _ in range(5):
+                t0 = time.perf_counter()
+                _plan(st, "cosine", None, rng)
+                ts.append(time.perf_counter() - t0)
+        tpl = measured_template(timing, alpha, overhead_s=float(np.median(ts)))
+        print(f"timing: drafter a {tpl.draft_base_s * 1e3} ms, b {tpl.draft_per_request_s * 1e3} ms, hop "
+              f"{tpl.hop_s * 1e3:.2f} ms; verify {tpl.verify_s * 1e3} ms (v0 includes {np.median(ts) * 1e3:.1f} ms "
+              f"of planning)")
+        print("acceptance (drafters x domains):", np.array2string(alpha, precision=2))
+        top = simulate(tpl, burst, "cosine")
+        rate_max = n / top.makespan_s
+        for load in (0.3, 0.6, 0.9):
+            s = Stream.poisson(n, load * rate_max, 2, prompt=16, output=32, seed=int(load * 10))
+            real = serve_live(cluster, tpl, s, "cosine")
+            sim = [simulate(tpl, s, "cosine", seed=k) for k in range(sims)]
+            p50 = float(np.mean([r.percentile(50) for r in sim]))
+            mean = float(np.mean([np.nanmean(r.latency_s) for r in sim]))
+            thr = float(np.mean([r.throughput for r in sim]))
+            print(f"load {load:.1f} ({load * rate_max:.1f} req/s): latency p50 live {real.percentile(50):.3f} s / "
+                  f"sim {p50:.3f} s ({100 * (p50 / real.percentile(50) - 1):+.1f} %), mean live "
+                  f"{np.nanmean(real.latency_s):.3f} / sim {mean:.3f} ({100 * (mean / np.nanmean(real.latency_s) - 1):+.1f} %), "
+                  f"throughput live {real.throughput:.1f} / sim {thr:.1f} tok/s ({100 * (thr / real.throughput - 1):+.1f} %)")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--real", action="store_true")
     ap.add_argument("--loads", action="store_true", help="only the 512 x 16 step and the simulator")
+    ap.add_argument("--live", action="store_true", help="the simulator against a live run at three loads")
     args = ap.parse_args()
     if args.real:
         real()
+    elif args.live:
+        live()
     elif args.loads:
         sizes(((512, 16, 30),))
         loads()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -104,33 +105,62 @@ class SimReport:
         return float(np.percentile(self.latency_s, q))
 
 
+def _step(template: SpeculativeServing, stream: Stream, ids: np.ndarray, done: np.ndarray, t: float, slo_s: float,
+          urgent_after: float, length: int | None) -> SpeculativeServing:
+    """The step of the pending requests ``ids`` at time ``t`` (module docstring)."""
+    waited = t - stream.arrival_s[ids]
+    return dataclasses.replace(
+        template, domain=stream.domain[ids], context_tokens=(stream.prompt_tokens[ids] + done[ids]).astype(float),
+        weight=1.0 + waited / slo_s, urgent=waited >= urgent_after * slo_s,
+        max_speculation=template.max_speculation if length is None else length)
+
+
+def _plan(step: SpeculativeServing, policy: str, time_limit: float | None, rng: np.random.Generator) -> Any:
+    from edgeplan.solvers.api import solve
+
+    res = solve(step, policy, time_limit=time_limit, seed=int(rng.integers(1 << 31)))
+    if not res.has_plan:  # urgent requests the step cannot hold: serve without the urgency
+        res = solve(dataclasses.replace(step, urgent=None), policy, time_limit=time_limit)
+    return res.require_plan()
+
+
+def _report(stream: Stream, finish: np.ndarray, done: np.ndarray, steps: int, verify_busy: float,
+            busy: np.ndarray) -> SimReport:
+    makespan = float(np.nanmax(finish) - stream.arrival_s[0])
+    return SimReport(latency_s=finish - stream.arrival_s, makespan_s=makespan, tokens=int(done.sum()), steps=steps,
+                     verifier_idle=1.0 - verify_busy / makespan if makespan else 0.0,
+                     drafter_busy=busy / makespan if makespan else busy)
+
+
 def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine", *, slo_s: float = 10.0,
              urgent_after: float = 1.0, time_limit: float | None = None, seed: int = 0,
              max_pending: int = 512) -> SimReport:
-    """Serve ``stream`` with ``policy`` on the drafters and verifier of ``template`` (its first request's data
-    are replaced step by step; see the module docstring).
+    """Serve ``stream`` with ``policy`` on the drafters and verifier of ``template`` (its request data are
+    replaced step by step; see the module docstring).
 
     Parameters
     ----------
     template
         A step whose drafters, verifier, caps and :math:`\\theta, \\omega` the run uses.
+    stream
+        The requests.
     policy
         A method name of :func:`edgeplan.solve` (``"cosine"`` adds :class:`CoSineController`).
     slo_s, urgent_after
         The latency objective behind the weights, and when a request becomes urgent (in SLOs).
     time_limit
         Per step, for exact policies.
+    seed
+        Seeds the acceptance draws and randomised policies.
     max_pending
         Requests admitted to a step at most (the oldest first).
     """
-    from edgeplan.solvers.api import solve
-
     rng = np.random.default_rng(seed)
     n = stream.arrival_s.size
     done = np.zeros(n, dtype=np.int64)
     finish = np.full(n, np.nan)
     ctrl = CoSineController(max_length=template.max_speculation) if policy == "cosine" else None
-    t, nxt, steps, verify_busy = 0.0, 0, 0, 0.0
+    t, nxt, steps, verify_busy = float(stream.arrival_s[0]), 0, 0, 0.0
     busy = np.zeros(template.n_drafters)
     live: list[int] = []
     while nxt < n or live:
@@ -141,21 +171,16 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
             t = float(stream.arrival_s[nxt])
             continue
         ids = np.array(live[:max_pending])
-        waited = t - stream.arrival_s[ids]
-        step = dataclasses.replace(
-            template, domain=stream.domain[ids], context_tokens=(stream.prompt_tokens[ids] + done[ids]).astype(float),
-            weight=1.0 + waited / slo_s, urgent=waited >= urgent_after * slo_s,
-            max_speculation=ctrl.length if ctrl else template.max_speculation)
-        res = solve(step, policy, time_limit=time_limit, seed=int(rng.integers(1 << 31)))
-        if not res.has_plan:  # urgent requests the step cannot hold: serve without the urgency
-            res = solve(dataclasses.replace(step, urgent=None), policy, time_limit=time_limit)
-        plan = res.require_plan()
+        step = _step(template, stream, ids, done, t, slo_s, urgent_after, ctrl.length if ctrl else None)
+        plan = _plan(step, policy, time_limit, rng)
         m = step.evaluate(plan)
         t += m.step_s
         verify_busy += m.verify_s
-        for j in range(template.n_drafters):
-            per = template.draft_base_s[j] + template.draft_per_request_s[j] * m.load[j]
-            busy[j] += per * int(max((plan.lengths[r] for r, s in enumerate(plan.routes) if s and j in s), default=0))
+        longest = np.zeros(template.n_drafters)
+        for s, k in zip(plan.routes, plan.lengths.tolist(), strict=True):
+            if s:
+                longest[list(s)] = np.maximum(longest[list(s)], k)
+        busy += (template.draft_base_s + template.draft_per_request_s * m.load) * longest
         for i, (r, s) in enumerate(zip(ids.tolist(), plan.routes, strict=True)):
             if s is None:
                 continue
@@ -168,10 +193,96 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
         steps += 1
         if ctrl is not None:
             ctrl.update(len(ids), len(plan.batch))
-    makespan = float(np.nanmax(finish) - stream.arrival_s[0]) if n else 0.0
-    return SimReport(latency_s=finish - stream.arrival_s, makespan_s=makespan, tokens=int(done.sum()), steps=steps,
-                     verifier_idle=1.0 - verify_busy / makespan if makespan else 0.0,
-                     drafter_busy=busy / makespan if makespan else busy)
+    return _report(stream, finish, done, steps, verify_busy, busy)
 
 
-__all__ = ["CoSineController", "SimReport", "Stream", "simulate"]
+def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, policy: str = "cosine", *,
+               slo_s: float = 10.0, urgent_after: float = 1.0, time_limit: float | None = None, seed: int = 0,
+               max_pending: int = 512) -> SimReport:
+    """Serve ``stream`` for real on a :class:`~edgeplan.validation.serving.live.LiveCluster`: the same policy
+    and steps as :func:`simulate`, but wall-clock time, and tokens drafted, verified and accepted by the real
+    models (prompts drawn from each request's domain of the cluster's corpus).
+
+    Parameters
+    ----------
+    cluster
+        The running drafters and verifier.
+    template, stream, policy, slo_s, urgent_after, time_limit, seed, max_pending
+        As in :func:`simulate` (the template's acceptance and timings are not used: reality replaces them).
+
+    The report's ``drafter_busy`` is not measured live (zeros).
+    """
+    import time
+
+    from edgeplan.validation.serving.live import execute_step
+
+    rng = np.random.default_rng(seed)
+    n = stream.arrival_s.size
+    corpus = cluster.models.corpus
+    seqs = [corpus.sample(1, int(stream.prompt_tokens[r]), rng, [int(stream.domain[r])])[0] for r in range(n)]
+    done = np.zeros(n, dtype=np.int64)
+    finish = np.full(n, np.nan)
+    ctrl = CoSineController(max_length=template.max_speculation) if policy == "cosine" else None
+    steps, verify_busy = 0, 0.0
+    busy = np.zeros(template.n_drafters)
+    live: list[int] = []
+    nxt = 0
+    start = time.perf_counter() - float(stream.arrival_s[0])
+    while nxt < n or live:
+        t = time.perf_counter() - start
+        while nxt < n and stream.arrival_s[nxt] <= t:
+            live.append(nxt)
+            nxt += 1
+        if not live:
+            time.sleep(max(float(stream.arrival_s[nxt]) - t, 0.0))
+            continue
+        ids = np.array(live[:max_pending])
+        step = _step(template, stream, ids, done, t, slo_s, urgent_after, ctrl.length if ctrl else None)
+        plan = _plan(step, policy, time_limit, rng)
+        batch = {int(ids[i]): s for i, s in enumerate(plan.routes) if s is not None}
+        lengths = {int(ids[i]): int(plan.lengths[i]) for i, s in enumerate(plan.routes) if s is not None}
+        out = execute_step(cluster, {r: seqs[r] for r in batch}, batch, lengths, rng)
+        verify_busy += out.verify_s
+        t = time.perf_counter() - start
+        for r, toks in out.committed.items():
+            toks = toks[: int(stream.output_tokens[r] - done[r])]
+            seqs[r] = np.concatenate([seqs[r], toks]).astype(np.int64)
+            done[r] += len(toks)
+            if done[r] >= stream.output_tokens[r]:
+                finish[r] = t
+        live = [r for r in live if np.isnan(finish[r])]
+        steps += 1
+        if ctrl is not None:
+            ctrl.update(len(ids), len(batch))
+    return _report(stream, finish, done, steps, verify_busy, busy)
+
+
+def measured_template(timing: Any, acceptance: np.ndarray, *, prompt: int = 16, output: int = 32,
+                      capacity: int = 8, max_speculation: int = 6, overhead_s: float = 0.0) -> SpeculativeServing:
+    """A step template from measured timings (:func:`~edgeplan.validation.serving.live.calibrate`) and a measured
+    acceptance table (:func:`~edgeplan.validation.serving.speculative.measure_acceptance`).
+
+    Parameters
+    ----------
+    timing
+        A :class:`~edgeplan.validation.serving.live.Timing`.
+    acceptance
+        ``(J, D)`` measured :math:`\\alpha_{jd}`.
+    prompt, output
+        The stream's prompt and output lengths (:math:`\\theta` is the target's time per token at batch 1 and
+        the mean context).
+    capacity, max_speculation
+        :math:`c_j` and :math:`K`.
+    overhead_s
+        The hub's own time per step (planning and messages), added to :math:`v_0`.
+    """
+    v = np.asarray(timing.verify_s, dtype=float) + np.array([overhead_s, 0.0, 0.0, 0.0])
+    J = acceptance.shape[0]
+    return SpeculativeServing(domain=[0], context_tokens=[float(prompt)], acceptance=acceptance,
+                              draft_capacity=np.full(J, float(capacity)), draft_base_s=timing.draft_base_s,
+                              draft_per_request_s=timing.draft_per_request_s, verify_s=v,
+                              max_speculation=max_speculation, hop_s=timing.hop_s,
+                              token_value_s=float(v[:3].sum() + v[3] * (prompt + output / 2)), name="measured")
+
+
+__all__ = ["CoSineController", "SimReport", "Stream", "measured_template", "serve_live", "simulate"]

@@ -1,26 +1,28 @@
 r"""The MILP of one speculative-serving step (:class:`~edgeplan.formulations.serving.step.SpeculativeServing`).
 
-Columns, for the drafter sets :math:`S` a request may use (:meth:`SpeculativeServing.routes_of`, the empty set
-first), all binary but :math:`\rho`:
+Columns, for the drafter sets :math:`S` a request may use (:meth:`SpeculativeServing.routes_of`), all binary
+but :math:`\rho`:
 
-* :math:`y_{rS}`: request :math:`r` is batched with drafters :math:`S`;
-* :math:`z_{rSi}`, :math:`S \ne \emptyset`, :math:`i = 1..K`: it has an :math:`i`-th draft token;
+* :math:`y_r`: request :math:`r` is batched without drafters;
+* :math:`x_{rSk}`, :math:`S \ne \emptyset`, :math:`k = 1..K`: it is batched with drafters :math:`S` and :math:`k`
+  draft tokens (a pattern);
 * :math:`u_{ji}`: drafter :math:`j` drafts in round :math:`i`; :math:`\rho_i \ge 0`: the time of round :math:`i`;
 * :math:`\beta`: the batch is not empty.
 
 .. math::
 
-    \min\ \omega\Big(\sum_i \rho_i + v_0\beta + v_1 \sum y + v_2 N + v_3 \sum n_r y_{rS}\Big)
-          - \theta \sum_{r,S} w_r\Big(y_{rS} + \sum_i \alpha_{S d_r}^{\,i} z_{rSi}\Big)
+    \min\ \omega\Big(\sum_i \rho_i + v_0\beta + v_1 B + v_2 N + v_3 \sum n_r\Big)
+          - \theta \sum_r w_r\Big(y_r + \sum_{S,k} E(\alpha_{S d_r}, k)\, x_{rSk}\Big)
 
-subject to :math:`\text{urgent}_r \le \sum_S y_{rS} \le 1`; :math:`z_{rS1} \le y_{rS}`,
-:math:`z_{rSi} \le z_{rS,i-1}`; :math:`m_{ji} = \sum_{r, S \ni j} z_{rSi} \le c_j u_{ji}`;
-:math:`\rho_i \ge (\ell + a_j) u_{ji} + b_j m_{ji}`; :math:`\sum y \le R\beta`; and, when finite,
-:math:`N = \sum y + \sum |S| z \le N_{max}`, :math:`\mu(\sum (n_r + 1) y + \sum |S| z) \le M` and the step time
+with :math:`B = \sum y + \sum x`, :math:`N = \sum y + \sum (1 + k|S|) x` and the contexts summed over the batch,
+subject to :math:`\text{urgent}_r \le y_r + \sum_{S,k} x_{rSk} \le 1`;
+:math:`m_{ji} = \sum_{r, S \ni j, k \ge i} x_{rSk} \le c_j u_{ji}`;
+:math:`\rho_i \ge (\ell + a_j) u_{ji} + b_j m_{ji}`; :math:`B \le R\beta`; and, when finite,
+:math:`N \le N_{max}`, :math:`\mu(\sum_{\mathcal B} (n_r + 1) + \sum k|S| x) \le M` and the step time
 :math:`\le L` (each scaled to its limit, and the round-time rows to the step bound, so that a solver's absolute
-tolerance stays inside the relative slack of ``check``). The decoded length of a request is its number of
-draft tokens (a request whose drafters draft nothing is decoded without drafters: the same tokens, less
-load).
+tolerance stays inside the relative slack of ``check``). Patterns rather than one column per draft token keep
+one row per request instead of one per draft token (the same LP bound: the two are related by a unimodular
+change of variables), which makes the LP of a 512-request step fast.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import scipy.sparse as sp
 
 from edgeplan.formulations.base import FEAS_TOL
 from edgeplan.formulations.milp import MILP
-from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing
+from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, expected_tokens
 from edgeplan.registry import reduction
 
 #: The step bound's value in the rows that carry time (round times, the step bound): a solver's absolute tolerance
@@ -82,62 +84,65 @@ def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray],
     """The MILP of the module docstring, built as one sparse matrix."""
     R, J, K = problem.n_requests, problem.n_drafters, problem.max_speculation
     routes = problem.routes_of()
-    nS, nD = len(routes), len(routes) - 1
-    width = np.array([len(S) for S in routes], dtype=float)
-    alpha = _alpha(problem, routes)
-    nY, nZ = R * nS, R * nD * K
-    oZ, oU = nY, nY + nZ
+    nD = len(routes) - 1
+    width = np.array([len(S) for S in routes[1:]], dtype=float)
+    alpha = _alpha(problem, routes)[:, 1:]
+    nX = R * nD * K
+    oX, oU = R, R + nX
     oP = oU + J * K
     oB = oP + K
     n = oB + 1
-    yc = np.arange(nY).reshape(R, nS)
-    zc = oZ + np.arange(nZ).reshape(R, nD, K)
+    xc = oX + np.arange(nX).reshape(R, nD, K)
     uc = oU + np.arange(J * K).reshape(J, K)
     om, theta, w = problem.latency_weight, problem.token_value_s, problem.weight
     v0, v1, v2, v3 = problem.verify_s.tolist()
     ctx = problem.context_tokens
-    i = np.arange(1, K + 1)
-    z_tok = np.broadcast_to(width[None, 1:, None], (R, nD, K)).ravel()
+    k = np.arange(1, K + 1)
+    tok = (1.0 + width[None, :, None] * k[None, None, :])  # (1, nD, K) verified tokens of a pattern
+    gain = expected_tokens(alpha[:, :, None], k[None, None, :])  # (R, nD, K)
+    per_req = om * (v1 + v3 * ctx) - theta * w
     c = np.zeros(n)
-    c[:nY] = np.repeat(om * (v1 + v2 + v3 * ctx) - theta * w, nS)
-    c[oZ:oU] = om * v2 * z_tok - (theta * w[:, None, None] * alpha[:, 1:, None] ** i[None, None, :]).ravel()
+    c[:R] = per_req + om * v2
+    c[oX:oU] = (per_req[:, None, None] + theta * w[:, None, None] + om * v2 * tok
+                - theta * w[:, None, None] * gain).ravel()  # per_req already credits the target's own token
     c[oP:oB] = om
     c[oB] = om * v0
+    rows = _Rows()
+    rows.add(np.concatenate([np.arange(R), np.repeat(np.arange(R), nD * K)]), np.concatenate([np.arange(R),
+             xc.ravel()]), 1.0, problem.urgent.astype(float), 1.0, [f"route[{r}]" for r in range(R)])
     bound = problem.step_bound_s
     unit = TIME_SCALE / bound if np.isfinite(bound) and bound > 0 else 1.0  # time rows: step bound = TIME_SCALE
-    rows = _Rows()
-    rows.add(np.repeat(np.arange(R), nS), yc.ravel(), 1.0, problem.urgent.astype(float), 1.0,
-             [f"route[{r}]" for r in range(R)])
-    if nZ:
-        prev = np.concatenate([yc[:, 1:, None], zc[:, :, :-1]], axis=2).ravel()  # y_rS, then z_rS(i-1)
-        rr = np.arange(nZ)
-        rows.add(np.repeat(rr, 2), np.stack([zc.ravel(), prev], 1).ravel(), np.tile([1.0, -1.0], nZ), -np.inf, 0.0,
-                 [f"draft[{r},{s},{k}]" for r in range(R) for s in range(1, nS) for k in range(1, K + 1)])
+    if nX:
         member = np.array([[j in S for S in routes[1:]] for j in range(J)])  # (J, nD)
         jj, ss = np.nonzero(member)
-        # m_ji - c_j u_ji <= 0, one row per (j, i)
-        row_z = (jj[:, None, None] * K + np.arange(K)[None, None, :]).repeat(R, 1)  # (pairs, R, K)
-        col_z = zc[:, ss, :].transpose(1, 0, 2)
-        cap = np.minimum(problem.draft_capacity, R)
+        # pattern (r, s, k) loads each drafter j of s in rounds 1..k: an entry in rows (j, i), i < k
+        kk, ii = np.nonzero(np.arange(K)[None, :] < k[:, None])
+        pr = np.repeat(np.arange(jj.size), kk.size)
+        pk, pi = np.tile(kk, jj.size), np.tile(ii, jj.size)
+        cols = xc[:, ss[pr], pk]  # (R, entries)
+        rows_ji = jj[pr] * K + pi
         jk = np.arange(J * K)
-        rows.add(np.concatenate([row_z.ravel(), jk]), np.concatenate([col_z.ravel(), uc.ravel()]),
-                 np.concatenate([np.ones(col_z.size), -np.repeat(cap, K)]), -np.inf, 0.0,
-                 [f"capacity[{j},{k}]" for j in range(J) for k in range(1, K + 1)])
+        cap = np.minimum(problem.draft_capacity, R)
+        rows.add(np.concatenate([np.tile(rows_ji, R), jk]), np.concatenate([cols.ravel(), uc.ravel()]),
+                 np.concatenate([np.ones(cols.size), -np.repeat(cap, K)]), -np.inf, 0.0,
+                 [f"capacity[{j},{i}]" for j in range(J) for i in range(1, K + 1)])
         # (hop + a_j) u_ji + b_j m_ji - rho_i <= 0, in units of the step bound / TIME_SCALE
         b = problem.draft_per_request_s * unit
-        rows.add(np.concatenate([row_z.ravel(), jk, jk]),
-                 np.concatenate([col_z.ravel(), uc.ravel(), oP + np.tile(np.arange(K), J)]),
-                 np.concatenate([np.repeat(b[jj], R * K), np.repeat(problem.hop_s + problem.draft_base_s, K) * unit,
+        rows.add(np.concatenate([np.tile(rows_ji, R), jk, jk]),
+                 np.concatenate([cols.ravel(), uc.ravel(), oP + np.tile(np.arange(K), J)]),
+                 np.concatenate([np.tile(b[jj[pr]], R), np.repeat(problem.hop_s + problem.draft_base_s, K) * unit,
                                  -np.full(J * K, unit)]), -np.inf, 0.0,
-                 [f"round_s[{j},{k}]" for j in range(J) for k in range(1, K + 1)])
-    rows.add(np.zeros(nY + 1, dtype=np.int64), np.append(np.arange(nY), oB), np.append(np.ones(nY), -float(R)),
+                 [f"round_s[{j},{i}]" for j in range(J) for i in range(1, K + 1)])
+    rows.add(np.zeros(oU + 1, dtype=np.int64), np.append(np.arange(oU), oB), np.append(np.ones(oU), -float(R)),
              -np.inf, 0.0, ["nonempty"])
     mu = problem.kv_bytes_per_token
-    caps = (("verify_tokens", problem.max_verify_tokens, np.concatenate([np.ones(nY), z_tok, np.zeros(n - nY - nZ)])),
-            ("verifier_memory", problem.verifier_memory_bytes,
-             np.concatenate([mu * np.repeat(ctx + 1.0, nS), mu * z_tok, np.zeros(n - nY - nZ)])),
-            ("step_s", problem.step_bound_s,
-             np.concatenate([np.repeat(v1 + v2 + v3 * ctx, nS), v2 * z_tok, np.zeros(J * K), np.ones(K), [v0]])))
+    tokens = np.concatenate([np.ones(R), np.broadcast_to(tok, (R, nD, K)).ravel()])
+    ctx_x = np.concatenate([ctx, ctx.repeat(nD * K)])
+    rest = np.zeros(n - oU)
+    time_rest = np.concatenate([np.zeros(J * K), np.ones(K), [v0]])
+    caps = (("verify_tokens", problem.max_verify_tokens, np.concatenate([tokens, rest])),
+            ("verifier_memory", problem.verifier_memory_bytes, np.concatenate([mu * (ctx_x + tokens), rest])),
+            ("step_s", bound, np.concatenate([v1 + v3 * ctx_x + v2 * tokens, time_rest])))
     for (label, limit, coef), top in zip(caps, (1.0, 1.0, TIME_SCALE), strict=True):
         nzc = np.flatnonzero(coef)
         if np.isfinite(limit) and nzc.size:
@@ -156,14 +161,15 @@ def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray],
 
     def decode(x: np.ndarray) -> ServingPlan:
         x = np.asarray(x, dtype=float)
-        y = x[:nY].reshape(R, nS)
-        z = x[oZ:oU].reshape(R, nD, K) > 0.5
+        pat = x[oX:oU].reshape(R, nD * K)
         out, lengths = [], np.zeros(R, dtype=np.int64)
         for r in range(R):
-            s = int(np.argmax(y[r])) if y[r].max() > 0.5 else None
-            k = 0 if not s else int(np.cumprod(z[r, s - 1]).sum())  # the draft tokens in order
-            out.append(None if s is None else routes[s] if k else ())
-            lengths[r] = k
+            best = int(np.argmax(pat[r])) if nX else 0
+            if nX and pat[r, best] > 0.5:
+                out.append(routes[1 + best // K])
+                lengths[r] = best % K + 1
+            else:
+                out.append(() if x[r] > 0.5 else None)
         return ServingPlan(out, lengths)
 
     return milp, decode
@@ -174,22 +180,22 @@ def step_start(problem: SpeculativeServing, plan: ServingPlan) -> np.ndarray:
     R, J, K = problem.n_requests, problem.n_drafters, problem.max_speculation
     routes = problem.routes_of()
     index = {S: s for s, S in enumerate(routes)}
-    nS, nD = len(routes), len(routes) - 1
-    nY, nZ = R * nS, R * nD * K
-    x = np.zeros(nY + nZ + J * K + K + 1)
+    nD = len(routes) - 1
+    nX = R * nD * K
+    x = np.zeros(R + nX + J * K + K + 1)
     m = problem.evaluate(plan)
     drafting = np.zeros((J, K))
     for r, S in enumerate(plan.routes):
         if S is None:
             continue
-        s = index[S]
-        x[r * nS + s] = 1.0
-        if s:
-            base = nY + (r * nD + s - 1) * K
-            x[base: base + int(plan.lengths[r])] = 1.0
-            drafting[list(S), : plan.lengths[r]] += 1.0
-    x[nY + nZ: nY + nZ + J * K] = (drafting > 0).ravel()
-    x[nY + nZ + J * K: nY + nZ + J * K + m.round_s.size] = m.round_s
+        if not S:
+            x[r] = 1.0
+            continue
+        k = int(plan.lengths[r])
+        x[R + (r * nD + index[S] - 1) * K + k - 1] = 1.0
+        drafting[list(S), :k] += 1.0
+    x[R + nX: R + nX + J * K] = (drafting > 0).ravel()
+    x[R + nX + J * K: R + nX + J * K + m.round_s.size] = m.round_s
     x[-1] = float(any(S is not None for S in plan.routes))
     return x
 

@@ -1,10 +1,10 @@
 r"""``step-milp``: one speculative-serving step exactly, by HiGHS on the step's MILP, warm-started with ``cosine``.
 
-The MILP is :func:`~edgeplan.formulations.serving.milp.step_milp` (routes, draft tokens, lock-step rounds,
-caps). HiGHS gets the best of the ``cosine`` plan and the baselines' plans as its first incumbent and a relative
-gap of :data:`GAP`; the decoder recomputes the speculation lengths exactly for the routes HiGHS chose, so the
-returned plan is never worse than the incumbent HiGHS reports. A time limit returns the best plan with HiGHS'
-bound.
+The MILP is :func:`~edgeplan.formulations.serving.milp.step_milp` (patterns of drafters and speculation
+length, lock-step rounds, caps). HiGHS gets the better of the ``cosine`` plan and the autoregressive batch as
+its first incumbent (on models up to :data:`START_MAX_VARS` columns; larger ones keep it as a fallback), a
+relative gap of :data:`GAP` and an integrality and row tolerance of :data:`FEASIBILITY`. The returned plan is
+the better of HiGHS' and the incumbent, re-evaluated; a time limit returns it with HiGHS' bound.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from edgeplan.solvers.serving.baselines import by_weight
 from edgeplan.solvers.serving.batching import add_in_order
 from edgeplan.solvers.serving.cosine import cosine_plan
 
+#: Largest model HiGHS gets the warm start for (on an earlier formulation with a row per draft token, HiGHS
+#: 1.11 processed the start of a 74,000-column step for 26 s past its limit; the pattern formulation takes it at
+#: once).  Larger models keep the start as a fallback incumbent.
+START_MAX_VARS = 200_000
 #: Relative gap at which HiGHS stops and the result is called optimal.
 GAP = 1e-7
 #: HiGHS' integrality and row tolerance here: a round's fixed time multiplies a binary, and at the default 1e-6 a
@@ -42,7 +46,7 @@ def solve_step_milp(problem: SpeculativeServing, ctx: SolveContext) -> Result:
     milp, decode = step_milp(problem)
     start = warm_start(problem)
     options: dict = {"mip_rel_gap": GAP, "highs_options": {"mip_feasibility_tolerance": FEASIBILITY}}
-    if start is not None:
+    if start is not None and milp.n_vars <= START_MAX_VARS:
         options["start"] = step_start(problem, start)
     res = solve(milp, "highs", time_limit=ctx.deadline.remaining(), seed=ctx.seed, verbose=ctx.verbose,
                 options=options)
@@ -62,4 +66,4 @@ def solve_step_milp(problem: SpeculativeServing, ctx: SolveContext) -> Result:
                   solve_time=time.perf_counter() - t0, sense="min", stats=stats)
 
 
-__all__ = ["GAP", "solve_step_milp", "warm_start"]
+__all__ = ["GAP", "START_MAX_VARS", "solve_step_milp", "warm_start"]

@@ -1,0 +1,299 @@
+r"""A live speculative-serving cluster: one process per drafter and one for the verifier, driven over loopback.
+
+The hub (the caller's process) drives CoSine's lock-step rounds: in round :math:`i` every drafter with
+requests still drafting draws one token for each of them (one batched forward pass) and sends back the token
+and the distribution it came from; then the verifier scores every batched request's context and drafts in one
+batched forward pass, and the hub accepts or resamples with
+:func:`~edgeplan.validation.serving.speculative.verify_draft`.
+Acceptance is therefore real: it is whatever the trained drafters and target do.
+
+Messages are pickled over :mod:`multiprocessing.connection` sockets bound to 127.0.0.1. Every worker runs one
+torch thread. Sequences are left-padded, and every forward pass recomputes the prefix (no K/V cache): these are
+the costs that :func:`calibrate` measures and fits to the step model's timing functions
+(:math:`a_j + b_j m` per draft round, :math:`v_0 + v_1 B + v_2 N + v_3 \sum n` per verification, a hop per
+round).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import secrets
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Client, Connection, Listener
+from typing import Any
+
+import numpy as np
+
+from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm
+
+
+@dataclass(frozen=True)
+class ServingModels:
+    """The target and one drafter per domain, trained here and cached (:func:`~edgeplan.validation.lm.trained_lm`).
+
+    Attributes
+    ----------
+    corpus
+        The domains' Markov source.
+    target, drafter
+        Their shapes and training runs.
+    """
+
+    corpus: MarkovCorpus = field(default_factory=lambda: MarkovCorpus(vocab=32, domains=2, seed=3))
+    target: LMConfig = field(default_factory=lambda: LMConfig(n_layer=4, n_embd=64, steps=600, seed=1))
+    drafter: LMConfig = field(default_factory=lambda: LMConfig(n_layer=1, n_embd=32, n_head=2, steps=400, seed=2))
+
+    def load_target(self) -> Any:
+        return trained_lm(self.corpus, self.target)
+
+    def load_drafter(self, domain: int) -> Any:
+        return trained_lm(self.corpus, self.drafter, domains=[domain])
+
+    def prepare(self) -> None:
+        """Train (or load) every model once, before worker processes start."""
+        self.load_target()
+        for d in range(self.corpus.domains):
+            self.load_drafter(d)
+
+
+def _batch(seqs: list[np.ndarray]) -> tuple[Any, Any, Any]:
+    """Left-padded ids, attention mask and position ids of ``seqs``."""
+    import torch
+
+    n = max(len(s) for s in seqs)
+    ids = torch.zeros((len(seqs), n), dtype=torch.long)
+    mask = torch.zeros((len(seqs), n), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, n - len(s):] = torch.as_tensor(s)
+        mask[i, n - len(s):] = 1
+    pos = (mask.cumsum(1) - 1).clamp(min=0)
+    return ids, mask, pos
+
+
+def _last_distributions(model: Any, seqs: list[np.ndarray], last: list[int]) -> list[np.ndarray]:
+    """Each sequence's next-token distributions at its last ``last[i]`` positions (temperature 1)."""
+    import torch
+
+    ids, mask, pos = _batch(seqs)
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits.double()
+    probs = torch.softmax(logits, -1).numpy()
+    return [probs[i, probs.shape[1] - k:] for i, k in enumerate(last)]
+
+
+def _worker(port: int, key: bytes, models: ServingModels, role: int, seed: int) -> None:
+    """A drafter (``role`` = its domain) or the verifier (``role`` = -1), serving the hub's commands."""
+    import torch
+
+    torch.set_num_threads(1)
+    model = models.load_target() if role < 0 else models.load_drafter(role)
+    rng = np.random.default_rng(seed)
+    conn = Client(("127.0.0.1", port), authkey=key)
+    conn.send(role)
+    seqs: dict[int, np.ndarray] = {}
+    while True:
+        cmd, arg = conn.recv()
+        if cmd == "stop":
+            break
+        t0 = time.perf_counter()
+        if cmd == "start":  # drafter: the contexts of the requests it drafts for
+            seqs = {r: np.asarray(s, dtype=np.int64) for r, s in arg.items()}
+            out: Any = None
+        elif cmd == "round":  # drafter: one token for each listed request
+            dists = _last_distributions(model, [seqs[r] for r in arg], [1] * len(arg))
+            out = {}
+            for r, q in zip(arg, dists, strict=True):
+                x = int(rng.choice(q.shape[1], p=q[0] / q[0].sum()))
+                seqs[r] = np.append(seqs[r], x)
+                out[r] = (x, q[0])
+        else:  # "verify": [(sequence, k)] -> each one's k + 1 distributions
+            out = _last_distributions(model, [np.asarray(s) for s, _ in arg], [k + 1 for _, k in arg])
+        conn.send((out, time.perf_counter() - t0))
+    conn.close()
+
+
+class LiveCluster:
+    """Drafter and verifier processes on loopback (a context manager).
+
+    Parameters
+    ----------
+    models
+        The models (trained or loaded before the processes start).
+    seed
+        Seeds of the workers' samplers.
+    """
+
+    def __init__(self, models: ServingModels | None = None, seed: int = 0) -> None:
+        self.models = models or ServingModels()
+        self.models.prepare()
+        key = secrets.token_bytes(16)
+        self._listener = Listener(("127.0.0.1", 0), authkey=key)
+        port = self._listener.address[1]
+        ctx = mp.get_context("spawn")
+        roles = [*range(self.models.corpus.domains), -1]
+        self._procs = [ctx.Process(target=_worker, args=(port, key, self.models, r, seed + i), daemon=True)
+                       for i, r in enumerate(roles)]
+        for p in self._procs:
+            p.start()
+        self.conns: dict[int, Connection] = {}
+        for _ in roles:
+            conn = self._listener.accept()
+            self.conns[conn.recv()] = conn
+
+    @property
+    def n_drafters(self) -> int:
+        return self.models.corpus.domains
+
+    def call(self, role: int, cmd: str, arg: Any) -> tuple[Any, float]:
+        self.conns[role].send((cmd, arg))
+        return self.conns[role].recv()
+
+    def broadcast(self, calls: dict[int, tuple[str, Any]]) -> dict[int, tuple[Any, float]]:
+        """Send every call first, then collect the answers (the workers run in parallel)."""
+        for role, (cmd, arg) in calls.items():
+            self.conns[role].send((cmd, arg))
+        return {role: self.conns[role].recv() for role in calls}
+
+    def close(self) -> None:
+        for conn in self.conns.values():
+            try:
+                conn.send(("stop", None))
+                conn.close()
+            except OSError:
+                pass
+        for p in self._procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+        self._listener.close()
+
+    def __enter__(self) -> LiveCluster:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """One executed step.
+
+    Attributes
+    ----------
+    committed
+        Tokens committed per batched request (accepted drafts plus the target's token).
+    accepted
+        Accepted drafts per batched request.
+    wall_s, draft_s, verify_s
+        The step's wall-clock time, its drafting rounds and its verification (hub to hub).
+    """
+
+    committed: dict[int, list[int]]
+    accepted: dict[int, int]
+    wall_s: float
+    draft_s: float
+    verify_s: float
+
+
+def execute_step(cluster: LiveCluster, contexts: dict[int, np.ndarray], routes: dict[int, tuple[int, ...]],
+                 lengths: dict[int, int], rng: np.random.Generator) -> StepOutcome:
+    """Run one planned step: lock-step draft rounds, one verification, acceptance by the sampling rule.
+
+    Parameters
+    ----------
+    contexts
+        The batched requests' token sequences.
+    routes, lengths
+        Each batched request's drafter (one per request here) and speculation length (0: no draft).
+    """
+    from edgeplan.validation.serving.speculative import verify_draft
+
+    t0 = time.perf_counter()
+    by_drafter: dict[int, list[int]] = {}
+    for r, s in routes.items():
+        if s and lengths[r] > 0:
+            by_drafter.setdefault(s[0], []).append(r)
+    if by_drafter:
+        cluster.broadcast({j: ("start", {r: contexts[r] for r in rs}) for j, rs in by_drafter.items()})
+    drafts: dict[int, list[int]] = {r: [] for r in routes}
+    qs: dict[int, list[np.ndarray]] = {r: [] for r in routes}
+    for i in range(max(lengths.values(), default=0)):
+        calls = {j: ("round", [r for r in rs if lengths[r] > i]) for j, rs in by_drafter.items()}
+        calls = {j: c for j, c in calls.items() if c[1]}
+        for out, _ in cluster.broadcast(calls).values():
+            for r, (x, q) in out.items():
+                drafts[r].append(x)
+                qs[r].append(q)
+    t1 = time.perf_counter()
+    order = list(routes)
+    seqs = [(np.concatenate([contexts[r], drafts[r]]).astype(np.int64), len(drafts[r])) for r in order]
+    p, _ = cluster.call(-1, "verify", seqs)
+    t2 = time.perf_counter()
+    committed, accepted = {}, {}
+    for r, pr in zip(order, p, strict=True):
+        n_ok, token = verify_draft(pr, np.array(qs[r]).reshape(len(drafts[r]), -1), np.array(drafts[r], dtype=int),
+                                   rng)
+        committed[r] = [*drafts[r][:n_ok], token]
+        accepted[r] = n_ok
+    return StepOutcome(committed, accepted, time.perf_counter() - t0, t1 - t0, t2 - t1)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Timing functions fitted to measured calls (least squares).
+
+    Attributes
+    ----------
+    draft_base_s, draft_per_request_s
+        ``(J,)`` :math:`a_j, b_j` of a draft round.
+    hop_s
+        :math:`\\ell`, the hub's round trip per round beyond the drafters' own work.
+    verify_s
+        :math:`(v_0, v_1, v_2, v_3)`.
+    """
+
+    draft_base_s: np.ndarray
+    draft_per_request_s: np.ndarray
+    hop_s: float
+    verify_s: np.ndarray
+
+
+def calibrate(cluster: LiveCluster, *, prompt: int = 16, output: int = 32, repeats: int = 5,
+              seed: int = 0) -> Timing:
+    """Measure draft rounds (1-8 requests, contexts of ``prompt`` to ``prompt + output`` tokens) and
+    verifications (1-16 requests, 0-8 drafts each), and fit the step model's timing functions (least squares;
+    non-negative for the verifier)."""
+    rng = np.random.default_rng(seed)
+    corpus = cluster.models.corpus
+    J = cluster.n_drafters
+    a, b, hop = np.zeros(J), np.zeros(J), []
+    for j in range(J):
+        xs, ys = [], []
+        for m in (1, 2, 4, 6, 8):
+            for _ in range(repeats):
+                ctx = {r: corpus.sample(1, int(rng.integers(prompt, prompt + output)), rng, [j])[0] for r in range(m)}
+                cluster.call(j, "start", ctx)
+                t0 = time.perf_counter()
+                _, inside = cluster.call(j, "round", list(range(m)))
+                hop.append(time.perf_counter() - t0 - inside)
+                xs.append(m)
+                ys.append(inside)
+        b[j], a[j] = np.polyfit(xs, ys, 1)
+    rows, ys = [], []
+    for _ in range(12 * repeats):
+        B = int(rng.integers(1, 17))
+        n = rng.integers(prompt, prompt + output, B)
+        k = rng.integers(0, 9, B)
+        seqs = [(corpus.sample(1, int(n[i] + k[i]), rng)[0], int(k[i])) for i in range(B)]
+        t0 = time.perf_counter()
+        cluster.call(-1, "verify", seqs)
+        ys.append(time.perf_counter() - t0)
+        rows.append([1.0, B, float((1 + k).sum()), float(n.sum())])
+    from scipy.optimize import nnls
+
+    v = nnls(np.array(rows), np.array(ys))[0]  # times never fall with more work
+    return Timing(np.maximum(a, 0.0), np.maximum(b, 0.0), float(np.median(hop)), v)
+
+
+__all__ = ["LiveCluster", "ServingModels", "StepOutcome", "Timing", "calibrate", "execute_step"]
