@@ -86,7 +86,7 @@ def real() -> None:
 def live(n: int = 60, sims: int = 5) -> None:
     """The simulator's predictions against a live run (drafter and verifier processes over loopback) at three
     loads, with timings and acceptance measured on this host first."""
-    from edgeplan.experiments.serving_sim import _plan, _step, measured_template, serve_live
+    from edgeplan.experiments.serving_sim import _plan, _step, measured_template, refit, serve_live
     from edgeplan.validation.serving.live import LiveCluster, calibrate
     from edgeplan.validation.serving.speculative import measure_acceptance
 
@@ -94,7 +94,7 @@ def live(n: int = 60, sims: int = 5) -> None:
         timing = calibrate(cluster)
         models = cluster.models
         alpha = measure_acceptance(models.load_target(), [models.load_drafter(d) for d in range(2)], models.corpus,
-                                   k=4, temperature=1.0)
+                                   prompt_len=16, new_tokens=32, k=6, temperature=1.0)
         probe = measured_template(timing, alpha)
         burst = Stream.poisson(n, 1e6, 2, prompt=16, output=32, seed=9)
         ts = []
@@ -113,17 +113,28 @@ def live(n: int = 60, sims: int = 5) -> None:
         print("acceptance (drafters x domains):", np.array2string(alpha, precision=2))
         top = simulate(tpl, burst, "cosine")
         rate_max = n / top.makespan_s
+        # a calibration run at half load, with its own stream: the verifier's timing refitted to its steps
+        calib = Stream.poisson(n, 0.5 * rate_max, 2, prompt=16, output=32, seed=99)
+        warm = serve_live(cluster, tpl, calib, "cosine")
+        fitted = refit(tpl, warm)
+        print(f"refit on {warm.steps} live steps: verify {fitted.verify_s * 1e3} ms (v0 with planning)")
         for load in (0.3, 0.6, 0.9):
             s = Stream.poisson(n, load * rate_max, 2, prompt=16, output=32, seed=int(load * 10))
             real = serve_live(cluster, tpl, s, "cosine")
-            sim = [simulate(tpl, s, "cosine", seed=k) for k in range(sims)]
-            p50 = float(np.mean([r.percentile(50) for r in sim]))
-            mean = float(np.mean([np.nanmean(r.latency_s) for r in sim]))
-            thr = float(np.mean([r.throughput for r in sim]))
-            print(f"load {load:.1f} ({load * rate_max:.1f} req/s): latency p50 live {real.percentile(50):.3f} s / "
-                  f"sim {p50:.3f} s ({100 * (p50 / real.percentile(50) - 1):+.1f} %), mean live "
-                  f"{np.nanmean(real.latency_s):.3f} / sim {mean:.3f} ({100 * (mean / np.nanmean(real.latency_s) - 1):+.1f} %), "
-                  f"throughput live {real.throughput:.1f} / sim {thr:.1f} tok/s ({100 * (thr / real.throughput - 1):+.1f} %)")
+            for label, t in (("calibrated", tpl), ("refit", fitted)):
+                sim = [simulate(t, s, "cosine", seed=k) for k in range(sims)]
+                p50 = float(np.mean([r.percentile(50) for r in sim]))
+                mean = float(np.mean([np.nanmean(r.latency_s) for r in sim]))
+                thr = float(np.mean([r.throughput for r in sim]))
+                lm = float(np.nanmean(real.latency_s))
+                print(f"load {load:.1f} ({load * rate_max:.1f} req/s) {label}: latency p50 live "
+                      f"{real.percentile(50):.3f} s / sim {p50:.3f} s ({100 * (p50 / real.percentile(50) - 1):+.1f} %),"
+                      f" mean live {lm:.3f} / sim {mean:.3f} ({100 * (mean / lm - 1):+.1f} %), throughput live "
+                      f"{real.throughput:.1f} / sim {thr:.1f} tok/s ({100 * (thr / real.throughput - 1):+.1f} %)")
+            err = real.predicted_step_s / real.step_s - 1
+            print(f"    live steps: {real.steps}, step time predicted/measured - 1: median {100 * np.median(err):+.1f} %;"
+                  f" tokens per step measured {real.tokens_per_step.mean():.2f} vs expected "
+                  f"{real.expected_per_step.mean():.2f}")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,15 @@ class SimReport:
     drafter_busy
         ``(J,)`` share of the makespan each drafter was drafting (each step counted at its first-round load for
         its longest draft: an upper estimate).
+    step_s, predicted_step_s
+        ``(steps,)`` each step's duration, and the step model's :math:`\tau` of its plan (equal in a simulation;
+        measured against predicted in a live run, the hub's planning included in the measured one).
+    tokens_per_step, expected_per_step
+        ``(steps,)`` tokens committed in each step, and the model's expectation :math:`\\sum_r E_r`.
+    trace
+        A live run's per-step measurements (empty for a simulation): ``plan_s``, ``draft_s``, ``verify_s`` (hub to
+        hub), and the step's ``batch`` :math:`B`, verified ``tokens`` :math:`N` and ``context``
+        :math:`\\sum n_r`; :func:`refit` fits the verifier's timing to them.
     """
 
     latency_s: np.ndarray
@@ -95,6 +104,11 @@ class SimReport:
     steps: int
     verifier_idle: float
     drafter_busy: np.ndarray
+    step_s: np.ndarray
+    predicted_step_s: np.ndarray
+    tokens_per_step: np.ndarray
+    expected_per_step: np.ndarray
+    trace: dict = dataclasses.field(default_factory=dict)
 
     @property
     def throughput(self) -> float:
@@ -124,12 +138,15 @@ def _plan(step: SpeculativeServing, policy: str, time_limit: float | None, rng: 
     return res.require_plan()
 
 
-def _report(stream: Stream, finish: np.ndarray, done: np.ndarray, steps: int, verify_busy: float,
-            busy: np.ndarray) -> SimReport:
+def _report(stream: Stream, finish: np.ndarray, done: np.ndarray, verify_busy: float, busy: np.ndarray,
+            log: list[tuple[float, float, int, float]], trace: dict | None = None) -> SimReport:
     makespan = float(np.nanmax(finish) - stream.arrival_s[0])
-    return SimReport(latency_s=finish - stream.arrival_s, makespan_s=makespan, tokens=int(done.sum()), steps=steps,
-                     verifier_idle=1.0 - verify_busy / makespan if makespan else 0.0,
-                     drafter_busy=busy / makespan if makespan else busy)
+    a = np.array(log, dtype=float).reshape(-1, 4)
+    return SimReport(latency_s=finish - stream.arrival_s, makespan_s=makespan, tokens=int(done.sum()),
+                     steps=len(log), verifier_idle=1.0 - verify_busy / makespan if makespan else 0.0,
+                     drafter_busy=busy / makespan if makespan else busy, step_s=a[:, 0], predicted_step_s=a[:, 1],
+                     tokens_per_step=a[:, 2], expected_per_step=a[:, 3],
+                     trace={k: np.array(v) for k, v in (trace or {}).items()})
 
 
 def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine", *, slo_s: float = 10.0,
@@ -160,9 +177,10 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
     done = np.zeros(n, dtype=np.int64)
     finish = np.full(n, np.nan)
     ctrl = CoSineController(max_length=template.max_speculation) if policy == "cosine" else None
-    t, nxt, steps, verify_busy = float(stream.arrival_s[0]), 0, 0, 0.0
+    t, nxt, verify_busy = float(stream.arrival_s[0]), 0, 0.0
     busy = np.zeros(template.n_drafters)
     live: list[int] = []
+    log: list[tuple[float, float, int, float]] = []
     while nxt < n or live:
         while nxt < n and stream.arrival_s[nxt] <= t:
             live.append(nxt)
@@ -181,6 +199,7 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
             if s:
                 longest[list(s)] = np.maximum(longest[list(s)], k)
         busy += (template.draft_base_s + template.draft_per_request_s * m.load) * longest
+        before = int(done.sum())
         for i, (r, s) in enumerate(zip(ids.tolist(), plan.routes, strict=True)):
             if s is None:
                 continue
@@ -189,11 +208,11 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
             done[r] = min(done[r] + acc + 1, stream.output_tokens[r])
             if done[r] >= stream.output_tokens[r]:
                 finish[r] = t
+        log.append((m.step_s, m.step_s, int(done.sum()) - before, float(m.expected_tokens.sum())))
         live = [r for r in live if np.isnan(finish[r])]
-        steps += 1
         if ctrl is not None:
             ctrl.update(len(ids), len(plan.batch))
-    return _report(stream, finish, done, steps, verify_busy, busy)
+    return _report(stream, finish, done, verify_busy, busy, log)
 
 
 def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, policy: str = "cosine", *,
@@ -223,9 +242,11 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
     done = np.zeros(n, dtype=np.int64)
     finish = np.full(n, np.nan)
     ctrl = CoSineController(max_length=template.max_speculation) if policy == "cosine" else None
-    steps, verify_busy = 0, 0.0
+    verify_busy = 0.0
     busy = np.zeros(template.n_drafters)
     live: list[int] = []
+    log: list[tuple[float, float, int, float]] = []
+    trace: dict[str, list[float]] = {k: [] for k in ("plan_s", "draft_s", "verify_s", "batch", "tokens", "context")}
     nxt = 0
     start = time.perf_counter() - float(stream.arrival_s[0])
     while nxt < n or live:
@@ -237,28 +258,36 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
             time.sleep(max(float(stream.arrival_s[nxt]) - t, 0.0))
             continue
         ids = np.array(live[:max_pending])
+        t_step = time.perf_counter()
         step = _step(template, stream, ids, done, t, slo_s, urgent_after, ctrl.length if ctrl else None)
         plan = _plan(step, policy, time_limit, rng)
+        m = step.evaluate(plan)
         batch = {int(ids[i]): s for i, s in enumerate(plan.routes) if s is not None}
         lengths = {int(ids[i]): int(plan.lengths[i]) for i, s in enumerate(plan.routes) if s is not None}
+        plan_s = time.perf_counter() - t_step
         out = execute_step(cluster, {r: seqs[r] for r in batch}, batch, lengths, rng)
         verify_busy += out.verify_s
+        for key, v in (("plan_s", plan_s), ("draft_s", out.draft_s), ("verify_s", out.verify_s),
+                       ("batch", len(batch)), ("tokens", m.tokens), ("context", sum(len(seqs[r]) for r in batch))):
+            trace[key].append(float(v))
         t = time.perf_counter() - start
+        before = int(done.sum())
         for r, toks in out.committed.items():
             toks = toks[: int(stream.output_tokens[r] - done[r])]
             seqs[r] = np.concatenate([seqs[r], toks]).astype(np.int64)
             done[r] += len(toks)
             if done[r] >= stream.output_tokens[r]:
                 finish[r] = t
+        log.append((time.perf_counter() - t_step, m.step_s, int(done.sum()) - before, float(m.expected_tokens.sum())))
         live = [r for r in live if np.isnan(finish[r])]
-        steps += 1
         if ctrl is not None:
             ctrl.update(len(ids), len(batch))
-    return _report(stream, finish, done, steps, verify_busy, busy)
+    return _report(stream, finish, done, verify_busy, busy, log, trace)
 
 
 def measured_template(timing: Any, acceptance: np.ndarray, *, prompt: int = 16, output: int = 32,
-                      capacity: int = 8, max_speculation: int = 6, overhead_s: float = 0.0) -> SpeculativeServing:
+                      capacity: int = 8, max_speculation: int = 6, max_verify_tokens: float = 56,
+                      overhead_s: float = 0.0) -> SpeculativeServing:
     """A step template from measured timings (:func:`~edgeplan.validation.serving.live.calibrate`) and a measured
     acceptance table (:func:`~edgeplan.validation.serving.speculative.measure_acceptance`).
 
@@ -271,8 +300,9 @@ def measured_template(timing: Any, acceptance: np.ndarray, *, prompt: int = 16, 
     prompt, output
         The stream's prompt and output lengths (:math:`\\theta` is the target's time per token at batch 1 and
         the mean context).
-    capacity, max_speculation
-        :math:`c_j` and :math:`K`.
+    capacity, max_speculation, max_verify_tokens
+        :math:`c_j`, :math:`K` and :math:`N_{max}` (default: 8 requests with 6 drafts, the range
+        :func:`~edgeplan.validation.serving.live.calibrate` measures).
     overhead_s
         The hub's own time per step (planning and messages), added to :math:`v_0`.
     """
@@ -281,8 +311,31 @@ def measured_template(timing: Any, acceptance: np.ndarray, *, prompt: int = 16, 
     return SpeculativeServing(domain=[0], context_tokens=[float(prompt)], acceptance=acceptance,
                               draft_capacity=np.full(J, float(capacity)), draft_base_s=timing.draft_base_s,
                               draft_per_request_s=timing.draft_per_request_s, verify_s=v,
-                              max_speculation=max_speculation, hop_s=timing.hop_s,
+                              max_speculation=max_speculation, max_verify_tokens=max_verify_tokens,
+                              hop_s=timing.hop_s,
                               token_value_s=float(v[:3].sum() + v[3] * (prompt + output / 2)), name="measured")
 
 
-__all__ = ["CoSineController", "SimReport", "Stream", "measured_template", "serve_live", "simulate"]
+def refit(template: SpeculativeServing, report: SimReport) -> SpeculativeServing:
+    """``template`` with its verifier timing refitted to a live run's steps (non-negative least squares of the
+    measured verification on :math:`1, B, N, \\sum n`) and the run's median planning time added to :math:`v_0`.
+
+    Parameters
+    ----------
+    template
+        The step template the live run used.
+    report
+        A :func:`serve_live` report (its ``trace``).
+    """
+    from scipy.optimize import nnls
+
+    tr = report.trace
+    if not tr or len(tr["verify_s"]) < 4:
+        raise ProblemDataError("`report` has no live trace of at least 4 steps; expected a serve_live report")
+    X = np.stack([np.ones_like(tr["batch"]), tr["batch"], tr["tokens"], tr["context"]], 1)
+    v = nnls(X, tr["verify_s"])[0]
+    v[0] += float(np.median(tr["plan_s"]))
+    return dataclasses.replace(template, verify_s=v)
+
+
+__all__ = ["CoSineController", "SimReport", "Stream", "measured_template", "refit", "serve_live", "simulate"]

@@ -14,7 +14,8 @@ Gao et al., "Collaborative Speculative Inference for Efficient LLM Inference Ser
   :math:`x_r = 1` (HiGHS via :func:`scipy.optimize.linprog`). Requests at :math:`x_r = 1` are taken; the
   fractional ones follow by LP value while they fit.
 * **Speculation control.** While the draft tokens exceed the verification cap, the request with the most
-  candidate tokens (:math:`k_r |S_r|`) loses one; the adaptive length across steps (negative feedback on
+  candidate tokens (:math:`k_r |S_r|`) loses one (and if the batch alone exceeds it, the last selected
+  requests that are not urgent leave); the adaptive length across steps (negative feedback on
   verifier idle time and queue) is the simulator's :class:`~edgeplan.experiments.serving_sim.CoSineController`.
 
 Left open by the public description, our choices: the LP's objective weights (the step's own cost), and the
@@ -79,17 +80,25 @@ def select(problem: SpeculativeServing, routes: list[tuple[int, ...]], k: int) -
     return np.lexsort((-value, -x, ~problem.urgent)).tolist()
 
 
-def shorten(problem: SpeculativeServing, plan: ServingPlan) -> ServingPlan:
-    """Drop draft tokens, most candidates first, until the verifiable-token cap holds."""
+def shorten(problem: SpeculativeServing, plan: ServingPlan, order: list[int]) -> ServingPlan:
+    """Drop draft tokens, most candidates first, until the verifiable-token cap holds; if the batch's own tokens
+    still exceed it, drop the last selected requests that are not urgent (``order``: the selection order)."""
     width = np.array([len(s) if s else 0 for s in plan.routes])
     k = plan.lengths.copy()
-    tokens = float(sum(1 + k[r] * width[r] for r, s in enumerate(plan.routes) if s is not None))
+    routes = list(plan.routes)
+    tokens = float(sum(1 + k[r] * width[r] for r, s in enumerate(routes) if s is not None))
     while not within(tokens, problem.max_verify_tokens, FEAS_TOL) and (k * width).max(initial=0) > 0:
         r = int(np.argmax(k * width))
         k[r] -= 1
         tokens -= width[r]
-    routes = [s if s is None or k[r] > 0 else () for r, s in enumerate(plan.routes)]
-    return ServingPlan(routes, k)
+    for r in reversed(order):
+        if within(tokens, problem.max_verify_tokens, FEAS_TOL):
+            break
+        if routes[r] is not None and not problem.urgent[r]:
+            routes[r] = None
+            tokens -= 1
+    return ServingPlan([s if s is None or k[r] > 0 else () for r, s in enumerate(routes)],
+                       np.where([s is None for s in routes], 0, k))
 
 
 def cosine_plan(problem: SpeculativeServing, length: int | None = None) -> ServingPlan:
@@ -97,10 +106,11 @@ def cosine_plan(problem: SpeculativeServing, length: int | None = None) -> Servi
     k = problem.max_speculation if length is None else min(length, problem.max_speculation)
     routes = route(problem)
     b = BatchBuilder(dataclass_without_token_cap(problem))
-    for r in select(problem, routes, k):
+    order = select(problem, routes, k)
+    for r in order:
         if not b.add(r, routes[r], k):
             b.add(r, (), 0)
-    return shorten(problem, b.plan())
+    return shorten(problem, b.plan(), order)
 
 
 def dataclass_without_token_cap(problem: SpeculativeServing) -> SpeculativeServing:
