@@ -113,15 +113,17 @@ def live(n: int = 60, sims: int = 5) -> None:
         print("acceptance (drafters x domains):", np.array2string(alpha, precision=2))
         top = simulate(tpl, burst, "cosine")
         rate_max = n / top.makespan_s
-        # a calibration run at half load, with its own stream: the verifier's timing refitted to its steps
+        # a calibration run at half load, with its own stream: the timing functions refitted to its steps
         calib = Stream.poisson(n, 0.5 * rate_max, 2, prompt=16, output=32, seed=99)
-        warm = serve_live(cluster, tpl, calib, "cosine")
-        fitted = refit(tpl, warm)
-        print(f"refit on {warm.steps} live steps: verify {fitted.verify_s * 1e3} ms (v0 with planning)")
+        fitted = refit(tpl, serve_live(cluster, tpl, calib, "cosine"))
+        print(f"refit on a calibration run: verify {fitted.verify_s * 1e3} ms, drafter a "
+              f"{fitted.draft_base_s * 1e3} ms")
         for load in (0.3, 0.6, 0.9):
             s = Stream.poisson(n, load * rate_max, 2, prompt=16, output=32, seed=int(load * 10))
             real = serve_live(cluster, tpl, s, "cosine")
-            for label, t in (("calibrated", tpl), ("refit", fitted)):
+            # "in-run": the timing functions refitted to this run's own steps (the host's speed drifts by tens of
+            # per cent within minutes; this isolates the simulator's queueing and acceptance model)
+            for label, t in (("calibrated", tpl), ("refit", fitted), ("in-run", refit(tpl, real))):
                 sim = [simulate(t, s, "cosine", seed=k) for k in range(sims)]
                 p50 = float(np.mean([r.percentile(50) for r in sim]))
                 mean = float(np.mean([np.nanmean(r.latency_s) for r in sim]))
@@ -132,7 +134,8 @@ def live(n: int = 60, sims: int = 5) -> None:
                       f" mean live {lm:.3f} / sim {mean:.3f} ({100 * (mean / lm - 1):+.1f} %), throughput live "
                       f"{real.throughput:.1f} / sim {thr:.1f} tok/s ({100 * (thr / real.throughput - 1):+.1f} %)")
             err = real.predicted_step_s / real.step_s - 1
-            print(f"    live steps: {real.steps}, step time predicted/measured - 1: median {100 * np.median(err):+.1f} %;"
+            print(f"    live steps: {real.steps}, step time predicted/measured - 1: "
+                  f"median {100 * np.median(err):+.1f} %;"
                   f" tokens per step measured {real.tokens_per_step.mean():.2f} vs expected "
                   f"{real.expected_per_step.mean():.2f}")
 

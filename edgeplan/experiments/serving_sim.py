@@ -94,8 +94,9 @@ class SimReport:
         ``(steps,)`` tokens committed in each step, and the model's expectation :math:`\\sum_r E_r`.
     trace
         A live run's per-step measurements (empty for a simulation): ``plan_s``, ``draft_s``, ``verify_s`` (hub to
-        hub), and the step's ``batch`` :math:`B`, verified ``tokens`` :math:`N` and ``context``
-        :math:`\\sum n_r`; :func:`refit` fits the verifier's timing to them.
+        hub), ``other_s`` (the rest of the step: messages, acceptance, bookkeeping), the model's
+        ``predicted_draft_s``, and the step's ``batch`` :math:`B`, verified ``tokens`` :math:`N` and
+        ``context`` :math:`\\sum n_r`; :func:`refit` fits the timing functions to them.
     """
 
     latency_s: np.ndarray
@@ -246,7 +247,8 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
     busy = np.zeros(template.n_drafters)
     live: list[int] = []
     log: list[tuple[float, float, int, float]] = []
-    trace: dict[str, list[float]] = {k: [] for k in ("plan_s", "draft_s", "verify_s", "batch", "tokens", "context")}
+    trace: dict[str, list[float]] = {k: [] for k in ("plan_s", "draft_s", "verify_s", "other_s", "predicted_draft_s",
+                                                      "batch", "tokens", "context")}
     nxt = 0
     start = time.perf_counter() - float(stream.arrival_s[0])
     while nxt < n or live:
@@ -267,9 +269,7 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
         plan_s = time.perf_counter() - t_step
         out = execute_step(cluster, {r: seqs[r] for r in batch}, batch, lengths, rng)
         verify_busy += out.verify_s
-        for key, v in (("plan_s", plan_s), ("draft_s", out.draft_s), ("verify_s", out.verify_s),
-                       ("batch", len(batch)), ("tokens", m.tokens), ("context", sum(len(seqs[r]) for r in batch))):
-            trace[key].append(float(v))
+        context = sum(len(seqs[r]) for r in batch)
         t = time.perf_counter() - start
         before = int(done.sum())
         for r, toks in out.committed.items():
@@ -278,7 +278,12 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
             done[r] += len(toks)
             if done[r] >= stream.output_tokens[r]:
                 finish[r] = t
-        log.append((time.perf_counter() - t_step, m.step_s, int(done.sum()) - before, float(m.expected_tokens.sum())))
+        wall = time.perf_counter() - t_step
+        log.append((wall, m.step_s, int(done.sum()) - before, float(m.expected_tokens.sum())))
+        for key, v in (("plan_s", plan_s), ("draft_s", out.draft_s), ("verify_s", out.verify_s),
+                       ("other_s", wall - plan_s - out.draft_s - out.verify_s), ("predicted_draft_s", m.draft_s),
+                       ("batch", len(batch)), ("tokens", m.tokens), ("context", context)):
+            trace[key].append(float(v))
         live = [r for r in live if np.isnan(finish[r])]
         if ctrl is not None:
             ctrl.update(len(ids), len(batch))
@@ -317,8 +322,10 @@ def measured_template(timing: Any, acceptance: np.ndarray, *, prompt: int = 16, 
 
 
 def refit(template: SpeculativeServing, report: SimReport) -> SpeculativeServing:
-    """``template`` with its verifier timing refitted to a live run's steps (non-negative least squares of the
-    measured verification on :math:`1, B, N, \\sum n`) and the run's median planning time added to :math:`v_0`.
+    """``template`` with its timing functions refitted to a live run's steps: the verifier's by non-negative least
+    squares of the measured verification on :math:`1, B, N, \\sum n`; the drafters' :math:`a_j, b_j` (and the
+    hop) scaled by the median of measured over predicted drafting; the run's median planning and other
+    per-step time added to :math:`v_0`.
 
     Parameters
     ----------
@@ -334,8 +341,11 @@ def refit(template: SpeculativeServing, report: SimReport) -> SpeculativeServing
         raise ProblemDataError("`report` has no live trace of at least 4 steps; expected a serve_live report")
     X = np.stack([np.ones_like(tr["batch"]), tr["batch"], tr["tokens"], tr["context"]], 1)
     v = nnls(X, tr["verify_s"])[0]
-    v[0] += float(np.median(tr["plan_s"]))
-    return dataclasses.replace(template, verify_s=v)
+    v[0] += float(np.median(tr["plan_s"]) + np.median(tr["other_s"]))
+    drafted = tr["predicted_draft_s"] > 0
+    f = float(np.median(tr["draft_s"][drafted] / tr["predicted_draft_s"][drafted])) if drafted.any() else 1.0
+    return dataclasses.replace(template, verify_s=v, draft_base_s=template.draft_base_s * f,
+                               draft_per_request_s=template.draft_per_request_s * f, hop_s=template.hop_s * f)
 
 
 __all__ = ["CoSineController", "SimReport", "Stream", "measured_template", "refit", "serve_live", "simulate"]

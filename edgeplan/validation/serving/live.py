@@ -82,35 +82,82 @@ def _last_distributions(model: Any, seqs: list[np.ndarray], last: list[int]) -> 
     return [probs[i, probs.shape[1] - k:] for i, k in enumerate(last)]
 
 
+class Worker:
+    """A drafter (``role`` = its domain) or the verifier (``role`` = -1): the commands the hub sends.
+
+    Parameters
+    ----------
+    models, role, seed
+        The models, which one this worker runs, and the seed of its sampler.
+    """
+
+    def __init__(self, models: ServingModels, role: int, seed: int) -> None:
+        self.model = models.load_target() if role < 0 else models.load_drafter(role)
+        self.rng = np.random.default_rng(seed)
+        self.seqs: dict[int, np.ndarray] = {}
+
+    def handle(self, cmd: str, arg: Any) -> tuple[Any, float]:
+        """``(answer, seconds spent)`` of one command: ``start`` (a drafter's contexts), ``round`` (one draft
+        token per listed request) or ``verify`` (``[(sequence, k)]`` -> each one's last ``k + 1``
+        distributions)."""
+        t0 = time.perf_counter()
+        out: Any = None
+        if cmd == "start":
+            self.seqs = {r: np.asarray(s, dtype=np.int64) for r, s in arg.items()}
+        elif cmd == "round":
+            dists = _last_distributions(self.model, [self.seqs[r] for r in arg], [1] * len(arg))
+            out = {}
+            for r, q in zip(arg, dists, strict=True):
+                x = int(self.rng.choice(q.shape[1], p=q[0] / q[0].sum()))
+                self.seqs[r] = np.append(self.seqs[r], x)
+                out[r] = (x, q[0])
+        else:
+            out = _last_distributions(self.model, [np.asarray(s) for s, _ in arg], [k + 1 for _, k in arg])
+        return out, time.perf_counter() - t0
+
+
 def _worker(port: int, key: bytes, models: ServingModels, role: int, seed: int) -> None:
-    """A drafter (``role`` = its domain) or the verifier (``role`` = -1), serving the hub's commands."""
+    """A worker process: one torch thread, commands from the hub until ``stop``."""
     import torch
 
     torch.set_num_threads(1)
-    model = models.load_target() if role < 0 else models.load_drafter(role)
-    rng = np.random.default_rng(seed)
+    worker = Worker(models, role, seed)
     conn = Client(("127.0.0.1", port), authkey=key)
     conn.send(role)
-    seqs: dict[int, np.ndarray] = {}
     while True:
         cmd, arg = conn.recv()
         if cmd == "stop":
             break
-        t0 = time.perf_counter()
-        if cmd == "start":  # drafter: the contexts of the requests it drafts for
-            seqs = {r: np.asarray(s, dtype=np.int64) for r, s in arg.items()}
-            out: Any = None
-        elif cmd == "round":  # drafter: one token for each listed request
-            dists = _last_distributions(model, [seqs[r] for r in arg], [1] * len(arg))
-            out = {}
-            for r, q in zip(arg, dists, strict=True):
-                x = int(rng.choice(q.shape[1], p=q[0] / q[0].sum()))
-                seqs[r] = np.append(seqs[r], x)
-                out[r] = (x, q[0])
-        else:  # "verify": [(sequence, k)] -> each one's k + 1 distributions
-            out = _last_distributions(model, [np.asarray(s) for s, _ in arg], [k + 1 for _, k in arg])
-        conn.send((out, time.perf_counter() - t0))
+        conn.send(worker.handle(cmd, arg))
     conn.close()
+
+
+class LocalCluster:
+    """The workers of a :class:`LiveCluster` in the caller's process, one after another (for calibration
+    without processes; same interface).
+
+    Parameters
+    ----------
+    models
+        The models.
+    seed
+        Seeds of the workers' samplers.
+    """
+
+    def __init__(self, models: ServingModels | None = None, seed: int = 0) -> None:
+        self.models = models or ServingModels()
+        self.workers = {r: Worker(self.models, r, seed + i)
+                        for i, r in enumerate([*range(self.models.corpus.domains), -1])}
+
+    @property
+    def n_drafters(self) -> int:
+        return self.models.corpus.domains
+
+    def call(self, role: int, cmd: str, arg: Any) -> tuple[Any, float]:
+        return self.workers[role].handle(cmd, arg)
+
+    def broadcast(self, calls: dict[int, tuple[str, Any]]) -> dict[int, tuple[Any, float]]:
+        return {role: self.call(role, cmd, arg) for role, (cmd, arg) in calls.items()}
 
 
 class LiveCluster:
@@ -232,8 +279,8 @@ def execute_step(cluster: LiveCluster, contexts: dict[int, np.ndarray], routes: 
     t2 = time.perf_counter()
     committed, accepted = {}, {}
     for r, pr in zip(order, p, strict=True):
-        n_ok, token = verify_draft(pr, np.array(qs[r]).reshape(len(drafts[r]), -1), np.array(drafts[r], dtype=int),
-                                   rng)
+        q = np.array(qs[r]) if qs[r] else np.zeros((0, pr.shape[1]))
+        n_ok, token = verify_draft(pr, q, np.array(drafts[r], dtype=int), rng)
         committed[r] = [*drafts[r][:n_ok], token]
         accepted[r] = n_ok
     return StepOutcome(committed, accepted, time.perf_counter() - t0, t1 - t0, t2 - t1)
@@ -259,8 +306,8 @@ class Timing:
     verify_s: np.ndarray
 
 
-def calibrate(cluster: LiveCluster, *, prompt: int = 16, output: int = 32, repeats: int = 7, warmup: int = 20,
-              max_batch: int = 8, max_draft: int = 6, seed: int = 0) -> Timing:
+def calibrate(cluster: LiveCluster | LocalCluster, *, prompt: int = 16, output: int = 32, repeats: int = 7,
+              warmup: int = 20, max_batch: int = 8, max_draft: int = 6, seed: int = 0) -> Timing:
     """Measure draft rounds (1-8 requests, contexts of ``prompt`` to ``prompt + output`` tokens) and
     verifications (1-``max_batch`` requests, 0-``max_draft`` drafts each: the range the run will serve; on this
     host a batch of 16 with 6 drafts took 54 ms against 8 ms for 8, off any line), after ``warmup`` untimed calls
@@ -303,4 +350,5 @@ def calibrate(cluster: LiveCluster, *, prompt: int = 16, output: int = 32, repea
     return Timing(np.maximum(a, 0.0), np.maximum(b, 0.0), float(np.median(hop)), v)
 
 
-__all__ = ["LiveCluster", "ServingModels", "StepOutcome", "Timing", "calibrate", "execute_step"]
+__all__ = ["LiveCluster", "LocalCluster", "ServingModels", "StepOutcome", "Timing", "Worker", "calibrate",
+           "execute_step"]
