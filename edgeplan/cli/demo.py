@@ -76,6 +76,10 @@ def _demo(args: argparse.Namespace) -> int:
 
         print("\nA planned FL round executed for real: local epochs, then paced state_dict uploads")
         ok &= fl_demo() == 0
+        from edgeplan.cli.demo_serving import serving_demo
+
+        print("\nSpeculative serving on models trained here: drafters, a target, a stream served live")
+        ok &= serving_demo() == 0
         from edgeplan.cli.demo_finetune import finetune_demo
 
         print("\nFederated fine-tuning on a real model: configurations measured here, the plan's steps executed")

@@ -324,8 +324,8 @@ def measured_template(timing: Any, acceptance: np.ndarray, *, prompt: int = 16, 
 def refit(template: SpeculativeServing, report: SimReport) -> SpeculativeServing:
     """``template`` with its timing functions refitted to a live run's steps: the verifier's by non-negative least
     squares of the measured verification on :math:`1, B, N, \\sum n`; the drafters' :math:`a_j, b_j` (and the
-    hop) scaled by the median of measured over predicted drafting; the run's median planning and other
-    per-step time added to :math:`v_0`.
+    hop) scaled by the run's measured over predicted drafting time; the run's mean planning and other per-step
+    time added to :math:`v_0`. Means, not medians: latency adds step times up, pauses included.
 
     Parameters
     ----------
@@ -341,9 +341,9 @@ def refit(template: SpeculativeServing, report: SimReport) -> SpeculativeServing
         raise ProblemDataError("`report` has no live trace of at least 4 steps; expected a serve_live report")
     X = np.stack([np.ones_like(tr["batch"]), tr["batch"], tr["tokens"], tr["context"]], 1)
     v = nnls(X, tr["verify_s"])[0]
-    v[0] += float(np.median(tr["plan_s"]) + np.median(tr["other_s"]))
+    v[0] += float(np.mean(tr["plan_s"]) + np.mean(tr["other_s"]))
     drafted = tr["predicted_draft_s"] > 0
-    f = float(np.median(tr["draft_s"][drafted] / tr["predicted_draft_s"][drafted])) if drafted.any() else 1.0
+    f = float(tr["draft_s"][drafted].sum() / tr["predicted_draft_s"][drafted].sum()) if drafted.any() else 1.0
     return dataclasses.replace(template, verify_s=v, draft_base_s=template.draft_base_s * f,
                                draft_per_request_s=template.draft_per_request_s * f, hop_s=template.hop_s * f)
 

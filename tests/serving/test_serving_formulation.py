@@ -99,3 +99,20 @@ def test_cosine_routes_to_the_specialists_and_shortens_to_the_token_cap() -> Non
             assert s == (best,) or m.load[best] >= p.draft_capacity[best]
     ar = edgeplan.solve(p, "autoregressive")
     assert r.fun < ar.fun  # speculation pays on this step
+
+
+def test_plans_export_as_json_a_hub_reads(tmp_path) -> None:
+    import json
+
+    from edgeplan.io.plans import export_plan
+
+    p = speculative_step_instance(12, 3, 3, seed=2, max_speculation=4)
+    r = edgeplan.solve(p, "cosine")
+    (path,) = export_plan(p, r.plan, "serving-step", tmp_path)
+    out = json.loads(path.read_text())
+    m = p.evaluate(r.plan)
+    assert [q["batched"] for q in out["requests"]] == [s is not None for s in r.plan.routes]
+    assert [q["speculation"] for q in out["requests"]] == r.plan.lengths.tolist()
+    assert out["step_s"] == pytest.approx(m.step_s) and out["verify_tokens"] == m.tokens
+    for d in out["drafters"]:
+        assert len(d["requests"]) == m.load[d["drafter"]]
