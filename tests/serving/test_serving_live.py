@@ -8,14 +8,14 @@ import pytest
 
 pytest.importorskip("torch")
 
-import edgeplan  # noqa: E402
-from edgeplan.errors import ProblemDataError  # noqa: E402
-from edgeplan.experiments.serving_sim import Stream, measured_template, refit, serve_live, simulate  # noqa: E402
-from edgeplan.formulations.serving import ServingPlan  # noqa: E402
-from edgeplan.formulations.serving.instances import speculative_step_instance  # noqa: E402
-from edgeplan.registry import generator_for, validators_for  # noqa: E402
-from edgeplan.validation.serving.execute import serving_models  # noqa: E402
-from edgeplan.validation.serving.live import LiveCluster, calibrate, execute_step  # noqa: E402
+import edgeplan
+from edgeplan.errors import ProblemDataError
+from edgeplan.experiments.serving_sim import Stream, measured_template, refit, serve_live, simulate
+from edgeplan.formulations.serving import ServingPlan
+from edgeplan.formulations.serving.instances import speculative_step_instance
+from edgeplan.registry import generator_for, validators_for
+from edgeplan.validation.serving.execute import serving_models
+from edgeplan.validation.serving.live import LiveCluster, calibrate, execute_step
 
 TINY = {"target_steps": 30, "drafter_steps": 20}
 
