@@ -138,6 +138,73 @@ def live(n: int = 60, sims: int = 5) -> None:
                   f"median {100 * np.median(err):+.1f} %;"
                   f" tokens per step measured {real.tokens_per_step.mean():.2f} vs expected "
                   f"{real.expected_per_step.mean():.2f}")
+        s = Stream.poisson(n, 0.6 * rate_max, 2, prompt=16, output=32, seed=6)
+        print(f"every policy live at load 0.6 ({0.6 * rate_max:.1f} req/s; step-milp with 0.5 s per step, its "
+              "solve time counted):")
+        for pol in ("cosine", "step-milp", "fcfs-fixed", "single-drafter", "random-routing", "autoregressive"):
+            real = serve_live(cluster, tpl, s, pol, time_limit=0.5 if pol == "step-milp" else None)
+            print(f"  {pol:15s} p50 {real.percentile(50):.3f} s  p99 {real.percentile(99):.3f} s  "
+                  f"{real.throughput:7.1f} tok/s  planning {1e3 * real.trace['plan_s'].mean():.1f} ms/step")
+
+
+def topn(out: str = "docs/serving-topnsigma.png", prompts: int = 6, new: int = 24) -> None:
+    """top-nσ against top-p and min-p at temperatures 0.5-3 on the trained target and its domain drafters:
+    acceptance of speculative sampling, diversity (distinct bigrams over all samples) and quality (the true
+    Markov source's log-likelihood of the generated tokens, nats per token)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from transformers import MinPLogitsWarper, TopPLogitsWarper
+
+    from edgeplan.validation.serving.execute import serving_models
+    from edgeplan.validation.serving.speculative import speculative_generate
+    from edgeplan.validation.serving.top_nsigma import TopNSigma
+
+    models = serving_models()
+    target = models.load_target()
+    drafters = [models.load_drafter(d) for d in range(2)]
+    P = models.corpus.transitions()
+    samplers = {"top-nσ (n=1)": TopNSigma(1.0), "top-p (0.9)": TopPLogitsWarper(0.9),
+                "min-p (0.1)": MinPLogitsWarper(0.1)}
+    temps = (0.5, 1.0, 1.5, 2.0, 3.0)
+    res: dict[str, list[tuple[float, float, float]]] = {k: [] for k in samplers}
+    for name, proc in samplers.items():
+        for T in temps:
+            rng = np.random.default_rng(0)
+            acc = seen = 0
+            grams: set = set()
+            total = 0
+            ll = []
+            for d in range(2):
+                for pr in models.corpus.sample(prompts, 12, rng, [d]):
+                    toks, st = speculative_generate(target, drafters[d], pr, new, 4, temperature=T, processor=proc,
+                                                    rng=rng)
+                    acc, seen = acc + st.accepted, seen + st.examined
+                    seq = np.concatenate([pr[1:], toks])
+                    grams |= {(int(a), int(b)) for a, b in zip(seq[len(pr) - 2:-1], seq[len(pr) - 1:], strict=True)}
+                    total += len(toks)
+                    prev = seq[len(pr) - 2:-1]
+                    ok = toks < models.corpus.vocab  # a marker token is impossible in the source
+                    V = models.corpus.vocab - 1
+                    p = np.where(ok, P[d, np.minimum(prev, V), np.minimum(toks, V)], 0.0)
+                    ll += np.log(np.maximum(p, 1e-12)).tolist()
+            res[name].append((acc / max(seen, 1), len(grams) / total, float(np.mean(ll))))
+            print(f"{name:14s} T={T:3.1f}: acceptance {res[name][-1][0]:.3f}  distinct-2 {res[name][-1][1]:.3f}  "
+                  f"source log-lik {res[name][-1][2]:+.3f} nats/token")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for name, rows in res.items():
+        a = np.array(rows)
+        for ax, col in zip(axes, range(3), strict=True):
+            ax.plot(temps, a[:, col], marker="o", label=name)
+    for ax, title in zip(axes, ("acceptance of speculative sampling", "distinct bigrams per token",
+                                "source log-likelihood (nats/token)"), strict=True):
+        ax.set_xlabel("temperature")
+        ax.set_title(title, fontsize=10)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
@@ -145,11 +212,14 @@ if __name__ == "__main__":
     ap.add_argument("--real", action="store_true")
     ap.add_argument("--loads", action="store_true", help="only the 512 x 16 step and the simulator")
     ap.add_argument("--live", action="store_true", help="the simulator against a live run at three loads")
+    ap.add_argument("--topn", action="store_true", help="top-nσ against top-p and min-p across temperatures (a plot)")
     args = ap.parse_args()
     if args.real:
         real()
     elif args.live:
         live()
+    elif args.topn:
+        topn()
     elif args.loads:
         sizes(((512, 16, 30),))
         loads()

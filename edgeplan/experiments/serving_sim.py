@@ -201,14 +201,15 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
                 longest[list(s)] = np.maximum(longest[list(s)], k)
         busy += (template.draft_base_s + template.draft_per_request_s * m.load) * longest
         before = int(done.sum())
-        for i, (r, s) in enumerate(zip(ids.tolist(), plan.routes, strict=True)):
-            if s is None:
-                continue
-            k = int(plan.lengths[i])
-            acc = int(np.argmin(np.append(rng.random(k) < m.acceptance[i], False))) if k else 0
-            done[r] = min(done[r] + acc + 1, stream.output_tokens[r])
-            if done[r] >= stream.output_tokens[r]:
-                finish[r] = t
+        K = int(plan.lengths.max(initial=0))
+        # accepted drafts: i.i.d. acceptances until the first rejection or k_r
+        hits = rng.random((ids.size, K)) < m.acceptance[:, None]
+        accepted = np.minimum(np.cumprod(hits, axis=1).sum(axis=1), plan.lengths) if K else np.zeros(ids.size, int)
+        batched = plan.batch
+        r_ids = ids[batched]
+        done[r_ids] = np.minimum(done[r_ids] + accepted[batched] + 1, stream.output_tokens[r_ids])
+        fin = r_ids[done[r_ids] >= stream.output_tokens[r_ids]]
+        finish[fin] = t
         log.append((m.step_s, m.step_s, int(done.sum()) - before, float(m.expected_tokens.sum())))
         live = [r for r in live if np.isnan(finish[r])]
         if ctrl is not None:

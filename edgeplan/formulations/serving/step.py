@@ -71,6 +71,10 @@ class ServingPlan:
             if route is None:
                 out.append(None)
                 continue
+            if isinstance(route, tuple) and all(type(j) is int and j >= 0 for j in route) \
+                    and len(set(route)) == len(route):  # the common case, checked without numpy
+                out.append(tuple(sorted(route)))
+                continue
             if not isinstance(route, list | tuple | np.ndarray) or np.ndim(route) != 1:
                 raise PlanError(f"`routes[{r}]` = {route!r}; expected None or a list of drafter indices")
             arr = int_vector(f"routes[{r}]", np.asarray(list(route), dtype=np.int64 if len(route) == 0 else None),
@@ -279,9 +283,10 @@ class SpeculativeServing:
             raise PlanError(f"`plan` is a {type(plan).__name__}; expected a ServingPlan")
         if len(plan.routes) != self.n_requests:
             raise PlanError(f"`plan.routes` has {len(plan.routes)} entries; expected {self.n_requests}")
+        J = self.n_drafters
         for r, s in enumerate(plan.routes):
-            if s and s[-1] >= self.n_drafters:
-                raise PlanError(f"`plan.routes[{r}]` = {list(s)!r}; expected drafters in 0..{self.n_drafters - 1}")
+            if s and s[-1] >= J:
+                raise PlanError(f"`plan.routes[{r}]` = {list(s)!r}; expected drafters in 0..{J - 1}")
         return plan
 
     def evaluate(self, plan: ServingPlan) -> ServingMetrics:
@@ -291,13 +296,17 @@ class SpeculativeServing:
         k = plan.lengths.astype(float)
         in_batch = np.array([s is not None for s in plan.routes], dtype=bool)
         width = np.array([len(s) if s else 0 for s in plan.routes], dtype=float)
-        alpha = np.zeros(R)
         kbar = int(plan.lengths.max(initial=0))
-        drafting = np.zeros((J, kbar))  # m_ji
-        for r, s in enumerate(plan.routes):
-            if s:
-                alpha[r] = fused_acceptance(self.acceptance[list(s), self.domain[r]])
-                drafting[list(s), : plan.lengths[r]] += 1.0
+        # (request, drafter) pairs of the routes, flattened
+        pr = np.array([r for r, s in enumerate(plan.routes) if s for _ in s], dtype=np.int64)
+        pj = np.array([j for s in plan.routes if s for j in s], dtype=np.int64)
+        miss = np.ones(R)
+        np.multiply.at(miss, pr, 1.0 - self.acceptance[pj, self.domain[pr]])
+        alpha = np.where(width > 0, 1.0 - miss, 0.0)  # 1 - prod_j (1 - alpha_jd)
+        ends = np.zeros((J, kbar + 1))  # m_ji by differences: +1 at round 0, -1 after round k_r
+        np.add.at(ends, (pj, 0), 1.0)
+        np.add.at(ends, (pj, plan.lengths[pr]), -1.0)
+        drafting = np.cumsum(ends, axis=1)[:, :kbar]
         exp = np.where(in_batch, expected_tokens(alpha, k), 0.0)
         per = np.where(drafting > 0, self.draft_base_s[:, None] + self.draft_per_request_s[:, None] * drafting, -np.inf)
         round_s = self.hop_s + per.max(axis=0) if kbar else np.zeros(0)

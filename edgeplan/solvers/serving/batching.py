@@ -6,46 +6,56 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from edgeplan.formulations.base import FEAS_TOL, within
+from edgeplan.formulations.base import FEAS_TOL, slack_tol
 from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing
 
 
 class BatchBuilder:
-    """A batch grown request by request; :meth:`add` keeps it only if every cap still holds."""
+    """A batch grown request by request; :meth:`add` keeps it only if every cap still holds.
 
-    def __init__(self, problem: SpeculativeServing) -> None:
+    Parameters
+    ----------
+    problem
+        The step.
+    token_cap
+        Whether the verifiable-token cap applies (``cosine`` selects without it and shortens afterwards).
+    """
+
+    def __init__(self, problem: SpeculativeServing, *, token_cap: bool = True) -> None:
         self.p = problem
         self.routes: list[tuple[int, ...] | None] = [None] * problem.n_requests
         self.lengths = np.zeros(problem.n_requests, dtype=np.int64)
         self.load = np.zeros(problem.n_drafters)
         self.drafting = np.zeros((problem.n_drafters, problem.max_speculation))  # m_ji
+        self.round_s = np.zeros(problem.max_speculation)  # each round's slowest drafter (0: no round)
+        self.kbar = 0  # rounds drafted
         self.batch = 0
         self.tokens = 0.0
         self.context = 0.0
-
-    def _step(self, drafting: np.ndarray, batch: int, tokens: float, context: float) -> float:
-        p = self.p
-        per = np.where(drafting > 0, p.draft_base_s[:, None] + p.draft_per_request_s[:, None] * drafting, -np.inf)
-        rounds = per.max(axis=0, initial=-np.inf)
-        draft = float((p.hop_s + rounds[np.isfinite(rounds)]).sum())
-        v0, v1, v2, v3 = p.verify_s.tolist()
-        return draft + (v0 + v1 * batch + v2 * tokens + v3 * context if batch else 0.0)
+        self.a, self.b = problem.draft_base_s.tolist(), problem.draft_per_request_s.tolist()
+        self.v = problem.verify_s.tolist()
+        caps = np.array([problem.max_verify_tokens if token_cap else np.inf, problem.verifier_memory_bytes,
+                         problem.step_bound_s])
+        self.room = np.where(np.isfinite(caps), caps + slack_tol(caps, FEAS_TOL), np.inf).tolist()  # check's test
+        cap = problem.draft_capacity
+        self.cap = (cap + slack_tol(cap, FEAS_TOL)).tolist()
 
     def fits(self, r: int, route: tuple[int, ...], k: int) -> bool:
         """Whether request ``r`` with drafters ``route`` and ``k`` draft tokens can join the batch."""
         p = self.p
-        if k > p.max_speculation or len(route) > p.max_drafters:
+        if k > p.max_speculation or len(route) > p.max_drafters or any(self.load[j] + 1 > self.cap[j] for j in route):
             return False
-        load = self.load.copy()
-        load[list(route)] += 1
-        drafting = self.drafting.copy()
-        drafting[list(route), :k] += 1
+        rounds = self.round_s.copy()
+        for j in route:  # only this drafter's rounds 1..k change
+            rounds[:k] = np.maximum(rounds[:k], self.a[j] + self.b[j] * (self.drafting[j, :k] + 1.0))
+        draft = float(rounds.sum()) + p.hop_s * max(self.kbar, k if route else 0)
         tokens = self.tokens + 1 + k * len(route)
         context = self.context + float(p.context_tokens[r])
-        step = self._step(drafting, self.batch + 1, tokens, context)
+        v0, v1, v2, v3 = self.v
+        step = draft + v0 + v1 * (self.batch + 1) + v2 * tokens + v3 * context
         memory = p.kv_bytes_per_token * (context + tokens)  # sum over the batch of n_r + 1 + k_r |S_r|
-        return bool(within([*load, tokens, memory, step], [*p.draft_capacity, p.max_verify_tokens,
-                                                           p.verifier_memory_bytes, p.step_bound_s], FEAS_TOL).all())
+        room = self.room
+        return tokens <= room[0] and memory <= room[1] and step <= room[2]
 
     def add(self, r: int, route: Iterable[int], k: int) -> bool:
         """Add request ``r`` if it fits; returns whether it was added."""
@@ -55,8 +65,11 @@ class BatchBuilder:
             return False
         self.routes[r] = route
         self.lengths[r] = k
-        self.load[list(route)] += 1
-        self.drafting[list(route), :k] += 1
+        for j in route:
+            self.load[j] += 1
+            self.drafting[j, :k] += 1
+            self.round_s[:k] = np.maximum(self.round_s[:k], self.a[j] + self.b[j] * self.drafting[j, :k])
+        self.kbar = max(self.kbar, k)
         self.batch += 1
         self.tokens += 1 + k * len(route)
         self.context += float(self.p.context_tokens[r])

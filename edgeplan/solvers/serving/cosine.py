@@ -24,11 +24,12 @@ order in which fractional requests are rounded.
 
 from __future__ import annotations
 
+import heapq
 import time
 
 import numpy as np
 
-from edgeplan.formulations.base import FEAS_TOL, within
+from edgeplan.formulations.base import FEAS_TOL, slack_tol
 from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, expected_tokens
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
@@ -42,10 +43,18 @@ def route(problem: SpeculativeServing) -> list[tuple[int, ...]]:
     if problem.max_speculation == 0:
         return out
     order = np.lexsort((-problem.weight, ~problem.urgent))
+    ranked = np.argsort(-problem.acceptance, axis=0, kind="stable").T.tolist()  # per domain, best drafter first
+    left = room.tolist()
+    domain = problem.domain.tolist()
     for r in order.tolist():
-        score = np.where(room >= 1, problem.acceptance[:, problem.domain[r]], -1.0)
-        best = [j for j in np.argsort(-score, kind="stable")[: problem.max_drafters].tolist() if score[j] >= 0]
-        room[best] -= 1
+        best = []
+        for j in ranked[domain[r]]:
+            if left[j] >= 1:
+                best.append(j)
+                if len(best) == problem.max_drafters:
+                    break
+        for j in best:
+            left[j] -= 1
         out[r] = tuple(sorted(best))
     return out
 
@@ -80,6 +89,14 @@ def select(problem: SpeculativeServing, routes: list[tuple[int, ...]], k: int) -
     return np.lexsort((-value, -x, ~problem.urgent)).tolist()
 
 
+def _level(k: np.ndarray, excess: int) -> int:
+    """The highest length :math:`L` with :math:`\\sum_r \\max(k_r - L, 0) \\ge` ``excess`` (0 if none)."""
+    for level in range(int(k.max(initial=0)) - 1, -1, -1):
+        if int(np.maximum(k - level, 0).sum()) >= excess:
+            return level
+    return 0
+
+
 def shorten(problem: SpeculativeServing, plan: ServingPlan, order: list[int]) -> ServingPlan:
     """Drop draft tokens, most candidates first, until the verifiable-token cap holds; if the batch's own tokens
     still exceed it, drop the last selected requests that are not urgent (``order``: the selection order)."""
@@ -87,12 +104,27 @@ def shorten(problem: SpeculativeServing, plan: ServingPlan, order: list[int]) ->
     k = plan.lengths.copy()
     routes = list(plan.routes)
     tokens = float(sum(1 + k[r] * width[r] for r, s in enumerate(routes) if s is not None))
-    while not within(tokens, problem.max_verify_tokens, FEAS_TOL) and (k * width).max(initial=0) > 0:
-        r = int(np.argmax(k * width))
+    cap = problem.max_verify_tokens
+    room = cap + float(slack_tol(np.asarray(cap), FEAS_TOL)) if np.isfinite(cap) else np.inf  # check's test
+    if tokens > room and width.max(initial=0) == 1:  # one drafter each: level the longest drafts at once
+        excess = int(np.ceil(tokens - room - 1e-9))
+        level = _level(k, excess)
+        over = np.maximum(k - level, 0)
+        k = np.minimum(k, level)
+        back = int(over.sum()) - excess  # removed one too many from that many requests at the level
+        if back > 0:
+            k[np.flatnonzero(over > 0)[:back]] += 1
+        tokens -= float(over.sum() - max(back, 0))
+    heap = [(-int(k[r] * width[r]), r) for r in range(k.size) if k[r] * width[r] > 0]
+    heapq.heapify(heap)
+    while heap and tokens > room:
+        _, r = heapq.heappop(heap)  # the most candidate tokens (the lowest index among equals)
         k[r] -= 1
         tokens -= width[r]
+        if k[r] > 0:
+            heapq.heappush(heap, (-int(k[r] * width[r]), r))
     for r in reversed(order):
-        if within(tokens, problem.max_verify_tokens, FEAS_TOL):
+        if tokens <= room:
             break
         if routes[r] is not None and not problem.urgent[r]:
             routes[r] = None
@@ -105,19 +137,12 @@ def cosine_plan(problem: SpeculativeServing, length: int | None = None) -> Servi
     """The step CoSine schedules with the controller's speculation length (default ``max_speculation``)."""
     k = problem.max_speculation if length is None else min(length, problem.max_speculation)
     routes = route(problem)
-    b = BatchBuilder(dataclass_without_token_cap(problem))
+    b = BatchBuilder(problem, token_cap=False)
     order = select(problem, routes, k)
     for r in order:
         if not b.add(r, routes[r], k):
             b.add(r, (), 0)
     return shorten(problem, b.plan(), order)
-
-
-def dataclass_without_token_cap(problem: SpeculativeServing) -> SpeculativeServing:
-    """``problem`` without the verifiable-token cap (CoSine selects first and shortens afterwards)."""
-    import dataclasses
-
-    return dataclasses.replace(problem, max_verify_tokens=float("inf"))
 
 
 @register("cosine", problem=SpeculativeServing, kind="heuristic", priority=50)

@@ -37,8 +37,21 @@ def serving_models(domains: int = 2, target_steps: int = 600, drafter_steps: int
 def measured_step_instance(n_requests: int = 8, *, seed: int = 0, domains: int = 2, target_steps: int = 600,
                            drafter_steps: int = 400, max_speculation: int = 6, capacity: int = 8,
                            max_verify_tokens: float = 56, prompt: int = 16, output: int = 32) -> SpeculativeServing:
-    """A step of ``n_requests`` requests on the models trained here, acceptance and timings measured on this
-    host (module docstring); contexts U(``prompt``, ``prompt + output``) tokens."""
+    """A step on the models trained here, acceptance and timings measured on this host (module docstring).
+
+    Parameters
+    ----------
+    n_requests
+        Pending requests, domains uniform, contexts U(``prompt``, ``prompt + output``) tokens.
+    seed
+        Seeds the requests, the calibration and the acceptance measurement.
+    domains, target_steps, drafter_steps
+        The models (:func:`serving_models`).
+    max_speculation, capacity, max_verify_tokens
+        :math:`K`, :math:`c_j` and :math:`N_{max}`.
+    prompt, output
+        The stream's prompt and output lengths.
+    """
     if isinstance(n_requests, bool) or not isinstance(n_requests, int) or n_requests < 1:
         raise ProblemDataError(f"`n_requests` = {n_requests!r}; expected a whole number >= 1")
     models = serving_models(domains, target_steps, drafter_steps)

@@ -311,8 +311,21 @@ def calibrate(cluster: LiveCluster | LocalCluster, *, prompt: int = 16, output: 
     """Measure draft rounds (1-8 requests, contexts of ``prompt`` to ``prompt + output`` tokens) and
     verifications (1-``max_batch`` requests, 0-``max_draft`` drafts each: the range the run will serve; on this
     host a batch of 16 with 6 drafts took 54 ms against 8 ms for 8, off any line), after ``warmup`` untimed calls
-    of each kind, and fit the step model's timing functions (least squares;
-    non-negative for the verifier)."""
+    of each kind, and fit the step model's timing functions (least squares; non-negative for the verifier).
+
+    Parameters
+    ----------
+    cluster
+        A :class:`LiveCluster` (or a :class:`LocalCluster`, in-process).
+    prompt, output
+        Contexts of ``prompt`` to ``prompt + output`` tokens.
+    repeats, warmup
+        Timed calls per size, and untimed calls first.
+    max_batch, max_draft
+        The verification batches measured: up to this many requests and drafts per request.
+    seed
+        Seeds the contexts and sizes.
+    """
     rng = np.random.default_rng(seed)
     corpus = cluster.models.corpus
     J = cluster.n_drafters
