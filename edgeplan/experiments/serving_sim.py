@@ -222,7 +222,8 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
                max_pending: int = 512) -> SimReport:
     """Serve ``stream`` for real on a :class:`~edgeplan.validation.serving.live.LiveCluster`: the same policy
     and steps as :func:`simulate`, but wall-clock time, and tokens drafted, verified and accepted by the real
-    models (prompts drawn from each request's domain of the cluster's corpus).
+    models (prompts drawn from each request's domain of the cluster's corpus). The report's ``drafter_busy`` is
+    not measured live (zeros).
 
     Parameters
     ----------
@@ -230,8 +231,6 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
         The running drafters and verifier.
     template, stream, policy, slo_s, urgent_after, time_limit, seed, max_pending
         As in :func:`simulate` (the template's acceptance and timings are not used: reality replaces them).
-
-    The report's ``drafter_busy`` is not measured live (zeros).
     """
     import time
 

@@ -45,14 +45,19 @@ def solve_step_milp(problem: SpeculativeServing, ctx: SolveContext) -> Result:
     t0 = time.perf_counter()
     milp, decode = step_milp(problem)
     start = warm_start(problem)
-    options: dict = {"mip_rel_gap": GAP, "highs_options": {"mip_feasibility_tolerance": FEASIBILITY}}
+    options: dict = {"mip_rel_gap": GAP,
+                     "highs_options": {"mip_feasibility_tolerance": FEASIBILITY, "mip_abs_gap": 0.0}}
     if start is not None and milp.n_vars <= START_MAX_VARS:
         options["start"] = step_start(problem, start)
     res = solve(milp, "highs", time_limit=ctx.deadline.remaining(), seed=ctx.seed, verbose=ctx.verbose,
                 options=options)
-    stats = {"milp_vars": milp.n_vars, "nodes": res.stats.get("nodes"), "mip_rel_gap": GAP,
+    # HiGHS' claims hold to its absolute objective tolerance (costs of 1e-8 s look like 0 to it)
+    atol = float(res.stats.get("objective_atol", 0.0))
+    stats = {"milp_vars": milp.n_vars, "nodes": res.stats.get("nodes"), "mip_rel_gap": GAP, "objective_atol": atol,
              "warm_start": None if start is None else problem.objective(start)}
-    cands = [p for p in (decode(res.plan) if res.has_plan else None, start) if p is not None and not problem.check(p)]
+    empty = ServingPlan([None] * problem.n_requests, [0] * problem.n_requests)
+    cands = [p for p in (decode(res.plan) if res.has_plan else None, start, empty)
+             if p is not None and not problem.check(p)]
     if not cands:
         st = Status.INFEASIBLE if res.status is Status.INFEASIBLE else Status.NO_SOLUTION
         return Result(plan=None, fun=None, status=st, limit=res.limit, message=res.message, method="step-milp",
@@ -60,7 +65,7 @@ def solve_step_milp(problem: SpeculativeServing, ctx: SolveContext) -> Result:
     plan = min(cands, key=problem.objective)
     fun = problem.objective(plan)
     bound = None if res.bound is None else min(float(res.bound), fun)
-    proven = res.status is Status.OPTIMAL and bound is not None and fun - bound <= GAP * max(abs(fun), 1e-12)
+    proven = res.status is Status.OPTIMAL and bound is not None and fun - bound <= max(GAP * abs(fun), atol)
     return Result(plan=plan, fun=fun, status=Status.OPTIMAL if proven else Status.FEASIBLE, bound=bound,
                   limit=None if proven else res.limit, message=res.message, method="step-milp",
                   solve_time=time.perf_counter() - t0, sense="min", stats=stats)
