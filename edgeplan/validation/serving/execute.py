@@ -4,7 +4,7 @@ r"""Serving steps measured on the models trained here, and their plans executed 
   acceptance table and timing functions are measured on this host (the target and one drafter per domain of
   :class:`~edgeplan.validation.serving.live.ServingModels`, acceptance by
   :func:`~edgeplan.validation.serving.speculative.measure_acceptance`, timings by
-  :func:`~edgeplan.validation.serving.live.calibrate` in this process); its name carries the training steps.
+  :func:`~edgeplan.validation.serving.live.calibrate` on a live cluster); its name carries the training steps.
 * The validator runs a plan's step on a :class:`~edgeplan.validation.serving.live.LiveCluster` several times and
   reports measured against predicted: the step's time (:math:`\tau`), and each request's committed tokens
   (:math:`E_r`).
@@ -21,7 +21,7 @@ from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing
 from edgeplan.registry import generator, validator
 from edgeplan.validation.lm import LMConfig, MarkovCorpus
-from edgeplan.validation.serving.live import LiveCluster, LocalCluster, ServingModels, calibrate, execute_step
+from edgeplan.validation.serving.live import LiveCluster, ServingModels, calibrate, execute_step
 from edgeplan.validation.serving.speculative import measure_acceptance
 
 
@@ -55,10 +55,10 @@ def measured_step_instance(n_requests: int = 8, *, seed: int = 0, domains: int =
     if isinstance(n_requests, bool) or not isinstance(n_requests, int) or n_requests < 1:
         raise ProblemDataError(f"`n_requests` = {n_requests!r}; expected a whole number >= 1")
     models = serving_models(domains, target_steps, drafter_steps)
-    local = LocalCluster(models, seed)
-    timing = calibrate(local, prompt=prompt, output=output, repeats=3, warmup=5, max_draft=max_speculation,
-                       seed=seed)
-    alpha = measure_acceptance(local.workers[-1].model, [local.workers[d].model for d in range(domains)],
+    with LiveCluster(models, seed) as cluster:  # the processes and messages the validator will run
+        timing = calibrate(cluster, prompt=prompt, output=output, repeats=3, warmup=5, max_draft=max_speculation,
+                           seed=seed)
+    alpha = measure_acceptance(models.load_target(), [models.load_drafter(d) for d in range(domains)],
                                models.corpus, prompts=4, prompt_len=prompt, new_tokens=output, k=max_speculation,
                                seed=seed)
     rng = np.random.default_rng(seed)

@@ -132,34 +132,6 @@ def _worker(port: int, key: bytes, models: ServingModels, role: int, seed: int) 
     conn.close()
 
 
-class LocalCluster:
-    """The workers of a :class:`LiveCluster` in the caller's process, one after another (for calibration
-    without processes; same interface).
-
-    Parameters
-    ----------
-    models
-        The models.
-    seed
-        Seeds of the workers' samplers.
-    """
-
-    def __init__(self, models: ServingModels | None = None, seed: int = 0) -> None:
-        self.models = models or ServingModels()
-        self.workers = {r: Worker(self.models, r, seed + i)
-                        for i, r in enumerate([*range(self.models.corpus.domains), -1])}
-
-    @property
-    def n_drafters(self) -> int:
-        return self.models.corpus.domains
-
-    def call(self, role: int, cmd: str, arg: Any) -> tuple[Any, float]:
-        return self.workers[role].handle(cmd, arg)
-
-    def broadcast(self, calls: dict[int, tuple[str, Any]]) -> dict[int, tuple[Any, float]]:
-        return {role: self.call(role, cmd, arg) for role, (cmd, arg) in calls.items()}
-
-
 class LiveCluster:
     """Drafter and verifier processes on loopback (a context manager).
 
@@ -306,7 +278,7 @@ class Timing:
     verify_s: np.ndarray
 
 
-def calibrate(cluster: LiveCluster | LocalCluster, *, prompt: int = 16, output: int = 32, repeats: int = 7,
+def calibrate(cluster: LiveCluster, *, prompt: int = 16, output: int = 32, repeats: int = 7,
               warmup: int = 20, max_batch: int = 8, max_draft: int = 6, seed: int = 0) -> Timing:
     """Measure draft rounds (1-8 requests, contexts of ``prompt`` to ``prompt + output`` tokens) and
     verifications (1-``max_batch`` requests, 0-``max_draft`` drafts each: the range the run will serve; on this
@@ -316,7 +288,7 @@ def calibrate(cluster: LiveCluster | LocalCluster, *, prompt: int = 16, output: 
     Parameters
     ----------
     cluster
-        A :class:`LiveCluster` (or a :class:`LocalCluster`, in-process).
+        A running :class:`LiveCluster`.
     prompt, output
         Contexts of ``prompt`` to ``prompt + output`` tokens.
     repeats, warmup
@@ -363,5 +335,5 @@ def calibrate(cluster: LiveCluster | LocalCluster, *, prompt: int = 16, output: 
     return Timing(np.maximum(a, 0.0), np.maximum(b, 0.0), float(np.median(hop)), v)
 
 
-__all__ = ["LiveCluster", "LocalCluster", "ServingModels", "StepOutcome", "Timing", "Worker", "calibrate",
+__all__ = ["LiveCluster", "ServingModels", "StepOutcome", "Timing", "Worker", "calibrate",
            "execute_step"]
