@@ -66,6 +66,19 @@ def loads(n: int = 400) -> None:
                   f"tok/s {100 * (base.throughput / r.throughput - 1):+.1f} %)  {time.perf_counter() - t0:.1f} s")
 
 
+def exact(n: int = 150, rate: float = 3.0, limit: float = 1.0) -> None:
+    """The exact per-step scheduler against ``cosine`` in the simulator (``step-milp`` with ``limit`` s per step;
+    its solve time is not on the simulated clock)."""
+    tpl = speculative_step_instance(1, 8, 4, seed=0, urgent_fraction=0.0)
+    s = Stream.poisson(n, rate, 4, seed=1)
+    for pol in ("cosine", "step-milp"):
+        t0 = time.perf_counter()
+        r = simulate(tpl, s, pol, time_limit=limit if pol == "step-milp" else None)
+        print(f"  {rate:.1f} req/s, {n} requests, {pol:10s} p50 {r.percentile(50):6.2f} s  "
+              f"p99 {r.percentile(99):6.2f} s  {r.throughput:6.1f} tok/s  "
+              f"({time.perf_counter() - t0:.0f} s to simulate)")
+
+
 def real() -> None:
     from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm
     from edgeplan.validation.serving.speculative import measure_acceptance
@@ -213,6 +226,7 @@ if __name__ == "__main__":
     ap.add_argument("--loads", action="store_true", help="only the 512 x 16 step and the simulator")
     ap.add_argument("--live", action="store_true", help="the simulator against a live run at three loads")
     ap.add_argument("--topn", action="store_true", help="top-nσ against top-p and min-p across temperatures (a plot)")
+    ap.add_argument("--exact", action="store_true", help="step-milp against cosine in the simulator")
     args = ap.parse_args()
     if args.real:
         real()
@@ -220,6 +234,8 @@ if __name__ == "__main__":
         live()
     elif args.topn:
         topn()
+    elif args.exact:
+        exact()
     elif args.loads:
         sizes(((512, 16, 30),))
         loads()
