@@ -94,6 +94,20 @@ def real() -> None:
         alpha = measure_acceptance(target, [*drafters, general], c, temperature=temperature)
         print(f"acceptance at temperature {temperature} (rows: drafters 0-3 specialised, 4 general; cols: domains)")
         print(np.array2string(alpha, precision=2))
+    # a token tree of two drafters against the step model's fused acceptance 1 - (1 - a1)(1 - a2)
+    from edgeplan.validation.serving.tree import tree_generate
+
+    alpha = measure_acceptance(target, drafters, c, temperature=1.0)
+    rng = np.random.default_rng(5)
+    for d in range(4):
+        pair = [d, (d + 1) % 4]
+        ok = seen = 0
+        for pr in c.sample(8, 12, rng, [d]):
+            _, st = tree_generate(target, [drafters[j] for j in pair], pr, 24, 4, temperature=1.0, rng=rng)
+            ok, seen = ok + st.accepted, seen + st.examined
+        model = 1 - np.prod(1 - alpha[pair, d])
+        print(f"domain {d}, tree of drafters {pair}: measured acceptance {ok / seen:.3f}, "
+              f"fused model {model:.3f} (alone: {alpha[pair[0], d]:.3f})")
 
 
 def live(n: int = 60, sims: int = 5) -> None:

@@ -1,0 +1,185 @@
+r"""Several drafters per request: token-tree verification and CoSine's confidence-based fusion, on real models.
+
+**Token tree** (SpecInfer's multi-step speculative sampling; Miao et al., 2024). Each of :math:`m` drafters
+drafts its own chain of :math:`k` tokens; the chains share prefixes, which makes a tree. The target scores
+every chain in one batched pass (each chain as its own sequence, the same numbers tree attention computes
+with a shared prefix). From the root, at each node the drafters whose chains pass through it offer their next
+tokens :math:`x_j \sim q_j` in turn: :math:`x_j` is accepted with probability
+:math:`\min(1, p(x_j)/q_j(x_j))`, else :math:`p \leftarrow \mathrm{norm}(\max(0, p - q_j))` and the next one is
+tried; when all are rejected, a token is drawn from the residual :math:`p` and the step ends; an accepted token
+moves to its child. Every emitted token has the target's distribution (a chi-square test checks it). Greedy:
+a node accepts the candidate equal to the target's argmax.
+
+**Fusion** (CoSine; greedy only). At each draft position every drafter proposes its most likely next token
+and the hub keeps the most confident one (highest drafter probability); all drafters continue from the fused
+token. The one fused chain is verified greedily. Under sampling, the fused token's proposal distribution is a
+maximum over drafters, which the acceptance rule would need; we do not claim it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edgeplan.errors import ProblemDataError
+from edgeplan.validation.serving.speculative import DecodeStats, distributions
+
+
+def _draw(dist: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """The argmax at temperature 0, else a sample of ``dist``."""
+    return int(np.argmax(dist)) if temperature == 0 else int(rng.choice(dist.size, p=dist / dist.sum()))
+
+
+def _draft_chains(drafters: list[Any], ids: Any, k: int, temperature: float,
+                  processor: Callable[[Any, Any], Any] | None, rng: np.random.Generator
+                  ) -> tuple[list[list[int]], list[list[np.ndarray]]]:
+    import torch
+
+    chains, qs = [], []
+    for drafter in drafters:
+        seq, chain, q = ids, [], []
+        for _ in range(k):
+            dist = distributions(drafter, seq, 1, temperature, processor)[0]
+            x = _draw(dist, temperature, rng)
+            chain.append(x)
+            q.append(dist)
+            seq = torch.cat([seq, torch.tensor([x])])
+        chains.append(chain)
+        qs.append(q)
+    return chains, qs
+
+
+def verify_tree(p: list[np.ndarray], chains: list[list[int]], qs: list[list[np.ndarray]], temperature: float,
+                rng: np.random.Generator) -> tuple[list[int], int]:
+    """Walk the token tree of ``chains`` (module docstring): ``(accepted tokens, next token)``.
+
+    Parameters
+    ----------
+    p
+        Per chain, ``(k + 1, V)`` the target's distributions after each prefix of the chain.
+    chains, qs
+        Per chain, its tokens and the drafter's distributions they were drawn from.
+    temperature
+        0: greedy acceptance.
+    """
+    alive = list(range(len(chains)))
+    accepted: list[int] = []
+    depth = 0
+    while True:
+        target = p[alive[0]][depth].copy()  # every live chain shares this prefix
+        live = [j for j in alive if depth < len(chains[j])]
+        if not live:  # all chains end here: the bonus token
+            return accepted, _draw(target, temperature, rng)
+        chosen = None
+        for j in live:
+            x = chains[j][depth]
+            if temperature == 0:
+                if x == int(np.argmax(target)):
+                    chosen = x
+                    break
+                continue
+            q = qs[j][depth]
+            if rng.random() * q[x] <= target[x]:
+                chosen = x
+                break
+            resid = np.maximum(target - q, 0.0)
+            total = resid.sum()
+            if total <= 0:  # q covers p: nothing left to correct with; p itself remains the law
+                continue
+            target = resid / total
+        if chosen is None:
+            return accepted, _draw(target, temperature, rng)
+        accepted.append(chosen)
+        alive = [j for j in live if chains[j][depth] == chosen]
+        depth += 1
+
+
+def tree_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, k: int, *, temperature: float = 0.0,
+                  processor: Callable[[Any, Any], Any] | None = None,
+                  rng: np.random.Generator | None = None) -> tuple[np.ndarray, DecodeStats]:
+    """Generate ``max_new`` tokens with a token tree of one ``k``-token chain per drafter (module docstring).
+
+    Parameters
+    ----------
+    target, drafters
+        The target and the drafters (one chain each).
+    prompt
+        1-D token ids.
+    max_new, k
+        Tokens to generate and draft tokens per chain.
+    temperature
+        0: greedy; else sampling at this temperature.
+    processor
+        A ``transformers`` logits processor for every model.
+    rng
+        Draws of drafts and acceptances.
+    """
+    import torch
+
+    if k < 1 or max_new < 1 or not drafters:
+        raise ProblemDataError(f"`k` = {k}, `max_new` = {max_new}, {len(drafters)} drafters; expected k, max_new and "
+                               "the drafters >= 1")
+    rng = np.random.default_rng(0) if rng is None else rng
+    ids = torch.as_tensor(np.asarray(prompt), dtype=torch.long)
+    stats = DecodeStats()
+    out: list[int] = []
+    while len(out) < max_new:
+        kk = min(k, max_new - len(out))
+        chains, qs = _draft_chains(drafters, ids, kk, temperature, processor, rng)
+        p = [distributions(target, torch.cat([ids, torch.tensor(c)]), kk + 1, temperature, processor) for c in chains]
+        acc, token = verify_tree(p, chains, qs, temperature, rng)
+        new = [*acc, token][: max_new - len(out)]
+        out += new
+        ids = torch.cat([ids, torch.tensor(new)])
+        stats.steps += 1
+        stats.drafted += kk * len(drafters)
+        stats.accepted += len(acc)
+        stats.examined += len(acc) + (len(acc) < kk)
+        stats.per_step.append(len(acc))
+    return np.array(out), stats
+
+
+def fused_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, k: int) -> tuple[np.ndarray,
+                                                                                                   DecodeStats]:
+    """Greedy generation with CoSine's confidence-based fusion of the drafters' tokens (module docstring).
+
+    Parameters
+    ----------
+    target, drafters
+        The target and the drafters whose tokens are fused.
+    prompt
+        1-D token ids.
+    max_new, k
+        Tokens to generate and fused draft tokens per step.
+    """
+    import torch
+
+    from edgeplan.validation.serving.speculative import greedy_verify
+
+    ids = torch.as_tensor(np.asarray(prompt), dtype=torch.long)
+    stats = DecodeStats()
+    out: list[int] = []
+    while len(out) < max_new:
+        kk = min(k, max_new - len(out))
+        seq = ids
+        for _ in range(kk):
+            dists = [distributions(d, seq, 1, 1.0)[0] for d in drafters]
+            best = max(range(len(drafters)), key=lambda j: float(dists[j].max()))
+            seq = torch.cat([seq, torch.tensor([int(np.argmax(dists[best]))])])
+        draft = seq[ids.numel():].numpy()
+        p = distributions(target, seq, kk + 1, 0.0)
+        n_ok, token = greedy_verify(p, draft)
+        new = [*draft[:n_ok].tolist(), token][: max_new - len(out)]
+        out += new
+        ids = torch.cat([ids, torch.tensor(new)])
+        stats.steps += 1
+        stats.drafted += kk
+        stats.accepted += n_ok
+        stats.examined += n_ok + (n_ok < kk)
+        stats.per_step.append(n_ok)
+    return np.array(out), stats
+
+
+__all__ = ["fused_generate", "tree_generate", "verify_tree"]
