@@ -56,3 +56,13 @@ def test_live_cluster_runs_steps_and_serve_live_matches_the_stream() -> None:
     assert fitted.verify_s[0] >= np.mean(real.trace["plan_s"])
     sim = simulate(fitted, stream, "cosine")
     assert sim.tokens == 36 and sim.trace == {}
+
+
+def test_a_step_with_token_trees_runs_live() -> None:
+    models = serving_models(2, **TINY)
+    with LiveCluster(models) as cluster:
+        rng = np.random.default_rng(3)
+        ctx = {r: models.corpus.sample(1, 9, rng, [r % 2])[0] for r in range(3)}
+        out = execute_step(cluster, ctx, {0: (0, 1), 1: (1,), 2: (0, 1)}, {0: 3, 1: 2, 2: 1}, rng)
+    for r, k in ((0, 3), (1, 2), (2, 1)):
+        assert 1 <= len(out.committed[r]) <= k + 1 and out.accepted[r] == len(out.committed[r]) - 1

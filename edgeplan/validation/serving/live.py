@@ -4,7 +4,7 @@ The hub (the caller's process) drives CoSine's lock-step rounds: in round :math:
 requests still drafting draws one token for each of them (one batched forward pass) and sends back the token
 and the distribution it came from; then the verifier scores every batched request's context and drafts in one
 batched forward pass, and the hub accepts or resamples with
-:func:`~edgeplan.validation.serving.speculative.verify_draft`.
+:func:`~edgeplan.validation.serving.tree.verify_tree` (one chain: the usual rule; several: a token tree).
 Acceptance is therefore real: it is whatever the trained drafters and target do.
 
 Messages are pickled over :mod:`multiprocessing.connection` sockets bound to 127.0.0.1. Every worker runs one
@@ -224,37 +224,45 @@ def execute_step(cluster: LiveCluster, contexts: dict[int, np.ndarray], routes: 
     contexts
         The batched requests' token sequences.
     routes, lengths
-        Each batched request's drafter (one per request here) and speculation length (0: no draft).
+        Each batched request's drafters and speculation length (0: no draft). Several drafters make a token
+        tree, verified by :func:`~edgeplan.validation.serving.tree.verify_tree` (each chain is scored as its own
+        sequence, so the verifier recomputes the shared context once per chain).
     """
-    from edgeplan.validation.serving.speculative import verify_draft
+    from edgeplan.validation.serving.tree import verify_tree
 
     t0 = time.perf_counter()
     by_drafter: dict[int, list[int]] = {}
     for r, s in routes.items():
-        if s and lengths[r] > 0:
-            by_drafter.setdefault(s[0], []).append(r)
+        for j in (s if lengths[r] > 0 else ()):
+            by_drafter.setdefault(j, []).append(r)
     if by_drafter:
         cluster.broadcast({j: ("start", {r: contexts[r] for r in rs}) for j, rs in by_drafter.items()})
-    drafts: dict[int, list[int]] = {r: [] for r in routes}
-    qs: dict[int, list[np.ndarray]] = {r: [] for r in routes}
+    chains: dict[int, dict[int, list[int]]] = {r: {j: [] for j in s} if lengths[r] > 0 else {}
+                                               for r, s in routes.items()}
+    qs: dict[int, dict[int, list[np.ndarray]]] = {r: {j: [] for j in c} for r, c in chains.items()}
     for i in range(max(lengths.values(), default=0)):
         calls = {j: ("round", [r for r in rs if lengths[r] > i]) for j, rs in by_drafter.items()}
         calls = {j: c for j, c in calls.items() if c[1]}
-        for out, _ in cluster.broadcast(calls).values():
+        for j, (out, _) in cluster.broadcast(calls).items():
             for r, (x, q) in out.items():
-                drafts[r].append(x)
-                qs[r].append(q)
+                chains[r][j].append(x)
+                qs[r][j].append(q)
     t1 = time.perf_counter()
-    order = list(routes)
-    seqs = [(np.concatenate([contexts[r], drafts[r]]).astype(np.int64), len(drafts[r])) for r in order]
-    p, _ = cluster.call(-1, "verify", seqs)
+    # one sequence per chain (a request without drafters: its context alone)
+    keys = [(r, j) for r in routes for j in (chains[r] or [None])]
+    seqs = [(np.concatenate([contexts[r], chains[r][j] if j is not None else []]).astype(np.int64),
+             len(chains[r][j]) if j is not None else 0) for r, j in keys]
+    dists, _ = cluster.call(-1, "verify", seqs)
     t2 = time.perf_counter()
+    p: dict[int, list[np.ndarray]] = {}
+    for (r, _), d in zip(keys, dists, strict=True):
+        p.setdefault(r, []).append(d)
     committed, accepted = {}, {}
-    for r, pr in zip(order, p, strict=True):
-        q = np.array(qs[r]) if qs[r] else np.zeros((0, pr.shape[1]))
-        n_ok, token = verify_draft(pr, q, np.array(drafts[r], dtype=int), rng)
-        committed[r] = [*drafts[r][:n_ok], token]
-        accepted[r] = n_ok
+    for r in routes:
+        js = list(chains[r])
+        acc, token = verify_tree(p[r], [chains[r][j] for j in js] or [[]], [qs[r][j] for j in js] or [[]], 1.0, rng)
+        committed[r] = [*acc, token]
+        accepted[r] = len(acc)
     return StepOutcome(committed, accepted, time.perf_counter() - t0, t1 - t0, t2 - t1)
 
 
