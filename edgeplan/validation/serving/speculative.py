@@ -46,6 +46,14 @@ class DecodeStats:
     examined: int = 0
     per_step: list[int] = field(default_factory=list)
 
+    def record(self, accepted: int, k: int, drafted: int) -> None:
+        """One step: ``accepted`` of ``k`` draft positions accepted, ``drafted`` draft tokens proposed."""
+        self.steps += 1
+        self.drafted += drafted
+        self.accepted += accepted
+        self.examined += accepted + (accepted < k)
+        self.per_step.append(accepted)
+
     @property
     def acceptance(self) -> float:
         """Accepted over examined draft tokens: the maximum-likelihood :math:`\\alpha` of i.i.d. acceptance."""
@@ -129,13 +137,9 @@ def speculative_generate(target: Any, drafter: Any, prompt: Any, max_new: int, k
     if k < 1 or max_new < 1:
         raise ProblemDataError(f"`k` = {k}, `max_new` = {max_new}; expected both >= 1")
     rng = np.random.default_rng(0) if rng is None else rng
-    ids = torch.as_tensor(np.asarray(prompt), dtype=torch.long)
-    stats = DecodeStats()
-    out: list[int] = []
-    while len(out) < max_new:
-        kk = min(k, max_new - len(out))
-        seq = ids
-        q = []
+
+    def step(ids: Any, kk: int) -> tuple[list[int], int, int]:
+        seq, q = ids, []
         for _ in range(kk):
             dist = distributions(drafter, seq, 1, temperature, processor)[0]
             x = int(np.argmax(dist)) if temperature == 0 else int(rng.choice(dist.size, p=dist / dist.sum()))
@@ -144,14 +148,27 @@ def speculative_generate(target: Any, drafter: Any, prompt: Any, max_new: int, k
         draft = seq[ids.numel():].numpy()
         p = distributions(target, seq, kk + 1, temperature, processor)
         n_ok, token = greedy_verify(p, draft) if temperature == 0 else verify_draft(p, np.array(q), draft, rng)
-        new = [*draft[:n_ok].tolist(), token][: max_new - len(out)]
+        return draft[:n_ok].tolist(), token, kk
+
+    return decode_loop(prompt, max_new, k, step)
+
+
+def decode_loop(prompt: Any, max_new: int, k: int,
+                step: Callable[[Any, int], tuple[list[int], int, int]]) -> tuple[np.ndarray, DecodeStats]:
+    """Generate ``max_new`` tokens after ``prompt``, ``step(ids, k) -> (accepted drafts, next token, tokens
+    drafted)`` at a time with at most ``k`` draft positions; the tokens and the :class:`DecodeStats`."""
+    import torch
+
+    ids = torch.as_tensor(np.asarray(prompt), dtype=torch.long)
+    stats = DecodeStats()
+    out: list[int] = []
+    while len(out) < max_new:
+        kk = min(k, max_new - len(out))
+        accepted, token, drafted = step(ids, kk)
+        new = [*accepted, token][: max_new - len(out)]
         out += new
         ids = torch.cat([ids, torch.tensor(new)])
-        stats.steps += 1
-        stats.drafted += kk
-        stats.accepted += n_ok
-        stats.examined += n_ok + (n_ok < kk)
-        stats.per_step.append(n_ok)
+        stats.record(len(accepted), kk, drafted)
     return np.array(out), stats
 
 
@@ -198,5 +215,5 @@ def greedy_generate(model: Any, prompt: Any, max_new: int) -> np.ndarray:
     return np.array(out)
 
 
-__all__ = ["DecodeStats", "distributions", "greedy_generate", "greedy_verify", "measure_acceptance",
+__all__ = ["DecodeStats", "decode_loop", "distributions", "greedy_generate", "greedy_verify", "measure_acceptance",
            "speculative_generate", "verify_draft"]

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgeplan.errors import ProblemDataError
-from edgeplan.validation.serving.speculative import DecodeStats, distributions
+from edgeplan.validation.serving.speculative import DecodeStats, decode_loop, distributions
 
 
 def _draw(dist: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
@@ -122,23 +122,14 @@ def tree_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, k
         raise ProblemDataError(f"`k` = {k}, `max_new` = {max_new}, {len(drafters)} drafters; expected k, max_new and "
                                "the drafters >= 1")
     rng = np.random.default_rng(0) if rng is None else rng
-    ids = torch.as_tensor(np.asarray(prompt), dtype=torch.long)
-    stats = DecodeStats()
-    out: list[int] = []
-    while len(out) < max_new:
-        kk = min(k, max_new - len(out))
+
+    def step(ids: Any, kk: int) -> tuple[list[int], int, int]:
         chains, qs = _draft_chains(drafters, ids, kk, temperature, processor, rng)
         p = [distributions(target, torch.cat([ids, torch.tensor(c)]), kk + 1, temperature, processor) for c in chains]
         acc, token = verify_tree(p, chains, qs, temperature, rng)
-        new = [*acc, token][: max_new - len(out)]
-        out += new
-        ids = torch.cat([ids, torch.tensor(new)])
-        stats.steps += 1
-        stats.drafted += kk * len(drafters)
-        stats.accepted += len(acc)
-        stats.examined += len(acc) + (len(acc) < kk)
-        stats.per_step.append(len(acc))
-    return np.array(out), stats
+        return acc, token, kk * len(drafters)
+
+    return decode_loop(prompt, max_new, k, step)
 
 
 def fused_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, k: int) -> tuple[np.ndarray,
@@ -158,28 +149,17 @@ def fused_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, 
 
     from edgeplan.validation.serving.speculative import greedy_verify
 
-    ids = torch.as_tensor(np.asarray(prompt), dtype=torch.long)
-    stats = DecodeStats()
-    out: list[int] = []
-    while len(out) < max_new:
-        kk = min(k, max_new - len(out))
+    def step(ids: Any, kk: int) -> tuple[list[int], int, int]:
         seq = ids
         for _ in range(kk):
             dists = [distributions(d, seq, 1, 1.0)[0] for d in drafters]
             best = max(range(len(drafters)), key=lambda j: float(dists[j].max()))
             seq = torch.cat([seq, torch.tensor([int(np.argmax(dists[best]))])])
         draft = seq[ids.numel():].numpy()
-        p = distributions(target, seq, kk + 1, 0.0)
-        n_ok, token = greedy_verify(p, draft)
-        new = [*draft[:n_ok].tolist(), token][: max_new - len(out)]
-        out += new
-        ids = torch.cat([ids, torch.tensor(new)])
-        stats.steps += 1
-        stats.drafted += kk
-        stats.accepted += n_ok
-        stats.examined += n_ok + (n_ok < kk)
-        stats.per_step.append(n_ok)
-    return np.array(out), stats
+        n_ok, token = greedy_verify(distributions(target, seq, kk + 1, 0.0), draft)
+        return draft[:n_ok].tolist(), token, kk
+
+    return decode_loop(prompt, max_new, k, step)
 
 
 __all__ = ["fused_generate", "tree_generate", "verify_tree"]
