@@ -116,3 +116,22 @@ def test_plans_export_as_json_a_hub_reads(tmp_path) -> None:
     assert out["step_s"] == pytest.approx(m.step_s) and out["verify_tokens"] == m.tokens
     for d in out["drafters"]:
         assert len(d["requests"]) == m.load[d["drafter"]]
+
+
+def test_cp_sat_cross_checks_the_exact_step_on_grid_data() -> None:
+    """CP-SAT needs integer coefficients: on steps whose times, acceptance, weights and caps sit on decimal grids it
+    solves the same MILP (round times on a 1e-4 s grid) and reaches step-milp's optimum on every one."""
+    import dataclasses
+
+    for seed in range(12):
+        p = speculative_step_instance(3, 2, 2, seed=seed, max_speculation=2, urgent_fraction=0.3)
+        q = dataclasses.replace(
+            p, acceptance=np.round(p.acceptance * 20) / 20, draft_base_s=np.round(p.draft_base_s, 4),
+            draft_per_request_s=np.round(p.draft_per_request_s, 4), verify_s=np.round(p.verify_s, 4),
+            weight=np.round(p.weight * 2) / 2, token_value_s=round(p.token_value_s, 2), hop_s=0.001,
+            context_tokens=np.round(p.context_tokens / 100) * 100, verifier_memory_bytes=float("inf"),
+            max_verify_tokens=float([4, 5, 8, np.inf][seed % 4]))
+        exact = edgeplan.solve(q, "step-milp")
+        cp = edgeplan.solve(q, "cp-sat", options={"continuous_quantum": 1e-4, "scale_digits": 9})
+        assert exact.status == "optimal" and cp.has_plan and not q.check(cp.plan)
+        assert cp.fun == pytest.approx(exact.fun, rel=1e-9, abs=1e-12), (seed, cp, exact)
