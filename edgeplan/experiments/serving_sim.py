@@ -131,11 +131,20 @@ def _step(template: SpeculativeServing, stream: Stream, ids: np.ndarray, done: n
 
 
 def _plan(step: SpeculativeServing, policy: str, time_limit: float | None, rng: np.random.Generator) -> Any:
+    """The policy's plan of ``step``; without urgency if the urgent requests do not fit, and with the oldest
+    request urgent if the policy batches nothing (an empty step would stop the clock)."""
     from edgeplan.solvers.api import solve
 
     res = solve(step, policy, time_limit=time_limit, seed=int(rng.integers(1 << 31)))
     if not res.has_plan:  # urgent requests the step cannot hold: serve without the urgency
         res = solve(dataclasses.replace(step, urgent=None), policy, time_limit=time_limit)
+    if res.has_plan and not res.plan.batch.size:
+        oldest = np.zeros(step.n_requests, dtype=bool)
+        oldest[np.argmax(step.weight)] = True  # the weight grows with the time waited
+        res = solve(dataclasses.replace(step, urgent=oldest), policy, time_limit=time_limit)
+        if res.has_plan and not res.plan.batch.size:
+            raise ProblemDataError(f"`policy` = {policy!r} batches no request even when one must be served; "
+                                   "the run cannot progress")
     return res.require_plan()
 
 

@@ -135,3 +135,19 @@ def test_cp_sat_cross_checks_the_exact_step_on_grid_data() -> None:
         cp = edgeplan.solve(q, "cp-sat", options={"continuous_quantum": 1e-4, "scale_digits": 9})
         assert exact.status == "optimal" and cp.has_plan and not q.check(cp.plan)
         assert cp.fun == pytest.approx(exact.fun, rel=1e-9, abs=1e-12), (seed, cp, exact)
+
+
+def test_the_simulator_progresses_when_a_step_is_worth_nothing() -> None:
+    """With a token worth nothing, every step costs time and the exact step batches nobody; the simulator then
+    makes the oldest request urgent instead of stopping its clock."""
+    import dataclasses
+
+    from edgeplan.experiments.serving_sim import Stream, simulate
+
+    tpl = dataclasses.replace(speculative_step_instance(1, 2, 2, seed=0, max_speculation=2, urgent_fraction=0.0),
+                              token_value_s=0.0)
+    s = Stream.poisson(5, 2.0, 2, prompt=16, output=3, seed=0)
+    r = simulate(tpl, s, "step-milp")
+    assert r.tokens == 15 and np.all(np.isfinite(r.latency_s)) and np.all(r.latency_s > 0)
+    sim = simulate(speculative_step_instance(1, 2, 2, seed=0, urgent_fraction=0.0), s, "cosine")
+    assert sim.tokens == 15 and sim.steps == len(sim.step_s) == len(sim.tokens_per_step)
