@@ -113,8 +113,8 @@ def real() -> None:
 def live(n: int = 60, sims: int = 5) -> None:
     """The simulator's predictions against a live run (drafter and verifier processes over loopback) at three
     loads, with timings and acceptance measured on this host first."""
-    from edgeplan.experiments.serving_sim import _plan, _step, measured_template, refit, serve_live
-    from edgeplan.validation.serving.live import LiveCluster, calibrate
+    from edgeplan.experiments.serving_sim import _plan, _step, refit, serve_live
+    from edgeplan.validation.serving.live import LiveCluster, calibrate, measured_template
     from edgeplan.validation.serving.speculative import measure_acceptance
 
     with LiveCluster() as cluster:

@@ -10,8 +10,8 @@ def serving_demo(requests: int = 40, load: float = 0.6) -> int:
     (timings refitted to the run). 0 when ``cosine`` beats ``autoregressive`` on median latency live."""
     import numpy as np
 
-    from edgeplan.experiments.serving_sim import Stream, measured_template, refit, serve_live, simulate
-    from edgeplan.validation.serving.live import LiveCluster, calibrate
+    from edgeplan.experiments.serving_sim import Stream, refit, serve_live, simulate
+    from edgeplan.validation.serving.live import LiveCluster, calibrate, measured_template
     from edgeplan.validation.serving.speculative import measure_acceptance
 
     with LiveCluster() as cluster:

@@ -299,37 +299,6 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
     return _report(stream, finish, done, verify_busy, busy, log, trace)
 
 
-def measured_template(timing: Any, acceptance: np.ndarray, *, prompt: int = 16, output: int = 32,
-                      capacity: int = 8, max_speculation: int = 6, max_verify_tokens: float = 56,
-                      overhead_s: float = 0.0) -> SpeculativeServing:
-    """A step template from measured timings (:func:`~edgeplan.validation.serving.live.calibrate`) and a measured
-    acceptance table (:func:`~edgeplan.validation.serving.speculative.measure_acceptance`).
-
-    Parameters
-    ----------
-    timing
-        A :class:`~edgeplan.validation.serving.live.Timing`.
-    acceptance
-        ``(J, D)`` measured :math:`\\alpha_{jd}`.
-    prompt, output
-        The stream's prompt and output lengths (:math:`\\theta` is the target's time per token at batch 1 and
-        the mean context).
-    capacity, max_speculation, max_verify_tokens
-        :math:`c_j`, :math:`K` and :math:`N_{max}` (default: 8 requests with 6 drafts, the range
-        :func:`~edgeplan.validation.serving.live.calibrate` measures).
-    overhead_s
-        The hub's own time per step (planning and messages), added to :math:`v_0`.
-    """
-    v = np.asarray(timing.verify_s, dtype=float) + np.array([overhead_s, 0.0, 0.0, 0.0])
-    J = acceptance.shape[0]
-    return SpeculativeServing(domain=[0], context_tokens=[float(prompt)], acceptance=acceptance,
-                              draft_capacity=np.full(J, float(capacity)), draft_base_s=timing.draft_base_s,
-                              draft_per_request_s=timing.draft_per_request_s, verify_s=v,
-                              max_speculation=max_speculation, max_verify_tokens=max_verify_tokens,
-                              hop_s=timing.hop_s,
-                              token_value_s=float(v[:3].sum() + v[3] * (prompt + output / 2)), name="measured")
-
-
 def refit(template: SpeculativeServing, report: SimReport) -> SpeculativeServing:
     """``template`` with its timing functions refitted to a live run's steps: the verifier's by non-negative least
     squares of the measured verification on :math:`1, B, N, \\sum n`; the drafters' :math:`a_j, b_j` (and the
@@ -357,4 +326,4 @@ def refit(template: SpeculativeServing, report: SimReport) -> SpeculativeServing
                                draft_per_request_s=template.draft_per_request_s * f, hop_s=template.hop_s * f)
 
 
-__all__ = ["CoSineController", "SimReport", "Stream", "measured_template", "refit", "serve_live", "simulate"]
+__all__ = ["CoSineController", "SimReport", "Stream", "refit", "serve_live", "simulate"]

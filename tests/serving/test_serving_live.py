@@ -10,12 +10,12 @@ pytest.importorskip("torch")
 
 import edgeplan
 from edgeplan.errors import ProblemDataError
-from edgeplan.experiments.serving_sim import Stream, measured_template, refit, serve_live, simulate
+from edgeplan.experiments.serving_sim import Stream, refit, serve_live, simulate
 from edgeplan.formulations.serving import ServingPlan
 from edgeplan.formulations.serving.instances import speculative_step_instance
 from edgeplan.registry import generator_for, validators_for
 from edgeplan.validation.serving.execute import serving_models
-from edgeplan.validation.serving.live import LiveCluster, calibrate, execute_step
+from edgeplan.validation.serving.live import LiveCluster, calibrate, execute_step, measured_template
 
 TINY = {"target_steps": 30, "drafter_steps": 20}
 

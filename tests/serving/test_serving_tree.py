@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")
 from scipy import stats  # noqa: E402
 
 from edgeplan.validation.lm import LMConfig, MarkovCorpus, decoder  # noqa: E402
-from edgeplan.validation.serving.speculative import distributions, greedy_generate  # noqa: E402
-from edgeplan.validation.serving.tree import fused_generate, tree_generate, verify_tree  # noqa: E402
+from edgeplan.validation.serving.speculative import distributions, greedy_generate, verify_tree  # noqa: E402
+from edgeplan.validation.serving.tree import fused_generate, tree_generate  # noqa: E402
 
 CORPUS = MarkovCorpus(vocab=12, domains=2, seed=5)
 

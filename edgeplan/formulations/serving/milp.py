@@ -44,15 +44,6 @@ TIME_SCALE = 1e3
 SLACK_MARGIN = 0.05
 
 
-def _alpha(problem: SpeculativeServing, routes: list[tuple[int, ...]]) -> np.ndarray:
-    """``(R, len(routes))`` :math:`\\alpha_{S d_r}`."""
-    out = np.zeros((problem.n_requests, len(routes)))
-    for s, S in enumerate(routes):
-        if S:
-            out[:, s] = 1.0 - np.prod(1.0 - problem.acceptance[list(S)][:, problem.domain], axis=0)
-    return out
-
-
 class _Rows:
     """Sparse rows collected as triplets and stacked once."""
 
@@ -86,7 +77,7 @@ def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray],
     routes = problem.routes_of()
     nD = len(routes) - 1
     width = np.array([len(S) for S in routes[1:]], dtype=float)
-    alpha = _alpha(problem, routes)[:, 1:]
+    alpha = np.stack([problem.route_acceptance([S] * R) for S in routes[1:]], 1) if nD else np.zeros((R, 0))
     nX = R * nD * K
     oX, oU = R, R + nX
     oP = oU + J * K

@@ -152,9 +152,11 @@ def expected_tokens(alpha: Any, k: Any) -> np.ndarray:
     return np.where(alpha >= 1.0, k + 1.0, closed)
 
 
-def fused_acceptance(alpha: np.ndarray) -> float:
-    """:math:`1 - \\prod_j (1 - \\alpha_j)` of the drafters' acceptance rates (0 for none)."""
-    return float(1.0 - np.prod(1.0 - np.asarray(alpha, dtype=float))) if len(alpha) else 0.0
+def _pairs(routes: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The (request, drafter) pairs of per-request drafter sets, flattened."""
+    pr = np.array([r for r, s in enumerate(routes) if s for _ in s], dtype=np.int64)
+    pj = np.array([j for s in routes if s for j in s], dtype=np.int64)
+    return pr, pj
 
 
 def _scalar(name: str, value: Any, **kw: Any) -> float:
@@ -292,17 +294,13 @@ class SpeculativeServing:
     def evaluate(self, plan: ServingPlan) -> ServingMetrics:
         """Step time, expected committed tokens, loads, tokens and memory of ``plan``."""
         plan = self._routes(plan)
-        R, J = self.n_requests, self.n_drafters
+        J = self.n_drafters
         k = plan.lengths.astype(float)
         in_batch = np.array([s is not None for s in plan.routes], dtype=bool)
         width = np.array([len(s) if s else 0 for s in plan.routes], dtype=float)
         kbar = int(plan.lengths.max(initial=0))
-        # (request, drafter) pairs of the routes, flattened
-        pr = np.array([r for r, s in enumerate(plan.routes) if s for _ in s], dtype=np.int64)
-        pj = np.array([j for s in plan.routes if s for j in s], dtype=np.int64)
-        miss = np.ones(R)
-        np.multiply.at(miss, pr, 1.0 - self.acceptance[pj, self.domain[pr]])
-        alpha = np.where(width > 0, 1.0 - miss, 0.0)  # 1 - prod_j (1 - alpha_jd)
+        pr, pj = _pairs(plan.routes)
+        alpha = self.route_acceptance(plan.routes)
         ends = np.zeros((J, kbar + 1))  # m_ji by differences: +1 at round 0, -1 after round k_r
         np.add.at(ends, (pj, 0), 1.0)
         np.add.at(ends, (pj, plan.lengths[pr]), -1.0)
@@ -349,6 +347,14 @@ class SpeculativeServing:
 
         return reduce_to_milp(self)
 
+    def route_acceptance(self, routes: list[tuple[int, ...] | None]) -> np.ndarray:
+        """``(R,)`` :math:`\\alpha_{S_r d_r} = 1 - \\prod_{j \\in S_r} (1 - \\alpha_{j d_r})` of one drafter set (or
+        ``None``) per request; 0 without drafters."""
+        pr, pj = _pairs(routes)
+        miss = np.ones(len(routes))
+        np.multiply.at(miss, pr, 1.0 - self.acceptance[pj, self.domain[pr]])
+        return 1.0 - miss
+
     def routes_of(self) -> list[tuple[int, ...]]:
         """Every drafter set a request may use: the empty set, then sets of 1..``max_drafters`` drafters with
         spare capacity, in lexicographic order."""
@@ -362,4 +368,4 @@ class SpeculativeServing:
         return out
 
 
-__all__ = ["ServingMetrics", "ServingPlan", "SpeculativeServing", "expected_tokens", "fused_acceptance"]
+__all__ = ["ServingMetrics", "ServingPlan", "SpeculativeServing", "expected_tokens"]

@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from edgeplan.formulations.base import FEAS_TOL, slack_tol
-from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, expected_tokens, fused_acceptance
+from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, expected_tokens
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
 from edgeplan.solvers.serving.batching import BatchBuilder
@@ -66,7 +66,7 @@ def select(problem: SpeculativeServing, routes: list[tuple[int, ...]], k: int) -
     R = problem.n_requests
     width = np.array([len(s) for s in routes], dtype=float)
     kr = np.where(width > 0, k, 0)
-    alpha = np.array([fused_acceptance(problem.acceptance[list(s), problem.domain[r]]) for r, s in enumerate(routes)])
+    alpha = problem.route_acceptance(routes)
     v0, v1, v2, v3 = problem.verify_s.tolist()
     tokens = 1.0 + kr * width
     value = problem.token_value_s * problem.weight * expected_tokens(alpha, kr) \

@@ -21,7 +21,7 @@ from edgeplan.errors import ProblemDataError
 from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing
 from edgeplan.registry import generator, validator
 from edgeplan.validation.lm import LMConfig, MarkovCorpus
-from edgeplan.validation.serving.live import LiveCluster, ServingModels, calibrate, execute_step
+from edgeplan.validation.serving.live import LiveCluster, ServingModels, calibrate, execute_step, measured_template
 from edgeplan.validation.serving.speculative import measure_acceptance
 
 
@@ -62,14 +62,11 @@ def measured_step_instance(n_requests: int = 8, *, seed: int = 0, domains: int =
                                models.corpus, prompts=4, prompt_len=prompt, new_tokens=output, k=max_speculation,
                                seed=seed)
     rng = np.random.default_rng(seed)
-    v = timing.verify_s
-    return SpeculativeServing(
-        domain=rng.integers(0, domains, n_requests), context_tokens=rng.integers(prompt, prompt + output, n_requests),
-        acceptance=alpha, draft_capacity=np.full(domains, float(capacity)), draft_base_s=timing.draft_base_s,
-        draft_per_request_s=timing.draft_per_request_s, verify_s=v, max_verify_tokens=max_verify_tokens,
-        max_speculation=max_speculation, hop_s=timing.hop_s,
-        token_value_s=float(v[:3].sum() + v[3] * (prompt + output / 2)),
-        name=f"speculative-step-measured-t{target_steps}-d{drafter_steps}-s{seed}")
+    return measured_template(timing, alpha, prompt=prompt, output=output, capacity=capacity,
+                             max_speculation=max_speculation, max_verify_tokens=max_verify_tokens,
+                             domain=rng.integers(0, domains, n_requests),
+                             context_tokens=rng.integers(prompt, prompt + output, n_requests),
+                             name=f"speculative-step-measured-t{target_steps}-d{drafter_steps}-s{seed}")
 
 
 @dataclass(frozen=True)

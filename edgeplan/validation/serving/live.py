@@ -4,7 +4,7 @@ The hub (the caller's process) drives CoSine's lock-step rounds: in round :math:
 requests still drafting draws one token for each of them (one batched forward pass) and sends back the token
 and the distribution it came from; then the verifier scores every batched request's context and drafts in one
 batched forward pass, and the hub accepts or resamples with
-:func:`~edgeplan.validation.serving.tree.verify_tree` (one chain: the usual rule; several: a token tree).
+:func:`~edgeplan.validation.serving.speculative.verify_tree` (one chain: the usual rule; several: a token tree).
 Acceptance is therefore real: it is whatever the trained drafters and target do.
 
 Messages are pickled over :mod:`multiprocessing.connection` sockets bound to 127.0.0.1. Every worker runs one
@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeplan.formulations.serving.step import SpeculativeServing
 from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm
 
 
@@ -225,10 +226,10 @@ def execute_step(cluster: LiveCluster, contexts: dict[int, np.ndarray], routes: 
         The batched requests' token sequences.
     routes, lengths
         Each batched request's drafters and speculation length (0: no draft). Several drafters make a token
-        tree, verified by :func:`~edgeplan.validation.serving.tree.verify_tree` (each chain is scored as its own
+        tree, verified by :func:`~edgeplan.validation.serving.speculative.verify_tree` (each chain is scored as its own
         sequence, so the verifier recomputes the shared context once per chain).
     """
-    from edgeplan.validation.serving.tree import verify_tree
+    from edgeplan.validation.serving.speculative import verify_tree
 
     t0 = time.perf_counter()
     by_drafter: dict[int, list[int]] = {}
@@ -343,5 +344,49 @@ def calibrate(cluster: LiveCluster, *, prompt: int = 16, output: int = 32, repea
     return Timing(np.maximum(a, 0.0), np.maximum(b, 0.0), float(np.median(hop)), v)
 
 
-__all__ = ["LiveCluster", "ServingModels", "StepOutcome", "Timing", "Worker", "calibrate",
-           "execute_step"]
+def measured_template(timing: Timing, acceptance: np.ndarray, *, prompt: int = 16, output: int = 32,
+                      capacity: int = 8, max_speculation: int = 6, max_verify_tokens: float = 56,
+                      overhead_s: float = 0.0, domain: Any = (0,), context_tokens: Any = None,
+                      name: str = "measured") -> SpeculativeServing:
+    """A step template from measured timings (:func:`calibrate`) and a measured
+    acceptance table (:func:`~edgeplan.validation.serving.speculative.measure_acceptance`).
+
+    Parameters
+    ----------
+    timing
+        A :class:`Timing`.
+    acceptance
+        ``(J, D)`` measured :math:`\\alpha_{jd}`.
+    prompt, output
+        The stream's prompt and output lengths (:math:`\\theta` is the target's time per token at batch 1 and
+        the mean context).
+    capacity, max_speculation, max_verify_tokens
+        :math:`c_j`, :math:`K` and :math:`N_{max}` (default: 8 requests with 6 drafts, the range
+        :func:`~edgeplan.validation.serving.live.calibrate` measures).
+    overhead_s
+        The hub's own time per step (planning and messages), added to :math:`v_0`.
+    domain, context_tokens, name
+        The step's requests (default one request of domain 0 with a ``prompt``-token context: a template whose
+        requests the simulator replaces) and its name.
+    """
+    v = np.asarray(timing.verify_s, dtype=float) + np.array([overhead_s, 0.0, 0.0, 0.0])
+    J = acceptance.shape[0]
+    ctx = [float(prompt)] * len(domain) if context_tokens is None else context_tokens
+    return SpeculativeServing(domain=domain, context_tokens=ctx, acceptance=acceptance,
+                              draft_capacity=np.full(J, float(capacity)), draft_base_s=timing.draft_base_s,
+                              draft_per_request_s=timing.draft_per_request_s, verify_s=v,
+                              max_speculation=max_speculation, max_verify_tokens=max_verify_tokens,
+                              hop_s=timing.hop_s,
+                              token_value_s=float(v[:3].sum() + v[3] * (prompt + output / 2)), name=name)
+
+
+__all__ = [
+    "LiveCluster",
+    "ServingModels",
+    "StepOutcome",
+    "Timing",
+    "Worker",
+    "calibrate",
+    "execute_step",
+    "measured_template",
+]

@@ -76,8 +76,66 @@ def distributions(model: Any, ids: Any, last: int, temperature: float,
     return torch.softmax(logits / temperature, dim=-1).numpy()
 
 
+def _draw(dist: np.ndarray, temperature: float, rng: np.random.Generator | None) -> int:
+    """The argmax at temperature 0, else a sample of ``dist``."""
+    if temperature == 0 or rng is None:
+        return int(np.argmax(dist))
+    return int(rng.choice(dist.size, p=dist / dist.sum()))
+
+
+def verify_tree(p: list[np.ndarray], chains: list[list[int]], qs: list[list[np.ndarray]], temperature: float,
+                rng: np.random.Generator | None) -> tuple[list[int], int]:
+    """Walk the token tree of ``chains``: ``(accepted tokens, next token)``. At each node the chains through it
+    offer their next tokens in turn, each accepted with :math:`\\min(1, p/q_j)`, :math:`p` replaced by the
+    residual after a rejection (SpecInfer's multi-step speculative sampling; one chain is the rule of the module
+    docstring); greedy: the candidate equal to the target's argmax.
+
+    Parameters
+    ----------
+    p
+        Per chain, ``(k + 1, V)`` the target's distributions after each prefix of the chain.
+    chains, qs
+        Per chain, its tokens and the drafter's distributions they were drawn from.
+    temperature
+        0: greedy acceptance.
+    rng
+        The acceptance draws (unused, may be None, when greedy).
+    """
+    alive = list(range(len(chains)))
+    accepted: list[int] = []
+    depth = 0
+    while True:
+        target = p[alive[0]][depth].copy()  # every live chain shares this prefix
+        live = [j for j in alive if depth < len(chains[j])]
+        if not live:  # all chains end here: the bonus token
+            return accepted, _draw(target, temperature, rng)
+        chosen = None
+        for j in live:
+            x = chains[j][depth]
+            if temperature == 0:
+                if x == int(np.argmax(target)):
+                    chosen = x
+                    break
+                continue
+            q = qs[j][depth]
+            if rng.random() * q[x] <= target[x]:
+                chosen = x
+                break
+            resid = np.maximum(target - q, 0.0)
+            total = resid.sum()
+            if total <= 0:  # q covers p: nothing left to correct with; p itself remains the law
+                continue
+            target = resid / total
+        if chosen is None:
+            return accepted, _draw(target, temperature, rng)
+        accepted.append(chosen)
+        alive = [j for j in live if chains[j][depth] == chosen]
+        depth += 1
+
+
 def verify_draft(p: np.ndarray, q: np.ndarray, draft: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
-    """The accept/resample rule of the module docstring: ``(accepted drafts, next token)``.
+    """The accept/resample rule of the module docstring: ``(accepted drafts, next token)`` (one chain of
+    :func:`verify_tree`).
 
     Parameters
     ----------
@@ -88,23 +146,14 @@ def verify_draft(p: np.ndarray, q: np.ndarray, draft: np.ndarray, rng: np.random
     draft
         ``(k,)`` the drafted tokens.
     """
-    for i, x in enumerate(draft.tolist()):
-        if rng.random() * q[i, x] <= p[i, x]:  # accept with probability min(1, p/q)
-            continue
-        resid = np.maximum(p[i] - q[i], 0.0)
-        total = resid.sum()
-        token = int(rng.choice(p.shape[1], p=resid / total)) if total > 0 else int(np.argmax(p[i]))
-        return i, token
-    return len(draft), int(rng.choice(p.shape[1], p=p[-1] / p[-1].sum()))
+    accepted, token = verify_tree([p], [np.asarray(draft).tolist()], [list(q)], 1.0, rng)
+    return len(accepted), token
 
 
 def greedy_verify(p: np.ndarray, draft: np.ndarray) -> tuple[int, int]:
     """Greedy verification: drafts accepted while they equal the target's argmax; then the target's token."""
-    top = p.argmax(axis=1)
-    for i, x in enumerate(draft.tolist()):
-        if top[i] != x:
-            return i, int(top[i])
-    return len(draft), int(top[-1])
+    accepted, token = verify_tree([p], [np.asarray(draft).tolist()], [[]], 0.0, None)
+    return len(accepted), token
 
 
 def speculative_generate(target: Any, drafter: Any, prompt: Any, max_new: int, k: int, *, temperature: float = 0.0,
@@ -215,5 +264,14 @@ def greedy_generate(model: Any, prompt: Any, max_new: int) -> np.ndarray:
     return np.array(out)
 
 
-__all__ = ["DecodeStats", "decode_loop", "distributions", "greedy_generate", "greedy_verify", "measure_acceptance",
-           "speculative_generate", "verify_draft"]
+__all__ = [
+    "DecodeStats",
+    "decode_loop",
+    "distributions",
+    "greedy_generate",
+    "greedy_verify",
+    "measure_acceptance",
+    "speculative_generate",
+    "verify_draft",
+    "verify_tree",
+]

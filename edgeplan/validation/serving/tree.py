@@ -24,12 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgeplan.errors import ProblemDataError
-from edgeplan.validation.serving.speculative import DecodeStats, decode_loop, distributions
-
-
-def _draw(dist: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """The argmax at temperature 0, else a sample of ``dist``."""
-    return int(np.argmax(dist)) if temperature == 0 else int(rng.choice(dist.size, p=dist / dist.sum()))
+from edgeplan.validation.serving.speculative import DecodeStats, _draw, decode_loop, distributions, verify_tree
 
 
 def _draft_chains(drafters: list[Any], ids: Any, k: int, temperature: float,
@@ -49,51 +44,6 @@ def _draft_chains(drafters: list[Any], ids: Any, k: int, temperature: float,
         chains.append(chain)
         qs.append(q)
     return chains, qs
-
-
-def verify_tree(p: list[np.ndarray], chains: list[list[int]], qs: list[list[np.ndarray]], temperature: float,
-                rng: np.random.Generator) -> tuple[list[int], int]:
-    """Walk the token tree of ``chains`` (module docstring): ``(accepted tokens, next token)``.
-
-    Parameters
-    ----------
-    p
-        Per chain, ``(k + 1, V)`` the target's distributions after each prefix of the chain.
-    chains, qs
-        Per chain, its tokens and the drafter's distributions they were drawn from.
-    temperature
-        0: greedy acceptance.
-    """
-    alive = list(range(len(chains)))
-    accepted: list[int] = []
-    depth = 0
-    while True:
-        target = p[alive[0]][depth].copy()  # every live chain shares this prefix
-        live = [j for j in alive if depth < len(chains[j])]
-        if not live:  # all chains end here: the bonus token
-            return accepted, _draw(target, temperature, rng)
-        chosen = None
-        for j in live:
-            x = chains[j][depth]
-            if temperature == 0:
-                if x == int(np.argmax(target)):
-                    chosen = x
-                    break
-                continue
-            q = qs[j][depth]
-            if rng.random() * q[x] <= target[x]:
-                chosen = x
-                break
-            resid = np.maximum(target - q, 0.0)
-            total = resid.sum()
-            if total <= 0:  # q covers p: nothing left to correct with; p itself remains the law
-                continue
-            target = resid / total
-        if chosen is None:
-            return accepted, _draw(target, temperature, rng)
-        accepted.append(chosen)
-        alive = [j for j in live if chains[j][depth] == chosen]
-        depth += 1
 
 
 def tree_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, k: int, *, temperature: float = 0.0,
@@ -162,4 +112,4 @@ def fused_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, 
     return decode_loop(prompt, max_new, k, step)
 
 
-__all__ = ["fused_generate", "tree_generate", "verify_tree"]
+__all__ = ["fused_generate", "tree_generate"]
