@@ -1,0 +1,1 @@
+"""Methods for clustered federated learning (:mod:`edgeplan.formulations.clustering`)."""

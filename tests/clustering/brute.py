@@ -1,0 +1,35 @@
+"""Every plan of a small clustering problem: set partitions with a top worker per block; every frequency vector."""
+
+from __future__ import annotations
+
+import itertools
+
+from edgeplan.formulations.clustering import ClientClustering, ClusterPlan, FrequencyPlan, UpdateFrequency
+
+TYPES = (ClientClustering, UpdateFrequency)
+
+
+def _partitions(items):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in _partitions(rest):
+        yield [[first], *part]
+        for k in range(len(part)):
+            yield [*part[:k], [first, *part[k]], *part[k + 1:]]
+
+
+def plans(p):
+    if isinstance(p, UpdateFrequency):
+        for tau in itertools.product(range(1, p.tau_max + 1), repeat=p.n_clusters):
+            yield FrequencyPlan(list(tau))
+        return
+    N = p.n_workers
+    for blocks in _partitions(list(range(N))):
+        assignment = [0] * N
+        for c, block in enumerate(blocks):
+            for i in block:
+                assignment[i] = c
+        for tops in itertools.product(*blocks):
+            yield ClusterPlan(assignment, list(tops))
