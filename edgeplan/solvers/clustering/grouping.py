@@ -3,6 +3,8 @@ and the pairwise-swap descent (ParallelSFL's fine-tuning step, vectorised over s
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from edgeplan.formulations.base import within
@@ -14,8 +16,10 @@ def kmeans_sets(problem: ClientClustering, k: int, seed: int | None) -> list[np.
     from scipy.cluster.vq import kmeans2
 
     phi = problem.distributions
-    k = max(1, min(k, problem.n_workers))
-    _, label = kmeans2(phi, k, seed=np.random.default_rng(seed), minit="++")
+    k = max(1, min(k, len(np.unique(phi, axis=0))))  # identical mixes: no more sets than distinct points
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore")  # scipy warns of a set left empty; empty sets are dropped below
+        _, label = kmeans2(phi, k, seed=np.random.default_rng(seed), minit="++")
     return [np.flatnonzero(label == c) for c in range(k) if np.any(label == c)]
 
 
