@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from edgeplan.formulations.clustering.frequency import FrequencyPlan, UpdateFrequency
-from edgeplan.solvers.clustering.frequency_sweep import fitted_tau
+from edgeplan.solvers.barrier import fitted_units
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
 
@@ -21,7 +21,9 @@ def eq17_plan(problem: UpdateFrequency) -> FrequencyPlan:
     """The frequencies of Eq. 17."""
     fastest = int(np.argmin(problem.iteration_s))
     barrier = problem.tau_max * problem.iteration_s[fastest] + problem.sync_s[fastest]
-    return FrequencyPlan(np.maximum(fitted_tau(problem, np.array([barrier]))[0], 1).astype(np.int64))
+    C = problem.n_clusters
+    return FrequencyPlan(fitted_units(problem.iteration_s, problem.sync_s, np.ones(C), np.full(C, problem.tau_max),
+                                      barrier).astype(np.int64))
 
 
 @register("eq17", problem=UpdateFrequency, kind="heuristic", priority=20)
