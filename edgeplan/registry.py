@@ -38,7 +38,8 @@ from typing import Any, Generic, TypeVar
 from edgeplan.errors import ProblemDataError, SolverUnavailableError, UnsupportedProblemError
 
 #: The families, in the order they are listed to users. A new family adds its name here.
-FAMILIES: tuple[str, ...] = ("partition", "fl", "slide", "cache", "finetune", "sync", "serving", "clustering")
+FAMILIES: tuple[str, ...] = ("partition", "fl", "slide", "cache", "finetune", "sync", "serving", "clustering",
+                             "compression")
 
 #: Floors whose family folders register entries, in import order (lower floors first).
 FLOORS: tuple[str, ...] = ("formulations", "solvers", "validation", "io.export")

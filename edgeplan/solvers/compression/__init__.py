@@ -1,0 +1,1 @@
+"""Methods for Caesar's compression ratios and batch sizes (:mod:`edgeplan.formulations.compression`)."""
