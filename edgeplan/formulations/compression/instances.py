@@ -54,7 +54,8 @@ def _devices(n: int, rng: np.random.Generator, grid: np.ndarray) -> dict:
                  ("compression-milp", "caesar", "uniform-compression", "equal-batches", "no-compression")))
 def caesar_round_instance(n_devices: int = 20, *, seed: int = 0, levels: tuple = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9),
                           budget: float = 0.05, download_cap: float = 0.05, min_batch: int = 8, max_batch: int = 64,
-                          goal: str = "traffic", round_bound_s: float = float("inf")) -> CompressionRound:
+                          goal: str = "traffic", round_bound_s: float = float("inf"),
+                          samples_share: float = 0.25) -> CompressionRound:
     """A round of ``n_devices`` as in the module docstring.
 
     Parameters
@@ -68,8 +69,9 @@ def caesar_round_instance(n_devices: int = 20, *, seed: int = 0, levels: tuple =
     budget
         :math:`\\Delta_u` as a share of :math:`\\sum_i C_i` (the importance-weighted mean error allowed).
     download_cap, min_batch, max_batch, goal, round_bound_s
-        As in :class:`~edgeplan.formulations.compression.round.CompressionRound`; the samples floor is
-        :math:`(b_{min} + b_{max}) / 2` per device.
+        As in :class:`~edgeplan.formulations.compression.round.CompressionRound`.
+    samples_share
+        The samples floor :math:`S` as a share of :math:`n\\, b_{max}`.
     """
     rng = np.random.default_rng(seed)
     levels = np.asarray(levels, dtype=float)
@@ -80,7 +82,7 @@ def caesar_round_instance(n_devices: int = 20, *, seed: int = 0, levels: tuple =
         upload_bps=rng.uniform(0.5, 5, n_devices) * MB, per_sample_s=5 * rng.uniform(0.002, 0.02, n_devices),
         importance=dev["importance"], upload_error=dev["profiles"], download_error=dev["profiles"] * scale[:, None],
         upload_budget=budget * float(dev["importance"].sum()), download_cap=download_cap, min_batch=min_batch,
-        max_batch=max_batch, min_samples=n_devices * (min_batch + max_batch) / 2, round_bound_s=round_bound_s,
+        max_batch=max_batch, min_samples=samples_share * n_devices * max_batch, round_bound_s=round_bound_s,
         goal=goal, staleness=dev["staleness"], round_index=10, name=f"caesar-round-{n_devices}")
 
 

@@ -9,8 +9,8 @@ r"""``caesar``: Caesar's rules for one round, and the round's baselines.
 * batches: aligned to the fastest device (``caesar-batch`` on the round's communication times).
 
 Baselines: ``no-compression`` (the smallest level both ways, every batch :math:`b_{max}`),
-``uniform-compression`` (one level for every device and both ways, the largest within the budgets, every batch
-:math:`b_{max}`), ``caesar-no-batching`` (Caesar's ratios, every batch :math:`b_{max}`).
+``uniform-compression`` (one download level and one upload level for every device, each the largest within its
+budget, every batch :math:`b_{max}`), ``caesar-no-batching`` (Caesar's ratios, every batch :math:`b_{max}`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from edgeplan.formulations.base import within
 from edgeplan.formulations.compression.round import CompressionChoice, CompressionRound
 from edgeplan.solvers.compression.batch_sweep import aligned_batches
 from edgeplan.solvers.registry import SolveContext, register
@@ -90,14 +91,14 @@ def solve_no_compression(problem: CompressionRound, ctx: SolveContext) -> Result
 
 @register("uniform-compression", problem=CompressionRound, kind="heuristic", priority=190)
 def solve_uniform_compression(problem: CompressionRound, ctx: SolveContext) -> Result:
-    """Baseline: one ratio for every device and both ways, the largest within the budgets."""
+    """Baseline: one download and one upload ratio for every device, each the largest within its budget."""
     t0 = time.perf_counter()
-    plan = None
-    for level in np.argsort(-problem.levels, kind="stable"):
-        cand = fixed_plan(problem, int(level))
-        if not [v for v in problem.check(cand) if v.name.startswith(("upload_deviation", "download_error"))]:
-            plan = cand
-            break
+    n, rows = problem.n_devices, np.arange(problem.n_devices)
+    order = np.argsort(-problem.levels, kind="stable")
+    down = [lv for lv in order if within(problem.download_error[:, lv], problem.download_cap).all()]
+    up = [lv for lv in order if within(problem.importance @ problem.upload_error[rows, lv], problem.upload_budget)]
+    plan = None if not (down and up) else CompressionChoice(np.full(n, down[0]), np.full(n, up[0]),
+                                                            np.full(n, problem.max_batch))
     return heuristic_result(problem, plan, "uniform-compression", t0, dead_end="no level meets the budgets")
 
 
