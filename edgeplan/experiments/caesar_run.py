@@ -14,7 +14,7 @@ Every round :math:`t` of :func:`run_caesar`:
    initial model for a device that never took part); the upload budget is ``budget`` :math:`\sum_i C_i`;
 3. the method plans it (a plan that breaks a budget is executed as it is: a baseline is what it is);
 4. each participant downloads the global model with the real low-deviation codec at its level and recovers it
-   against its own stale copy, trains ``epochs`` local epochs (:func:`~edgeplan.validation.fl.task.local_train`),
+   against its own stale copy, trains ``epochs`` local epochs (:func:`~edgeplan.validation.fltask.local_train`),
    and uploads its update top-k sparsified at its level; the server averages the decoded updates weighted by
    sample counts.
 
@@ -36,7 +36,7 @@ from edgeplan.formulations.compression.round import CompressionChoice, Compressi
 from edgeplan.formulations.compression.wire import topk_error_profile
 from edgeplan.solvers.api import solve
 from edgeplan.validation.compression.codecs import decode_state, deviation, encode_state
-from edgeplan.validation.fl.task import FLTask, fl_task, local_train, torch_threads
+from edgeplan.validation.fltask import FLTask, fl_task, local_train, torch_threads
 
 MB = 1e6
 

@@ -20,7 +20,7 @@ index of participation :math:`(\sum_n c_n)^2 / (N \sum_n c_n^2)`, the share of u
 :func:`plot_wall_clock` draws cumulative wall-clock against rounds, one line per method.
 
 With ``train`` set, every planned round is also trained for real
-(:class:`~edgeplan.validation.fl.task.FLTrainer`): the selected users run their :math:`E_n` local epochs of the
+(:class:`~edgeplan.validation.fltask.FLTrainer`): the selected users run their :math:`E_n` local epochs of the
 model over their :math:`D_n` synthetic non-IID samples (the same ``samples`` and ``local_epochs`` the round
 was planned with), the server FedAvg-aggregates the uploads, and the test accuracy after each round is
 recorded, so :func:`plot_accuracy` can draw accuracy against the cumulative (planned) wall-clock per method:
@@ -169,8 +169,8 @@ def simulate_fl(n_rounds: int = 50, n_users: int = 100, n_bs: int = 4, n_select:
     keep_flower
         Keep each round's Flower configuration (``FLSimulation.flower``; :func:`run_flower` replays them).
     train, train_options
-        ``True`` (the FMNIST CNN), a model name or an :class:`~edgeplan.validation.fl.task.FLTask` trains every
-        round for real; ``train_options`` go to :class:`~edgeplan.validation.fl.task.FLTrainer` (``batch_size``,
+        ``True`` (the FMNIST CNN), a model name or an :class:`~edgeplan.validation.fltask.FLTask` trains every
+        round for real; ``train_options`` go to :class:`~edgeplan.validation.fltask.FLTrainer` (``batch_size``,
         ``lr``, ``dtype``, ``test_samples``, ``threads``).
     progress
         A bar over the rounds (``None``: on a terminal); each round is logged at INFO level to
@@ -254,7 +254,7 @@ def simulate_fl(n_rounds: int = 50, n_users: int = 100, n_bs: int = 4, n_select:
 def _trainer(train: Any, options: Mapping[str, Any] | None) -> Any:
     if train is None or train is False:
         return None
-    from edgeplan.validation.fl.task import FLTask, FLTrainer, fl_task
+    from edgeplan.validation.fltask import FLTask, FLTrainer, fl_task
 
     if train is True:
         task = fl_task()

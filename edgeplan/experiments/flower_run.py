@@ -48,7 +48,7 @@ def _client_classes() -> tuple[type, type]:
     from flwr.common import Status as FlowerStatus
     from flwr.server.client_proxy import ClientProxy
 
-    from edgeplan.validation.fl.task import local_train
+    from edgeplan.validation.fltask import local_train
 
     class TaskClient(NumPyClient):
         """A device: trains its copy of the model on its own data for the epochs the server asks for."""
@@ -111,7 +111,7 @@ def run_flower(rounds: Sequence[Mapping[str, Any]], samples: Sequence[float] | N
         Default: as the round configurations say for the users they select (``config["samples"]``), and their
         median for the users never selected; the users are ``0 .. num_users - 1``.
     task
-        An :class:`~edgeplan.validation.fl.task.FLTask` (default: the FMNIST CNN task).
+        An :class:`~edgeplan.validation.fltask.FLTask` (default: the FMNIST CNN task).
     batch_size, lr
         Local SGD minibatch and step size.
     test_samples
@@ -124,7 +124,7 @@ def run_flower(rounds: Sequence[Mapping[str, Any]], samples: Sequence[float] | N
     from flwr.server import Server, SimpleClientManager
 
     from edgeplan.io.flower_strategy import PlannedFedAvg
-    from edgeplan.validation.fl.task import fl_task, torch_threads
+    from edgeplan.validation.fltask import fl_task, torch_threads
 
     if not rounds:
         raise ProblemDataError("`rounds` is empty; expected one round configuration per server round")

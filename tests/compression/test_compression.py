@@ -34,7 +34,7 @@ def test_payloads_have_the_modelled_length_and_the_profile_deviation(n: int, the
 
 
 def test_a_model_state_round_trips_with_exact_bytes() -> None:
-    from edgeplan.validation.fl.task import FMNISTCNN
+    from edgeplan.validation.fltask import FMNISTCNN
 
     state = FMNISTCNN().state_dict()
     sizes = [v.numel() for v in state.values() if v.is_floating_point()]

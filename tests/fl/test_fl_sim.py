@@ -110,7 +110,7 @@ def test_compare_runs_an_fl_scenario_and_block_models_need_a_width() -> None:
 
 def test_simulation_trains_for_real_and_plots_accuracy_against_wall_clock(tmp_path) -> None:
     from edgeplan.experiments.fl_rounds import plot_accuracy
-    from edgeplan.validation.fl.task import fl_task
+    from edgeplan.validation.fltask import fl_task
 
     kw = {"n_rounds": 6, "n_users": 16, "n_select": 4, "samples": (60, 100), "local_epochs": 2, "seed": 2,
           "train": fl_task(noise=1.0, seed=5), "train_options": {"test_samples": 200}}

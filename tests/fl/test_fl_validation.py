@@ -18,7 +18,7 @@ from edgeplan.validation.fl.execute import (
     upload_round,
     validate_fl_round,
 )
-from edgeplan.validation.fl.task import (
+from edgeplan.validation.fltask import (
     FMNISTCNN,
     fedavg,
     fl_task,

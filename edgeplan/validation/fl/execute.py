@@ -1,10 +1,10 @@
 r"""Run a planned federated-learning round for real and compare measured with predicted latency.
 
 :func:`validate_fl_round` takes an :class:`~edgeplan.formulations.fl.fl_round.FLRound`, a schedule and a model
-(:mod:`edgeplan.validation.fl.task`) and, for every selected user :math:`n` with BS :math:`m`:
+(:mod:`edgeplan.validation.fltask`) and, for every selected user :math:`n` with BS :math:`m`:
 
 1. **Local training.** :math:`E_n` real SGD epochs of the model over :math:`D_n` synthetic non-IID samples
-   (the user's own, :meth:`~edgeplan.validation.fl.task.FLTask.user_data`), starting from the global model.
+   (the user's own, :meth:`~edgeplan.validation.fltask.FLTask.user_data`), starting from the global model.
 2. **Upload.** The trained state dict, serialized to its real ``torch.save`` bytes in the upload precision,
    crosses a TCP connection on ``127.0.0.1`` paced to the user's planned rate
    :math:`r_{nm}(b_n) = b_n\log_2(1 + p_n g_{nm}/(N_0 b_n))`. All uploads of the round run concurrently
@@ -98,7 +98,7 @@ class FLTrainingCalibration:
 
 
 def _task(model: Any) -> Any:
-    from edgeplan.validation.fl.task import FLTask, fl_task
+    from edgeplan.validation.fltask import FLTask, fl_task
 
     if isinstance(model, FLTask):
         return model
@@ -119,7 +119,7 @@ def calibrate_fl_training(model: Any = "fmnist_cnn", *, batch_size: int = 32, sa
     Parameters
     ----------
     model
-        A :data:`~edgeplan.validation.fl.task.FL_MODELS` name or an FL task.
+        A :data:`~edgeplan.validation.fltask.FL_MODELS` name or an FL task.
     batch_size, dtype
         Local SGD minibatch; upload precision (sets the real payload size).
     samples, epochs, repeats
@@ -134,7 +134,7 @@ def calibrate_fl_training(model: Any = "fmnist_cnn", *, batch_size: int = 32, sa
     import torch
 
     from edgeplan.profiles.calibration import host_device
-    from edgeplan.validation.fl.task import local_train, model_bits, state_bytes, torch_threads
+    from edgeplan.validation.fltask import local_train, model_bits, state_bytes, torch_threads
 
     task = _task(model)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
@@ -431,8 +431,8 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
         A round and a feasible schedule of it: an :class:`FLRound` or an ``FLRoundEnergy`` (whose plan sets each
         device's clock and transmit power; its energy is reported as planned, not measured).
     model
-        A :data:`~edgeplan.validation.fl.task.FL_MODELS` name or an
-        :class:`~edgeplan.validation.fl.task.FLTask` (its synthetic data and seed).
+        A :data:`~edgeplan.validation.fltask.FL_MODELS` name or an
+        :class:`~edgeplan.validation.fltask.FLTask` (its synthetic data and seed).
     batch_size, lr, dtype
         Local SGD minibatch and step size; upload precision (``"fp32"``, ``"fp16"``, ``"bf16"``).
     calibration
@@ -459,7 +459,7 @@ def validate_fl_round(problem: Any, plan: Any, model: Any = "fmnist_cnn", *, bat
         A bar over the users' trainings (``None``: on a terminal); the phases are logged at INFO level to
         ``edgeplan.validation.fl.execute``.
     """
-    from edgeplan.validation.fl.task import fedavg, load_state_bytes, local_train, state_bytes, torch_threads
+    from edgeplan.validation.fltask import fedavg, load_state_bytes, local_train, state_bytes, torch_threads
 
     users, per_sample, compute_s, rate, upload_s, predicted_round = _planned(problem, plan)
     broken = problem.check(plan)
