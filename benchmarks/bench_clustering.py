@@ -1,13 +1,16 @@
 """Clustered split FL (ParallelSFL): heuristics against the exact clustering, the MILP at the papers' testbed size,
 the heuristic at 1,000 workers, and the update-frequency sweep against Eq. 17.
 
-    python benchmarks/bench_clustering.py             # everything (about 2 minutes)
+    python benchmarks/bench_clustering.py             # gaps, speed, the 80-worker MILP (about 2 minutes)
     python benchmarks/bench_clustering.py --milp 60   # only the 80-worker MILP, with its time limit
+    python benchmarks/bench_clustering.py --validate  # clusters executed in real time against the model
+    python benchmarks/bench_clustering.py --train     # split FL trained as planned: accuracy against wall clock
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -85,10 +88,76 @@ def frequencies(n: int = 100) -> None:
         print(_gap_line(m, g, n))
 
 
+PLANNERS = ("cluster-dp", "parallelsfl", "kmeans-only", "random-clusters", "one-cluster")
+
+
+def validate(seeds: int = 6, n_workers: int = 12) -> None:
+    """Every cluster of the plans of ``PLANNERS`` on ``seeds`` instances, executed in real time (3 iterations)."""
+    from edgeplan.validation.clustering.execute import validate_split_fl
+
+    errs, waits = [], []
+    for seed in range(seeds):
+        p = split_fl_instance(n_workers=n_workers, seed=seed, max_bottoms=5)
+        for m in PLANNERS:
+            r = edgeplan.solve(p, m, seed=seed)
+            if not r.has_plan:
+                continue
+            rep = validate_split_fl(p, r.plan)
+            errs += list(rep.predicted_iteration_s / rep.measured_iteration_s - 1)
+            waits += list(rep.predicted_wait_s - rep.measured_wait_s)
+    e = 100 * np.abs(errs)
+    print(f"{len(errs)} clusters executed: iteration predicted within 10 % for {np.mean(e <= 10) * 100:.0f} % "
+          f"(median |error| {np.median(e):.1f} %, worst {e.max():.1f} %); barrier wait predicted minus measured: "
+          f"median {np.median(waits) * 1e3:+.1f} ms, worst {np.max(np.abs(waits)) * 1e3:.1f} ms")
+
+
+def train(n_workers: int = 12, rounds: int = 40, seed: int = 0, tau_max: int = 5) -> None:
+    """Split FL trained as each method plans it: accuracy against the planned wall clock."""
+    from edgeplan.validation.clustering.splitfl import train_rounds
+
+    base = split_fl_instance(n_workers=n_workers, seed=seed, max_bottoms=n_workers - 1, alpha=0.1)
+    p = dataclasses.replace(base, ingress_bps=np.full(n_workers, np.inf))  # every method's clusters fit the links
+    runs = {}
+    for m in PLANNERS:
+        r = edgeplan.solve(p, m, seed=seed)
+        plan = r.plan if r.has_plan else r.stats.get("rejected_plan")
+        if plan is None:
+            print(f"  {m}: no plan ({r.message})")
+            continue
+        note = "" if r.has_plan else f" [executed as it is: {r.message.split(': ', 1)[-1][:60]}]"
+        fp = p.frequency_problem(plan, tau_max=tau_max)
+        f = edgeplan.solve(fp, "frequency-sweep")
+        round_s = fp.evaluate(f.plan).round_s
+        t0 = time.perf_counter()
+        run = train_rounds(p, plan, f.plan.tau, round_s, rounds=rounds, seed=seed)
+        runs[m] = run
+        print(f"  {m:16s} {plan.n_clusters} clusters, utility {p.objective(plan):.3f}, tau {f.plan.tau.tolist()}, "
+              f"round {round_s:.2f} s; accuracy after 10/20/{rounds} rounds {run.accuracy[9]:.3f}/"
+              f"{run.accuracy[19]:.3f}/{run.accuracy[-1]:.3f} ({time.perf_counter() - t0:.0f} s){note}")
+    horizon = min(run.wall_s[-1] for run in runs.values())
+    for target in (0.6, 0.7, 0.8):
+        cells = []
+        for m, run in runs.items():
+            hit = np.flatnonzero(run.accuracy >= target)
+            cells.append(f"{m} {'never' if not hit.size else f'{run.wall_s[hit[0]]:.0f} s'}")
+        print(f"  wall clock to {target:.1f}: " + "; ".join(cells))
+    cells = [f"{m} {run.accuracy[np.searchsorted(run.wall_s, horizon, side='right') - 1]:.3f}"
+             for m, run in runs.items()]
+    print(f"  accuracy at {horizon:.0f} s of wall clock: " + "; ".join(cells))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--milp", type=float, default=None, help="only the 80-worker MILP with this time limit")
+    ap.add_argument("--validate", action="store_true", help="clusters executed in real time")
+    ap.add_argument("--train", action="store_true", help="split FL trained as planned")
     args = ap.parse_args(argv)
+    if args.validate:
+        validate()
+        return
+    if args.train:
+        train()
+        return
     if args.milp is not None:
         milp(args.milp)
         return

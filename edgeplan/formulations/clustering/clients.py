@@ -8,9 +8,14 @@ Workers :math:`i = 1..N` hold label histograms (distribution :math:`\phi_i`; the
 pooled one unless given). The model is cut into a bottom and a top. A plan splits the workers into clusters
 :math:`c`, each with one *top worker* :math:`j_c` (it holds the top model and trains on none of its data) and
 :math:`N_c = |\mathcal B_c|` bottom workers. Bottom worker :math:`i` takes
-:math:`t_i = \mu_{b,i} + \sigma / r_i` per iteration before the top (bottom compute plus smashed data and
-gradient, :math:`\sigma` bytes over its link :math:`r_i`), and :math:`t_i + \mu_{p,j_c}` with it; the cluster's
-iteration takes :math:`t_{c} = \max_{i \in \mathcal B_c} t_i + \mu_{p,j_c}`. Per cluster
+:math:`t_i = \mu_{b,i} + \sigma / r_i` per iteration besides the top (bottom compute plus smashed data and
+gradient, :math:`\sigma` bytes over its link :math:`r_i`). Within an iteration its smashed data reach the top at
+:math:`a_i = f \mu_{b,i} + \sigma / (2 r_i)` (the forward share :math:`f` of its compute, half the bytes); the top
+serves the bottoms' mini-batches first come first served, :math:`\mu_{p,j_c}` each
+(:math:`s_i = \max(a_i, e_{i^-})`, :math:`e_i = s_i + \mu_{p,j_c}`, :math:`i^-` the bottom served before), and
+bottom :math:`i` finishes at :math:`e_i + \sigma / (2 r_i) + (1 - f) \mu_{b,i}`. The cluster's iteration
+:math:`t_c` is its last finish (:math:`\max_i t_i + \mu_{p,j_c}` when the top never queues) and the bottoms wait
+:math:`t_c` minus their finish at the barrier. Per cluster
 
 .. math::
 
@@ -102,7 +107,9 @@ class ClusteringMetrics:
     utility, waiting_s, divergence
         :math:`U_c`, :math:`W_c` and :math:`D(\\Phi_c \\| \\Phi_0)`.
     iteration_s
-        :math:`t_c`, the cluster's iteration.
+        :math:`t_c`, the cluster's iteration (first-come-first-served top, module docstring).
+    barrier_wait_s
+        The bottoms' mean wait between their finish and :math:`t_c`.
     bottoms
         :math:`N_c`.
     ingress_bps
@@ -116,6 +123,7 @@ class ClusteringMetrics:
     waiting_s: np.ndarray
     divergence: np.ndarray
     iteration_s: np.ndarray
+    barrier_wait_s: np.ndarray
     bottoms: np.ndarray
     ingress_bps: np.ndarray
     top_load_s: np.ndarray
@@ -163,6 +171,8 @@ class ClientClustering:
         The full model's bytes, exchanged with the parameter server each round (for the update frequencies).
     server_bps
         ``(N,)`` the worker's link to the parameter server as a top, bytes/s.
+    forward_share
+        :math:`f`, the forward pass's share of a bottom's compute.
     """
 
     bottom_s: Any
@@ -178,6 +188,7 @@ class ClientClustering:
     max_bottoms: int = 8
     model_bytes: float = 0.0
     server_bps: Any = None
+    forward_share: float = 1.0 / 3.0
     name: str = "client-clustering"
     sense: ClassVar[str] = "min"
 
@@ -216,6 +227,7 @@ class ClientClustering:
             "model_bytes": float(as_scalar("model_bytes", self.model_bytes, min_value=0.0)),
             "server_bps": as_array("server_bps", np.ones(N) if self.server_bps is None else self.server_bps,
                                    shape=(N,), min_value=0.0, strict_min=True),
+            "forward_share": float(as_scalar("forward_share", self.forward_share, min_value=0.0, max_value=1.0)),
         }
         for key, val in fields.items():
             object.__setattr__(self, key, val)
@@ -274,6 +286,18 @@ class ClientClustering:
         out[plan.assignment[bottoms], bottoms] = 1.0
         return out
 
+    def finish_s(self, bottoms: np.ndarray, top: int) -> np.ndarray:
+        """When each of ``bottoms`` finishes an iteration with ``top`` (first-come-first-served, module docstring)."""
+        bottoms = np.asarray(bottoms, dtype=np.int64)
+        half = 0.5 * self.smashed_bytes / self.link_bps[bottoms]
+        arrive = self.forward_share * self.bottom_s[bottoms] + half
+        served = np.empty(bottoms.size)
+        free = 0.0
+        for k in np.argsort(arrive, kind="stable"):
+            free = max(arrive[k], free) + self.top_s[top]
+            served[k] = free
+        return served + half + (1.0 - self.forward_share) * self.bottom_s[bottoms]
+
     def evaluate(self, plan: ClusterPlan) -> ClusteringMetrics:
         """Each cluster's waiting time, divergence, utility, iteration time, ingress and top load."""
         m = self.members(plan)
@@ -287,9 +311,15 @@ class ClientClustering:
                        0.0)
         util = self.cluster_cost(m)
         mu_p = self.top_s[plan.top]
+        iteration, barrier = np.zeros(plan.n_clusters), np.zeros(plan.n_clusters)
+        for c in range(plan.n_clusters):
+            done = self.finish_s(np.flatnonzero(m[c] > 0), int(plan.top[c]))
+            if done.size:
+                iteration[c] = done.max()
+                barrier[c] = float((done.max() - done).mean())
         return ClusteringMetrics(cost=float(util.sum()), utility=util, waiting_s=wait, divergence=div,
-                                 iteration_s=slowest + mu_p, bottoms=n, ingress_bps=m @ self.link_bps,
-                                 top_load_s=n * mu_p, slowest_bottom_s=slowest)
+                                 iteration_s=iteration, barrier_wait_s=barrier, bottoms=n,
+                                 ingress_bps=m @ self.link_bps, top_load_s=n * mu_p, slowest_bottom_s=slowest)
 
     def objective(self, plan: ClusterPlan) -> float:
         """:math:`\\sum_c U_c`."""
