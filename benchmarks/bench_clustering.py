@@ -111,11 +111,19 @@ def validate(seeds: int = 6, n_workers: int = 12) -> None:
           f"median {np.median(waits) * 1e3:+.1f} ms, worst {np.max(np.abs(waits)) * 1e3:.1f} ms")
 
 
-def train(n_workers: int = 12, rounds: int = 40, seed: int = 0, tau_max: int = 5) -> None:
-    """Split FL trained as each method plans it: accuracy against the planned wall clock."""
+def train(n_workers: int = 12, rounds: int = 40, seed: int = 0, tau_max: int = 10, max_bottoms: int = 3,
+          alpha: float = 0.05) -> None:
+    """Split FL trained as each method plans it: accuracy against the planned wall clock (workers with one or two
+    labels each, so that a cluster of similar workers trains its models on a few labels for ``tau_max``
+    iterations between aggregations)."""
     from edgeplan.validation.clustering.splitfl import train_rounds
+    from edgeplan.validation.fltask import fl_task
 
-    base = split_fl_instance(n_workers=n_workers, seed=seed, max_bottoms=n_workers - 1, alpha=0.1)
+    task = fl_task("fmnist_cnn", alpha=alpha, noise=4.0, seed=seed)
+    base = split_fl_instance(n_workers=n_workers, seed=seed, max_bottoms=max_bottoms, alpha=alpha)
+    labels = np.array([np.bincount(task.user_data(i + 1000 * seed, 200)[1].numpy(), minlength=10)
+                       for i in range(n_workers)]) + 1e-3
+    base = dataclasses.replace(base, labels=labels)  # the clustering sees the labels the workers train on
     p = dataclasses.replace(base, ingress_bps=np.full(n_workers, np.inf))  # every method's clusters fit the links
     runs = {}
     for m in PLANNERS:
@@ -129,7 +137,7 @@ def train(n_workers: int = 12, rounds: int = 40, seed: int = 0, tau_max: int = 5
         f = edgeplan.solve(fp, "frequency-sweep")
         round_s = fp.evaluate(f.plan).round_s
         t0 = time.perf_counter()
-        run = train_rounds(p, plan, f.plan.tau, round_s, rounds=rounds, seed=seed)
+        run = train_rounds(p, plan, f.plan.tau, round_s, task=task, rounds=rounds, seed=seed)
         runs[m] = run
         print(f"  {m:16s} {plan.n_clusters} clusters, utility {p.objective(plan):.3f}, tau {f.plan.tau.tolist()}, "
               f"round {round_s:.2f} s; accuracy after 10/20/{rounds} rounds {run.accuracy[9]:.3f}/"

@@ -83,7 +83,7 @@ def family_packages(floor: str) -> list[str]:
 
 #: Libraries of the ``torch`` extra (``pip install 'edgeplan[torch]'``): without them the solver floors work,
 #: and the validation and export modules that need them are left unloaded (:func:`unavailable`).
-OPTIONAL_LIBRARIES = ("torch", "transformers", "onnx", "onnxruntime", "flwr", "peft")
+OPTIONAL_LIBRARIES = ("torch", "transformers", "onnx", "onnxruntime", "flwr", "peft", "torch_geometric")
 _UNAVAILABLE: dict[str, str] = {}
 
 

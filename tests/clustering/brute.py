@@ -1,12 +1,20 @@
-"""Every plan of a small clustering problem: set partitions with a top worker per block; every frequency vector."""
+"""Every plan of a small clustering problem: set partitions (with a top worker per block, or into exactly K
+blocks); every frequency vector."""
 
 from __future__ import annotations
 
 import itertools
 
-from edgeplan.formulations.clustering import ClientClustering, ClusterPlan, FrequencyPlan, UpdateFrequency
+from edgeplan.formulations.clustering import (
+    ClientClustering,
+    ClusterPlan,
+    FrequencyPlan,
+    GraphClustering,
+    GroupPlan,
+    UpdateFrequency,
+)
 
-TYPES = (ClientClustering, UpdateFrequency)
+TYPES = (ClientClustering, UpdateFrequency, GraphClustering)
 
 
 def _partitions(items):
@@ -24,6 +32,15 @@ def plans(p):
     if isinstance(p, UpdateFrequency):
         for tau in itertools.product(range(1, p.tau_max + 1), repeat=p.n_clusters):
             yield FrequencyPlan(list(tau))
+        return
+    if isinstance(p, GraphClustering):  # exactly K clusters (labels in order of first client)
+        for blocks in _partitions(list(range(p.n_clients))):
+            if len(blocks) == p.n_clusters:
+                a = [0] * p.n_clients
+                for c, block in enumerate(sorted(blocks)):
+                    for i in block:
+                        a[i] = c
+                yield GroupPlan(a)
         return
     N = p.n_workers
     for blocks in _partitions(list(range(N))):

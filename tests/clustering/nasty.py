@@ -4,14 +4,15 @@
 or zero, no smashed data, identical label mixes (zero divergences), a top ingress equal to the links of a random
 set of workers (binding exactly), top compute that makes Eq. 10 bind or fail, size limits nothing meets.
 ``frequency``: 1-3 clusters; iterations spanning 1e-9..1e3 s, free model exchanges, a round bound equal to a
-random plan's round (binding exactly) or below every plan's.
+random plan's round (binding exactly) or below every plan's. ``groups``: 1-6 graph clients into 1-3 clusters,
+dissimilarities spanning 1e-9..1e3 or zero, size limits that bind or that no split meets.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edgeplan.formulations.clustering import ClientClustering, FrequencyPlan, UpdateFrequency
+from edgeplan.formulations.clustering import ClientClustering, FrequencyPlan, GraphClustering, UpdateFrequency
 
 
 def clients(seed: int) -> ClientClustering:
@@ -59,7 +60,22 @@ def frequency(seed: int) -> UpdateFrequency:
     return UpdateFrequency(iteration_s=it, sync_s=sync, bottoms=p.bottoms, tau_max=tau_max, round_bound_s=bound)
 
 
+def groups(seed: int) -> GraphClustering:
+    rng = np.random.default_rng(seed)
+    N, K = int(rng.integers(1, 7)), int(rng.integers(1, 4))
+    d = rng.uniform(0, 1, (N, N))
+    mode = rng.integers(3)
+    if mode == 1:
+        d = 10.0 ** rng.uniform(-9, 3, (N, N))
+    elif mode == 2:
+        d = np.where(rng.random((N, N)) < 0.5, 0.0, d)
+    d = np.triu(d, 1)
+    lo = int(rng.integers(1, 3))
+    hi = int(rng.integers(lo, 5))
+    return GraphClustering(dissimilarity=d + d.T, n_clusters=K, min_size=lo, max_size=hi)
+
+
 #: The instance builders the nasty sweep runs (tests/contract/test_nasty.py), each on its own seeds.
-INSTANCES = (clients, frequency)
+INSTANCES = (clients, frequency, groups)
 #: Exact methods whose failures on these instances are an ``error`` status (a solver gave up), never a plan.
 MAY_FAIL: tuple[str, ...] = ()

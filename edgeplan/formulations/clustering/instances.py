@@ -1,4 +1,4 @@
-r"""Seeded clustering instances: ``"split-fl-clusters"`` and ``"update-frequency"``.
+r"""Seeded clustering instances: ``"split-fl-clusters"``, ``"update-frequency"`` and ``"graph-clients"``.
 
 ``split-fl-clusters``: workers with relative speeds U(0.5, 4) (Jetson-class devices); a bottom iteration takes
 0.1 s and a top pass over one bottom mini-batch 0.02 s at speed 1; 0.4 MB of smashed data and gradients per
@@ -8,6 +8,8 @@ model (45 MB) to the parameter server over U(10, 100) MB/s.
 
 ``update-frequency``: clusters with iterations of U(0.1, 1) s, model exchanges of U(0.5, 5) s and U{2..8} bottom
 workers.
+
+``graph-clients``: FedGCF's graph clients of a few latent structure types (:func:`graph_clients_instance`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from edgeplan.formulations.clustering.clients import ClientClustering
 from edgeplan.formulations.clustering.frequency import UpdateFrequency
+from edgeplan.formulations.clustering.groups import GraphClustering
 from edgeplan.profiles.data import dirichlet_label_counts
 from edgeplan.registry import generator
 
@@ -76,3 +79,31 @@ def update_frequency_instance(n_clusters: int = 8, *, seed: int = 0, tau_max: in
     return UpdateFrequency(iteration_s=rng.uniform(0.1, 1.0, n_clusters), sync_s=rng.uniform(0.5, 5.0, n_clusters),
                            bottoms=rng.integers(2, 9, n_clusters), tau_max=tau_max, round_bound_s=round_bound_s,
                            name=f"update-frequency-{n_clusters}")
+
+
+@generator("graph-clients", cells=lambda n_clients=20, **_: n_clients * n_clients * 2,
+           tiny=({"n_clients": 4, "n_clusters": 2}, {"n_clients": 5, "n_clusters": 2, "min_size": 2},
+                 {"n_clients": 5, "n_clusters": 3, "max_size": 2}),
+           demo=("FedGCF: graph clients clustered by structural similarity", {"n_clients": 12, "n_clusters": 3},
+                 ("highs", "fedgcf", "random-groups")))
+def graph_clients_instance(n_clients: int = 20, n_clusters: int = 4, *, seed: int = 0, min_size: int = 1,
+                           max_size: int = 1_000_000, noise: float = 0.3) -> GraphClustering:
+    """Graph clients of ``n_clusters`` latent structure types: each type has its statistics (homophily, mean degree,
+    degree spread, triangle density) drawn U(0, 1); a client's are its type's plus Gaussian noise of ``noise``;
+    the dissimilarity is the Euclidean distance between clients' statistics.
+
+    Parameters
+    ----------
+    n_clients, n_clusters
+        :math:`N` and :math:`K`.
+    seed
+        The seed of every draw.
+    min_size, max_size, noise
+        Cluster sizes and the spread of a type's clients.
+    """
+    rng = np.random.default_rng(seed)
+    types = rng.uniform(0.0, 1.0, (n_clusters, 4))
+    stats = types[rng.integers(0, n_clusters, n_clients)] + rng.normal(0.0, noise, (n_clients, 4))
+    d = np.sqrt(((stats[:, None, :] - stats[None, :, :]) ** 2).sum(axis=-1))
+    return GraphClustering(dissimilarity=(d + d.T) / 2, n_clusters=n_clusters, min_size=min_size, max_size=max_size,
+                           name=f"graph-clients-{n_clients}")

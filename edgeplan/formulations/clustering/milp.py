@@ -36,7 +36,9 @@ import scipy.sparse as sp
 
 from edgeplan.errors import UnsupportedProblemError
 from edgeplan.formulations.clustering.clients import ClientClustering, ClusterPlan
+from edgeplan.formulations.clustering.groups import GraphClustering, GroupPlan
 from edgeplan.formulations.milp import MILP
+from edgeplan.registry import reduction
 
 
 class _Rows:
@@ -228,4 +230,37 @@ def cluster_start(problem: ClientClustering, plan: ClusterPlan) -> np.ndarray:
     return x
 
 
-__all__ = ["cluster_milp", "cluster_start", "layout"]
+
+
+@reduction(GraphClustering)
+def group_milp(problem: GraphClustering) -> tuple[MILP, Callable[[np.ndarray], GroupPlan]]:
+    """The MILP of :mod:`~edgeplan.formulations.clustering.groups` and its decoder."""
+    N, K = problem.n_clients, problem.n_clusters
+    iu, ju = np.triu_indices(N, 1)
+    P = iu.size
+    nx = N * K
+    x = np.arange(nx).reshape(N, K)
+    y = nx + np.arange(P * K).reshape(P, K)
+    rows = _Rows()
+    rows.add(np.repeat(np.arange(N)[:, None], K, 1), x, 1.0, N, 1.0, 1.0)  # each client in one cluster
+    rows.add(np.repeat(np.arange(K)[:, None], N, 1), x.T, 1.0, K, problem.min_size, problem.max_size)
+    r = np.arange(P * K).reshape(P, K)  # y_pc - x_ic - x_jc >= -1
+    rows.add(np.stack([r, r, r], -1), np.stack([y, x[iu], x[ju]], -1),
+             np.stack([np.ones((P, K)), -np.ones((P, K)), -np.ones((P, K))], -1), P * K, -1.0, np.inf)
+    A, lo, hi = rows.matrix(nx + P * K)
+    c = np.zeros(nx + P * K)
+    c[y] = problem.dissimilarity[iu, ju][:, None]
+    upper = np.ones(nx + P * K)
+    upper[x[np.arange(N)[:, None] < np.arange(K)[None, :]]] = 0.0  # client i in a cluster c <= i
+    integrality = np.zeros(nx + P * K)
+    integrality[:nx] = 1.0
+    milp = MILP(c=c, A=A, row_lower=lo, row_upper=hi, col_upper=upper, integrality=integrality, sense="min",
+                name=f"{problem.name}-milp")
+
+    def decode(v: np.ndarray) -> GroupPlan:
+        return GroupPlan(np.argmax(np.asarray(v)[:nx].reshape(N, K), axis=1))
+
+    return milp, decode
+
+
+__all__ = ["cluster_milp", "cluster_start", "group_milp", "layout"]
