@@ -6,7 +6,8 @@
 3. Real models (skipped with ``--quick``): ResNet-18 and GPT-2 are profiled here, split over a device ->
    edge -> cloud path by every method, and the best plan is executed with emulated links (measured against
    predicted latency); a planned FL round runs for real; a FedQuad fine-tuning round is measured on GPT-2 and
-   its plan's LoRA steps executed.
+   its plan's LoRA steps executed; a ParallelSFL clustering runs in real time and Caesar rounds are trained with
+   the real codecs.
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def _demo(args: argparse.Namespace) -> int:
 
         print("\nFederated fine-tuning on a real model: configurations measured here, the plan's steps executed")
         ok &= finetune_demo() == 0
+        from edgeplan.cli.demo_clustering import clustering_demo
+
+        print("\nHeterogeneous FL for real: split-FL clusters executed in real time, Caesar's codecs on the wire")
+        ok &= clustering_demo() == 0
     return 0 if ok else 1
 
 
