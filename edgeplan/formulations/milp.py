@@ -275,4 +275,39 @@ class MILP:
                 f"n_integer={self.n_integer}, n_rows={self.n_rows}, nnz={self.nnz})")
 
 
-__all__ = ["CONTINUOUS_COLUMNS", "MILP", "MILPMetrics", "time_unit"]
+class SparseRows:
+    """A family's MILP rows collected block by block as triplets and stacked into one sparse matrix at the end.
+
+    ``add(r, c, v, lo, hi, rows)`` appends a block: entries ``v`` at block-local rows ``r`` and columns ``c``
+    (``v`` broadcast to the shape of ``r``), bounds ``lo``/``hi`` (broadcast), and ``rows``, either the block's
+    row names or its number of rows (unnamed).
+    """
+
+    def __init__(self) -> None:
+        self.r: list[np.ndarray] = []
+        self.c: list[np.ndarray] = []
+        self.v: list[np.ndarray] = []
+        self.lo: list[np.ndarray] = []
+        self.hi: list[np.ndarray] = []
+        self.names: list[str] = []
+
+    def add(self, r: Any, c: Any, v: Any, lo: Any, hi: Any, rows: list[str] | int) -> None:
+        n = rows if isinstance(rows, int) else len(rows)
+        self.r.append((len(self.names) + np.asarray(r, dtype=np.int64)).ravel())
+        self.c.append(np.asarray(c, dtype=np.int64).ravel())
+        self.v.append(np.broadcast_to(np.asarray(v, dtype=float), np.shape(r)).ravel())
+        self.lo.append(np.broadcast_to(np.asarray(lo, dtype=float), (n,)))
+        self.hi.append(np.broadcast_to(np.asarray(hi, dtype=float), (n,)))
+        self.names += [""] * n if isinstance(rows, int) else list(rows)
+
+    def matrix(self, n: int) -> sp.csc_array:
+        """The ``(rows, n)`` matrix (duplicates summed)."""
+        return sp.csc_array((np.concatenate(self.v), (np.concatenate(self.r), np.concatenate(self.c))),
+                            shape=(len(self.names), n))
+
+    def assemble(self, n: int) -> tuple[sp.csc_array, np.ndarray, np.ndarray]:
+        """The matrix with ``n`` columns and the row bounds."""
+        return self.matrix(n), np.concatenate(self.lo), np.concatenate(self.hi)
+
+
+__all__ = ["CONTINUOUS_COLUMNS", "MILP", "MILPMetrics", "SparseRows", "time_unit"]

@@ -32,38 +32,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from edgeplan.errors import UnsupportedProblemError
 from edgeplan.formulations.clustering.clients import ClientClustering, ClusterPlan
 from edgeplan.formulations.clustering.groups import GraphClustering, GroupPlan
-from edgeplan.formulations.milp import MILP
+from edgeplan.formulations.milp import MILP, SparseRows
 from edgeplan.registry import reduction
-
-
-class _Rows:
-    """Sparse rows appended block by block, assembled into one matrix at the end."""
-
-    def __init__(self) -> None:
-        self.r: list[np.ndarray] = []
-        self.c: list[np.ndarray] = []
-        self.v: list[np.ndarray] = []
-        self.lo: list[np.ndarray] = []
-        self.hi: list[np.ndarray] = []
-        self.m = 0
-
-    def add(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int, lo: Any, hi: Any) -> None:
-        self.r.append(np.asarray(rows, dtype=np.int64).ravel() + self.m)
-        self.c.append(np.asarray(cols, dtype=np.int64).ravel())
-        self.v.append(np.broadcast_to(np.asarray(vals, dtype=float), np.shape(rows)).ravel())
-        self.lo.append(np.broadcast_to(np.asarray(lo, dtype=float), (n_rows,)))
-        self.hi.append(np.broadcast_to(np.asarray(hi, dtype=float), (n_rows,)))
-        self.m += n_rows
-
-    def matrix(self, n: int) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
-        A = sp.csr_array((np.concatenate(self.v), (np.concatenate(self.r), np.concatenate(self.c))),
-                         shape=(self.m, n))
-        return A, np.concatenate(self.lo), np.concatenate(self.hi)
 
 
 def layout(problem: ClientClustering) -> dict[str, Any]:
@@ -71,8 +45,7 @@ def layout(problem: ClientClustering) -> dict[str, Any]:
     N, M = problem.n_workers, problem.labels.shape[1]
     C = max(1, N // (problem.min_bottoms + 1))
     sizes = np.arange(problem.min_bottoms, min(problem.max_bottoms, N - 1) + 1)
-    blocks = {"a": N * C, "r": N * C, "s": C * sizes.size, "z": N * C, "e": C * M, "g": C, "T": C, "h": N * C,
-              "w": C}
+    blocks = {"a": N * C, "r": N * C, "s": C * sizes.size, "z": N * C, "e": C * M, "g": C, "T": C, "h": N * C, "w": C}
     off, at = {}, 0
     for key, size in blocks.items():
         off[key] = at
@@ -83,8 +56,10 @@ def layout(problem: ClientClustering) -> dict[str, Any]:
 def cluster_milp(problem: ClientClustering) -> tuple[MILP, Callable[[np.ndarray], ClusterPlan]]:
     """The MILP of the module docstring and its decoder (L1 distance only)."""
     if problem.divergence != "l1":
-        raise UnsupportedProblemError("the cluster MILP linearises the L1 distance; this instance uses "
-                                      f"divergence {problem.divergence!r} (use 'cluster-dp' or set divergence='l1')")
+        raise UnsupportedProblemError(
+            "the cluster MILP linearises the L1 distance; this instance uses "
+            f"divergence {problem.divergence!r} (use 'cluster-dp' or set divergence='l1')"
+        )
     L = layout(problem)
     N, M, C, sizes, off, n = L["N"], L["M"], L["C"], L["sizes"], L["off"], L["n"]
     S = sizes.size
@@ -101,103 +76,216 @@ def cluster_milp(problem: ClientClustering) -> tuple[MILP, Callable[[np.ndarray]
     links = problem.link_bps
     lscale = float(links.sum())
     ingress = np.minimum(problem.ingress_bps, lscale) / lscale
-    rows = _Rows()
+    rows = SparseRows()
     # each worker in one slot, as a bottom or as the top
-    rows.add(np.repeat(np.arange(N)[:, None], 2 * C, 1), np.hstack([col["a"], col["r"]]), 1.0, N,
-             1.0, 1.0)
+    rows.add(np.repeat(np.arange(N)[:, None], 2 * C, 1), np.hstack([col["a"], col["r"]]), 1.0, 1.0, 1.0, N)
     ar = np.arange(C)
     # o_c <= 1 ; sum_n s_cn - o_c = 0 ; sum_i a_ic - sum_n n s_cn = 0 ; sum_i z_ic - o_c = 0
-    rows.add(np.repeat(ar[:, None], N, 1), col["r"].T, 1.0, C, 0.0, 1.0)
-    rows.add(np.hstack([np.repeat(ar[:, None], S, 1), np.repeat(ar[:, None], N, 1)]),
-             np.hstack([s_col, col["r"].T]), np.hstack([np.ones((C, S)), -np.ones((C, N))]), C, 0.0, 0.0)
-    rows.add(np.hstack([np.repeat(ar[:, None], N, 1), np.repeat(ar[:, None], S, 1)]),
-             np.hstack([col["a"].T, s_col]), np.hstack([np.ones((C, N)), -np.tile(sizes, (C, 1))]), C,
-             0.0, 0.0)
-    rows.add(np.hstack([np.repeat(ar[:, None], N, 1), np.repeat(ar[:, None], N, 1)]),
-             np.hstack([col["z"].T, col["r"].T]), np.hstack([np.ones((C, N)), -np.ones((C, N))]), C,
-             0.0, 0.0)
+    rows.add(np.repeat(ar[:, None], N, 1), col["r"].T, 1.0, 0.0, 1.0, C)
+    rows.add(
+        np.hstack([np.repeat(ar[:, None], S, 1), np.repeat(ar[:, None], N, 1)]),
+        np.hstack([s_col, col["r"].T]),
+        np.hstack([np.ones((C, S)), -np.ones((C, N))]),
+        0.0,
+        0.0,
+        C,
+    )
+    rows.add(
+        np.hstack([np.repeat(ar[:, None], N, 1), np.repeat(ar[:, None], S, 1)]),
+        np.hstack([col["a"].T, s_col]),
+        np.hstack([np.ones((C, N)), -np.tile(sizes, (C, 1))]),
+        0.0,
+        0.0,
+        C,
+    )
+    rows.add(
+        np.hstack([np.repeat(ar[:, None], N, 1), np.repeat(ar[:, None], N, 1)]),
+        np.hstack([col["z"].T, col["r"].T]),
+        np.hstack([np.ones((C, N)), -np.ones((C, N))]),
+        0.0,
+        0.0,
+        C,
+    )
     # e_cm -/+ sum_i a_ic dphi_im >= 0
     for sign in (1.0, -1.0):
         rr = np.arange(C * M).reshape(C, M)
-        rows.add(np.concatenate([rr[:, :, None], np.repeat(rr[:, :, None], N, 2)], axis=2),
-                 np.concatenate([e_col[:, :, None], np.broadcast_to(col["a"].T[:, None, :], (C, M, N))], 2),
-                 np.concatenate([np.ones((C, M, 1)), np.broadcast_to(-sign * dphi.T[None], (C, M, N))], 2), C * M,
-                 0.0, np.inf)
+        rows.add(
+            np.concatenate([rr[:, :, None], np.repeat(rr[:, :, None], N, 2)], axis=2),
+            np.concatenate([e_col[:, :, None], np.broadcast_to(col["a"].T[:, None, :], (C, M, N))], 2),
+            np.concatenate([np.ones((C, M, 1)), np.broadcast_to(-sign * dphi.T[None], (C, M, N))], 2),
+            0.0,
+            np.inf,
+            C * M,
+        )
     # g_c - (1/n) sum_m e_cm - (2 nmax / n) s_cn >= -(2 nmax / n)
     big_d = 2.0 * problem.max_bottoms / sizes
     rr = np.arange(C * S).reshape(C, S)
-    rows.add(np.concatenate([rr[..., None], rr[..., None], np.repeat(rr[..., None], M, 2)], 2),
-             np.concatenate([np.repeat(g_col[:, None, None], S, 1), s_col[..., None],
-                             np.repeat(e_col[:, None, :], S, 1)], 2),
-             np.concatenate([np.ones((C, S, 1)), -np.broadcast_to(big_d[None, :, None], (C, S, 1)),
-                             -np.broadcast_to((1.0 / sizes)[None, :, None], (C, S, M))], 2), C * S,
-             -np.tile(big_d, C), np.inf)
+    rows.add(
+        np.concatenate([rr[..., None], rr[..., None], np.repeat(rr[..., None], M, 2)], 2),
+        np.concatenate(
+            [np.repeat(g_col[:, None, None], S, 1), s_col[..., None], np.repeat(e_col[:, None, :], S, 1)], 2
+        ),
+        np.concatenate(
+            [
+                np.ones((C, S, 1)),
+                -np.broadcast_to(big_d[None, :, None], (C, S, 1)),
+                -np.broadcast_to((1.0 / sizes)[None, :, None], (C, S, M)),
+            ],
+            2,
+        ),
+        -np.tile(big_d, C),
+        np.inf,
+        C * S,
+    )
     # valid without the size indicators (n <= nmax): g_c >= (1/nmax) sum_m e_cm, w_c >= (1/nmax) sum_i h_ic
-    rows.add(np.hstack([ar[:, None], np.repeat(ar[:, None], M, 1)]), np.hstack([g_col[:, None], e_col]),
-             np.hstack([np.ones((C, 1)), np.full((C, M), -1.0 / problem.max_bottoms)]), C, 0.0, np.inf)
-    rows.add(np.hstack([ar[:, None], np.repeat(ar[:, None], N, 1)]), np.hstack([w_col[:, None], col["h"].T]),
-             np.hstack([np.ones((C, 1)), np.full((C, N), -1.0 / problem.max_bottoms)]), C, 0.0, np.inf)
+    rows.add(
+        np.hstack([ar[:, None], np.repeat(ar[:, None], M, 1)]),
+        np.hstack([g_col[:, None], e_col]),
+        np.hstack([np.ones((C, 1)), np.full((C, M), -1.0 / problem.max_bottoms)]),
+        0.0,
+        np.inf,
+        C,
+    )
+    rows.add(
+        np.hstack([ar[:, None], np.repeat(ar[:, None], N, 1)]),
+        np.hstack([w_col[:, None], col["h"].T]),
+        np.hstack([np.ones((C, 1)), np.full((C, N), -1.0 / problem.max_bottoms)]),
+        0.0,
+        np.inf,
+        C,
+    )
     # T_c - t_i a_ic >= 0 ; T_c - sum_i t_i z_ic <= 0 ; z_ic - a_ic <= 0
     rr = np.arange(N * C).reshape(N, C)
-    rows.add(np.stack([rr, rr], -1), np.stack([np.broadcast_to(T_col, (N, C)), col["a"]], -1),
-             np.stack([np.ones((N, C)), -np.broadcast_to(tn[:, None], (N, C))], -1), N * C, 0.0, np.inf)
-    rows.add(np.hstack([ar[:, None], np.repeat(ar[:, None], N, 1)]), np.hstack([T_col[:, None], col["z"].T]),
-             np.hstack([np.ones((C, 1)), -np.broadcast_to(tn[None, :], (C, N))]), C, -np.inf, 0.0)
-    rows.add(np.stack([rr, rr], -1), np.stack([col["z"], col["a"]], -1),
-             np.stack([np.ones((N, C)), -np.ones((N, C))], -1), N * C, -np.inf, 0.0)
+    rows.add(
+        np.stack([rr, rr], -1),
+        np.stack([np.broadcast_to(T_col, (N, C)), col["a"]], -1),
+        np.stack([np.ones((N, C)), -np.broadcast_to(tn[:, None], (N, C))], -1),
+        0.0,
+        np.inf,
+        N * C,
+    )
+    rows.add(
+        np.hstack([ar[:, None], np.repeat(ar[:, None], N, 1)]),
+        np.hstack([T_col[:, None], col["z"].T]),
+        np.hstack([np.ones((C, 1)), -np.broadcast_to(tn[None, :], (C, N))]),
+        -np.inf,
+        0.0,
+        C,
+    )
+    rows.add(
+        np.stack([rr, rr], -1),
+        np.stack([col["z"], col["a"]], -1),
+        np.stack([np.ones((N, C)), -np.ones((N, C))], -1),
+        -np.inf,
+        0.0,
+        N * C,
+    )
     # h_ic - T_c - spread a_ic >= -t_i - spread
-    rows.add(np.stack([rr, rr, rr], -1), np.stack([col["h"], np.broadcast_to(T_col, (N, C)),
-                                                   col["a"]], -1),
-             np.stack([np.ones((N, C)), -np.ones((N, C)), -np.full((N, C), spread)], -1), N * C,
-             np.repeat(-tn - spread, C), np.inf)
+    rows.add(
+        np.stack([rr, rr, rr], -1),
+        np.stack([col["h"], np.broadcast_to(T_col, (N, C)), col["a"]], -1),
+        np.stack([np.ones((N, C)), -np.ones((N, C)), -np.full((N, C), spread)], -1),
+        np.repeat(-tn - spread, C),
+        np.inf,
+        N * C,
+    )
     # w_c - (1/n) sum_i h_ic - (nmax spread / n) s_cn >= -(nmax spread / n)
     big_w = problem.max_bottoms * spread / sizes
     rr = np.arange(C * S).reshape(C, S)
-    rows.add(np.concatenate([rr[..., None], rr[..., None], np.repeat(rr[..., None], N, 2)], 2),
-             np.concatenate([np.repeat(w_col[:, None, None], S, 1), s_col[..., None],
-                             np.repeat(col["h"].T[:, None, :], S, 1)], 2),
-             np.concatenate([np.ones((C, S, 1)), -np.broadcast_to(big_w[None, :, None], (C, S, 1)),
-                             -np.broadcast_to((1.0 / sizes)[None, :, None], (C, S, N))], 2), C * S,
-             -np.tile(big_w, C), np.inf)
+    rows.add(
+        np.concatenate([rr[..., None], rr[..., None], np.repeat(rr[..., None], N, 2)], 2),
+        np.concatenate(
+            [np.repeat(w_col[:, None, None], S, 1), s_col[..., None], np.repeat(col["h"].T[:, None, :], S, 1)], 2
+        ),
+        np.concatenate(
+            [
+                np.ones((C, S, 1)),
+                -np.broadcast_to(big_w[None, :, None], (C, S, 1)),
+                -np.broadcast_to((1.0 / sizes)[None, :, None], (C, S, N)),
+            ],
+            2,
+        ),
+        -np.tile(big_w, C),
+        np.inf,
+        C * S,
+    )
     # Eq. 8: sum_i (r_i / sum r) a_ic - sum_j (B_j / sum r) r_jc <= 0
-    rows.add(np.hstack([np.repeat(ar[:, None], N, 1), np.repeat(ar[:, None], N, 1)]),
-             np.hstack([col["a"].T, col["r"].T]),
-             np.hstack([np.broadcast_to(links / lscale, (C, N)), -np.broadcast_to(ingress, (C, N))]), C, -np.inf, 0.0)
+    rows.add(
+        np.hstack([np.repeat(ar[:, None], N, 1), np.repeat(ar[:, None], N, 1)]),
+        np.hstack([col["a"].T, col["r"].T]),
+        np.hstack([np.broadcast_to(links / lscale, (C, N)), -np.broadcast_to(ingress, (C, N))]),
+        -np.inf,
+        0.0,
+        C,
+    )
     # Eq. 10: mu_j sum_i a_ic - T_c + mu_j nmax r_jc <= mu_j nmax   (one row per top j and slot c)
     mu = problem.top_s / tbar
     jc = np.arange(N * C).reshape(N, C)
-    rows.add(np.concatenate([np.repeat(jc[..., None], N + 2, 2)], 2),
-             np.concatenate([np.broadcast_to(col["a"].T[None], (N, C, N)),
-                             np.broadcast_to(T_col[None, :, None], (N, C, 1)), col["r"][..., None]], 2),
-             np.concatenate([np.broadcast_to(mu[:, None, None], (N, C, N)), -np.ones((N, C, 1)),
-                             np.broadcast_to((mu * problem.max_bottoms)[:, None, None], (N, C, 1))], 2), N * C,
-             -np.inf, np.repeat(mu * problem.max_bottoms, C))
+    rows.add(
+        np.concatenate([np.repeat(jc[..., None], N + 2, 2)], 2),
+        np.concatenate(
+            [
+                np.broadcast_to(col["a"].T[None], (N, C, N)),
+                np.broadcast_to(T_col[None, :, None], (N, C, 1)),
+                col["r"][..., None],
+            ],
+            2,
+        ),
+        np.concatenate(
+            [
+                np.broadcast_to(mu[:, None, None], (N, C, N)),
+                -np.ones((N, C, 1)),
+                np.broadcast_to((mu * problem.max_bottoms)[:, None, None], (N, C, 1)),
+            ],
+            2,
+        ),
+        -np.inf,
+        np.repeat(mu * problem.max_bottoms, C),
+        N * C,
+    )
     # symmetry: o_c - o_{c+1} >= 0 ; sum_j j r_jc - sum_j j r_j,c+1 + N o_{c+1} <= N - 1
     if C > 1:
         k = np.arange(C - 1)
-        rows.add(np.hstack([np.repeat(k[:, None], N, 1), np.repeat(k[:, None], N, 1)]),
-                 np.hstack([col["r"].T[:-1], col["r"].T[1:]]),
-                 np.hstack([np.ones((C - 1, N)), -np.ones((C - 1, N))]), C - 1, 0.0, np.inf)
+        rows.add(
+            np.hstack([np.repeat(k[:, None], N, 1), np.repeat(k[:, None], N, 1)]),
+            np.hstack([col["r"].T[:-1], col["r"].T[1:]]),
+            np.hstack([np.ones((C - 1, N)), -np.ones((C - 1, N))]),
+            0.0,
+            np.inf,
+            C - 1,
+        )
         j = np.arange(N, dtype=float)
-        rows.add(np.hstack([np.repeat(k[:, None], 2 * N, 1), np.repeat(k[:, None], N, 1)]),
-                 np.hstack([col["r"].T[:-1], col["r"].T[1:], col["r"].T[1:]]),
-                 np.hstack([np.broadcast_to(j, (C - 1, N)), -np.broadcast_to(j, (C - 1, N)),
-                            np.full((C - 1, N), float(N))]), C - 1, -np.inf, float(N - 1))
-    A, lo, hi = rows.matrix(n)
+        rows.add(
+            np.hstack([np.repeat(k[:, None], 2 * N, 1), np.repeat(k[:, None], N, 1)]),
+            np.hstack([col["r"].T[:-1], col["r"].T[1:], col["r"].T[1:]]),
+            np.hstack([np.broadcast_to(j, (C - 1, N)), -np.broadcast_to(j, (C - 1, N)), np.full((C - 1, N), float(N))]),
+            -np.inf,
+            float(N - 1),
+            C - 1,
+        )
+    A, lo, hi = rows.assemble(n)
     w_bar, d_bar = problem.normalisers
     c = np.zeros(n)
     c[w_col] = problem.weight * tbar / w_bar
     c[g_col] = (1.0 - problem.weight) / d_bar
     integrality = np.zeros(n)
     for key in ("a", "r", "s", "z"):
-        integrality[off[key]: off[key] + {"s": C * S}.get(key, N * C)] = 1.0
+        integrality[off[key] : off[key] + {"s": C * S}.get(key, N * C)] = 1.0
     upper = np.where(integrality > 0, 1.0, np.inf)
-    milp = MILP(c=c, A=A, row_lower=lo, row_upper=hi, col_upper=upper, integrality=integrality, sense="min",
-                name=f"{problem.name}-milp")
+    milp = MILP(
+        c=c,
+        A=A,
+        row_lower=lo,
+        row_upper=hi,
+        col_upper=upper,
+        integrality=integrality,
+        sense="min",
+        name=f"{problem.name}-milp",
+    )
 
     def decode(x: np.ndarray) -> ClusterPlan:
-        a = np.asarray(x[off["a"]: off["a"] + N * C]).reshape(N, C) > 0.5
-        r = np.asarray(x[off["r"]: off["r"] + N * C]).reshape(N, C) > 0.5
+        a = np.asarray(x[off["a"] : off["a"] + N * C]).reshape(N, C) > 0.5
+        r = np.asarray(x[off["r"] : off["r"] + N * C]).reshape(N, C) > 0.5
         slots = [c for c in range(C) if r[:, c].any()]
         assignment = np.zeros(N, dtype=np.int64)
         for k, c in enumerate(slots):
@@ -214,8 +302,8 @@ def cluster_start(problem: ClientClustering, plan: ClusterPlan) -> np.ndarray:
     N, C, sizes, off = L["N"], L["C"], L["sizes"], L["off"]
     x = np.full(L["n"], np.nan)
     for key in ("a", "r", "z"):
-        x[off[key]: off[key] + N * C] = 0.0
-    x[off["s"]: off["s"] + C * sizes.size] = 0.0
+        x[off[key] : off[key] + N * C] = 0.0
+    x[off["s"] : off["s"] + C * sizes.size] = 0.0
     t = problem.bottom_time_s
     for slot, c in enumerate(np.argsort(plan.top)):
         if slot >= C:
@@ -230,8 +318,6 @@ def cluster_start(problem: ClientClustering, plan: ClusterPlan) -> np.ndarray:
     return x
 
 
-
-
 @reduction(GraphClustering)
 def group_milp(problem: GraphClustering) -> tuple[MILP, Callable[[np.ndarray], GroupPlan]]:
     """The MILP of :mod:`~edgeplan.formulations.clustering.groups` and its decoder."""
@@ -241,21 +327,35 @@ def group_milp(problem: GraphClustering) -> tuple[MILP, Callable[[np.ndarray], G
     nx = N * K
     x = np.arange(nx).reshape(N, K)
     y = nx + np.arange(P * K).reshape(P, K)
-    rows = _Rows()
-    rows.add(np.repeat(np.arange(N)[:, None], K, 1), x, 1.0, N, 1.0, 1.0)  # each client in one cluster
-    rows.add(np.repeat(np.arange(K)[:, None], N, 1), x.T, 1.0, K, problem.min_size, problem.max_size)
+    rows = SparseRows()
+    rows.add(np.repeat(np.arange(N)[:, None], K, 1), x, 1.0, 1.0, 1.0, N)  # each client in one cluster
+    rows.add(np.repeat(np.arange(K)[:, None], N, 1), x.T, 1.0, problem.min_size, problem.max_size, K)
     r = np.arange(P * K).reshape(P, K)  # y_pc - x_ic - x_jc >= -1
-    rows.add(np.stack([r, r, r], -1), np.stack([y, x[iu], x[ju]], -1),
-             np.stack([np.ones((P, K)), -np.ones((P, K)), -np.ones((P, K))], -1), P * K, -1.0, np.inf)
-    A, lo, hi = rows.matrix(nx + P * K)
+    rows.add(
+        np.stack([r, r, r], -1),
+        np.stack([y, x[iu], x[ju]], -1),
+        np.stack([np.ones((P, K)), -np.ones((P, K)), -np.ones((P, K))], -1),
+        -1.0,
+        np.inf,
+        P * K,
+    )
+    A, lo, hi = rows.assemble(nx + P * K)
     c = np.zeros(nx + P * K)
     c[y] = problem.dissimilarity[iu, ju][:, None]
     upper = np.ones(nx + P * K)
     upper[x[np.arange(N)[:, None] < np.arange(K)[None, :]]] = 0.0  # client i in a cluster c <= i
     integrality = np.zeros(nx + P * K)
     integrality[:nx] = 1.0
-    milp = MILP(c=c, A=A, row_lower=lo, row_upper=hi, col_upper=upper, integrality=integrality, sense="min",
-                name=f"{problem.name}-milp")
+    milp = MILP(
+        c=c,
+        A=A,
+        row_lower=lo,
+        row_upper=hi,
+        col_upper=upper,
+        integrality=integrality,
+        sense="min",
+        name=f"{problem.name}-milp",
+    )
 
     def decode(v: np.ndarray) -> GroupPlan:
         return GroupPlan(np.argmax(np.asarray(v)[:nx].reshape(N, K), axis=1))

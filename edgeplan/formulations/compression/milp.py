@@ -21,11 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import scipy.sparse as sp
 
 from edgeplan.formulations.base import within
 from edgeplan.formulations.compression.round import CompressionChoice, CompressionRound
-from edgeplan.formulations.milp import MILP
+from edgeplan.formulations.milp import MILP, SparseRows
 from edgeplan.registry import reduction
 
 
@@ -44,33 +43,23 @@ def compression_milp(problem: CompressionRound) -> tuple[MILP, Callable[[np.ndar
     yi = y0 + np.arange(n * L).reshape(n, L)
     xi = x0 + np.arange(n * L).reshape(n, L)
     bi = b0 + np.arange(n)
-    rows, cols, vals, lo, hi = [], [], [], [], []
-    m = 0
-
-    def add(r, c, v, n_rows, low, high):
-        nonlocal m
-        rows.append(np.asarray(r).ravel() + m)
-        cols.append(np.asarray(c).ravel())
-        vals.append(np.broadcast_to(np.asarray(v, dtype=float), np.shape(r)).ravel())
-        lo.append(np.broadcast_to(float(low) if np.ndim(low) == 0 else low, (n_rows,)))
-        hi.append(np.broadcast_to(float(high) if np.ndim(high) == 0 else high, (n_rows,)))
-        m += n_rows
+    rows = SparseRows()
 
     one = np.repeat(np.arange(n)[:, None], L, 1)
-    add(one, yi, 1.0, n, 1.0, 1.0)
-    add(one, xi, 1.0, n, 1.0, 1.0)
+    rows.add(one, yi, 1.0, 1.0, 1.0, n)
+    rows.add(one, xi, 1.0, 1.0, 1.0, n)
     # time: (sum y down_s + a b + sum x up_s) / tscale - T' <= 0
     r = np.repeat(np.arange(n)[:, None], 2 * L + 2, 1)
-    add(r, np.hstack([yi, xi, bi[:, None], np.full((n, 1), T)]),
-        np.hstack([down_s / tscale, up_s / tscale, problem.per_sample_s[:, None] / tscale, -np.ones((n, 1))]), n,
-        -np.inf, 0.0)
+    rows.add(r, np.hstack([yi, xi, bi[:, None], np.full((n, 1), T)]),
+             np.hstack([down_s / tscale, up_s / tscale, problem.per_sample_s[:, None] / tscale, -np.ones((n, 1))]),
+             -np.inf, 0.0, n)
     if np.isfinite(problem.upload_budget):
         w = problem.importance[:, None] * problem.upload_error
         scale = problem.upload_budget if problem.upload_budget > 0 else max(float(w.max(initial=0.0)), 1.0)
-        add(np.zeros((n, L), dtype=np.int64), xi, w / scale, 1, -np.inf, problem.upload_budget / scale)
+        rows.add(np.zeros((n, L), dtype=np.int64), xi, w / scale, -np.inf, problem.upload_budget / scale, 1)
     if problem.min_samples > 0:
-        add(np.zeros(n, dtype=np.int64), bi, 1.0, 1, problem.min_samples, np.inf)
-    A = sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, nv))
+        rows.add(np.zeros(n, dtype=np.int64), bi, 1.0, problem.min_samples, np.inf, 1)
+    A, row_lo, row_hi = rows.assemble(nv)
     upper = np.ones(nv)
     banned = ~within(problem.download_error, problem.download_cap)
     upper[yi[banned]] = 0.0
@@ -85,7 +74,7 @@ def compression_milp(problem: CompressionRound) -> tuple[MILP, Callable[[np.ndar
         c[xi] = U[None, :]
     else:
         c[T] = tscale
-    milp = MILP(c=c, A=A, row_lower=np.concatenate(lo), row_upper=np.concatenate(hi), col_lower=lower,
+    milp = MILP(c=c, A=A, row_lower=row_lo, row_upper=row_hi, col_lower=lower,
                 col_upper=upper, integrality=integrality, sense="min", name=f"{problem.name}-milp")
 
     def decode(x: np.ndarray) -> CompressionChoice:

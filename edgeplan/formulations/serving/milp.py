@@ -30,10 +30,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import scipy.sparse as sp
 
 from edgeplan.formulations.base import FEAS_TOL
-from edgeplan.formulations.milp import MILP
+from edgeplan.formulations.milp import MILP, SparseRows
 from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, expected_tokens
 from edgeplan.registry import reduction
 
@@ -42,32 +41,6 @@ from edgeplan.registry import reduction
 TIME_SCALE = 1e3
 #: The share of check's relative slack left to the solver's own tolerance in the scaled cap rows.
 SLACK_MARGIN = 0.05
-
-
-class _Rows:
-    """Sparse rows collected as triplets and stacked once."""
-
-    def __init__(self) -> None:
-        self.r: list[np.ndarray] = []
-        self.c: list[np.ndarray] = []
-        self.v: list[np.ndarray] = []
-        self.lo: list[np.ndarray] = []
-        self.hi: list[np.ndarray] = []
-        self.names: list[str] = []
-
-    def add(self, r: np.ndarray, c: np.ndarray, v: np.ndarray, lo: np.ndarray | float, hi: np.ndarray | float,
-            names: list[str]) -> None:
-        n = len(names)
-        self.r.append(len(self.names) + np.asarray(r, dtype=np.int64))
-        self.c.append(np.asarray(c, dtype=np.int64))
-        self.v.append(np.broadcast_to(np.asarray(v, dtype=float), np.shape(r)))
-        self.lo.append(np.broadcast_to(np.asarray(lo, dtype=float), (n,)))
-        self.hi.append(np.broadcast_to(np.asarray(hi, dtype=float), (n,)))
-        self.names += names
-
-    def matrix(self, n: int) -> sp.csc_array:
-        return sp.csc_array((np.concatenate(self.v), (np.concatenate(self.r), np.concatenate(self.c))),
-                            shape=(len(self.names), n))
 
 
 @reduction(SpeculativeServing)
@@ -98,7 +71,7 @@ def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray],
                 - theta * w[:, None, None] * gain).ravel()  # per_req already credits the target's own token
     c[oP:oB] = om
     c[oB] = om * v0
-    rows = _Rows()
+    rows = SparseRows()
     rows.add(np.concatenate([np.arange(R), np.repeat(np.arange(R), nD * K)]), np.concatenate([np.arange(R),
              xc.ravel()]), 1.0, problem.urgent.astype(float), 1.0, [f"route[{r}]" for r in range(R)])
     bound = problem.step_bound_s

@@ -14,10 +14,11 @@ import time
 from edgeplan.formulations.serving.milp import step_milp, step_start
 from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing
 from edgeplan.solvers.registry import SolveContext, register
-from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.result import Result
 from edgeplan.solvers.serving.baselines import by_weight
 from edgeplan.solvers.serving.batching import add_in_order
 from edgeplan.solvers.serving.cosine import cosine_plan
+from edgeplan.solvers.warm_milp import solve_warm_milp
 
 #: Largest model HiGHS gets the warm start for (on an earlier formulation with a row per draft token, HiGHS
 #: 1.11 processed the start of a 74,000-column step for 26 s past its limit; the pattern formulation takes it at
@@ -40,35 +41,13 @@ def warm_start(problem: SpeculativeServing) -> ServingPlan | None:
 @register("step-milp", problem=SpeculativeServing, kind="exact", priority=10)
 def solve_step_milp(problem: SpeculativeServing, ctx: SolveContext) -> Result:
     """Exact: the step's MILP by HiGHS, warm-started with the best heuristic plan."""
-    from edgeplan.solvers.api import solve
-
     t0 = time.perf_counter()
     milp, decode = step_milp(problem)
     start = warm_start(problem)
-    options: dict = {"mip_rel_gap": GAP,
-                     "highs_options": {"mip_feasibility_tolerance": FEASIBILITY, "mip_abs_gap": 0.0}}
-    if start is not None and milp.n_vars <= START_MAX_VARS:
-        options["start"] = step_start(problem, start)
-    res = solve(milp, "highs", time_limit=ctx.deadline.remaining(), seed=ctx.seed, verbose=ctx.verbose,
-                options=options)
-    # HiGHS' claims hold to its absolute objective tolerance (costs of 1e-8 s look like 0 to it)
-    atol = float(res.stats.get("objective_atol", 0.0))
-    stats = {"milp_vars": milp.n_vars, "nodes": res.stats.get("nodes"), "mip_rel_gap": GAP, "objective_atol": atol,
-             "warm_start": None if start is None else problem.objective(start)}
+    columns = step_start(problem, start) if start is not None and milp.n_vars <= START_MAX_VARS else None
     empty = ServingPlan([None] * problem.n_requests, [0] * problem.n_requests)
-    cands = [p for p in (decode(res.plan) if res.has_plan else None, start, empty)
-             if p is not None and not problem.check(p)]
-    if not cands:
-        st = Status.INFEASIBLE if res.status is Status.INFEASIBLE else Status.NO_SOLUTION
-        return Result(plan=None, fun=None, status=st, limit=res.limit, message=res.message, method="step-milp",
-                      solve_time=time.perf_counter() - t0, sense="min", stats=stats)
-    plan = min(cands, key=problem.objective)
-    fun = problem.objective(plan)
-    bound = None if res.bound is None else min(float(res.bound), fun)
-    proven = res.status is Status.OPTIMAL and bound is not None and fun - bound <= max(GAP * abs(fun), atol)
-    return Result(plan=plan, fun=fun, status=Status.OPTIMAL if proven else Status.FEASIBLE, bound=bound,
-                  limit=None if proven else res.limit, message=res.message, method="step-milp",
-                  solve_time=time.perf_counter() - t0, sense="min", stats=stats)
+    return solve_warm_milp(problem, milp, decode, ctx, "step-milp", start=start, start_columns=columns,
+                           others=(empty,), gap=GAP, feasibility=FEASIBILITY, t0=t0)
 
 
 __all__ = ["GAP", "START_MAX_VARS", "solve_step_milp", "warm_start"]
