@@ -53,6 +53,20 @@ def layout(problem: ClientClustering) -> dict[str, Any]:
     return {"N": N, "M": M, "C": C, "sizes": sizes, "off": off, "n": at}
 
 
+def _mean_at_size(rows: SparseRows, target: np.ndarray, s_col: np.ndarray, terms: np.ndarray, sizes: np.ndarray,
+                  big: np.ndarray) -> None:
+    """Rows ``target_c - (1/n) sum_k terms_ck - big_n s_cn >= -big_n`` for every slot ``c`` and size ``n``: the mean
+    of the terms over the slot's ``n`` bottoms when the slot has that size, void otherwise."""
+    C, S = s_col.shape
+    K = terms.shape[1]
+    rr = np.arange(C * S).reshape(C, S)
+    cols = [np.repeat(target[:, None, None], S, 1), s_col[..., None], np.repeat(terms[:, None, :], S, 1)]
+    vals = [np.ones((C, S, 1)), -np.broadcast_to(big[None, :, None], (C, S, 1)),
+            -np.broadcast_to((1.0 / sizes)[None, :, None], (C, S, K))]
+    rows.add(np.concatenate([rr[..., None], rr[..., None], np.repeat(rr[..., None], K, 2)], 2),
+             np.concatenate(cols, 2), np.concatenate(vals, 2), -np.tile(big, C), np.inf, C * S)
+
+
 def cluster_milp(problem: ClientClustering) -> tuple[MILP, Callable[[np.ndarray], ClusterPlan]]:
     """The MILP of the module docstring and its decoder (L1 distance only)."""
     if problem.divergence != "l1":
@@ -119,24 +133,7 @@ def cluster_milp(problem: ClientClustering) -> tuple[MILP, Callable[[np.ndarray]
         )
     # g_c - (1/n) sum_m e_cm - (2 nmax / n) s_cn >= -(2 nmax / n)
     big_d = 2.0 * problem.max_bottoms / sizes
-    rr = np.arange(C * S).reshape(C, S)
-    rows.add(
-        np.concatenate([rr[..., None], rr[..., None], np.repeat(rr[..., None], M, 2)], 2),
-        np.concatenate(
-            [np.repeat(g_col[:, None, None], S, 1), s_col[..., None], np.repeat(e_col[:, None, :], S, 1)], 2
-        ),
-        np.concatenate(
-            [
-                np.ones((C, S, 1)),
-                -np.broadcast_to(big_d[None, :, None], (C, S, 1)),
-                -np.broadcast_to((1.0 / sizes)[None, :, None], (C, S, M)),
-            ],
-            2,
-        ),
-        -np.tile(big_d, C),
-        np.inf,
-        C * S,
-    )
+    _mean_at_size(rows, g_col, s_col, e_col, sizes, big_d)
     # valid without the size indicators (n <= nmax): g_c >= (1/nmax) sum_m e_cm, w_c >= (1/nmax) sum_i h_ic
     rows.add(
         np.hstack([ar[:, None], np.repeat(ar[:, None], M, 1)]),
@@ -191,24 +188,7 @@ def cluster_milp(problem: ClientClustering) -> tuple[MILP, Callable[[np.ndarray]
     )
     # w_c - (1/n) sum_i h_ic - (nmax spread / n) s_cn >= -(nmax spread / n)
     big_w = problem.max_bottoms * spread / sizes
-    rr = np.arange(C * S).reshape(C, S)
-    rows.add(
-        np.concatenate([rr[..., None], rr[..., None], np.repeat(rr[..., None], N, 2)], 2),
-        np.concatenate(
-            [np.repeat(w_col[:, None, None], S, 1), s_col[..., None], np.repeat(col["h"].T[:, None, :], S, 1)], 2
-        ),
-        np.concatenate(
-            [
-                np.ones((C, S, 1)),
-                -np.broadcast_to(big_w[None, :, None], (C, S, 1)),
-                -np.broadcast_to((1.0 / sizes)[None, :, None], (C, S, N)),
-            ],
-            2,
-        ),
-        -np.tile(big_w, C),
-        np.inf,
-        C * S,
-    )
+    _mean_at_size(rows, w_col, s_col, col["h"].T, sizes, big_w)
     # Eq. 8: sum_i (r_i / sum r) a_ic - sum_j (B_j / sum r) r_jc <= 0
     rows.add(
         np.hstack([np.repeat(ar[:, None], N, 1), np.repeat(ar[:, None], N, 1)]),
