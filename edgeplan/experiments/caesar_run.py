@@ -113,7 +113,15 @@ class CaesarRun:
 
 def state_profile(update: dict[str, torch.Tensor], levels: np.ndarray) -> np.ndarray:
     """The per-tensor top-k error profile of a whole update at ``levels`` (each tensor's share weighted by its
-    energy: the codec compresses tensor by tensor)."""
+    energy: the codec compresses tensor by tensor).
+
+    Parameters
+    ----------
+    update
+        A model update (every floating tensor counts).
+    levels
+        The ratios.
+    """
     energy, dropped = 0.0, np.zeros(levels.size)
     for v in update.values():
         if v.is_floating_point():
@@ -143,7 +151,17 @@ class _Devices:
 
 def predicted_download(glob: dict[str, torch.Tensor], proxy: dict[str, torch.Tensor], levels: np.ndarray) -> np.ndarray:
     """The server's prediction of a device's download error at every level: its payload decoded against its
-    proxy of the device's copy."""
+    proxy of the device's copy.
+
+    Parameters
+    ----------
+    glob
+        The global model the server sends.
+    proxy
+        The server's proxy of the device's copy.
+    levels
+        The ratios.
+    """
     return np.array([deviation(glob, decode_state(encode_state(glob, float(th), "download"), proxy, float(th),
                                                   "download")) for th in levels])
 

@@ -28,7 +28,15 @@ MB = 1e6
 
 def caesar_importance(samples: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """:math:`C_i = (n_i / \\max_j n_j)\\, e^{-KL(\\phi_i \\| \\Phi_0)}` from sample counts and ``(n, M)`` label
-    counts (the pooled labels are :math:`\\Phi_0`)."""
+    counts (the pooled labels are :math:`\\Phi_0`).
+
+    Parameters
+    ----------
+    samples
+        ``(n,)`` sample counts.
+    labels
+        ``(n, M)`` label counts.
+    """
     labels = np.asarray(labels, dtype=float)
     phi = labels / labels.sum(axis=1, keepdims=True)
     ref = labels.sum(axis=0) / labels.sum()

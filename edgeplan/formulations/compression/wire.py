@@ -32,7 +32,15 @@ def compressed_entries(theta: Any, sizes: Any) -> np.ndarray:
 
 
 def upload_bytes(theta: Any, sizes: Any) -> np.ndarray:
-    """Bytes of the top-k upload at ratio ``theta`` of a model with tensors of ``sizes`` entries (summed)."""
+    """Bytes of the top-k upload at ratio ``theta`` of a model with tensors of ``sizes`` entries (summed).
+
+    Parameters
+    ----------
+    theta
+        Ratios (any shape).
+    sizes
+        Entries of each tensor.
+    """
     n = np.asarray(sizes, dtype=np.int64)
     q = compressed_entries(theta, n)
     per = np.where(q == 0, 4 * n, -(-n // 8) + 4 * (n - q))
@@ -40,7 +48,15 @@ def upload_bytes(theta: Any, sizes: Any) -> np.ndarray:
 
 
 def download_bytes(theta: Any, sizes: Any) -> np.ndarray:
-    """Bytes of Caesar's download at ratio ``theta`` (summed over the tensors)."""
+    """Bytes of Caesar's download at ratio ``theta`` (summed over the tensors).
+
+    Parameters
+    ----------
+    theta
+        Ratios (any shape).
+    sizes
+        Entries of each tensor.
+    """
     n = np.asarray(sizes, dtype=np.int64)
     q = compressed_entries(theta, n)
     per = np.where(q == 0, 4 * n, -(-n // 8) + 4 * (n - q) + (-(-q // 8)) + 8)
@@ -48,7 +64,15 @@ def download_bytes(theta: Any, sizes: Any) -> np.ndarray:
 
 
 def topk_error_profile(values: Any, grid: Any) -> np.ndarray:
-    """:math:`\\epsilon(\\theta)` of the flattened ``values`` at each ratio of ``grid`` (0 for a zero tensor)."""
+    """:math:`\\epsilon(\\theta)` of the flattened ``values`` at each ratio of ``grid`` (0 for a zero tensor).
+
+    Parameters
+    ----------
+    values
+        The tensor (flattened).
+    grid
+        The ratios.
+    """
     g2 = np.sort(np.asarray(values, dtype=float).ravel() ** 2)
     total = float(g2.sum())
     cum = np.concatenate([[0.0], np.cumsum(g2)])

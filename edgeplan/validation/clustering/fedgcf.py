@@ -54,7 +54,19 @@ class GraphClient:
 def graph_clients(n_clients: int = 12, *, n_classes: int = 4, nodes: int = 240, features: int = 16,
                   signal: float = 0.3, seed: int = 0) -> list[GraphClient]:
     """Clients as in the module docstring: the first half homophilous, the rest heterophilous, densities drawn
-    per client."""
+    per client.
+
+    Parameters
+    ----------
+    n_clients
+        :math:`N` (the first half homophilous).
+    n_classes, nodes, features
+        Classes (communities), nodes per graph and feature width.
+    signal
+        The class signal's weight in the node features.
+    seed
+        The seed of every draw.
+    """
     from torch_geometric.utils import stochastic_blockmodel_graph, to_undirected
 
     rng = np.random.default_rng(seed)
@@ -86,7 +98,13 @@ def graph_clients(n_clients: int = 12, *, n_classes: int = 4, nodes: int = 240, 
 
 def structure_stats(client: GraphClient) -> np.ndarray:
     """Average clustering coefficient, transitivity and degree coefficient of variation of the client's graph (no
-    labels)."""
+    labels).
+
+    Parameters
+    ----------
+    client
+        A graph client.
+    """
     n = client.y.numel()
     adj = np.zeros((n, n))
     e = client.edge_index.numpy()
@@ -102,7 +120,17 @@ def structure_stats(client: GraphClient) -> np.ndarray:
 
 def measured_graph_clustering(clients: list[GraphClient], n_clusters: int = 2, **kw: Any) -> GraphClustering:
     """The clustering problem of ``clients``: distances between their standardised structure statistics
-    (``kw``: the other fields of :class:`~edgeplan.formulations.clustering.groups.GraphClustering`)."""
+    (``kw``: the other fields of :class:`~edgeplan.formulations.clustering.groups.GraphClustering`).
+
+    Parameters
+    ----------
+    clients
+        The graph clients.
+    n_clusters
+        :math:`K`.
+    kw
+        The other fields of :class:`~edgeplan.formulations.clustering.groups.GraphClustering`.
+    """
     s = np.array([structure_stats(c) for c in clients])
     s = (s - s.mean(axis=0)) / np.where(s.std(axis=0) > 0, s.std(axis=0), 1.0)
     d = np.sqrt(((s[:, None, :] - s[None, :, :]) ** 2).sum(axis=-1))
@@ -145,7 +173,19 @@ class GraphTrainingRun:
 
 def train_fedgcf(clients: list[GraphClient], plan: GroupPlan, *, rho: float = 0.5, rounds: int = 30,
                  epochs: int = 5, lr: float = 0.01, seed: int = 0) -> GraphTrainingRun:
-    """FedGCF's training (module docstring); ``rho = 1`` with one cluster is FedAvg of a GCN."""
+    """FedGCF's training (module docstring); ``rho = 1`` with one cluster is FedAvg of a GCN.
+
+    Parameters
+    ----------
+    clients
+        The graph clients.
+    plan
+        Their clusters (the structural models' groups).
+    rho
+        The structural model's share of the fused logits.
+    rounds, epochs, lr, seed
+        Rounds, local epochs (full-batch Adam steps) per round, step size and seed.
+    """
     torch.manual_seed(seed)
     feats, classes = clients[0].x.shape[1], int(max(int(c.y.max()) for c in clients)) + 1
     base = _Fused(feats, classes)

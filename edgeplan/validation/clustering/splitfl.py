@@ -44,7 +44,13 @@ SMASHED_FEATURES = 320
 
 
 def split_cnn(task: FLTask) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """``(bottom, top)`` of the task's FashionMNIST CNN (fresh, seeded weights)."""
+    """``(bottom, top)`` of the task's FashionMNIST CNN (fresh, seeded weights).
+
+    Parameters
+    ----------
+    task
+        The FL task whose FashionMNIST CNN is cut.
+    """
     net = task.new_model()
 
     class Bottom(torch.nn.Module):
@@ -268,7 +274,21 @@ def _average(states: list[dict[str, torch.Tensor]], weights: list[float]) -> dic
 def train_rounds(problem: ClientClustering, plan: ClusterPlan, tau: Any, round_s: float, *, task: FLTask | None = None,
                  rounds: int = 20, batch: int = 32, lr: float = 0.05, samples: int = 200, seed: int = 0) -> TrainingRun:
     """``rounds`` rounds of ``plan`` with ``tau`` iterations per cluster (module docstring); ``round_s`` is the
-    planned round time."""
+    planned round time.
+
+    Parameters
+    ----------
+    problem, plan
+        The workers and their clusters.
+    tau
+        ``(C,)`` local iterations per cluster and round.
+    round_s
+        The planned round time (the wall clock's step).
+    task
+        The FL task (default: the FashionMNIST CNN, Dirichlet 0.1, noise 4).
+    rounds, batch, lr, samples, seed
+        Rounds, mini-batch, SGD step, samples per worker and the seed.
+    """
     task = task or fl_task("fmnist_cnn", alpha=0.1, noise=4.0, seed=seed)
     data = worker_data(task, problem.n_workers, samples, seed)
     bottom0, top0 = split_cnn(task)

@@ -42,7 +42,15 @@ def _ratio(theta: Any) -> float:
 
 
 def topk_encode(x: torch.Tensor, theta: float) -> bytes:
-    """The upload payload of ``x`` at ratio ``theta`` (module docstring)."""
+    """The upload payload of ``x`` at ratio ``theta`` (module docstring).
+
+    Parameters
+    ----------
+    x
+        The tensor.
+    theta
+        The ratio.
+    """
     flat = x.detach().reshape(-1).float().cpu()
     mask, q = _split(flat, _ratio(theta))
     if q == 0:
@@ -51,7 +59,17 @@ def topk_encode(x: torch.Tensor, theta: float) -> bytes:
 
 
 def topk_decode(payload: bytes, shape: Any, theta: float) -> torch.Tensor:
-    """The upload decoded: the kept entries, zeros elsewhere."""
+    """The upload decoded: the kept entries, zeros elsewhere.
+
+    Parameters
+    ----------
+    payload
+        What :func:`topk_encode` produced.
+    shape
+        The tensor's shape.
+    theta
+        The ratio it was encoded at.
+    """
     n = int(np.prod(shape))
     q = int(np.floor(_ratio(theta) * n + 1e-9))
     if q == 0:
@@ -64,7 +82,15 @@ def topk_decode(payload: bytes, shape: Any, theta: float) -> torch.Tensor:
 
 
 def caesar_encode(x: torch.Tensor, theta: float) -> bytes:
-    """The download payload of ``x`` at ratio ``theta`` (module docstring)."""
+    """The download payload of ``x`` at ratio ``theta`` (module docstring).
+
+    Parameters
+    ----------
+    x
+        The tensor.
+    theta
+        The ratio.
+    """
     flat = x.detach().reshape(-1).float().cpu()
     mask, q = _split(flat, _ratio(theta))
     arr = flat.numpy()
@@ -77,7 +103,17 @@ def caesar_encode(x: torch.Tensor, theta: float) -> bytes:
 
 
 def caesar_decode(payload: bytes, local: torch.Tensor, theta: float) -> torch.Tensor:
-    """The download decoded against the device's stale ``local`` copy (Caesar's recovery rule)."""
+    """The download decoded against the device's stale ``local`` copy (Caesar's recovery rule).
+
+    Parameters
+    ----------
+    payload
+        What :func:`caesar_encode` produced.
+    local
+        The device's stale copy of the tensor (its shape is the tensor's).
+    theta
+        The ratio it was encoded at.
+    """
     shape = local.shape
     loc = local.detach().reshape(-1).float().cpu().numpy()
     n = loc.size
@@ -100,7 +136,15 @@ def caesar_decode(payload: bytes, local: torch.Tensor, theta: float) -> torch.Te
 
 
 def deviation(x: Mapping[str, torch.Tensor] | torch.Tensor, approx: Mapping[str, torch.Tensor] | torch.Tensor) -> float:
-    """:math:`\\|x - \\hat x\\|^2 / \\|x\\|^2` over one tensor or every floating tensor of a state (0 for zero)."""
+    """:math:`\\|x - \\hat x\\|^2 / \\|x\\|^2` over one tensor or every floating tensor of a state (0 for zero).
+
+    Parameters
+    ----------
+    x
+        The original (a tensor or a state dict).
+    approx
+        Its reconstruction.
+    """
     xs = [x] if isinstance(x, torch.Tensor) else [v for v in x.values() if v.is_floating_point()]
     ys = [approx] if isinstance(approx, torch.Tensor) else [approx[k] for k, v in x.items() if v.is_floating_point()]
     num = sum(float(((a.float() - b.float()) ** 2).sum()) for a, b in zip(xs, ys, strict=True))
@@ -109,14 +153,36 @@ def deviation(x: Mapping[str, torch.Tensor] | torch.Tensor, approx: Mapping[str,
 
 
 def encode_state(state: Mapping[str, torch.Tensor], theta: float, codec: str) -> dict[str, bytes]:
-    """Every floating tensor of ``state`` encoded by ``codec`` (``"upload"`` or ``"download"``)."""
+    """Every floating tensor of ``state`` encoded by ``codec`` (``"upload"`` or ``"download"``).
+
+    Parameters
+    ----------
+    state
+        A state dict.
+    theta
+        The ratio.
+    codec
+        ``"upload"`` or ``"download"``.
+    """
     enc = topk_encode if codec == "upload" else caesar_encode
     return {k: enc(v, theta) for k, v in state.items() if v.is_floating_point()}
 
 
 def decode_state(payloads: Mapping[str, bytes], reference: Mapping[str, torch.Tensor], theta: float,
                  codec: str) -> dict[str, torch.Tensor]:
-    """Inverse of :func:`encode_state`: shapes from ``reference`` (the download's stale local copy)."""
+    """Inverse of :func:`encode_state`: shapes from ``reference`` (the download's stale local copy).
+
+    Parameters
+    ----------
+    payloads
+        What :func:`encode_state` produced.
+    reference
+        Shapes (and, for the download, the stale copy) of every tensor.
+    theta
+        The ratio.
+    codec
+        ``"upload"`` or ``"download"``.
+    """
     out = {}
     for k, ref in reference.items():
         if k not in payloads:
