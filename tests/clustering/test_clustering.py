@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edgeplan import PlanError, ProblemDataError, Status, solve
+from edgeplan import PlanError, ProblemDataError, Status, UnsupportedProblemError, solve
 from edgeplan.formulations.clustering import ClientClustering, ClusterPlan, FrequencyPlan, UpdateFrequency
 from edgeplan.formulations.clustering.instances import split_fl_instance
 from edgeplan.solvers.clustering.grouping import chop, swap_descent
@@ -71,9 +71,9 @@ def test_refusals_say_where_to_go() -> None:
     big = split_fl_instance(n_workers=17, seed=0)
     r = solve(big, "parallelsfl", seed=0)
     assert r.has_plan
-    with pytest.raises(Exception, match="takes up to 16 workers"):
+    with pytest.raises(UnsupportedProblemError, match="takes up to 16 workers"):
         solve(big, "cluster-dp")
-    with pytest.raises(Exception, match="cannot take a ClientClustering with a KL divergence"):
+    with pytest.raises(UnsupportedProblemError, match="cannot take a ClientClustering with a KL divergence"):
         solve(split_fl_instance(n_workers=6, seed=0), "cluster-milp")
 
 

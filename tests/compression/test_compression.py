@@ -101,3 +101,15 @@ def test_a_short_trained_run_puts_the_planned_bytes_on_the_wire() -> None:
         assert np.all(r.download_deviation >= 0)
     assert np.all(np.isfinite(run.accuracy))
     assert run.traffic[-1] == sum(r.bytes for r in run.rounds)
+
+
+def test_the_batch_problem_of_a_plan_times_the_same_round() -> None:
+    p = caesar_round_instance(n_devices=6, seed=2)
+    plan = solve(p, "compression-milp").plan
+    b = p.batch_problem(plan)
+    from edgeplan.formulations.compression import BatchPlan
+
+    same = b.evaluate(BatchPlan(plan.batch))
+    assert same.round_s == pytest.approx(p.evaluate(plan).round_s)
+    best = solve(b, "batch-sweep")
+    assert best.status is Status.OPTIMAL and best.fun >= b.objective(BatchPlan(plan.batch)) - 1e-12

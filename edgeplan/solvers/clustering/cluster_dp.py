@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from edgeplan.errors import UnsupportedProblemError
 from edgeplan.formulations.base import within
 from edgeplan.formulations.clustering.clients import ClientClustering, ClusterPlan
 from edgeplan.solvers.registry import SolveContext, register
@@ -65,7 +66,7 @@ def solve_cluster_dp(problem: ClientClustering, ctx: SolveContext) -> Result:
     t0 = time.perf_counter()
     N = problem.n_workers
     if N > MAX_WORKERS:
-        raise ValueError(_refuses(problem))
+        raise UnsupportedProblemError(_refuses(problem))
     g, top = cluster_table(problem)
     gl = g.tolist()  # Python lists: the recursion indexes them millions of times
     f = [0.0] + [np.inf] * ((1 << N) - 1)
