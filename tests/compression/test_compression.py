@@ -113,3 +113,14 @@ def test_the_batch_problem_of_a_plan_times_the_same_round() -> None:
     assert same.round_s == pytest.approx(p.evaluate(plan).round_s)
     best = solve(b, "batch-sweep")
     assert best.status is Status.OPTIMAL and best.fun >= b.objective(BatchPlan(plan.batch)) - 1e-12
+
+
+def test_the_validator_encodes_every_payload_as_planned() -> None:
+    from edgeplan.validation.compression.execute import validate_compression
+
+    p = caesar_round_instance(n_devices=3, seed=1, levels=(0.0, 0.5, 0.9), min_batch=1, max_batch=4)
+    plan = solve(p, "compression-milp").plan
+    rep = validate_compression(p, plan)
+    assert rep.exact and rep.measured_bytes.shape == (3, 2)
+    assert np.allclose(rep.upload_deviation, rep.profile_deviation, atol=1e-6)
+    assert "every payload as planned: True" in str(rep)
