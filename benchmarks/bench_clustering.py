@@ -119,7 +119,7 @@ def train(n_workers: int = 12, rounds: int = 40, seed: int = 0, tau_max: int = 1
     """Split FL trained as each method plans it: accuracy against the planned wall clock (workers with one or two
     labels each, so that a cluster of similar workers trains its models on a few labels for ``tau_max``
     iterations between aggregations)."""
-    from edgeplan.validation.clustering.splitfl import train_rounds
+    from edgeplan.validation.clustering.splitfl import smashed_bytes, split_cnn, train_rounds
     from edgeplan.validation.fltask import fl_task
 
     task = fl_task("fmnist_cnn", alpha=alpha, noise=4.0, seed=seed)
@@ -128,7 +128,10 @@ def train(n_workers: int = 12, rounds: int = 40, seed: int = 0, tau_max: int = 1
                        for i in range(n_workers)]) + 1e-3
     base = dataclasses.replace(base, labels=labels)  # the clustering sees the labels the workers train on
     p = dataclasses.replace(base, ingress_bps=np.full(n_workers, np.inf))  # every method's clusters fit the links
-    runs = {}
+    bottom, top = split_cnn(task)
+    b_bytes = 4.0 * sum(v.numel() for v in bottom.state_dict().values())
+    t_bytes = 4.0 * sum(v.numel() for v in top.state_dict().values())
+    runs, traffic = {}, {}
     for m in PLANNERS:
         r = edgeplan.solve(p, m, seed=seed)
         plan = r.plan if r.has_plan else r.stats.get("rejected_plan")
@@ -142,9 +145,20 @@ def train(n_workers: int = 12, rounds: int = 40, seed: int = 0, tau_max: int = 1
         t0 = time.perf_counter()
         run = train_rounds(p, plan, f.plan.tau, round_s, task=task, rounds=rounds, seed=seed)
         runs[m] = run
+        # bytes per round: smashed data and gradients (32 samples per iteration), the bottoms' models to the top
+        # and back (Eq. 4), the cluster's whole model to the server and back (Eq. 18)
+        n_c = np.bincount(plan.assignment, minlength=plan.n_clusters) - 1
+        traffic[m] = float(sum(f.plan.tau[c] * n_c[c] * smashed_bytes(32) + 2 * n_c[c] * b_bytes
+                               + 2 * (b_bytes + t_bytes) for c in range(plan.n_clusters)))
         print(f"  {m:16s} {plan.n_clusters} clusters, utility {p.objective(plan):.3f}, tau {f.plan.tau.tolist()}, "
               f"round {round_s:.2f} s; accuracy after 10/20/{rounds} rounds {run.accuracy[9]:.3f}/"
               f"{run.accuracy[19]:.3f}/{run.accuracy[-1]:.3f} ({time.perf_counter() - t0:.0f} s){note}")
+    for target in (0.7, 0.8):
+        cells = []
+        for m, run in runs.items():
+            hit = np.flatnonzero(run.accuracy >= target)
+            cells.append(f"{m} {'never' if not hit.size else f'{(hit[0] + 1) * traffic[m] / 1e6:.1f} MB'}")
+        print(f"  traffic to {target:.1f}: " + "; ".join(cells))
     horizon = min(run.wall_s[-1] for run in runs.values())
     for target in (0.6, 0.7, 0.8):
         cells = []

@@ -85,7 +85,7 @@ def update_frequency_instance(n_clusters: int = 8, *, seed: int = 0, tau_max: in
            tiny=({"n_clients": 4, "n_clusters": 2}, {"n_clients": 5, "n_clusters": 2, "min_size": 2},
                  {"n_clients": 5, "n_clusters": 3, "max_size": 2}),
            demo=("FedGCF: graph clients clustered by structural similarity", {"n_clients": 12, "n_clusters": 3},
-                 ("highs", "fedgcf", "random-groups")))
+                 ("group-dp", "highs", "fedgcf", "random-groups")))
 def graph_clients_instance(n_clients: int = 20, n_clusters: int = 4, *, seed: int = 0, min_size: int = 1,
                            max_size: int = 1_000_000, noise: float = 0.3) -> GraphClustering:
     """Graph clients of ``n_clusters`` latent structure types: each type has its statistics (homophily, mean degree,
