@@ -166,7 +166,7 @@ def run_iteration(problem: ClientClustering, bottoms: list[int], top_worker: int
     overrun: list[float] = []
     finish: dict[int, float] = {}
     errors: list[BaseException] = []
-    start = threading.Barrier(len(bottoms) + 1)
+    start = threading.Barrier(len(bottoms) + 1, timeout=120)  # a worker that fails before it breaks the wait
     t0: list[float] = []
 
     def paced(sock: socket.socket, payload: bytes, seconds: float) -> None:
@@ -194,6 +194,7 @@ def run_iteration(problem: ClientClustering, bottoms: list[int], top_worker: int
             finish[i] = time.perf_counter()
         except BaseException as exc:  # reported by the caller
             errors.append(exc)
+            start.abort()  # the others stop waiting for this one
 
     def receiver(i: int) -> None:
         try:
@@ -211,7 +212,10 @@ def run_iteration(problem: ClientClustering, bottoms: list[int], top_worker: int
     opt.zero_grad(set_to_none=True)
     senders = []
     with torch_threads(1):
-        start.wait()
+        try:
+            start.wait()
+        except threading.BrokenBarrierError:
+            raise (errors[0] if errors else RuntimeError("a split-FL worker did not start")) from None
         t0.append(time.perf_counter())
         for _ in bottoms:
             i, h = arrivals.get(timeout=120)
