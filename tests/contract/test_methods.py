@@ -117,3 +117,15 @@ def test_bad_input_is_a_named_error(name: str) -> None:
             solve(p, m, options={"no_such_option": 1})
         with pytest.raises(ProblemDataError, match=r"`time_limit` = -1"):
             solve(p, m, time_limit=-1)
+
+
+@pytest.mark.parametrize("name", [g.name for g in generators() if g.demo])
+def test_every_demo_method_takes_its_generator_instances(name: str) -> None:
+    """The tour of ``edgeplan demo`` compares the methods a generator lists: each must take the instances."""
+    from edgeplan.registry import GENERATORS
+
+    g = GENERATORS.get(name)
+    title, params, methods = g.demo
+    p = g.func(**params, seed=0)
+    takes = {m.name for m in capable_methods(p, None)}
+    assert [m for m in methods if m not in takes] == [], f"{name}: {title}"

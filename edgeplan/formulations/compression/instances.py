@@ -59,7 +59,7 @@ def _devices(n: int, rng: np.random.Generator, grid: np.ndarray) -> dict:
                  {"n_devices": 2, "levels": (0.2, 0.7, 0.9), "max_batch": 3, "min_batch": 2, "budget": 0.02,
                   "goal": "round_time"}),
            demo=("Caesar: download and upload ratios and batch sizes of one round", {"n_devices": 20},
-                 ("compression-milp", "caesar", "uniform-compression", "equal-batches", "no-compression")))
+                 ("compression-milp", "caesar", "caesar-no-batching", "uniform-compression", "no-compression")))
 def caesar_round_instance(n_devices: int = 20, *, seed: int = 0, levels: tuple = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9),
                           budget: float = 0.05, download_cap: float = 0.05, min_batch: int = 8, max_batch: int = 64,
                           goal: str = "traffic", round_bound_s: float = float("inf"),
