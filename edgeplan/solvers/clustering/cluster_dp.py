@@ -22,6 +22,7 @@ import numpy as np
 from edgeplan.errors import UnsupportedProblemError
 from edgeplan.formulations.base import within
 from edgeplan.formulations.clustering.clients import ClientClustering, ClusterPlan
+from edgeplan.solvers.clustering.subsets import best_partition
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -68,42 +69,19 @@ def solve_cluster_dp(problem: ClientClustering, ctx: SolveContext) -> Result:
     if N > MAX_WORKERS:
         raise UnsupportedProblemError(_refuses(problem))
     g, top = cluster_table(problem)
-    gl = g.tolist()  # Python lists: the recursion indexes them millions of times
-    f = [0.0] + [np.inf] * ((1 << N) - 1)
-    choice = [0] * (1 << N)
-    for S in range(1, 1 << N):
-        if S & 4095 == 0 and ctx.deadline.passed():
-            return Result(plan=None, fun=None, status=Status.NO_SOLUTION, limit=Limit.TIME, method="cluster-dp",
-                          message="the time limit cut the subset recursion short", sense="min",
-                          solve_time=time.perf_counter() - t0)
-        low = S & -S
-        rest = S ^ low
-        sub = rest
-        best, arg = np.inf, 0
-        while True:
-            T = sub | low
-            if gl[T] < np.inf:
-                v = gl[T] + f[S ^ T]
-                if v < best:
-                    best, arg = v, T
-            if sub == 0:
-                break
-            sub = (sub - 1) & rest
-        f[S] = best
-        choice[S] = arg
-    full = (1 << N) - 1
-    if not f[full] < np.inf:
+    blocks = best_partition(g.tolist(), N, None, ctx.deadline.passed)
+    if blocks is None:
+        return Result(plan=None, fun=None, status=Status.NO_SOLUTION, limit=Limit.TIME, method="cluster-dp",
+                      message="the time limit cut the subset recursion short", sense="min",
+                      solve_time=time.perf_counter() - t0)
+    if blocks is False:
         return Result(plan=None, fun=None, status=Status.INFEASIBLE, method="cluster-dp", sense="min",
                       message="no partition of the workers meets the cluster sizes, ingress and top-load limits",
                       solve_time=time.perf_counter() - t0)
     assignment = np.zeros(N, dtype=np.int64)
-    tops = []
-    S = full
-    while S:
-        T = int(choice[S])
-        assignment[[i for i in range(N) if T >> i & 1]] = len(tops)
-        tops.append(int(top[T]))
-        S ^= T
+    for c, T in enumerate(blocks):
+        assignment[[i for i in range(N) if T >> i & 1]] = c
+    tops = [int(top[T]) for T in blocks]
     plan = ClusterPlan(assignment, tops)
     fun = problem.objective(plan)
     return Result(plan=plan, fun=fun, bound=fun, status=Status.OPTIMAL, method="cluster-dp", sense="min",

@@ -20,6 +20,7 @@ import numpy as np
 
 from edgeplan.errors import UnsupportedProblemError
 from edgeplan.formulations.clustering.groups import GraphClustering, GroupPlan
+from edgeplan.solvers.clustering.subsets import best_partition
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Limit, Result, Status
 
@@ -46,43 +47,18 @@ def solve_group_dp(problem: GraphClustering, ctx: SolveContext) -> Result:
     size = bits.sum(axis=1)
     cost = 0.5 * np.einsum("si,ij,sj->s", bits, problem.dissimilarity, bits)
     cost = np.where((size >= problem.min_size) & (size <= problem.max_size), cost, np.inf).tolist()
-    full = (1 << N) - 1
-    prev = [0.0] + [np.inf] * full  # f_0
-    choices = []
-    for _ in range(K):
-        cur = [np.inf] * (1 << N)
-        arg = [0] * (1 << N)
-        for S in range(1, 1 << N):
-            if S & 4095 == 0 and ctx.deadline.passed():
-                return Result(plan=None, fun=None, status=Status.NO_SOLUTION, limit=Limit.TIME, method="group-dp",
-                              message="the time limit cut the subset recursion short", sense="min",
-                              solve_time=time.perf_counter() - t0)
-            low = S & -S
-            rest = S ^ low
-            sub = rest
-            best, at = np.inf, 0
-            while True:
-                T = sub | low
-                if cost[T] < np.inf and prev[S ^ T] < np.inf:
-                    v = cost[T] + prev[S ^ T]
-                    if v < best:
-                        best, at = v, T
-                if sub == 0:
-                    break
-                sub = (sub - 1) & rest
-            cur[S], arg[S] = best, at
-        choices.append(arg)
-        prev = cur
-    if not prev[full] < np.inf:
+    blocks = best_partition(cost, N, K, ctx.deadline.passed)
+    if blocks is None:
+        return Result(plan=None, fun=None, status=Status.NO_SOLUTION, limit=Limit.TIME, method="group-dp",
+                      message="the time limit cut the subset recursion short", sense="min",
+                      solve_time=time.perf_counter() - t0)
+    if blocks is False:
         return Result(plan=None, fun=None, status=Status.INFEASIBLE, method="group-dp", sense="min",
                       message=f"no split of {N} clients into {K} clusters of {problem.min_size}..{problem.max_size}",
                       solve_time=time.perf_counter() - t0)
     assignment = np.zeros(N, dtype=np.int64)
-    S = full
-    for k in range(K, 0, -1):
-        T = choices[k - 1][S]
-        assignment[[i for i in range(N) if T >> i & 1]] = K - k
-        S ^= T
+    for c, T in enumerate(blocks):
+        assignment[[i for i in range(N) if T >> i & 1]] = c
     plan = GroupPlan(assignment)
     fun = problem.objective(plan)
     return Result(plan=plan, fun=fun, bound=fun, status=Status.OPTIMAL, method="group-dp", sense="min",
