@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from edgeplan import ProblemDataError, Status, solve
-from edgeplan.formulations.compression import RatioPlan, UploadRatios
+from edgeplan.formulations.compression import CompressionChoice, RatioPlan, UploadRatios
 from edgeplan.formulations.compression.instances import caesar_round_instance, upload_ratios_instance
 from edgeplan.formulations.compression.wire import download_bytes, topk_error_profile, upload_bytes
 from edgeplan.validation.compression.codecs import (
@@ -90,17 +90,48 @@ def test_waterfilling_and_cvxpy_agree_and_meet_the_dual_bound() -> None:
     assert isinstance(z.plan, RatioPlan)
 
 
-def test_a_short_trained_run_puts_the_planned_bytes_on_the_wire() -> None:
+def test_a_short_trained_run_puts_the_planned_bytes_and_deviations_on_the_wire() -> None:
     from edgeplan.experiments.caesar_run import run_caesar
 
-    run = run_caesar("compression-milp", n_devices=6, rounds=3, participation=0.5)
-    assert len(run.rounds) == 3
+    run = run_caesar("compression-milp", n_devices=6, rounds=4, participation=0.5, budget=0.02)
+    assert len(run.rounds) == 4
     for r in run.rounds:
         assert r.bytes == r.predicted_bytes
-        assert r.upload_deviation.shape == r.predicted_upload.shape == (3,)
-        assert np.all(r.download_deviation >= 0)
+        assert r.upload_deviation.shape == r.predicted_upload.shape == r.forecast_upload.shape == (3,)
+        # shared reference and re-planned uploads: the plan's deviations are the executed ones
+        assert np.allclose(r.download_deviation, r.predicted_download, rtol=1e-5, atol=1e-9)
+        assert np.allclose(r.upload_deviation, r.predicted_upload, rtol=1e-5, atol=1e-9)
+        assert np.all(r.download_deviation <= 0.05 + 1e-6)
+        assert r.weighted_upload[0] <= 0.02 * r.importance.sum() * (1 + 1e-5)
+    assert any(r.plan.up.max() > 0 for r in run.rounds)  # the budget let something be compressed
     assert np.all(np.isfinite(run.accuracy))
     assert run.traffic[-1] == sum(r.bytes for r in run.rounds)
+
+
+def test_the_local_reference_recovers_against_the_trained_model() -> None:
+    from edgeplan.experiments.caesar_run import run_caesar
+
+    run = run_caesar("caesar", n_devices=4, rounds=5, participation=0.5, replan=False, reference="local")
+    stale = [r for r in run.rounds[2:] if np.any(r.predicted_download > 0)]
+    assert stale and all(r.bytes == r.predicted_bytes for r in run.rounds)
+    # the server's proxy misses the part of the update never sent
+    assert not np.allclose(np.concatenate([r.download_deviation for r in stale]),
+                           np.concatenate([r.predicted_download for r in stale]), rtol=1e-3)
+    with pytest.raises(ProblemDataError, match="reference"):
+        run_caesar(reference="server")
+
+
+def test_the_upload_problem_keeps_downloads_batches_and_the_round() -> None:
+    p = caesar_round_instance(n_devices=6, seed=3)
+    plan = solve(p, "compression-milp").plan
+    up = p.upload_problem(plan, np.asarray(p.upload_error) * 0.5)
+    same = CompressionChoice(plan.down, plan.up, np.ones(6, int))  # batches are folded into the compute
+    assert up.check(same) == [] and up.objective(same) == pytest.approx(p.objective(plan))
+    again = solve(up, "compression-milp")
+    assert again.status is Status.OPTIMAL
+    assert np.array_equal(again.plan.down, plan.down)
+    assert up.evaluate(again.plan).round_s <= p.evaluate(plan).round_s * (1 + 1e-9)
+    assert again.fun <= p.objective(plan) + 1e-9  # half the deviation: never more bytes
 
 
 def test_the_batch_problem_of_a_plan_times_the_same_round() -> None:

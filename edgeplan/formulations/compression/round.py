@@ -253,5 +253,31 @@ class CompressionRound:
                            min_batch=self.min_batch, max_batch=self.max_batch, round_bound_s=self.round_bound_s,
                            name=f"{self.name}-batches")
 
+    def upload_problem(self, plan: CompressionChoice, upload_error: Any) -> CompressionRound:
+        r"""The upload levels alone, re-planned once the updates exist: ``plan``'s downloads and batches fixed,
+        the upload profiles replaced by ``upload_error`` (measured on the updates), and the round bound set to
+        ``plan``'s round time :math:`T`, so that the re-planned uploads never lengthen the round.
+
+        Device :math:`i`'s download level is forced (its download error is 0 at ``plan.down[i]`` and 1 elsewhere,
+        under a cap of 1/2) and its compute is fixed (one "sample" of :math:`a_i b_i` seconds, no samples floor), so
+        a plan of the returned round differs from ``plan`` in its upload levels only; take those.
+
+        Parameters
+        ----------
+        plan
+            The plan made before training.
+        upload_error
+            ``(n, L)`` the upload profiles measured on the updates.
+        """
+        from dataclasses import replace
+
+        m = self.evaluate(plan)
+        rows = np.arange(self.n_devices)
+        forced = np.ones_like(self.download_error)
+        forced[rows, plan.down] = 0.0
+        return replace(self, upload_error=upload_error, download_error=forced, download_cap=0.5,
+                       per_sample_s=self.per_sample_s * plan.batch, min_batch=1, max_batch=1, min_samples=0.0,
+                       round_bound_s=m.round_s, name=f"{self.name}-uploads")
+
 
 __all__ = ["CompressionChoice", "CompressionMetrics", "CompressionRound"]
