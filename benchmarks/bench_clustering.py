@@ -98,7 +98,7 @@ def validate(seeds: int = 6, n_workers: int = 12) -> None:
     """Every cluster of the plans of ``PLANNERS`` on ``seeds`` instances, executed in real time (3 iterations)."""
     from edgeplan.validation.clustering.execute import validate_split_fl
 
-    errs, waits = [], []
+    errs, waits, pw, mw, it = [], [], [], [], []
     for seed in range(seeds):
         p = split_fl_instance(n_workers=n_workers, seed=seed, max_bottoms=5)
         for m in PLANNERS:
@@ -108,10 +108,19 @@ def validate(seeds: int = 6, n_workers: int = 12) -> None:
             rep = validate_split_fl(p, r.plan)
             errs += list(rep.predicted_iteration_s / rep.measured_iteration_s - 1)
             waits += list(rep.predicted_wait_s - rep.measured_wait_s)
+            pw += list(rep.predicted_wait_s)
+            mw += list(rep.measured_wait_s)
+            it += list(rep.measured_iteration_s)
     e = 100 * np.abs(errs)
     print(f"{len(errs)} clusters executed: iteration predicted within 10 % for {np.mean(e <= 10) * 100:.0f} % "
           f"(median |error| {np.median(e):.1f} %, worst {e.max():.1f} %); barrier wait predicted minus measured: "
           f"median {np.median(waits) * 1e3:+.1f} ms, worst {np.max(np.abs(waits)) * 1e3:.1f} ms")
+    pw, mw, it = np.array(pw), np.array(mw), np.array(it)
+    big = mw >= 0.01
+    rel = np.abs(pw[big] / mw[big] - 1) <= 0.1
+    print(f"  barrier wait within 10 % of the measured wait for {np.mean(rel) * 100:.0f} % of the {big.sum()} clusters "
+          f"waiting 10 ms or more; within 10 % of the measured iteration for "
+          f"{np.mean(np.abs(pw - mw) <= 0.1 * it) * 100:.0f} % of all {it.size}")
 
 
 def train(n_workers: int = 12, rounds: int = 40, seed: int = 0, tau_max: int = 10, max_bottoms: int = 3,
