@@ -110,9 +110,10 @@ def real() -> None:
               f"fused model {model:.3f} (alone: {alpha[pair[0], d]:.3f})")
 
 
-def live(n: int = 60, sims: int = 5) -> None:
+def live(n: int = 60, sims: int = 5, pace: float | None = None) -> None:
     """The simulator's predictions against a live run (drafter and verifier processes over loopback) at three
-    loads, with timings and acceptance measured on this host first."""
+    loads, with timings and acceptance measured on this host first; with ``pace``, on devices emulated ``pace``
+    times slower than the calibrated timings (the simulator then uses the paced timings)."""
     from edgeplan.experiments.serving_sim import _plan, _step, refit, serve_live
     from edgeplan.validation.serving.live import LiveCluster, calibrate, measured_template
     from edgeplan.validation.serving.speculative import measure_acceptance
@@ -133,6 +134,8 @@ def live(n: int = 60, sims: int = 5) -> None:
                 t0 = time.perf_counter()
                 _plan(st, "cosine", None, rng)
                 ts.append(time.perf_counter() - t0)
+        if pace is not None:
+            cluster.pace = timing = timing.slowed(pace)
         tpl = measured_template(timing, alpha, overhead_s=float(np.median(ts)))
         print(f"timing: drafter a {tpl.draft_base_s * 1e3} ms, b {tpl.draft_per_request_s * 1e3} ms, hop "
               f"{tpl.hop_s * 1e3:.2f} ms; verify {tpl.verify_s * 1e3} ms (v0 includes {np.median(ts) * 1e3:.1f} ms "
@@ -161,8 +164,10 @@ def live(n: int = 60, sims: int = 5) -> None:
                       f" mean live {lm:.3f} / sim {mean:.3f} ({100 * (mean / lm - 1):+.1f} %), throughput live "
                       f"{real.throughput:.1f} / sim {thr:.1f} tok/s ({100 * (thr / real.throughput - 1):+.1f} %)")
             err = real.predicted_step_s / real.step_s - 1
+            late = real.trace["overrun_s"]
             print(f"    live steps: {real.steps}, step time predicted/measured - 1: "
-                  f"median {100 * np.median(err):+.1f} %;"
+                  f"median {100 * np.median(err):+.1f} %; steps whose real work outran the pace: "
+                  f"{np.mean(late > 0) * 100:.0f} % (worst {late.max() * 1e3:.1f} ms);"
                   f" tokens per step measured {real.tokens_per_step.mean():.2f} vs expected "
                   f"{real.expected_per_step.mean():.2f}")
         s = Stream.poisson(n, 0.6 * rate_max, 2, prompt=16, output=32, seed=6)
@@ -239,13 +244,15 @@ if __name__ == "__main__":
     ap.add_argument("--real", action="store_true")
     ap.add_argument("--loads", action="store_true", help="only the 512 x 16 step and the simulator")
     ap.add_argument("--live", action="store_true", help="the simulator against a live run at three loads")
+    ap.add_argument("--pace", type=float, default=None,
+                    help="with --live: devices emulated this many times slower than the calibrated timings")
     ap.add_argument("--topn", action="store_true", help="top-nσ against top-p and min-p across temperatures (a plot)")
     ap.add_argument("--exact", action="store_true", help="step-milp against cosine in the simulator")
     args = ap.parse_args()
     if args.real:
         real()
     elif args.live:
-        live()
+        live(pace=args.pace)
     elif args.topn:
         topn()
     elif args.exact:

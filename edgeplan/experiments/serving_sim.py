@@ -257,7 +257,7 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
     live: list[int] = []
     log: list[tuple[float, float, int, float]] = []
     trace: dict[str, list[float]] = {k: [] for k in ("plan_s", "draft_s", "verify_s", "other_s", "predicted_draft_s",
-                                                      "batch", "tokens", "context")}
+                                                      "batch", "tokens", "context", "overrun_s")}
     nxt = 0
     start = time.perf_counter() - float(stream.arrival_s[0])
     while nxt < n or live:
@@ -291,7 +291,8 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
         log.append((wall, m.step_s, int(done.sum()) - before, float(m.expected_tokens.sum())))
         for key, v in (("plan_s", plan_s), ("draft_s", out.draft_s), ("verify_s", out.verify_s),
                        ("other_s", wall - plan_s - out.draft_s - out.verify_s), ("predicted_draft_s", m.draft_s),
-                       ("batch", len(batch)), ("tokens", m.tokens), ("context", context)):
+                       ("batch", len(batch)), ("tokens", m.tokens), ("context", context),
+                       ("overrun_s", out.overrun_s)):
             trace[key].append(float(v))
         live = [r for r in live if np.isnan(finish[r])]
         if ctrl is not None:

@@ -15,7 +15,7 @@ from edgeplan.formulations.serving import ServingPlan
 from edgeplan.formulations.serving.instances import speculative_step_instance
 from edgeplan.registry import generator_for, validators_for
 from edgeplan.validation.serving.execute import serving_models
-from edgeplan.validation.serving.live import LiveCluster, calibrate, execute_step, measured_template
+from edgeplan.validation.serving.live import LiveCluster, Timing, calibrate, execute_step, measured_template
 
 TINY = {"target_steps": 30, "drafter_steps": 20}
 
@@ -64,5 +64,12 @@ def test_a_step_with_token_trees_runs_live() -> None:
         rng = np.random.default_rng(3)
         ctx = {r: models.corpus.sample(1, 9, rng, [r % 2])[0] for r in range(3)}
         out = execute_step(cluster, ctx, {0: (0, 1), 1: (1,), 2: (0, 1)}, {0: 3, 1: 2, 2: 1}, rng)
+        # emulated devices far slower than this host: every round and the verification take their paced time
+        cluster.pace = Timing(np.array([0.05, 0.08]), np.array([0.01, 0.0]), 0.0, np.array([0.1, 0.01, 0.002, 0.0]))
+        paced = execute_step(cluster, ctx, {0: (0,), 1: (1,), 2: ()}, {0: 2, 1: 1, 2: 0}, rng)
     for r, k in ((0, 3), (1, 2), (2, 1)):
         assert 1 <= len(out.committed[r]) <= k + 1 and out.accepted[r] == len(out.committed[r]) - 1
+    # round 1: drafter 1 (0.08 s) is the slower; round 2: drafter 0 alone (0.05 + 0.01); then V = 0.1 + 3 * 0.01
+    # + 0.002 * (3 + 1 + 1) tokens
+    assert paced.draft_s >= 0.08 + 0.06 and paced.verify_s >= 0.1 + 0.03 + 0.01
+    assert paced.overrun_s >= 0.0 and out.overrun_s == 0.0  # unpaced: nothing to outrun

@@ -12,6 +12,12 @@ torch thread. Sequences are left-padded, and every forward pass recomputes the p
 the costs that :func:`calibrate` measures and fits to the step model's timing functions
 (:math:`a_j + b_j m` per draft round, :math:`v_0 + v_1 B + v_2 N + v_3 \sum n` per verification, a hop per
 round).
+
+Emulated devices (``LiveCluster(pace=...)``): drafters and verifier slower than this host, as edge nodes are. Each
+command then carries the duration the paced timing functions give it, and the worker sleeps out the rest after
+its real work (a draft round of :math:`m` requests: :math:`a_j + b_j m`; a verification: its :math:`V` less one
+hop, the messages' own round trip). The step's durations then follow the device model whatever this shared
+host's speed does, as long as the real work fits (:attr:`StepOutcome.overrun_s` says by how much it did not).
 """
 
 from __future__ import annotations
@@ -97,10 +103,11 @@ class Worker:
         self.rng = np.random.default_rng(seed)
         self.seqs: dict[int, np.ndarray] = {}
 
-    def handle(self, cmd: str, arg: Any) -> tuple[Any, float]:
-        """``(answer, seconds spent)`` of one command: ``start`` (a drafter's contexts), ``round`` (one draft
-        token per listed request) or ``verify`` (``[(sequence, k)]`` -> each one's last ``k + 1``
-        distributions)."""
+    def handle(self, cmd: str, arg: Any, pad_s: float = 0.0) -> tuple[Any, float]:
+        """``(answer, seconds of real work)`` of one command: ``start`` (a drafter's contexts), ``round`` (one
+        draft token per listed request) or ``verify`` (``[(sequence, k)]`` -> each one's last ``k + 1``
+        distributions); the answer goes back no earlier than ``pad_s`` after the command came (an emulated
+        device)."""
         t0 = time.perf_counter()
         out: Any = None
         if cmd == "start":
@@ -114,7 +121,10 @@ class Worker:
                 out[r] = (x, q[0])
         else:
             out = _last_distributions(self.model, [np.asarray(s) for s, _ in arg], [k + 1 for _, k in arg])
-        return out, time.perf_counter() - t0
+        work = time.perf_counter() - t0
+        if pad_s > work:
+            time.sleep(pad_s - work)
+        return out, work
 
 
 def _worker(port: int, key: bytes, models: ServingModels, role: int, seed: int) -> None:
@@ -126,10 +136,10 @@ def _worker(port: int, key: bytes, models: ServingModels, role: int, seed: int) 
     conn = Client(("127.0.0.1", port), authkey=key)
     conn.send(role)
     while True:
-        cmd, arg = conn.recv()
+        cmd, arg, *pad = conn.recv()
         if cmd == "stop":
             break
-        conn.send(worker.handle(cmd, arg))
+        conn.send(worker.handle(cmd, arg, *pad))
     conn.close()
 
 
@@ -142,9 +152,13 @@ class LiveCluster:
         The models (trained or loaded before the processes start).
     seed
         Seeds of the workers' samplers.
+    pace
+        Emulated devices: the :class:`Timing` every command is padded to (module docstring); None: this host's
+        own speed. It can be set later (:func:`calibrate` needs it None).
     """
 
-    def __init__(self, models: ServingModels | None = None, seed: int = 0) -> None:
+    def __init__(self, models: ServingModels | None = None, seed: int = 0, pace: Timing | None = None) -> None:
+        self.pace = pace
         self.models = models or ServingModels()
         self.models.prepare()
         key = secrets.token_bytes(16)
@@ -165,14 +179,16 @@ class LiveCluster:
     def n_drafters(self) -> int:
         return self.models.corpus.domains
 
-    def call(self, role: int, cmd: str, arg: Any) -> tuple[Any, float]:
-        self.conns[role].send((cmd, arg))
+    def call(self, role: int, cmd: str, arg: Any, pad_s: float = 0.0) -> tuple[Any, float]:
+        """``(answer, seconds of real work)`` of one command to one worker, answered no earlier than ``pad_s``."""
+        self.conns[role].send((cmd, arg, pad_s))
         return self.conns[role].recv()
 
-    def broadcast(self, calls: dict[int, tuple[str, Any]]) -> dict[int, tuple[Any, float]]:
-        """Send every call first, then collect the answers (the workers run in parallel)."""
-        for role, (cmd, arg) in calls.items():
-            self.conns[role].send((cmd, arg))
+    def broadcast(self, calls: dict[int, tuple[Any, ...]]) -> dict[int, tuple[Any, float]]:
+        """Send every call (``(cmd, arg)`` or ``(cmd, arg, pad_s)``) first, then collect the answers (the workers
+        run in parallel)."""
+        for role, call in calls.items():
+            self.conns[role].send(call)
         return {role: self.conns[role].recv() for role in calls}
 
     def close(self) -> None:
@@ -207,6 +223,8 @@ class StepOutcome:
         Accepted drafts per batched request.
     wall_s, draft_s, verify_s
         The step's wall-clock time, its drafting rounds and its verification (hub to hub).
+    overrun_s
+        With a paced cluster, the most a command's real work ran past its paced duration (0: all fitted).
     """
 
     committed: dict[int, list[int]]
@@ -214,6 +232,7 @@ class StepOutcome:
     wall_s: float
     draft_s: float
     verify_s: float
+    overrun_s: float = 0.0
 
 
 def execute_step(cluster: LiveCluster, contexts: dict[int, np.ndarray], routes: dict[int, tuple[int, ...]],
@@ -232,6 +251,7 @@ def execute_step(cluster: LiveCluster, contexts: dict[int, np.ndarray], routes: 
     from edgeplan.validation.serving.speculative import verify_tree
 
     t0 = time.perf_counter()
+    pace, over = cluster.pace, 0.0
     by_drafter: dict[int, list[int]] = {}
     for r, s in routes.items():
         for j in (s if lengths[r] > 0 else ()):
@@ -243,8 +263,9 @@ def execute_step(cluster: LiveCluster, contexts: dict[int, np.ndarray], routes: 
     qs: dict[int, dict[int, list[np.ndarray]]] = {r: {j: [] for j in c} for r, c in chains.items()}
     for i in range(max(lengths.values(), default=0)):
         calls = {j: ("round", [r for r in rs if lengths[r] > i]) for j, rs in by_drafter.items()}
-        calls = {j: c for j, c in calls.items() if c[1]}
-        for j, (out, _) in cluster.broadcast(calls).items():
+        calls = {j: (*c, _round_pad(pace, j, len(c[1]))) for j, c in calls.items() if c[1]}
+        for j, (out, work) in cluster.broadcast(calls).items():
+            over = max(over, work - calls[j][2]) if pace else 0.0
             for r, (x, q) in out.items():
                 chains[r][j].append(x)
                 qs[r][j].append(q)
@@ -253,7 +274,9 @@ def execute_step(cluster: LiveCluster, contexts: dict[int, np.ndarray], routes: 
     keys = [(r, j) for r in routes for j in (chains[r] or [None])]
     seqs = [(np.concatenate([contexts[r], chains[r][j] if j is not None else []]).astype(np.int64),
              len(chains[r][j]) if j is not None else 0) for r, j in keys]
-    dists, _ = cluster.call(-1, "verify", seqs)
+    pad = _verify_pad(pace, routes, lengths, contexts)
+    dists, work = cluster.call(-1, "verify", seqs, pad)
+    over = max(over, work - pad) if pace else 0.0
     t2 = time.perf_counter()
     p: dict[int, list[np.ndarray]] = {}
     for (r, _), d in zip(keys, dists, strict=True):
@@ -264,7 +287,23 @@ def execute_step(cluster: LiveCluster, contexts: dict[int, np.ndarray], routes: 
         acc, token = verify_tree(p[r], [chains[r][j] for j in js] or [[]], [qs[r][j] for j in js] or [[]], 1.0, rng)
         committed[r] = [*acc, token]
         accepted[r] = len(acc)
-    return StepOutcome(committed, accepted, time.perf_counter() - t0, t1 - t0, t2 - t1)
+    return StepOutcome(committed, accepted, time.perf_counter() - t0, t1 - t0, t2 - t1, max(over, 0.0))
+
+
+def _round_pad(pace: Timing | None, j: int, m: int) -> float:
+    """Drafter ``j``'s paced draft round of ``m`` requests (0: not paced)."""
+    return 0.0 if pace is None else float(pace.draft_base_s[j] + pace.draft_per_request_s[j] * m)
+
+
+def _verify_pad(pace: Timing | None, routes: dict[int, tuple[int, ...]], lengths: dict[int, int],
+                contexts: dict[int, np.ndarray]) -> float:
+    """The paced verification of a batch, :math:`V` of the step model less one hop (0: not paced)."""
+    if pace is None:
+        return 0.0
+    tokens = sum(1 + lengths[r] * len(s) if lengths[r] > 0 else 1 for r, s in routes.items())
+    v0, v1, v2, v3 = (float(x) for x in pace.verify_s)
+    V = v0 + v1 * len(routes) + v2 * tokens + v3 * sum(len(c) for c in contexts.values())
+    return max(V - pace.hop_s, 0.0)
 
 
 @dataclass(frozen=True)
@@ -285,6 +324,11 @@ class Timing:
     draft_per_request_s: np.ndarray
     hop_s: float
     verify_s: np.ndarray
+
+    def slowed(self, factor: float) -> Timing:
+        """Devices ``factor`` times slower than these timings (the hop, this host's messages, unchanged)."""
+        return Timing(self.draft_base_s * factor, self.draft_per_request_s * factor, self.hop_s,
+                      np.asarray(self.verify_s) * factor)
 
 
 def calibrate(cluster: LiveCluster, *, prompt: int = 16, output: int = 32, repeats: int = 7,
