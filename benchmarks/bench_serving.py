@@ -8,6 +8,7 @@ acceptance measured on models trained here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -143,10 +144,13 @@ def live(n: int = 60, sims: int = 5, pace: float | None = None) -> None:
         print("acceptance (drafters x domains):", np.array2string(alpha, precision=2))
         top = simulate(tpl, burst, "cosine")
         rate_max = n / top.makespan_s
-        # a calibration run at half load, with its own stream: the timing functions refitted to its steps
-        calib = Stream.poisson(n, 0.5 * rate_max, 2, prompt=16, output=32, seed=99)
-        fitted = refit(tpl, serve_live(cluster, tpl, calib, "cosine"))
-        print(f"refit on a calibration run: verify {fitted.verify_s * 1e3} ms, drafter a "
+        # calibration runs at loads 0.3 and 0.9, with their own streams: the timing functions refitted to their
+        # steps (small and large batches, short and long planning)
+        runs = [serve_live(cluster, tpl, Stream.poisson(n, x * rate_max, 2, prompt=16, output=32, seed=seed), "cosine")
+                for x, seed in ((0.3, 97), (0.9, 99))]
+        fitted = refit(tpl, dataclasses.replace(runs[0], trace={k: np.concatenate([r.trace[k] for r in runs])
+                                                                for k in runs[0].trace}))
+        print(f"refit on two calibration runs: verify {fitted.verify_s * 1e3} ms, drafter a "
               f"{fitted.draft_base_s * 1e3} ms")
         for load in (0.3, 0.6, 0.9):
             s = Stream.poisson(n, load * rate_max, 2, prompt=16, output=32, seed=int(load * 10))
