@@ -180,7 +180,13 @@ class LiveCluster:
         return self.models.corpus.domains
 
     def call(self, role: int, cmd: str, arg: Any, pad_s: float = 0.0) -> tuple[Any, float]:
-        """``(answer, seconds of real work)`` of one command to one worker, answered no earlier than ``pad_s``."""
+        """``(answer, seconds of real work)`` of one command to one worker, answered no earlier than ``pad_s``.
+
+        Parameters
+        ----------
+        role, cmd, arg, pad_s
+            The worker (a drafter's domain, or -1: the verifier), the command and its argument, the paced duration.
+        """
         self.conns[role].send((cmd, arg, pad_s))
         return self.conns[role].recv()
 
@@ -326,7 +332,13 @@ class Timing:
     verify_s: np.ndarray
 
     def slowed(self, factor: float) -> Timing:
-        """Devices ``factor`` times slower than these timings (the hop, this host's messages, unchanged)."""
+        """Devices ``factor`` times slower than these timings (the hop, this host's messages, unchanged).
+
+        Parameters
+        ----------
+        factor
+            How many times slower.
+        """
         return Timing(self.draft_base_s * factor, self.draft_per_request_s * factor, self.hop_s,
                       np.asarray(self.verify_s) * factor)
 
