@@ -220,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--milp", type=float, default=None, help="only the 80-worker MILP with this time limit")
     ap.add_argument("--validate", action="store_true", help="clusters executed in real time")
     ap.add_argument("--train", action="store_true", help="split FL trained as planned")
+    ap.add_argument("--seed", type=int, default=0, help="with --train: the seed of the workers and their data")
     ap.add_argument("--fedgcf", action="store_true", help="FedGCF clustering and training")
     args = ap.parse_args(argv)
     if args.fedgcf:
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         validate()
         return
     if args.train:
-        train()
+        train(seed=args.seed)
         return
     if args.milp is not None:
         milp(args.milp)
