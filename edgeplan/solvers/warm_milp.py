@@ -2,9 +2,10 @@
 
 :func:`solve_warm_milp` gives HiGHS the start's column values, a relative gap and a row and integrality tolerance,
 then returns the best of HiGHS' decoded plan, the start and any other candidate that passes the family's
-``check``, re-evaluated by the family: ``optimal`` only when HiGHS proved optimality and the plan meets its bound
-within the gap (or HiGHS' absolute objective tolerance); otherwise ``feasible`` with HiGHS' bound, or
-``infeasible`` / ``no_solution`` without a plan.
+``check``, re-evaluated by the family (minimised or maximised by its ``sense``): ``optimal`` only when HiGHS
+proved optimality and the plan meets the bound within the gap (or HiGHS' absolute objective tolerance); otherwise
+``feasible`` with the bound, or ``infeasible`` / ``no_solution`` without a plan. The bound is HiGHS', tightened by
+the method's own where it has one.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from edgeplan.solvers.result import Result, Status
 
 def solve_warm_milp(problem: Any, milp: Any, decode: Callable[[Any], Any], ctx: SolveContext, method: str, *,
                     start: Any = None, start_columns: Any = None, others: Iterable[Any] = (), gap: float = 1e-7,
-                    feasibility: float = 1e-9, t0: float | None = None, **stats: Any) -> Result:
+                    feasibility: float = 1e-9, bound: float | None = None, t0: float | None = None,
+                    **stats: Any) -> Result:
     """HiGHS on ``milp`` from ``start_columns``; the best checked plan of HiGHS', ``start`` and ``others``.
 
     Parameters
     ----------
     problem
-        The family's problem (its ``check`` and ``objective`` judge every candidate; ``sense`` "min").
+        The family's problem (its ``check`` and ``objective`` judge every candidate; its ``sense``, "min" or
+        "max", the best).
     milp, decode
         The MILP and the decoder of its column values into the family's plan.
     ctx, method
@@ -36,6 +39,8 @@ def solve_warm_milp(problem: Any, milp: Any, decode: Callable[[Any], Any], ctx: 
         More candidate plans (e.g. the empty plan).
     gap, feasibility
         HiGHS' relative gap and its row and integrality tolerance.
+    bound
+        A valid bound of the method's own (a lower bound when minimising, an upper one when maximising), or None.
     t0
         When the method started (default now).
     stats
@@ -58,14 +63,16 @@ def solve_warm_milp(problem: Any, milp: Any, decode: Callable[[Any], Any], ctx: 
     if not cands:
         st = Status.INFEASIBLE if res.status is Status.INFEASIBLE else Status.NO_SOLUTION
         return Result(plan=None, fun=None, status=st, limit=res.limit, message=res.message, method=method,
-                      solve_time=time.perf_counter() - t0, sense="min", stats=info)
-    plan = min(cands, key=problem.objective)
+                      solve_time=time.perf_counter() - t0, sense=problem.sense, stats=info)
+    sign = 1.0 if problem.sense == "min" else -1.0  # compare as a minimisation
+    plan = min(cands, key=lambda p: sign * problem.objective(p))
     fun = problem.objective(plan)
-    bound = None if res.bound is None else min(float(res.bound), fun)
-    proven = res.status is Status.OPTIMAL and bound is not None and fun - bound <= max(gap * abs(fun), atol)
-    return Result(plan=plan, fun=fun, status=Status.OPTIMAL if proven else Status.FEASIBLE, bound=bound,
+    known = [sign * float(b) for b in (res.bound, bound) if b is not None]
+    best = None if not known else sign * min(max(known), sign * fun)  # the tightest, never past the plan
+    proven = res.status is Status.OPTIMAL and best is not None and abs(fun - best) <= max(gap * abs(fun), atol)
+    return Result(plan=plan, fun=fun, status=Status.OPTIMAL if proven else Status.FEASIBLE, bound=best,
                   limit=None if proven else res.limit, message=res.message, method=method,
-                  solve_time=time.perf_counter() - t0, sense="min", stats=info)
+                  solve_time=time.perf_counter() - t0, sense=problem.sense, stats=info)
 
 
 __all__ = ["solve_warm_milp"]
