@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgeplan.errors import ProblemDataError
+from edgeplan.experiments.serving_router import CoSineRouter
 from edgeplan.formulations.serving.step import SpeculativeServing
 
 
@@ -130,18 +131,19 @@ def _step(template: SpeculativeServing, stream: Stream, ids: np.ndarray, done: n
         max_speculation=template.max_speculation if length is None else length)
 
 
-def _plan(step: SpeculativeServing, policy: str, time_limit: float | None, rng: np.random.Generator) -> Any:
+def _plan(step: SpeculativeServing, policy: str, time_limit: float | None, rng: np.random.Generator,
+          options: dict | None = None) -> Any:
     """The policy's plan of ``step``; without urgency if the urgent requests do not fit, and with the oldest
     request urgent if the policy batches nothing (an empty step would stop the clock)."""
     from edgeplan.solvers.api import solve
 
-    res = solve(step, policy, time_limit=time_limit, seed=int(rng.integers(1 << 31)))
+    res = solve(step, policy, time_limit=time_limit, seed=int(rng.integers(1 << 31)), options=options)
     if not res.has_plan:  # urgent requests the step cannot hold: serve without the urgency
-        res = solve(dataclasses.replace(step, urgent=None), policy, time_limit=time_limit)
+        res = solve(dataclasses.replace(step, urgent=None), policy, time_limit=time_limit, options=options)
     if res.has_plan and not res.plan.batch.size:
         oldest = np.zeros(step.n_requests, dtype=bool)
         oldest[np.argmax(step.weight)] = True  # the weight grows with the time waited
-        res = solve(dataclasses.replace(step, urgent=oldest), policy, time_limit=time_limit)
+        res = solve(dataclasses.replace(step, urgent=oldest), policy, time_limit=time_limit, options=options)
         if res.has_plan and not res.plan.batch.size:
             raise ProblemDataError(f"`policy` = {policy!r} batches no request even when one must be served; "
                                    "the run cannot progress")
@@ -159,9 +161,18 @@ def _report(stream: Stream, finish: np.ndarray, done: np.ndarray, verify_busy: f
                      trace={k: np.array(v) for k, v in (trace or {}).items()})
 
 
+def _router_options(router: CoSineRouter | None, policy: str, stream: Stream, ids: np.ndarray) -> dict | None:
+    """The ``cosine`` options that carry ``router``'s scores for the pending ``ids``."""
+    if router is None:
+        return None
+    if policy != "cosine":
+        raise ProblemDataError(f"`router` given with `policy` = {policy!r}; expected policy 'cosine'")
+    return {"scores": router.scores(ids, stream.domain[ids])}
+
+
 def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine", *, slo_s: float = 10.0,
              urgent_after: float = 1.0, time_limit: float | None = None, seed: int = 0,
-             max_pending: int = 512) -> SimReport:
+             max_pending: int = 512, router: CoSineRouter | None = None) -> SimReport:
     """Serve ``stream`` with ``policy`` on the drafters and verifier of ``template`` (its request data are
     replaced step by step; see the module docstring).
 
@@ -181,6 +192,10 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
         Seeds the acceptance draws and randomised policies.
     max_pending
         Requests admitted to a step at most (the oldest first).
+    router
+        With ``"cosine"``: routing scores learned from the accepted drafts, with CoSine's exploration
+        (:class:`~edgeplan.experiments.serving_router.CoSineRouter`); by default ``cosine`` routes by the
+        acceptance profile.
     """
     rng = np.random.default_rng(seed)
     n = stream.arrival_s.size
@@ -200,7 +215,7 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
             continue
         ids = np.array(live[:max_pending])
         step = _step(template, stream, ids, done, t, slo_s, urgent_after, ctrl.length if ctrl else None)
-        plan = _plan(step, policy, time_limit, rng)
+        plan = _plan(step, policy, time_limit, rng, _router_options(router, policy, stream, ids))
         m = step.evaluate(plan)
         t += m.step_s
         verify_busy += m.verify_s
@@ -216,6 +231,9 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
         accepted = np.minimum(np.cumprod(hits, axis=1).sum(axis=1), plan.lengths) if K else np.zeros(ids.size, int)
         batched = plan.batch
         r_ids = ids[batched]
+        if router is not None:
+            router.observe(r_ids, stream.domain[r_ids], [plan.routes[i] for i in batched], plan.lengths[batched],
+                           accepted[batched])
         done[r_ids] = np.minimum(done[r_ids] + accepted[batched] + 1, stream.output_tokens[r_ids])
         fin = r_ids[done[r_ids] >= stream.output_tokens[r_ids]]
         finish[fin] = t
@@ -228,7 +246,7 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
 
 def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, policy: str = "cosine", *,
                slo_s: float = 10.0, urgent_after: float = 1.0, time_limit: float | None = None, seed: int = 0,
-               max_pending: int = 512) -> SimReport:
+               max_pending: int = 512, router: CoSineRouter | None = None) -> SimReport:
     """Serve ``stream`` for real on a :class:`~edgeplan.validation.serving.live.LiveCluster`: the same policy
     and steps as :func:`simulate`, but wall-clock time, and tokens drafted, verified and accepted by the real
     models (prompts drawn from each request's domain of the cluster's corpus). The report's ``drafter_busy`` is
@@ -238,8 +256,9 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
     ----------
     cluster
         The running drafters and verifier.
-    template, stream, policy, slo_s, urgent_after, time_limit, seed, max_pending
-        As in :func:`simulate` (the template's acceptance and timings are not used: reality replaces them).
+    template, stream, policy, slo_s, urgent_after, time_limit, seed, max_pending, router
+        As in :func:`simulate` (the template's acceptance and timings are not used: reality replaces them; a
+        router learns from the drafts the real models accepted).
     """
     import time
 
@@ -271,12 +290,15 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
         ids = np.array(live[:max_pending])
         t_step = time.perf_counter()
         step = _step(template, stream, ids, done, t, slo_s, urgent_after, ctrl.length if ctrl else None)
-        plan = _plan(step, policy, time_limit, rng)
+        plan = _plan(step, policy, time_limit, rng, _router_options(router, policy, stream, ids))
         m = step.evaluate(plan)
         batch = {int(ids[i]): s for i, s in enumerate(plan.routes) if s is not None}
         lengths = {int(ids[i]): int(plan.lengths[i]) for i, s in enumerate(plan.routes) if s is not None}
         plan_s = time.perf_counter() - t_step
         out = execute_step(cluster, {r: seqs[r] for r in batch}, batch, lengths, rng)
+        if router is not None:
+            router.observe(list(batch), stream.domain[list(batch)], list(batch.values()), list(lengths.values()),
+                           [out.accepted.get(r, 0) for r in batch])
         verify_busy += out.verify_s
         context = sum(len(seqs[r]) for r in batch)
         t = time.perf_counter() - start

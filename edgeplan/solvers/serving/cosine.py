@@ -4,10 +4,11 @@ verification cap.
 Gao et al., "Collaborative Speculative Inference for Efficient LLM Inference Serving", arXiv 2503.10325.
 
 * **Routing.** A request's score for drafter :math:`j` is the harmonic mean of the drafter's confidence and the
-  similarity of its drafts to the accepted tokens. In one step both are estimated by the acceptance profile
-  :math:`\alpha_{j d_r}` (the serving simulator feeds measured ones back), so the request goes to its
-  ``max_drafters`` best-scored drafters that still have room, heaviest requests first. (The paper's
-  exploration, when the recent accepted length drops, lives in the simulator's policy state.)
+  similarity of its drafts to the accepted tokens. The request goes to its ``max_drafters`` best-scored drafters
+  that still have room, heaviest requests first. By default the score is the acceptance profile
+  :math:`\alpha_{j d_r}`, which both signals estimate; option ``scores`` (an ``(R, J)`` array) replaces it with
+  scores learned while serving. The paper's exploration, when a request's recent accepted length drops, is
+  :class:`~edgeplan.experiments.serving_router.CoSineRouter`, which passes such scores step by step.
 * **Batch selection.** The LP relaxation of choosing the batch with the routes and the controller's length
   :math:`K` fixed: maximise :math:`\sum_r x_r (\theta w_r E_r - \omega (v_1 + v_2 (1 + K|S_r|) + v_3 n_r))`
   subject to the drafter capacities, the verifier memory and the step bound, urgent requests at
@@ -29,6 +30,7 @@ import time
 
 import numpy as np
 
+from edgeplan._checks import as_array
 from edgeplan.formulations.base import FEAS_TOL, slack_tol
 from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, expected_tokens
 from edgeplan.solvers.registry import SolveContext, register
@@ -36,19 +38,22 @@ from edgeplan.solvers.result import Result, heuristic_result
 from edgeplan.solvers.serving.batching import BatchBuilder
 
 
-def route(problem: SpeculativeServing) -> list[tuple[int, ...]]:
-    """Each request's best-scored drafters with room (heaviest requests first)."""
-    room = problem.draft_capacity.copy()
+def route(problem: SpeculativeServing, scores: np.ndarray | None = None) -> list[tuple[int, ...]]:
+    """Each request's best-scored drafters with room (heaviest requests first); ``scores``: ``(R, J)``, by default
+    each request's row of the acceptance profile."""
     out: list[tuple[int, ...]] = [()] * problem.n_requests
     if problem.max_speculation == 0:
         return out
     order = np.lexsort((-problem.weight, ~problem.urgent))
-    ranked = np.argsort(-problem.acceptance, axis=0, kind="stable").T.tolist()  # per domain, best drafter first
-    left = room.tolist()
-    domain = problem.domain.tolist()
+    if scores is None:
+        by_domain = np.argsort(-problem.acceptance, axis=0, kind="stable").T.tolist()  # per domain, best first
+        ranked = [by_domain[d] for d in problem.domain.tolist()]
+    else:
+        ranked = np.argsort(-scores, axis=1, kind="stable").tolist()
+    left = problem.draft_capacity.tolist()
     for r in order.tolist():
         best = []
-        for j in ranked[domain[r]]:
+        for j in ranked[r]:
             if left[j] >= 1:
                 best.append(j)
                 if len(best) == problem.max_drafters:
@@ -132,10 +137,12 @@ def shorten(problem: SpeculativeServing, plan: ServingPlan, order: list[int]) ->
                        np.where([s is None for s in routes], 0, k))
 
 
-def cosine_plan(problem: SpeculativeServing, length: int | None = None) -> ServingPlan:
-    """The step CoSine schedules with the controller's speculation length (default ``max_speculation``)."""
+def cosine_plan(problem: SpeculativeServing, length: int | None = None,
+                scores: np.ndarray | None = None) -> ServingPlan:
+    """The step CoSine schedules with the controller's speculation length (default ``max_speculation``) and the
+    routing ``scores`` of :func:`route`."""
     k = problem.max_speculation if length is None else min(length, problem.max_speculation)
-    routes = route(problem)
+    routes = route(problem, scores)
     b = BatchBuilder(problem, token_cap=False)
     order = select(problem, routes, k)
     for r in order:
@@ -144,11 +151,14 @@ def cosine_plan(problem: SpeculativeServing, length: int | None = None) -> Servi
     return shorten(problem, b.plan(), order)
 
 
-@register("cosine", problem=SpeculativeServing, kind="heuristic", priority=50)
+@register("cosine", problem=SpeculativeServing, kind="heuristic", priority=50, options={"scores": (None, None)})
 def solve_cosine(problem: SpeculativeServing, ctx: SolveContext) -> Result:
     """CoSine: score-based routing, LP batch selection, speculation shortened to the verification cap."""
     t0 = time.perf_counter()
-    return heuristic_result(problem, cosine_plan(problem), "cosine", t0)
+    scores = ctx.options["scores"]
+    if scores is not None:
+        scores = as_array("options['scores']", scores, shape=(problem.n_requests, problem.n_drafters))
+    return heuristic_result(problem, cosine_plan(problem, scores=scores), "cosine", t0)
 
 
 __all__ = ["cosine_plan", "route", "select", "shorten", "solve_cosine"]
