@@ -80,6 +80,31 @@ def exact(n: int = 150, rate: float = 3.0, limit: float = 1.0) -> None:
               f"({time.perf_counter() - t0:.0f} s to simulate)")
 
 
+def routing(n: int = 400, seeds: tuple = (1, 2, 3)) -> None:
+    """``cosine`` routed by the acceptance profile against scores learned while serving (CoSineRouter): pooled per
+    domain with exploration, pooled without, and per request alone; a blind prior (each drafter's mean)."""
+    from edgeplan.experiments.serving_router import CoSineRouter
+
+    tpl = speculative_step_instance(1, 8, 4, seed=0, urgent_fraction=0.0)
+    best = tpl.acceptance.argmax(axis=0)
+    routers = {"profile": None, "learned": {}, "no exploration": {"threshold": 0.0},
+               "per request": {"pooled": False}}
+    for rate in (2.0, 5.0, 8.0):
+        for seed in seeds:
+            s = Stream.poisson(n, rate, 4, seed=seed)
+            base = None
+            cells = []
+            for name, kw in routers.items():
+                router = None if kw is None else CoSineRouter.blind(tpl.acceptance, **kw)
+                r = simulate(tpl, s, "cosine", router=router, seed=seed)
+                base = base or r
+                share = "" if router is None else \
+                    f", specialist {np.mean([best[s.domain[q]] in rt for q, rt, *_ in router.log]):.2f}"
+                cells.append(f"{name}: p50 {100 * (r.percentile(50) / base.percentile(50) - 1):+.1f} %, "
+                             f"tok/s {100 * (r.throughput / base.throughput - 1):+.1f} %{share}")
+            print(f"{rate} req/s seed {seed} (profile p50 {base.percentile(50):.2f} s): " + "; ".join(cells[1:]))
+
+
 def real() -> None:
     from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm
     from edgeplan.validation.serving.speculative import measure_acceptance
@@ -252,6 +277,7 @@ if __name__ == "__main__":
                     help="with --live: devices emulated this many times slower than the calibrated timings")
     ap.add_argument("--topn", action="store_true", help="top-nσ against top-p and min-p across temperatures (a plot)")
     ap.add_argument("--exact", action="store_true", help="step-milp against cosine in the simulator")
+    ap.add_argument("--routing", action="store_true", help="cosine's learned routing with exploration")
     args = ap.parse_args()
     if args.real:
         real()
@@ -261,6 +287,8 @@ if __name__ == "__main__":
         topn()
     elif args.exact:
         exact()
+    elif args.routing:
+        routing()
     elif args.loads:
         sizes(((512, 16, 30),))
         loads()

@@ -10,6 +10,7 @@ pytest.importorskip("torch")
 
 import edgeplan
 from edgeplan.errors import ProblemDataError
+from edgeplan.experiments.serving_router import CoSineRouter
 from edgeplan.experiments.serving_sim import Stream, refit, serve_live, simulate
 from edgeplan.formulations.serving import ServingPlan
 from edgeplan.formulations.serving.instances import speculative_step_instance
@@ -50,6 +51,10 @@ def test_live_cluster_runs_steps_and_serve_live_matches_the_stream() -> None:
         tpl = measured_template(timing, alpha, max_speculation=3)
         stream = Stream.poisson(6, 50.0, 2, prompt=8, output=6, seed=2)
         real = serve_live(cluster, tpl, stream, "cosine")
+        router = CoSineRouter.blind(alpha, patience=2)
+        learned = serve_live(cluster, tpl, stream, "cosine", router=router)
+    # the router learned from the drafts the real models accepted
+    assert learned.tokens == 36 and router.log and all(0 <= a <= k for _, _, k, a, _ in router.log)
     assert real.tokens == 36 and np.all(np.isfinite(real.latency_s)) and real.steps == len(real.trace["batch"])
     assert np.all(real.latency_s > 0) and real.throughput > 0
     fitted = refit(tpl, real)
