@@ -105,6 +105,18 @@ def routing(n: int = 400, seeds: tuple = (1, 2, 3)) -> None:
             print(f"{rate} req/s seed {seed} (profile p50 {base.percentile(50):.2f} s): " + "; ".join(cells[1:]))
 
 
+def trees(n: int = 400) -> None:
+    """``cosine`` with its controller raising the drafters per request up to 1, 2 or 3 (token trees)."""
+    tpl = speculative_step_instance(1, 8, 4, seed=0, urgent_fraction=0.0)
+    for rate in (2.0, 5.0, 8.0):
+        s = Stream.poisson(n, rate, 4, seed=1)
+        cells = []
+        for ceiling in (1, 2, 3):
+            r = simulate(dataclasses.replace(tpl, max_drafters=ceiling), s, "cosine")
+            cells.append(f"up to {ceiling}: p50 {r.percentile(50):.2f} s, {r.throughput:.0f} tok/s")
+        print(f"{rate} req/s: " + "; ".join(cells))
+
+
 def real() -> None:
     from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm
     from edgeplan.validation.serving.speculative import measure_acceptance
@@ -278,6 +290,7 @@ if __name__ == "__main__":
     ap.add_argument("--topn", action="store_true", help="top-nσ against top-p and min-p across temperatures (a plot)")
     ap.add_argument("--exact", action="store_true", help="step-milp against cosine in the simulator")
     ap.add_argument("--routing", action="store_true", help="cosine's learned routing with exploration")
+    ap.add_argument("--trees", action="store_true", help="cosine's controller with up to 1, 2, 3 drafters each")
     args = ap.parse_args()
     if args.real:
         real()
@@ -289,6 +302,8 @@ if __name__ == "__main__":
         exact()
     elif args.routing:
         routing()
+    elif args.trees:
+        trees()
     elif args.loads:
         sizes(((512, 16, 30),))
         loads()

@@ -53,24 +53,36 @@ class Stream:
 
 @dataclass
 class CoSineController:
-    """CoSine's adaptive speculation control (negative feedback): the speculation length rises by one while the
-    verifier has spare room (every pending request batched) and falls by one while requests queue, within
-    ``[1, max_length]``.
+    """CoSine's adaptive speculation control (negative feedback): while the verifier has spare room (every
+    pending request batched) the speculation length and the drafters per request each rise by one; while
+    requests queue both fall by one, within ``[1, max_length]`` and ``[1, max_drafters]``.
 
     Attributes
     ----------
-    max_length
-        The step's :math:`K`.
-    length
-        The current speculation length.
+    max_length, max_drafters
+        The template's :math:`K` and :math:`s` (the ceilings).
+    length, drafters
+        The current speculation length and drafters per request.
     """
 
     max_length: int = 8
     length: int = 4
+    max_drafters: int = 1
+    drafters: int = 1
 
     def update(self, pending: int, batched: int) -> int:
-        self.length = min(self.length + 1, self.max_length) if batched >= pending else max(self.length - 1, 1)
+        step = 1 if batched >= pending else -1
+        self.length = min(max(self.length + step, 1), self.max_length)
+        self.drafters = min(max(self.drafters + step, 1), self.max_drafters)
         return self.length
+
+    @classmethod
+    def of(cls, template: SpeculativeServing, policy: str) -> CoSineController | None:
+        """The controller ``policy`` runs with (``"cosine"`` only), at ``template``'s ceilings."""
+        if policy != "cosine":
+            return None
+        return cls(max_length=template.max_speculation, length=min(4, template.max_speculation),
+                   max_drafters=template.max_drafters)
 
 
 @dataclass(frozen=True)
@@ -122,13 +134,15 @@ class SimReport:
 
 
 def _step(template: SpeculativeServing, stream: Stream, ids: np.ndarray, done: np.ndarray, t: float, slo_s: float,
-          urgent_after: float, length: int | None) -> SpeculativeServing:
-    """The step of the pending requests ``ids`` at time ``t`` (module docstring)."""
+          urgent_after: float, ctrl: CoSineController | None) -> SpeculativeServing:
+    """The step of the pending requests ``ids`` at time ``t`` (module docstring), at the controller's length
+    and drafters per request."""
     waited = t - stream.arrival_s[ids]
     return dataclasses.replace(
         template, domain=stream.domain[ids], context_tokens=(stream.prompt_tokens[ids] + done[ids]).astype(float),
         weight=1.0 + waited / slo_s, urgent=waited >= urgent_after * slo_s,
-        max_speculation=template.max_speculation if length is None else length)
+        max_speculation=template.max_speculation if ctrl is None else ctrl.length,
+        max_drafters=template.max_drafters if ctrl is None else ctrl.drafters)
 
 
 def _plan(step: SpeculativeServing, policy: str, time_limit: float | None, rng: np.random.Generator,
@@ -201,7 +215,7 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
     n = stream.arrival_s.size
     done = np.zeros(n, dtype=np.int64)
     finish = np.full(n, np.nan)
-    ctrl = CoSineController(max_length=template.max_speculation) if policy == "cosine" else None
+    ctrl = CoSineController.of(template, policy)
     t, nxt, verify_busy = float(stream.arrival_s[0]), 0, 0.0
     busy = np.zeros(template.n_drafters)
     live: list[int] = []
@@ -214,7 +228,7 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
             t = float(stream.arrival_s[nxt])
             continue
         ids = np.array(live[:max_pending])
-        step = _step(template, stream, ids, done, t, slo_s, urgent_after, ctrl.length if ctrl else None)
+        step = _step(template, stream, ids, done, t, slo_s, urgent_after, ctrl)
         plan = _plan(step, policy, time_limit, rng, _router_options(router, policy, stream, ids))
         m = step.evaluate(plan)
         t += m.step_s
@@ -270,7 +284,7 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
     seqs = [corpus.sample(1, int(stream.prompt_tokens[r]), rng, [int(stream.domain[r])])[0] for r in range(n)]
     done = np.zeros(n, dtype=np.int64)
     finish = np.full(n, np.nan)
-    ctrl = CoSineController(max_length=template.max_speculation) if policy == "cosine" else None
+    ctrl = CoSineController.of(template, policy)
     verify_busy = 0.0
     busy = np.zeros(template.n_drafters)
     live: list[int] = []
@@ -289,7 +303,7 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
             continue
         ids = np.array(live[:max_pending])
         t_step = time.perf_counter()
-        step = _step(template, stream, ids, done, t, slo_s, urgent_after, ctrl.length if ctrl else None)
+        step = _step(template, stream, ids, done, t, slo_s, urgent_after, ctrl)
         plan = _plan(step, policy, time_limit, rng, _router_options(router, policy, stream, ids))
         m = step.evaluate(plan)
         batch = {int(ids[i]): s for i, s in enumerate(plan.routes) if s is not None}

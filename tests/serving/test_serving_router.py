@@ -84,3 +84,24 @@ def test_cosine_routes_by_given_scores_and_names_bad_ones() -> None:
         simulate(p, Stream.poisson(3, 1.0, 3, seed=0), "fcfs-fixed", router=CoSineRouter([0.5] * 3))
     with pytest.raises(ProblemDataError, match="threshold"):
         CoSineRouter([0.5], threshold=2.0)
+
+
+def test_the_controller_moves_length_and_drafters_together_within_their_ceilings() -> None:
+    from edgeplan.experiments.serving_sim import CoSineController
+
+    tpl = speculative_step_instance(1, 3, 2, seed=0, max_speculation=2, max_drafters=2)
+    c = CoSineController.of(tpl, "cosine")
+    assert (c.length, c.drafters) == (2, 1) and CoSineController.of(tpl, "fcfs-fixed") is None
+    c.update(pending=5, batched=5)
+    assert (c.length, c.drafters) == (2, 2)
+    c.update(pending=5, batched=5)
+    assert (c.length, c.drafters) == (2, 2)
+    c.update(pending=5, batched=4)
+    c.update(pending=5, batched=4)
+    assert (c.length, c.drafters) == (1, 1)
+    # in a light stream the verifier has room: requests get token trees of two drafters
+    router = CoSineRouter(tpl.acceptance, threshold=0.0)
+    simulate(dataclasses.replace(tpl, urgent=None), Stream.poisson(6, 0.5, 2, output=12, seed=0), "cosine",
+             router=router)
+    widths = {len(route) for _, route, *_ in router.log}
+    assert widths == {1, 2}

@@ -16,8 +16,9 @@ Gao et al., "Collaborative Speculative Inference for Efficient LLM Inference Ser
   fractional ones follow by LP value while they fit.
 * **Speculation control.** While the draft tokens exceed the verification cap, the request with the most
   candidate tokens (:math:`k_r |S_r|`) loses one (and if the batch alone exceeds it, the last selected
-  requests that are not urgent leave); the adaptive length across steps (negative feedback on
-  verifier idle time and queue) is the simulator's :class:`~edgeplan.experiments.serving_sim.CoSineController`.
+  requests that are not urgent leave); the adaptive length and drafters per request across steps (negative
+  feedback on verifier idle time and queue) is the simulator's
+  :class:`~edgeplan.experiments.serving_sim.CoSineController`.
 
 Left open by the public description, our choices: the LP's objective weights (the step's own cost), and the
 order in which fractional requests are rounded.
