@@ -152,6 +152,12 @@ def expected_tokens(alpha: Any, k: Any) -> np.ndarray:
     return np.where(alpha >= 1.0, k + 1.0, closed)
 
 
+def verify_time(verify_s: Any, batch: float, tokens: float, context: float) -> float:
+    r""":math:`V = v_0 + v_1 B + v_2 N + v_3 \sum n_r` for a non-empty batch (``verify_s`` = :math:`(v_0..v_3)`)."""
+    v0, v1, v2, v3 = (float(v) for v in verify_s)
+    return v0 + v1 * batch + v2 * tokens + v3 * context
+
+
 def _pairs(routes: Any) -> tuple[np.ndarray, np.ndarray]:
     """The (request, drafter) pairs of per-request drafter sets, flattened."""
     pr = np.array([r for r, s in enumerate(routes) if s for _ in s], dtype=np.int64)
@@ -311,8 +317,7 @@ class SpeculativeServing:
         draft = float(round_s.sum())
         B = float(in_batch.sum())
         tokens = float((in_batch + k * width).sum())
-        v0, v1, v2, v3 = self.verify_s.tolist()
-        verify = v0 + v1 * B + v2 * tokens + v3 * float(self.context_tokens[in_batch].sum()) if B else 0.0
+        verify = verify_time(self.verify_s, B, tokens, float(self.context_tokens[in_batch].sum())) if B else 0.0
         step = draft + verify
         memory = self.kv_bytes_per_token * float((self.context_tokens + 1.0)[in_batch].sum() + (k * width).sum())
         cost = step * self.latency_weight - self.token_value_s * float((self.weight * exp).sum())
@@ -368,4 +373,4 @@ class SpeculativeServing:
         return out
 
 
-__all__ = ["ServingMetrics", "ServingPlan", "SpeculativeServing", "expected_tokens"]
+__all__ = ["ServingMetrics", "ServingPlan", "SpeculativeServing", "expected_tokens", "verify_time"]

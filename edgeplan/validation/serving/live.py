@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeplan.formulations.serving.step import SpeculativeServing
+from edgeplan.formulations.serving.step import SpeculativeServing, verify_time
 from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm
 
 
@@ -307,8 +307,7 @@ def _verify_pad(pace: Timing | None, routes: dict[int, tuple[int, ...]], lengths
     if pace is None:
         return 0.0
     tokens = sum(1 + lengths[r] * len(s) if lengths[r] > 0 else 1 for r, s in routes.items())
-    v0, v1, v2, v3 = (float(x) for x in pace.verify_s)
-    V = v0 + v1 * len(routes) + v2 * tokens + v3 * sum(len(c) for c in contexts.values())
+    V = verify_time(pace.verify_s, len(routes), tokens, sum(len(c) for c in contexts.values()))
     return max(V - pace.hop_s, 0.0)
 
 
