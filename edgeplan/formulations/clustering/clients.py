@@ -33,7 +33,7 @@ zero). Minimise :math:`\sum_c U_c` subject to :math:`n_{min} \le N_c \le n_{max}
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -190,6 +190,7 @@ class ClientClustering:
     server_bps: Any = None
     forward_share: float = 1.0 / 3.0
     name: str = "client-clustering"
+    _normalisers: tuple[float, float] = field(init=False, repr=False, default=(1.0, 1.0))
     sense: ClassVar[str] = "min"
 
     def __post_init__(self) -> None:
@@ -231,6 +232,10 @@ class ClientClustering:
         }
         for key, val in fields.items():
             object.__setattr__(self, key, val)
+        t = self.bottom_time_s
+        w = float(t.max() - t.min())
+        d = float(divergence(self.distributions, self.reference, self.divergence).max())
+        object.__setattr__(self, "_normalisers", ((w if w > 0 else 1.0), (d if d > 0 else 1.0)))
 
     @property
     def n_workers(self) -> int:
@@ -252,11 +257,8 @@ class ClientClustering:
 
     @property
     def normalisers(self) -> tuple[float, float]:
-        """:math:`(\\bar W, \\bar D)`."""
-        t = self.bottom_time_s
-        w = float(t.max() - t.min())
-        d = float(divergence(self.distributions, self.reference, self.divergence).max())
-        return (w if w > 0 else 1.0), (d if d > 0 else 1.0)
+        """:math:`(\\bar W, \\bar D)` (computed once, with the data)."""
+        return self._normalisers
 
     def cluster_cost(self, members: np.ndarray) -> np.ndarray:
         """:math:`U` of bottom sets given as an ``(S, N)`` 0/1 matrix (rows without members give 0)."""
