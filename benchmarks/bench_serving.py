@@ -117,6 +117,35 @@ def trees(n: int = 400) -> None:
         print(f"{rate} req/s: " + "; ".join(cells))
 
 
+def tree_pass(repeats: int = 20) -> None:
+    """One verification of a batch of token trees (3 chains of 6 drafts each, per request): tree attention against
+    one sequence per chain, on a decoder of the serving target's shape."""
+    import torch
+
+    from edgeplan.validation.lm import LMConfig, decoder
+    from edgeplan.validation.serving.live import _last_distributions
+    from edgeplan.validation.serving.tree import tree_distributions
+
+    torch.set_num_threads(1)
+    model = decoder(64, LMConfig(n_layer=4, n_embd=64, n_positions=512)).eval()
+    rng = np.random.default_rng(0)
+    for batch, context in ((1, 64), (4, 128), (8, 256), (8, 480)):
+        trees = [(rng.integers(0, 64, context), [rng.integers(0, 64, 6).tolist() for _ in range(3)])
+                 for _ in range(batch)]
+        seqs = [np.concatenate([c, ch]) for c, chains in trees for ch in chains]
+        times = {"tree": [], "chains": []}
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            tree_distributions(model, trees)
+            times["tree"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            _last_distributions(model, seqs, [7] * len(seqs))
+            times["chains"].append(time.perf_counter() - t0)
+        a, b = (float(np.median(times[k])) for k in ("tree", "chains"))
+        print(f"{batch} requests x {context} context tokens, 3 chains of 6: tree attention {1e3 * a:.1f} ms, "
+              f"one sequence per chain {1e3 * b:.1f} ms ({b / a:.2f}x)")
+
+
 def real() -> None:
     from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm
     from edgeplan.validation.serving.speculative import measure_acceptance
@@ -291,6 +320,7 @@ if __name__ == "__main__":
     ap.add_argument("--exact", action="store_true", help="step-milp against cosine in the simulator")
     ap.add_argument("--routing", action="store_true", help="cosine's learned routing with exploration")
     ap.add_argument("--trees", action="store_true", help="cosine's controller with up to 1, 2, 3 drafters each")
+    ap.add_argument("--tree-pass", action="store_true", help="tree attention against one sequence per chain")
     args = ap.parse_args()
     if args.real:
         real()
@@ -304,6 +334,8 @@ if __name__ == "__main__":
         routing()
     elif args.trees:
         trees()
+    elif args.tree_pass:
+        tree_pass()
     elif args.loads:
         sizes(((512, 16, 30),))
         loads()

@@ -71,3 +71,25 @@ def test_a_tree_accepts_at_least_as_much_as_its_best_chain_on_average() -> None:
         tree += tree_generate(target, drafters, pr, 16, 3, temperature=0.0)[1].accepted
         single += max(tree_generate(target, [d], pr, 16, 3, temperature=0.0)[1].accepted for d in drafters)
     assert tree >= single * 0.9  # greedy trees take any branch that matches; single chains are one branch
+
+
+def test_tree_attention_scores_every_chain_as_its_own_sequence_would() -> None:
+    """One pass over a left-padded batch of trees (shared prefixes, contexts of different lengths, a request
+    without chains) gives each chain the distributions of its own sequence."""
+    from edgeplan.validation.serving.top_nsigma import TopNSigma
+    from edgeplan.validation.serving.tree import token_tree, tree_distributions
+
+    target, _ = _models(1)
+    rng = np.random.default_rng(4)
+    a, b = CORPUS.sample(1, 9, rng)[0], CORPUS.sample(1, 5, rng)[0]
+    trees = [(a, [[3, 4, 5], [3, 4, 1], [7, 2, 2]]), (b, [[1, 1]]), (CORPUS.sample(1, 7, rng)[0], [])]
+    tokens, parent, depth, paths = token_tree(trees[0][1])
+    assert tokens == [3, 4, 5, 1, 7, 2, 2] and parent == [-1, 0, 1, 1, -1, 4, 5] and depth == [1, 2, 3, 3, 1, 2, 3]
+    assert paths == [[0, 1, 2], [0, 1, 3], [4, 5, 6]]
+    for temperature, processor in ((1.0, None), (0.0, None), (0.7, TopNSigma(1.0))):
+        got = tree_distributions(target, trees, temperature, processor)
+        for (ctx, chains), per_chain in zip(trees, got, strict=True):
+            for chain, p in zip(chains or [[]], per_chain, strict=True):
+                seq = torch.as_tensor(np.concatenate([ctx, chain]).astype(np.int64))
+                want = distributions(target, seq, len(chain) + 1, temperature, processor)
+                assert p.shape == want.shape and np.allclose(p, want, atol=1e-6)

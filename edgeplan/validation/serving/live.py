@@ -3,7 +3,7 @@ r"""A live speculative-serving cluster: one process per drafter and one for the 
 The hub (the caller's process) drives CoSine's lock-step rounds: in round :math:`i` every drafter with
 requests still drafting draws one token for each of them (one batched forward pass) and sends back the token
 and the distribution it came from; then the verifier scores every batched request's context and drafts in one
-batched forward pass, and the hub accepts or resamples with
+batched forward pass (a request's drafts as a token tree, with tree attention), and the hub accepts or resamples with
 :func:`~edgeplan.validation.serving.speculative.verify_tree` (one chain: the usual rule; several: a token tree).
 Acceptance is therefore real: it is whatever the trained drafters and target do.
 
@@ -33,6 +33,7 @@ import numpy as np
 
 from edgeplan.formulations.serving.step import SpeculativeServing, verify_time
 from edgeplan.validation.lm import LMConfig, MarkovCorpus, trained_lm
+from edgeplan.validation.serving.tree import tree_distributions
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,9 @@ class Worker:
 
     def handle(self, cmd: str, arg: Any, pad_s: float = 0.0) -> tuple[Any, float]:
         """``(answer, seconds of real work)`` of one command: ``start`` (a drafter's contexts), ``round`` (one
-        draft token per listed request) or ``verify`` (``[(sequence, k)]`` -> each one's last ``k + 1``
-        distributions); the answer goes back no earlier than ``pad_s`` after the command came (an emulated
-        device)."""
+        draft token per listed request) or ``verify`` (``[(context, chains)]``, a token tree per request -> per
+        tree and chain its ``k + 1`` distributions, one pass with tree attention); the answer goes back no earlier
+        than ``pad_s`` after the command came (an emulated device)."""
         t0 = time.perf_counter()
         out: Any = None
         if cmd == "start":
@@ -120,7 +121,7 @@ class Worker:
                 self.seqs[r] = np.append(self.seqs[r], x)
                 out[r] = (x, q[0])
         else:
-            out = _last_distributions(self.model, [np.asarray(s) for s, _ in arg], [k + 1 for _, k in arg])
+            out = tree_distributions(self.model, arg)
         work = time.perf_counter() - t0
         if pad_s > work:
             time.sleep(pad_s - work)
@@ -251,8 +252,9 @@ def execute_step(cluster: LiveCluster, contexts: dict[int, np.ndarray], routes: 
         The batched requests' token sequences.
     routes, lengths
         Each batched request's drafters and speculation length (0: no draft). Several drafters make a token
-        tree, verified by :func:`~edgeplan.validation.serving.speculative.verify_tree` (each chain is scored as its own
-        sequence, so the verifier recomputes the shared context once per chain).
+        tree, which the verifier scores in one pass with tree attention
+        (:func:`~edgeplan.validation.serving.tree.tree_distributions`: the context and every shared prefix once)
+        and :func:`~edgeplan.validation.serving.speculative.verify_tree` walks.
     """
     from edgeplan.validation.serving.speculative import verify_tree
 
@@ -276,21 +278,17 @@ def execute_step(cluster: LiveCluster, contexts: dict[int, np.ndarray], routes: 
                 chains[r][j].append(x)
                 qs[r][j].append(q)
     t1 = time.perf_counter()
-    # one sequence per chain (a request without drafters: its context alone)
-    keys = [(r, j) for r in routes for j in (chains[r] or [None])]
-    seqs = [(np.concatenate([contexts[r], chains[r][j] if j is not None else []]).astype(np.int64),
-             len(chains[r][j]) if j is not None else 0) for r, j in keys]
+    # one token tree per request (without drafters: its context alone)
+    order = list(routes)
+    trees = [(np.asarray(contexts[r], dtype=np.int64), [chains[r][j] for j in chains[r]]) for r in order]
     pad = _verify_pad(pace, routes, lengths, contexts)
-    dists, work = cluster.call(-1, "verify", seqs, pad)
+    dists, work = cluster.call(-1, "verify", trees, pad)
     over = max(over, work - pad) if pace else 0.0
     t2 = time.perf_counter()
-    p: dict[int, list[np.ndarray]] = {}
-    for (r, _), d in zip(keys, dists, strict=True):
-        p.setdefault(r, []).append(d)
     committed, accepted = {}, {}
-    for r in routes:
+    for r, p in zip(order, dists, strict=True):
         js = list(chains[r])
-        acc, token = verify_tree(p[r], [chains[r][j] for j in js] or [[]], [qs[r][j] for j in js] or [[]], 1.0, rng)
+        acc, token = verify_tree(p, [chains[r][j] for j in js] or [[]], [qs[r][j] for j in js] or [[]], 1.0, rng)
         committed[r] = [*acc, token]
         accepted[r] = len(acc)
     return StepOutcome(committed, accepted, time.perf_counter() - t0, t1 - t0, t2 - t1, max(over, 0.0))
@@ -369,7 +367,8 @@ def calibrate(cluster: LiveCluster, *, prompt: int = 16, output: int = 32, repea
         for j in range(J):
             cluster.call(j, "start", {0: corpus.sample(1, prompt, rng, [j])[0]})
             cluster.call(j, "round", [0])
-        cluster.call(-1, "verify", [(corpus.sample(1, prompt + 4, rng)[0], 4)])
+        seq = corpus.sample(1, prompt + 4, rng)[0]
+        cluster.call(-1, "verify", [(seq[:-4], [seq[-4:].tolist()])])
     a, b, hop = np.zeros(J), np.zeros(J), []
     for j in range(J):
         xs, ys = [], []
@@ -388,9 +387,10 @@ def calibrate(cluster: LiveCluster, *, prompt: int = 16, output: int = 32, repea
         B = int(rng.integers(1, max_batch + 1))
         n = rng.integers(prompt, prompt + output, B)
         k = rng.integers(0, max_draft + 1, B)
-        seqs = [(corpus.sample(1, int(n[i] + k[i]), rng)[0], int(k[i])) for i in range(B)]
+        seqs = [corpus.sample(1, int(n[i] + k[i]), rng)[0] for i in range(B)]
+        trees = [(sq[:n[i]], [sq[n[i]:].tolist()] if k[i] else []) for i, sq in enumerate(seqs)]
         t0 = time.perf_counter()
-        cluster.call(-1, "verify", seqs)
+        cluster.call(-1, "verify", trees)
         ys.append(time.perf_counter() - t0)
         rows.append([1.0, B, float((1 + k).sum()), float(n.sum())])
     from scipy.optimize import nnls
