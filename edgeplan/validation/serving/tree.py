@@ -11,10 +11,18 @@ tried; when all are rejected, a token is drawn from the residual :math:`p` and t
 moves to its child. Every emitted token has the target's distribution (a chi-square test checks it). Greedy:
 a node accepts the candidate equal to the target's argmax.
 
-**Fusion** (CoSine; greedy only). At each draft position every drafter proposes its most likely next token
-and the hub keeps the most confident one (highest drafter probability); all drafters continue from the fused
-token. The one fused chain is verified greedily. Under sampling, the fused token's proposal distribution is a
-maximum over drafters, which the acceptance rule would need; we do not claim it.
+**Fusion** (CoSine). At each draft position every drafter proposes a next token and the hub keeps the most
+confident one (the highest probability its own drafter gave it); all drafters continue from the fused token.
+The one fused chain is verified by the usual rule. Greedy, each drafter proposes its most likely token and the
+target's greedy check follows. Under sampling, drafter :math:`j` draws :math:`x_j \sim q_j` independently, and
+the fused token's law, which the acceptance rule needs, is exactly (:func:`fused_proposal`; ties go to the lowest
+drafter index)
+
+.. math::
+
+    q_F(x) = \sum_j q_j(x) \prod_{i < j} P\big(q_i(X_i) < q_j(x)\big) \prod_{i > j} P\big(q_i(X_i) \le q_j(x)\big),
+
+so every emitted token has the target's distribution (a chi-square test checks it).
 """
 
 from __future__ import annotations
@@ -183,9 +191,35 @@ def tree_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, k
     return decode_loop(prompt, max_new, k, step)
 
 
-def fused_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, k: int) -> tuple[np.ndarray,
-                                                                                                   DecodeStats]:
-    """Greedy generation with CoSine's confidence-based fusion of the drafters' tokens (module docstring).
+def fused_proposal(qs: list[np.ndarray]) -> np.ndarray:
+    """``(V,)`` the law of the fused token when drafter ``j`` draws from ``qs[j]`` and the most confident draw
+    is kept, ties to the lowest index (module docstring).
+
+    Parameters
+    ----------
+    qs
+        Per drafter, its ``(V,)`` next-token distribution.
+    """
+    out = np.zeros_like(np.asarray(qs[0], dtype=float))
+    ranked = []
+    for q in qs:
+        q = np.asarray(q, dtype=float)
+        order = np.sort(q)
+        ranked.append((order, np.concatenate([[0.0], np.cumsum(order)])))
+    for j, qj in enumerate(qs):
+        qj = np.asarray(qj, dtype=float)
+        win = qj.copy()
+        for i, (order, cum) in enumerate(ranked):
+            if i != j:  # P(q_i(X_i) < c) for i < j, P(q_i(X_i) <= c) for i > j
+                win *= cum[np.searchsorted(order, qj, side="left" if i < j else "right")]
+        out += win
+    return out
+
+
+def fused_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, k: int, *,
+                   temperature: float = 0.0, processor: Callable[[Any, Any], Any] | None = None,
+                   rng: np.random.Generator | None = None) -> tuple[np.ndarray, DecodeStats]:
+    """Generation with CoSine's confidence-based fusion of the drafters' tokens (module docstring).
 
     Parameters
     ----------
@@ -195,22 +229,36 @@ def fused_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, 
         1-D token ids.
     max_new, k
         Tokens to generate and fused draft tokens per step.
+    temperature
+        0: greedy; else sampling at this temperature, verified against the fused law.
+    processor
+        A ``transformers`` logits processor for every model.
+    rng
+        Draws of drafts and acceptances.
     """
     import torch
 
-    from edgeplan.validation.serving.speculative import greedy_verify
+    rng = np.random.default_rng(0) if rng is None else rng
 
     def step(ids: Any, kk: int) -> tuple[list[int], int, int]:
-        seq = ids
+        seq, fused = ids, []
         for _ in range(kk):
-            dists = [distributions(d, seq, 1, 1.0)[0] for d in drafters]
-            best = max(range(len(drafters)), key=lambda j: float(dists[j].max()))
-            seq = torch.cat([seq, torch.tensor([int(np.argmax(dists[best]))])])
-        draft = seq[ids.numel():].numpy()
-        n_ok, token = greedy_verify(distributions(target, seq, kk + 1, 0.0), draft)
-        return draft[:n_ok].tolist(), token, kk
+            # greedy: confidences are the drafters' probabilities at temperature 1
+            dists = [distributions(d, seq, 1, temperature or 1.0, processor)[0] for d in drafters]
+            if temperature == 0:
+                best = max(range(len(drafters)), key=lambda j: float(dists[j].max()))
+                x = int(np.argmax(dists[best]))
+            else:
+                xs = [_draw(q, temperature, rng) for q in dists]
+                x = xs[int(np.argmax([q[x] for q, x in zip(dists, xs, strict=True)]))]  # first of the most confident
+                fused.append(fused_proposal(dists))
+            seq = torch.cat([seq, torch.tensor([x])])
+        draft = seq[ids.numel():].tolist()
+        p = distributions(target, seq, kk + 1, temperature, processor)
+        acc, token = verify_tree([p], [draft], [fused], temperature, rng)
+        return acc, token, kk
 
     return decode_loop(prompt, max_new, k, step)
 
 
-__all__ = ["fused_generate", "token_tree", "tree_distributions", "tree_generate", "tree_inputs"]
+__all__ = ["fused_generate", "fused_proposal", "token_tree", "tree_distributions", "tree_generate", "tree_inputs"]
