@@ -14,7 +14,7 @@ posterior mean
 
 .. math::
 
-    \hat\alpha_{rj} = \frac{n_0 \pi_j + s_{rj}}{n_0 + t_{rj}}
+    \hat\alpha_{rj} = \frac{n_0 \pi_{rj} + s_{rj}}{n_0 + t_{rj}}
 
 with a prior :math:`\pi_{rj}` worth :math:`n_0` positions. With ``pooled`` (the default) the requests of a
 domain share what they learn: the prior is the domain's posterior
@@ -51,16 +51,18 @@ class CoSineRouter:
     Parameters
     ----------
     prior
-        ``(J,)`` :math:`\\pi_j`, or ``(J, D)``: a profile per domain (the router is then told each request's
-        domain, and starts from the profile's routing).
+        ``(J,)`` :math:`\\pi_j`, or ``(J, D)``: a profile per domain (the router then starts from the
+        profile's routing).
+    pooled
+        Whether the requests of a domain share their counts.
     threshold
         :math:`\\eta`; 0 never explores.
+    patience
+        :math:`p`, positions checked on the current route before it is judged.
     pseudo
         :math:`n_0`.
     decay
         :math:`\\gamma`.
-    smoothing
-        :math:`\\beta`.
 
     Attributes
     ----------
