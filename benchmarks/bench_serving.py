@@ -161,20 +161,23 @@ def real() -> None:
         alpha = measure_acceptance(target, [*drafters, general], c, temperature=temperature)
         print(f"acceptance at temperature {temperature} (rows: drafters 0-3 specialised, 4 general; cols: domains)")
         print(np.array2string(alpha, precision=2))
-    # a token tree of two drafters against the step model's fused acceptance 1 - (1 - a1)(1 - a2)
+    # a token tree of two drafters against the step model's fused acceptance 1 - (1 - a1)(1 - a2), each drafter
+    # alone measured on the same prompts with the same draws (paired: unpaired samples differ by several points)
     from edgeplan.validation.serving.tree import tree_generate
 
-    alpha = measure_acceptance(target, drafters, c, temperature=1.0)
-    rng = np.random.default_rng(5)
     for d in range(4):
         pair = [d, (d + 1) % 4]
-        ok = seen = 0
-        for pr in c.sample(8, 12, rng, [d]):
-            _, st = tree_generate(target, [drafters[j] for j in pair], pr, 24, 4, temperature=1.0, rng=rng)
-            ok, seen = ok + st.accepted, seen + st.examined
-        model = 1 - np.prod(1 - alpha[pair, d])
-        print(f"domain {d}, tree of drafters {pair}: measured acceptance {ok / seen:.3f}, "
-              f"fused model {model:.3f} (alone: {alpha[pair[0], d]:.3f})")
+        rate = {}
+        for name, ds in (("tree", pair), ("specialist", pair[:1]), ("other", pair[1:])):
+            rng = np.random.default_rng(5)
+            ok = seen = 0
+            for pr in c.sample(24, 12, np.random.default_rng(100 + d), [d]):
+                _, st = tree_generate(target, [drafters[j] for j in ds], pr, 24, 4, temperature=1.0, rng=rng)
+                ok, seen = ok + st.accepted, seen + st.examined
+            rate[name] = ok / seen
+        model = 1 - (1 - rate["specialist"]) * (1 - rate["other"])
+        print(f"domain {d}, tree of drafters {pair}: measured {rate['tree']:.3f}, fused model {model:.3f}, "
+              f"specialist alone {rate['specialist']:.3f}, other alone {rate['other']:.3f}")
 
 
 def live(n: int = 60, sims: int = 5, pace: float | None = None) -> None:
