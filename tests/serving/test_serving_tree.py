@@ -23,6 +23,28 @@ def _models(n: int = 3):
     return target, drafters
 
 
+def _after(target, prompt):
+    """The target's distributions after ``prompt`` + one token, cached by the token."""
+    cache: dict[int, np.ndarray] = {}
+
+    def after(x: int) -> np.ndarray:
+        if x not in cache:
+            cache[x] = distributions(target, torch.cat([prompt, torch.tensor([x])]), 2, 1.0)
+        return cache[x]
+
+    return after
+
+
+def _chi_square(counts: np.ndarray, expected: np.ndarray) -> float:
+    """The chi-square p-value of ``counts`` against ``expected``, the bins expecting under 5 pooled."""
+    keep = expected >= 5
+
+    def bins(a: np.ndarray) -> np.ndarray:
+        return np.append(a[keep], a[~keep].sum()) if (~keep).any() else a[keep]
+
+    return float(stats.chisquare(bins(counts), bins(expected)).pvalue)
+
+
 @pytest.mark.parametrize("k", [1, 3])
 def test_greedy_tree_and_fusion_equal_the_targets_greedy_output(k: int) -> None:
     target, drafters = _models()
@@ -39,12 +61,7 @@ def test_tree_sampling_emits_the_targets_distribution() -> None:
     prompt = torch.as_tensor(CORPUS.sample(1, 5, np.random.default_rng(0))[0])
     q = [distributions(d, prompt, 1, 1.0)[0] for d in drafters]
     rng = np.random.default_rng(1)
-    cache: dict[int, np.ndarray] = {}
-
-    def after(x: int) -> np.ndarray:
-        if x not in cache:
-            cache[x] = distributions(target, torch.cat([prompt, torch.tensor([x])]), 2, 1.0)
-        return cache[x]
+    after = _after(target, prompt)
 
     n = 6000
     counts = np.zeros(q[0].size)
@@ -53,13 +70,8 @@ def test_tree_sampling_emits_the_targets_distribution() -> None:
         acc, token = verify_tree([after(x) for x in xs], [[x] for x in xs], [[qj] for qj in q], 1.0, rng)
         counts[acc[0] if acc else token] += 1
     expected = distributions(target, prompt, 1, 1.0)[0] * n
-    keep = expected >= 5
-
-    def bins(a: np.ndarray) -> np.ndarray:
-        return np.append(a[keep], a[~keep].sum()) if (~keep).any() else a[keep]
-
-    assert stats.chisquare(bins(counts), bins(expected)).pvalue > 1e-3
-    assert stats.chisquare(bins(counts), bins(q[0] * n)).pvalue < 1e-3  # the test has power
+    assert _chi_square(counts, expected) > 1e-3
+    assert _chi_square(counts, q[0] * n) < 1e-3  # the test has power
 
 
 def test_a_tree_accepts_at_least_as_much_as_its_best_chain_on_average() -> None:
@@ -119,12 +131,7 @@ def test_fused_sampling_emits_the_targets_distribution() -> None:
     prompt = torch.as_tensor(CORPUS.sample(1, 5, np.random.default_rng(2))[0])
     q = [distributions(d, prompt, 1, 1.0)[0] for d in drafters]
     qf = fused_proposal(q)
-    cache: dict[int, np.ndarray] = {}
-
-    def after(x: int) -> np.ndarray:
-        if x not in cache:
-            cache[x] = distributions(target, torch.cat([prompt, torch.tensor([x])]), 2, 1.0)
-        return cache[x]
+    after = _after(target, prompt)
 
     rng = np.random.default_rng(5)
     n = 6000
@@ -137,12 +144,7 @@ def test_fused_sampling_emits_the_targets_distribution() -> None:
         acc, token = verify_tree([after(x)], [[x]], [[q[0]]], 1.0, rng)  # the wrong proposal law
         wrong[acc[0] if acc else token] += 1
     expected = distributions(target, prompt, 1, 1.0)[0] * n
-    keep = expected >= 5
-
-    def bins(a: np.ndarray) -> np.ndarray:
-        return np.append(a[keep], a[~keep].sum()) if (~keep).any() else a[keep]
-
-    assert stats.chisquare(bins(counts), bins(expected)).pvalue > 1e-3
-    assert stats.chisquare(bins(wrong), bins(expected)).pvalue < 1e-3
+    assert _chi_square(counts, expected) > 1e-3
+    assert _chi_square(wrong, expected) < 1e-3
     out, st = fused_generate(target, drafters, prompt.numpy(), 12, 3, temperature=1.0, rng=rng)
     assert out.size == 12 and st.accepted <= st.drafted
