@@ -163,6 +163,7 @@ def real() -> None:
         print(np.array2string(alpha, precision=2))
     # a token tree of two drafters against the step model's fused acceptance 1 - (1 - a1)(1 - a2), each drafter
     # alone measured on the same prompts with the same draws (paired: unpaired samples differ by several points)
+    from edgeplan.formulations.serving.step import tree_tokens
     from edgeplan.validation.serving.tree import tree_generate
 
     for d in range(4):
@@ -176,8 +177,13 @@ def real() -> None:
                 ok, seen = ok + st.accepted, seen + st.examined
             rate[name] = ok / seen
         model = 1 - (1 - rate["specialist"]) * (1 - rate["other"])
-        print(f"domain {d}, tree of drafters {pair}: measured {rate['tree']:.3f}, fused model {model:.3f}, "
-              f"specialist alone {rate['specialist']:.3f}, other alone {rate['other']:.3f}")
+        # the step model's tree: accepted over examined positions, E[A] / E[A + 1{A < k}] with k = 4
+        a = np.sort([rate["specialist"], rate["other"]])[::-1]
+        pi = a * np.array([1.0, 1.0 - a[0]])
+        mean = float(tree_tokens(a, 4)) - 1.0
+        tree_model = mean / (mean + 1.0 - float((pi * a**3).sum()))
+        print(f"domain {d}, tree of drafters {pair}: measured {rate['tree']:.3f}, tree model {tree_model:.3f}, "
+              f"fused model {model:.3f}, specialist alone {rate['specialist']:.3f}, other alone {rate['other']:.3f}")
 
 
 def live(n: int = 60, sims: int = 5, pace: float | None = None) -> None:

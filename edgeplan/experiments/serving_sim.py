@@ -5,9 +5,10 @@ Requests arrive as a Poisson stream (or a given trace) with a domain, a prompt a
 step the pending requests form a :class:`SpeculativeServing` step (context = prompt + generated tokens; weight
 :math:`1 + \text{waited}/\text{SLO}`; urgent once they have waited ``urgent_after`` SLOs) that a policy (any
 method name of :func:`edgeplan.solve`) plans. The step then takes its model time :math:`\tau`, and each batched
-request commits :math:`1 + A` tokens, :math:`A` the accepted drafts, drawn as i.i.d. acceptances with
-:math:`\alpha_{S d}` until the first rejection or :math:`k_r` (the step model's own law). ``cosine`` runs with
-CoSine's adaptive speculation control (:class:`CoSineController`). The report: latency percentiles, throughput,
+request commits :math:`1 + A` tokens, :math:`A` the accepted drafts, drawn by the step model's own law (one
+chain: i.i.d. acceptances until the first rejection or :math:`k_r`; a token tree: its first position through the
+first chain that lands, then that chain's). ``cosine`` runs with CoSine's adaptive control of the speculation
+length and drafters per request (:class:`CoSineController`). The report: latency percentiles, throughput,
 verifier idle share and drafter utilisation.
 """
 
@@ -164,6 +165,20 @@ def _plan(step: SpeculativeServing, policy: str, time_limit: float | None, rng: 
     return res.require_plan()
 
 
+def _accepted_drafts(step: SpeculativeServing, plan: Any, u: np.ndarray) -> np.ndarray:
+    """Accepted drafts per request by the step model's law, from uniforms ``u`` ``(R, max k)``: the first position
+    through the first chain (in the order tried) whose guess lands, with :math:`\\pi_j`; then that chain's
+    i.i.d. acceptances until the first rejection or :math:`k_r`."""
+    if not u.shape[1]:
+        return np.zeros(u.shape[0], dtype=np.int64)
+    chains = step.chain_acceptance(plan.routes)
+    before = np.cumprod(np.concatenate([np.ones((chains.shape[0], 1)), 1.0 - chains[:, :-1]], 1), 1)
+    reach = np.cumsum(chains * before, axis=1)  # P(the first position lands through one of the first j chains)
+    pick = np.minimum((u[:, :1] >= reach).sum(axis=1), chains.shape[1] - 1)
+    hits = np.concatenate([u[:, :1] < reach[:, -1:], u[:, 1:] < chains[np.arange(u.shape[0]), pick][:, None]], 1)
+    return np.minimum(np.cumprod(hits, axis=1).sum(axis=1), plan.lengths)
+
+
 def _report(stream: Stream, finish: np.ndarray, done: np.ndarray, verify_busy: float, busy: np.ndarray,
             log: list[tuple[float, float, int, float]], trace: dict | None = None) -> SimReport:
     makespan = float(np.nanmax(finish) - stream.arrival_s[0])
@@ -240,9 +255,7 @@ def simulate(template: SpeculativeServing, stream: Stream, policy: str = "cosine
         busy += (template.draft_base_s + template.draft_per_request_s * m.load) * longest
         before = int(done.sum())
         K = int(plan.lengths.max(initial=0))
-        # accepted drafts: i.i.d. acceptances until the first rejection or k_r
-        hits = rng.random((ids.size, K)) < m.acceptance[:, None]
-        accepted = np.minimum(np.cumprod(hits, axis=1).sum(axis=1), plan.lengths) if K else np.zeros(ids.size, int)
+        accepted = _accepted_drafts(step, plan, rng.random((ids.size, K)))
         batched = plan.batch
         r_ids = ids[batched]
         if router is not None:
@@ -306,7 +319,7 @@ def serve_live(cluster: Any, template: SpeculativeServing, stream: Stream, polic
         step = _step(template, stream, ids, done, t, slo_s, urgent_after, ctrl)
         plan = _plan(step, policy, time_limit, rng, _router_options(router, policy, stream, ids))
         m = step.evaluate(plan)
-        batch = {int(ids[i]): s for i, s in enumerate(plan.routes) if s is not None}
+        batch = {int(ids[i]): step.try_order(i, s) for i, s in enumerate(plan.routes) if s is not None}
         lengths = {int(ids[i]): int(plan.lengths[i]) for i, s in enumerate(plan.routes) if s is not None}
         plan_s = time.perf_counter() - t_step
         out = execute_step(cluster, {r: seqs[r] for r in batch}, batch, lengths, rng)

@@ -32,7 +32,14 @@ def test_evaluate_by_hand() -> None:
     assert m.step_s == pytest.approx(0.043 + verify)
     a1 = 1 - (1 - 0.0) * (1 - 0.8)  # request 1, domain 1, drafters {0, 1}
     assert m.acceptance == pytest.approx([0.5, a1])
-    assert m.expected_tokens == pytest.approx([1 + 0.5 + 0.25, 1 + a1])
+    assert m.expected_tokens == pytest.approx([1 + 0.5 + 0.25, 1 + a1])  # k = 1: the tree's first position
+    # a tree of drafters {0, 1} for request 1 (domain 1, acceptance 0.4 and 0.8), k = 3: drafter 1 is tried first
+    # and lands with 0.8, drafter 0 with 0.4 * 0.2; the walk then follows the chain that landed
+    q = _step(acceptance=[[0.5, 0.4], [0.0, 0.8]], max_drafters=2)
+    assert q.try_order(1, (0, 1)) == (1, 0)
+    tree = 1 + 0.8 * (1 + 0.8 + 0.64) + 0.08 * (1 + 0.4 + 0.16)
+    assert q.evaluate(ServingPlan([None, (0, 1)], [0, 3])).expected_tokens[1] == pytest.approx(tree)
+    assert tree < float(expected_tokens(1 - 0.2 * 0.6, 3))  # below the fused rate at every position
     assert m.cost == pytest.approx(2.0 * m.step_s - 0.2 * m.expected_tokens.sum())
     assert [v.name for v in p.check(plan)] == ["drafter_load[0]", "drafters_per_request[1]"]
 
@@ -151,3 +158,22 @@ def test_the_simulator_progresses_when_a_step_is_worth_nothing() -> None:
     assert r.tokens == 15 and np.all(np.isfinite(r.latency_s)) and np.all(r.latency_s > 0)
     sim = simulate(speculative_step_instance(1, 2, 2, seed=0, urgent_fraction=0.0), s, "cosine")
     assert sim.tokens == 15 and sim.steps == len(sim.step_s) == len(sim.tokens_per_step)
+
+
+def test_the_simulators_draws_follow_the_tree_model() -> None:
+    """Mean accepted drafts over 40,000 draws equal E_S(k) - 1 within 4 standard errors, for trees of 1-3 chains."""
+    from edgeplan.experiments.serving_sim import _accepted_drafts
+
+    p = _step(domain=[1, 1, 1, 1], context_tokens=[10.0] * 4, acceptance=[[0.5, 0.4], [0.0, 0.8], [0.3, 0.3]],
+              draft_capacity=[9, 9, 9], draft_base_s=[0.01] * 3, draft_per_request_s=[0.001] * 3, max_drafters=3)
+    plan = ServingPlan([(1,), (0, 1), (0, 1, 2), ()], [4, 3, 5, 0])
+    n = 40_000
+    u = np.random.default_rng(0).random((n * 4, 5))
+    tiled = ServingPlan(list(plan.routes) * n, np.tile(plan.lengths, n))
+    big = _step(domain=[1] * (4 * n), context_tokens=[10.0] * (4 * n), acceptance=p.acceptance,
+                draft_capacity=[9, 9, 9], draft_base_s=[0.01] * 3, draft_per_request_s=[0.001] * 3, max_drafters=3)
+    got = _accepted_drafts(big, tiled, u).reshape(n, 4)
+    want = p.evaluate(plan).expected_tokens - 1.0
+    se = got.std(axis=0) / np.sqrt(n)
+    assert np.all(np.abs(got.mean(axis=0) - want) <= 4 * se + 1e-12)
+    assert got[:, 3].max() == 0 and np.all(got <= plan.lengths)

@@ -12,7 +12,7 @@ but :math:`\rho`:
 .. math::
 
     \min\ \omega\Big(\sum_i \rho_i + v_0\beta + v_1 B + v_2 N + v_3 \sum n_r\Big)
-          - \theta \sum_r w_r\Big(y_r + \sum_{S,k} E(\alpha_{S d_r}, k)\, x_{rSk}\Big)
+          - \theta \sum_r w_r\Big(y_r + \sum_{S,k} E_S(k)\, x_{rSk}\Big)
 
 with :math:`B = \sum y + \sum x`, :math:`N = \sum y + \sum (1 + k|S|) x` and the contexts summed over the batch,
 subject to :math:`\text{urgent}_r \le y_r + \sum_{S,k} x_{rSk} \le 1`;
@@ -33,7 +33,7 @@ import numpy as np
 
 from edgeplan.formulations.base import FEAS_TOL
 from edgeplan.formulations.milp import MILP, SparseRows
-from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, expected_tokens
+from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, tree_tokens
 from edgeplan.registry import reduction
 
 #: The step bound's value in the rows that carry time (round times, the step bound): a solver's absolute tolerance
@@ -50,7 +50,10 @@ def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray],
     routes = problem.routes_of()
     nD = len(routes) - 1
     width = np.array([len(S) for S in routes[1:]], dtype=float)
-    alpha = np.stack([problem.route_acceptance([S] * R) for S in routes[1:]], 1) if nD else np.zeros((R, 0))
+    s_max = int(width.max(initial=1))
+    chains = np.zeros((R, nD, s_max))  # each set's chains in the order the verifier tries them, per request
+    for i, S in enumerate(routes[1:]):
+        chains[:, i, :len(S)] = problem.chain_acceptance([S] * R)
     nX = R * nD * K
     oX, oU = R, R + nX
     oP = oU + J * K
@@ -63,7 +66,7 @@ def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray],
     ctx = problem.context_tokens
     k = np.arange(1, K + 1)
     tok = (1.0 + width[None, :, None] * k[None, None, :])  # (1, nD, K) verified tokens of a pattern
-    gain = expected_tokens(alpha[:, :, None], k[None, None, :])  # (R, nD, K)
+    gain = tree_tokens(chains[:, :, None, :], k[None, None, :])  # (R, nD, K)
     per_req = om * (v1 + v3 * ctx) - theta * w
     c = np.zeros(n)
     c[:R] = per_req + om * v2

@@ -9,11 +9,15 @@ Pending requests :math:`r = 1..R` have a domain :math:`d_r`, a context of :math:
 round :math:`i` takes :math:`\ell + \max_{j : m_{ji} > 0} (a_j + b_j m_{ji})` seconds, where :math:`m_{ji}` is the
 number of requests drafter :math:`j` still drafts for in round :math:`i`, and a drafter holds at most
 :math:`c_j` requests. A drafter guesses the target's next token for a request of domain :math:`d` with
-probability :math:`\alpha_{jd}`; a request drafted by a set :math:`S` of drafters (a token tree with one branch
-per drafter) has a position accepted with :math:`\alpha_{S d} = 1 - \prod_{j \in S}(1 - \alpha_{jd})`
-(independent guesses). Speculating :math:`k` tokens then commits, in expectation,
-:math:`E(\alpha, k) = \sum_{i=0}^{k} \alpha^i` tokens (accepted drafts plus the target's own token; Leviathan
-et al.'s i.i.d. acceptance). The verifier takes
+probability :math:`\alpha_{jd}`. A request drafted by one drafter and speculating :math:`k` tokens then commits,
+in expectation, :math:`E(\alpha, k) = \sum_{i=0}^{k} \alpha^i` tokens (accepted drafts plus the target's own
+token; Leviathan et al.'s i.i.d. acceptance). A set :math:`S` of drafters drafts a token tree, one chain each,
+which the verifier walks trying the chains in order of :math:`\alpha_{jd}` (best first; SpecInfer's rule). Its
+first position is accepted with :math:`\alpha_{S d} = 1 - \prod_{j \in S}(1 - \alpha_{jd})` (independent
+guesses), through chain :math:`j` with :math:`\pi_j = \alpha_{jd} \prod_{i \text{ before } j} (1 - \alpha_{id})`; the
+walk then follows that chain alone, so the tree commits
+:math:`E_S(k) = 1 + \sum_{j \in S} \pi_j E(\alpha_{jd}, k - 1)` tokens (:math:`E(\alpha, k)` for one drafter).
+The verifier takes
 :math:`V = v_0 + v_1 B + v_2 N + v_3 \sum_{r \in \mathcal B} n_r` seconds for a batch :math:`\mathcal B` of
 :math:`B` requests and :math:`N = \sum_{r \in \mathcal B} (1 + k_r |S_r|)` verified tokens.
 
@@ -26,7 +30,7 @@ Plan: the batch :math:`\mathcal B`, a drafter set :math:`S_r` (at most :math:`s`
     \tau = \sum_{i=1}^{K} \Big[\max_j m_{ji} > 0\Big] \Big(\ell + \max_{j : m_{ji} > 0} (a_j + b_j m_{ji})\Big) + V
     \quad (V = 0 \text{ for an empty batch})
 
-and costs :math:`\omega\tau - \theta \sum_{r \in \mathcal B} w_r E(\alpha_{S_r d_r}, k_r)`: every request in
+and costs :math:`\omega\tau - \theta \sum_{r \in \mathcal B} w_r E_{S_r}(k_r)`: every request in
 flight waits :math:`\tau` (weighted by :math:`\omega`), and every committed token saves its request
 :math:`\theta` seconds of later decoding (weighted by :math:`w_r`, which grows with the time already waited).
 Constraints: :math:`m_{j1} \le c_j`; :math:`N \le N_{max}`; verifier memory
@@ -150,6 +154,17 @@ def expected_tokens(alpha: Any, k: Any) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         closed = (1.0 - alpha ** (k + 1)) / (1.0 - alpha)
     return np.where(alpha >= 1.0, k + 1.0, closed)
+
+
+def tree_tokens(alpha: Any, k: Any) -> np.ndarray:
+    """:math:`E_S(k) = 1 + \\sum_j \\pi_j E(\\alpha_j, k - 1)` of token trees (module docstring), elementwise over the
+    leading axes: ``alpha`` ``(..., s)`` holds each tree's chains in the order they are tried (zeros pad), ``k``
+    ``(...)`` the speculation lengths; 1 where ``k`` = 0. One chain gives :func:`expected_tokens`."""
+    alpha = np.asarray(alpha, dtype=float)
+    k = np.asarray(k, dtype=float)
+    before = np.cumprod(np.concatenate([np.ones((*alpha.shape[:-1], 1)), 1.0 - alpha[..., :-1]], -1), -1)
+    rest = expected_tokens(alpha, np.maximum(k - 1.0, 0.0)[..., None])
+    return np.where(k > 0, 1.0 + (alpha * before * rest).sum(-1), 1.0)
 
 
 def verify_time(verify_s: Any, batch: float, tokens: float, context: float) -> float:
@@ -307,11 +322,12 @@ class SpeculativeServing:
         kbar = int(plan.lengths.max(initial=0))
         pr, pj = _pairs(plan.routes)
         alpha = self.route_acceptance(plan.routes)
+        chains = self.chain_acceptance(plan.routes)
         ends = np.zeros((J, kbar + 1))  # m_ji by differences: +1 at round 0, -1 after round k_r
         np.add.at(ends, (pj, 0), 1.0)
         np.add.at(ends, (pj, plan.lengths[pr]), -1.0)
         drafting = np.cumsum(ends, axis=1)[:, :kbar]
-        exp = np.where(in_batch, expected_tokens(alpha, k), 0.0)
+        exp = np.where(in_batch, tree_tokens(chains, k), 0.0)
         per = np.where(drafting > 0, self.draft_base_s[:, None] + self.draft_per_request_s[:, None] * drafting, -np.inf)
         round_s = self.hop_s + per.max(axis=0) if kbar else np.zeros(0)
         draft = float(round_s.sum())
@@ -360,6 +376,25 @@ class SpeculativeServing:
         np.multiply.at(miss, pr, 1.0 - self.acceptance[pj, self.domain[pr]])
         return 1.0 - miss
 
+    def chain_acceptance(self, routes: list[tuple[int, ...] | None]) -> np.ndarray:
+        """``(R, s)`` each request's :math:`\\alpha_{j d_r}` over its drafters in the order the verifier tries their
+        chains (best first, ties by index), zeros after (and for requests without drafters); ``s`` = the
+        longest route (at least 1)."""
+        pr, pj = _pairs(routes)
+        a = self.acceptance[pj, self.domain[pr]]
+        order = np.lexsort((pj, -a, pr))  # by request, then best first, then by index
+        pr, a = pr[order], a[order]
+        slot = np.arange(pr.size) - np.searchsorted(pr, pr)  # position within the request's group
+        out = np.zeros((len(routes), int(slot.max(initial=0)) + 1))
+        out[pr, slot] = a
+        return out
+
+    def try_order(self, r: int, route: tuple[int, ...]) -> tuple[int, ...]:
+        """``route`` in the order the verifier tries request ``r``'s chains (best :math:`\\alpha_{j d_r}` first, ties
+        by index)."""
+        d = int(self.domain[r])
+        return tuple(sorted(route, key=lambda j: (-float(self.acceptance[j, d]), j)))
+
     def routes_of(self) -> list[tuple[int, ...]]:
         """Every drafter set a request may use: the empty set, then sets of 1..``max_drafters`` drafters with
         spare capacity, in lexicographic order."""
@@ -373,4 +408,4 @@ class SpeculativeServing:
         return out
 
 
-__all__ = ["ServingMetrics", "ServingPlan", "SpeculativeServing", "expected_tokens", "verify_time"]
+__all__ = ["ServingMetrics", "ServingPlan", "SpeculativeServing", "expected_tokens", "tree_tokens", "verify_time"]

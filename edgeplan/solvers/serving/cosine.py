@@ -33,7 +33,7 @@ import numpy as np
 
 from edgeplan._checks import as_array
 from edgeplan.formulations.base import FEAS_TOL, slack_tol
-from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, expected_tokens
+from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, tree_tokens
 from edgeplan.solvers.registry import SolveContext, register
 from edgeplan.solvers.result import Result, heuristic_result
 from edgeplan.solvers.serving.batching import BatchBuilder
@@ -72,10 +72,9 @@ def select(problem: SpeculativeServing, routes: list[tuple[int, ...]], k: int) -
     R = problem.n_requests
     width = np.array([len(s) for s in routes], dtype=float)
     kr = np.where(width > 0, k, 0)
-    alpha = problem.route_acceptance(routes)
     v0, v1, v2, v3 = problem.verify_s.tolist()
     tokens = 1.0 + kr * width
-    value = problem.token_value_s * problem.weight * expected_tokens(alpha, kr) \
+    value = problem.token_value_s * problem.weight * tree_tokens(problem.chain_acceptance(routes), kr) \
         - problem.latency_weight * (v1 + v2 * tokens + v3 * problem.context_tokens)
     rows, rhs = [], []
     for j in range(problem.n_drafters):

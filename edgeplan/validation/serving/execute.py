@@ -127,7 +127,7 @@ def validate_serving_step(problem: SpeculativeServing, plan: ServingPlan, *, dev
     models = _models_of(problem)
     m = problem.evaluate(plan)
     rng = np.random.default_rng(seed)
-    batch = {r: s for r, s in enumerate(plan.routes) if s is not None}
+    batch = {r: problem.try_order(r, s) for r, s in enumerate(plan.routes) if s is not None}
     lengths = {r: int(plan.lengths[r]) for r in batch}
     got = np.zeros(problem.n_requests)
     times = []
