@@ -67,6 +67,17 @@ def loads(n: int = 400) -> None:
                   f"tok/s {100 * (base.throughput / r.throughput - 1):+.1f} %)  {time.perf_counter() - t0:.1f} s")
 
 
+def speed(n: int = 10_000, rate: float = 5.0) -> None:
+    """The simulator's own speed: ``n`` requests served by ``cosine`` (and by ``fcfs-fixed``)."""
+    tpl = speculative_step_instance(1, 8, 4, seed=0, urgent_fraction=0.0)
+    s = Stream.poisson(n, rate, 4, seed=1)
+    for pol in ("cosine", "fcfs-fixed"):
+        t0 = time.perf_counter()
+        r = simulate(tpl, s, pol)
+        print(f"{n} requests at {rate} req/s with {pol}: {r.steps} steps simulated in "
+              f"{time.perf_counter() - t0:.1f} s")
+
+
 def exact(n: int = 150, rate: float = 3.0, limit: float = 1.0) -> None:
     """The exact per-step scheduler against ``cosine`` in the simulator (``step-milp`` with ``limit`` s per step;
     its solve time is not on the simulated clock)."""
@@ -330,6 +341,7 @@ if __name__ == "__main__":
     ap.add_argument("--routing", action="store_true", help="cosine's learned routing with exploration")
     ap.add_argument("--trees", action="store_true", help="cosine's controller with up to 1, 2, 3 drafters each")
     ap.add_argument("--tree-pass", action="store_true", help="tree attention against one sequence per chain")
+    ap.add_argument("--speed", action="store_true", help="the simulator on 10,000 requests")
     args = ap.parse_args()
     if args.real:
         real()
@@ -345,6 +357,8 @@ if __name__ == "__main__":
         trees()
     elif args.tree_pass:
         tree_pass()
+    elif args.speed:
+        speed()
     elif args.loads:
         sizes(((512, 16, 30),))
         loads()
