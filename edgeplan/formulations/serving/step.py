@@ -162,6 +162,8 @@ def tree_tokens(alpha: Any, k: Any) -> np.ndarray:
     ``(...)`` the speculation lengths; 1 where ``k`` = 0. One chain gives :func:`expected_tokens`."""
     alpha = np.asarray(alpha, dtype=float)
     k = np.asarray(k, dtype=float)
+    if alpha.shape[-1] == 1:  # one chain
+        return expected_tokens(alpha[..., 0], k)
     before = np.cumprod(np.concatenate([np.ones((*alpha.shape[:-1], 1)), 1.0 - alpha[..., :-1]], -1), -1)
     rest = expected_tokens(alpha, np.maximum(k - 1.0, 0.0)[..., None])
     return np.where(k > 0, 1.0 + (alpha * before * rest).sum(-1), 1.0)
@@ -321,8 +323,8 @@ class SpeculativeServing:
         width = np.array([len(s) if s else 0 for s in plan.routes], dtype=float)
         kbar = int(plan.lengths.max(initial=0))
         pr, pj = _pairs(plan.routes)
-        alpha = self.route_acceptance(plan.routes)
         chains = self.chain_acceptance(plan.routes)
+        alpha = 1.0 - np.prod(1.0 - chains, axis=1)  # route_acceptance
         ends = np.zeros((J, kbar + 1))  # m_ji by differences: +1 at round 0, -1 after round k_r
         np.add.at(ends, (pj, 0), 1.0)
         np.add.at(ends, (pj, plan.lengths[pr]), -1.0)
@@ -382,6 +384,10 @@ class SpeculativeServing:
         longest route (at least 1)."""
         pr, pj = _pairs(routes)
         a = self.acceptance[pj, self.domain[pr]]
+        if pr.size < 2 or np.all(pr[1:] > pr[:-1]):  # one drafter each
+            out = np.zeros((len(routes), 1))
+            out[pr, 0] = a
+            return out
         order = np.lexsort((pj, -a, pr))  # by request, then best first, then by index
         pr, a = pr[order], a[order]
         slot = np.arange(pr.size) - np.searchsorted(pr, pr)  # position within the request's group

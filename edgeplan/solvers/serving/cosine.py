@@ -65,10 +65,31 @@ def route(problem: SpeculativeServing, scores: np.ndarray | None = None) -> list
     return out
 
 
+def _lp_argmax(value: np.ndarray, rows: np.ndarray, rhs: np.ndarray, lo: np.ndarray) -> np.ndarray | None:
+    """:math:`\\arg\\max\\, v^\\top x` subject to ``rows`` :math:`x \\le` ``rhs``, ``lo`` :math:`\\le x \\le 1`, by
+    HiGHS (highspy directly: a step's LP is small, and SciPy's wrapper costs more than the solve); None unless
+    optimal."""
+    import highspy
+    import scipy.sparse as sp
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    A = sp.csc_matrix(rows.reshape(-1, value.size))
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = value.size, A.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = -value, lo, np.ones(value.size)
+    lp.row_lower_, lp.row_upper_ = np.full(A.shape[0], -np.inf), rhs
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.asarray(h.getSolution().col_value)
+
+
 def select(problem: SpeculativeServing, routes: list[tuple[int, ...]], k: int) -> list[int]:
     """Requests in the order the LP relaxation of the batch selection ranks them (urgent first)."""
-    from scipy.optimize import linprog
-
     R = problem.n_requests
     width = np.array([len(s) for s in routes], dtype=float)
     kr = np.where(width > 0, k, 0)
@@ -76,20 +97,19 @@ def select(problem: SpeculativeServing, routes: list[tuple[int, ...]], k: int) -
     tokens = 1.0 + kr * width
     value = problem.token_value_s * problem.weight * tree_tokens(problem.chain_acceptance(routes), kr) \
         - problem.latency_weight * (v1 + v2 * tokens + v3 * problem.context_tokens)
-    rows, rhs = [], []
-    for j in range(problem.n_drafters):
-        rows.append(np.array([j in s for s in routes], dtype=float))
-        rhs.append(problem.draft_capacity[j])
+    load = np.zeros((problem.n_drafters, R))
+    for r, S in enumerate(routes):
+        load[list(S), r] = 1.0
+    rows, rhs = [load], [problem.draft_capacity]
     if np.isfinite(problem.verifier_memory_bytes):
-        rows.append(problem.kv_bytes_per_token * (problem.context_tokens + tokens))
-        rhs.append(problem.verifier_memory_bytes)
+        rows.append(problem.kv_bytes_per_token * (problem.context_tokens + tokens)[None])
+        rhs.append([problem.verifier_memory_bytes])
     if np.isfinite(problem.step_bound_s):
-        rows.append(v1 + v2 * tokens + v3 * problem.context_tokens)
-        rhs.append(problem.step_bound_s - v0)
+        rows.append((v1 + v2 * tokens + v3 * problem.context_tokens)[None])
+        rhs.append([problem.step_bound_s - v0])
     lo = problem.urgent.astype(float)
-    res = linprog(-value, A_ub=np.array(rows) if rows else None, b_ub=np.array(rhs) if rows else None,
-                  bounds=np.stack([lo, np.ones(R)], 1), method="highs")
-    x = res.x if res.status == 0 else lo
+    x = _lp_argmax(value, np.concatenate(rows), np.concatenate(rhs).astype(float), lo)
+    x = lo if x is None else x
     return np.lexsort((-value, -x, ~problem.urgent)).tolist()
 
 
