@@ -25,9 +25,10 @@ class BatchBuilder:
         self.p = problem
         self.routes: list[tuple[int, ...] | None] = [None] * problem.n_requests
         self.lengths = np.zeros(problem.n_requests, dtype=np.int64)
-        self.load = np.zeros(problem.n_drafters)
-        self.drafting = np.zeros((problem.n_drafters, problem.max_speculation))  # m_ji
-        self.round_s = np.zeros(problem.max_speculation)  # each round's slowest drafter (0: no round)
+        # plain lists: a step has at most a few dozen drafters and rounds, and numpy's per-call cost dominated
+        self.load = [0.0] * problem.n_drafters
+        self.drafting = [[0.0] * problem.max_speculation for _ in range(problem.n_drafters)]  # m_ji
+        self.round_s = [0.0] * problem.max_speculation  # each round's slowest drafter (0: no round)
         self.kbar = 0  # rounds drafted
         self.batch = 0
         self.tokens = 0.0
@@ -45,10 +46,12 @@ class BatchBuilder:
         p = self.p
         if k > p.max_speculation or len(route) > p.max_drafters or any(self.load[j] + 1 > self.cap[j] for j in route):
             return False
-        rounds = self.round_s.copy()
+        rounds = list(self.round_s)
         for j in route:  # only this drafter's rounds 1..k change
-            rounds[:k] = np.maximum(rounds[:k], self.a[j] + self.b[j] * (self.drafting[j, :k] + 1.0))
-        draft = float(rounds.sum()) + p.hop_s * max(self.kbar, k if route else 0)
+            a, b, m = self.a[j], self.b[j], self.drafting[j]
+            for i in range(k):
+                rounds[i] = max(rounds[i], a + b * (m[i] + 1.0))
+        draft = sum(rounds) + p.hop_s * max(self.kbar, k if route else 0)
         tokens = self.tokens + 1 + k * len(route)
         context = self.context + float(p.context_tokens[r])
         v0, v1, v2, v3 = self.v
@@ -56,6 +59,17 @@ class BatchBuilder:
         memory = p.kv_bytes_per_token * (context + tokens)  # sum over the batch of n_r + 1 + k_r |S_r|
         room = self.room
         return tokens <= room[0] and memory <= room[1] and step <= room[2]
+
+    def closed(self, context: float) -> bool:
+        """Whether no request of at least ``context`` context tokens can join any more, even without drafters
+        (every later :meth:`add` would fail: the batch only grows)."""
+        p = self.p
+        tokens = self.tokens + 1
+        ctx = self.context + context
+        v0, v1, v2, v3 = self.v
+        draft = sum(self.round_s) + p.hop_s * self.kbar
+        step = draft + v0 + v1 * (self.batch + 1) + v2 * tokens + v3 * ctx
+        return tokens > self.room[0] or p.kv_bytes_per_token * (ctx + tokens) > self.room[1] or step > self.room[2]
 
     def add(self, r: int, route: Iterable[int], k: int) -> bool:
         """Add request ``r`` if it fits; returns whether it was added."""
@@ -67,8 +81,10 @@ class BatchBuilder:
         self.lengths[r] = k
         for j in route:
             self.load[j] += 1
-            self.drafting[j, :k] += 1
-            self.round_s[:k] = np.maximum(self.round_s[:k], self.a[j] + self.b[j] * self.drafting[j, :k])
+            m = self.drafting[j]
+            for i in range(k):
+                m[i] += 1.0
+                self.round_s[i] = max(self.round_s[i], self.a[j] + self.b[j] * m[i])
         self.kbar = max(self.kbar, k)
         self.batch += 1
         self.tokens += 1 + k * len(route)
@@ -85,7 +101,10 @@ def add_in_order(problem: SpeculativeServing, order: Iterable[int], route_of: di
     draft, else left out (``stop_at_first``: the first request that fits in neither way ends the batch)."""
     b = BatchBuilder(problem)
     urgent = np.flatnonzero(problem.urgent).tolist()
+    least = float(problem.context_tokens.min(initial=0.0))
     for r in [*urgent, *(r for r in order if not problem.urgent[r])]:
+        if b.closed(least):
+            break
         route = route_of.get(r, ())
         if not b.add(r, route, length if route else 0) and not b.add(r, (), 0) and stop_at_first:
             break

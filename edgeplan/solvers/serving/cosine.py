@@ -165,7 +165,10 @@ def cosine_plan(problem: SpeculativeServing, length: int | None = None,
     routes = route(problem, scores)
     b = BatchBuilder(problem, token_cap=False)
     order = select(problem, routes, k)
+    least = float(problem.context_tokens.min(initial=0.0))
     for r in order:
+        if b.closed(least):
+            break
         if not b.add(r, routes[r], k):
             b.add(r, (), 0)
     return shorten(problem, b.plan(), order)
