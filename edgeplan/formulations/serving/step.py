@@ -324,7 +324,7 @@ class SpeculativeServing:
         kbar = int(plan.lengths.max(initial=0))
         pr, pj = _pairs(plan.routes)
         chains = self.chain_acceptance(plan.routes)
-        alpha = 1.0 - np.prod(1.0 - chains, axis=1)  # route_acceptance
+        alpha = 1.0 - np.prod(1.0 - chains, axis=1)  # the first position's acceptance, alpha_S
         ends = np.zeros((J, kbar + 1))  # m_ji by differences: +1 at round 0, -1 after round k_r
         np.add.at(ends, (pj, 0), 1.0)
         np.add.at(ends, (pj, plan.lengths[pr]), -1.0)
@@ -369,14 +369,6 @@ class SpeculativeServing:
         from edgeplan.registry import reduce_to_milp
 
         return reduce_to_milp(self)
-
-    def route_acceptance(self, routes: list[tuple[int, ...] | None]) -> np.ndarray:
-        """``(R,)`` :math:`\\alpha_{S_r d_r} = 1 - \\prod_{j \\in S_r} (1 - \\alpha_{j d_r})` of one drafter set (or
-        ``None``) per request; 0 without drafters."""
-        pr, pj = _pairs(routes)
-        miss = np.ones(len(routes))
-        np.multiply.at(miss, pr, 1.0 - self.acceptance[pj, self.domain[pr]])
-        return 1.0 - miss
 
     def chain_acceptance(self, routes: list[tuple[int, ...] | None]) -> np.ndarray:
         """``(R, s)`` each request's :math:`\\alpha_{j d_r}` over its drafters in the order the verifier tries their

@@ -250,7 +250,8 @@ def fused_generate(target: Any, drafters: list[Any], prompt: Any, max_new: int, 
                 x = int(np.argmax(dists[best]))
             else:
                 xs = [_draw(q, temperature, rng) for q in dists]
-                x = xs[int(np.argmax([q[x] for q, x in zip(dists, xs, strict=True)]))]  # first of the most confident
+                confidence = [q[xj] for q, xj in zip(dists, xs, strict=True)]
+                x = xs[int(np.argmax(confidence))]  # the first of the most confident
                 fused.append(fused_proposal(dists))
             seq = torch.cat([seq, torch.tensor([x])])
         draft = seq[ids.numel():].tolist()
