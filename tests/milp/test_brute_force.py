@@ -52,6 +52,16 @@ def test_highs_repairs_a_presolve_solve_error() -> None:
     assert r.status is Status.INFEASIBLE and r.stats["retried_without_presolve"] is True, r
 
 
+def test_pyomo_repairs_a_presolve_solve_error() -> None:
+    """appsi's HiGHS answered "Solve error" (MIP claims optimality with an infeasible point) on this infeasible
+    integer model (x0 must be 1/2; found by hypothesis): solved once more without presolve, it is infeasible."""
+    p = MILP(c=[0.0, 0.0, 0.0], A=[[-1.0, 0.5, 3.0]], row_lower=[-4.0], row_upper=[-4.0], col_lower=[0, -1, -1],
+             col_upper=[1, -1, -1], integrality=[1, 1, 1])
+    r = ep.solve(p, "pyomo")
+    assert r.status is Status.INFEASIBLE and r.stats["retried_without_presolve"] is True, r
+    assert brute_force(p) is None
+
+
 def test_scipy_repairs_a_presolve_solve_error() -> None:
     """HiGHS' presolve inside scipy.optimize.milp answered "Solve error" on this infeasible integer model (x1 must
     be 1/2; found by hypothesis): the backend solves it once more without presolve and proves it infeasible."""

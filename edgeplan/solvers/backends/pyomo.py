@@ -148,6 +148,13 @@ def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
         opt.config.time_limit = left
     with sw.lap("solve"):
         res = interruptible(lambda: opt.solve(model), lambda: _cancel(opt))
+    retried = res.termination_condition == TC.error and opt.highs_options.get("presolve") != "off"
+    if retried:
+        # HiGHS' MIP presolve answers "Solve error" on some tiny infeasible integer models (found by hypothesis);
+        # without presolve it proves them infeasible, as the highs and scipy backends do on the same answer
+        opt.highs_options = {**opt.highs_options, "presolve": "off"}
+        with sw.lap("solve"):
+            res = interruptible(lambda: opt.solve(model), lambda: _cancel(opt))
     tc = res.termination_condition
     limit = None
     has_x = res.best_feasible_objective is not None
@@ -174,4 +181,5 @@ def solve_pyomo(milp: MILP, ctx: SolveContext) -> Result:
     return make_result(milp, "pyomo", status, x, bound=bound, limit=limit, message=str(tc.name),
                        build_time=sw.times["build"], solve_time=sw.times["solve"],
                        stats={"mip_rel_gap": gap, "overrun": overrun, "objective_scale": scale,
-                              "presolve": opt.highs_options.get("presolve", "choose")})
+                              "presolve": opt.highs_options.get("presolve", "choose"),
+                              "retried_without_presolve": retried})
