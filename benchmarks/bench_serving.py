@@ -174,7 +174,7 @@ def real() -> None:
         print(np.array2string(alpha, precision=2))
     # a token tree of two drafters against the step model's fused acceptance 1 - (1 - a1)(1 - a2), each drafter
     # alone measured on the same prompts with the same draws (paired: unpaired samples differ by several points)
-    from edgeplan.formulations.serving.step import tree_tokens
+    from edgeplan.formulations.serving.step import first_landing, tree_tokens
     from edgeplan.validation.serving.tree import tree_generate
 
     for d in range(4):
@@ -190,7 +190,7 @@ def real() -> None:
         model = 1 - (1 - rate["specialist"]) * (1 - rate["other"])
         # the step model's tree: accepted over examined positions, E[A] / E[A + 1{A < k}] with k = 4
         a = np.sort([rate["specialist"], rate["other"]])[::-1]
-        pi = a * np.array([1.0, 1.0 - a[0]])
+        pi = first_landing(a)
         mean = float(tree_tokens(a, 4)) - 1.0
         tree_model = mean / (mean + 1.0 - float((pi * a**3).sum()))
         print(f"domain {d}, tree of drafters {pair}: measured {rate['tree']:.3f}, tree model {tree_model:.3f}, "

@@ -101,12 +101,16 @@ class CoSineRouter:
         """A router whose prior is each drafter's mean of ``acceptance`` ``(J, D)`` over the domains."""
         return cls(np.asarray(acceptance, dtype=float).mean(axis=1), **kw)
 
+    def _posterior(self, prior: np.ndarray, accepted: np.ndarray, checked: np.ndarray) -> np.ndarray:
+        """:math:`(n_0 \\pi + s) / (n_0 + t)`, the prior where nothing weighs."""
+        den = self.pseudo + checked
+        return np.where(den > 0, (self.pseudo * prior + accepted) / np.where(den > 0, den, 1.0), prior)
+
     def _prior(self, domain: int) -> np.ndarray:
         pi = self.prior if self.prior.ndim == 1 else self.prior[:, domain]
         if not self.pooled or domain not in self._S:
             return pi
-        den = self.pseudo + self._T[domain]
-        return np.where(den > 0, (self.pseudo * pi + self._S[domain]) / np.where(den > 0, den, 1.0), pi)
+        return self._posterior(pi, self._S[domain], self._T[domain])
 
     def exploring(self, request: int) -> bool:
         """Whether ``request`` explores at its next step."""
@@ -124,8 +128,7 @@ class CoSineRouter:
         for i, (r, d) in enumerate(zip(requests, domains, strict=True)):
             pi = self._prior(d)
             s, t = self._s.get(r, self._zero), self._t.get(r, self._zero)
-            den = self.pseudo + t
-            out[i] = np.where(den > 0, (self.pseudo * pi + s) / np.where(den > 0, den, 1.0), pi)
+            out[i] = self._posterior(pi, s, t)
             if self.exploring(r):
                 out[i] = np.where(self._tried[r], out[i], 1.0 + pi)
                 out[i, list(self._route[r])] = -1.0

@@ -22,7 +22,7 @@ import numpy as np
 
 from edgeplan.errors import ProblemDataError
 from edgeplan.experiments.serving_router import CoSineRouter
-from edgeplan.formulations.serving.step import SpeculativeServing
+from edgeplan.formulations.serving.step import SpeculativeServing, first_landing
 
 
 @dataclass(frozen=True)
@@ -172,8 +172,7 @@ def _accepted_drafts(step: SpeculativeServing, plan: Any, u: np.ndarray) -> np.n
     if not u.shape[1]:
         return np.zeros(u.shape[0], dtype=np.int64)
     chains = step.chain_acceptance(plan.routes)
-    before = np.cumprod(np.concatenate([np.ones((chains.shape[0], 1)), 1.0 - chains[:, :-1]], 1), 1)
-    reach = np.cumsum(chains * before, axis=1)  # P(the first position lands through one of the first j chains)
+    reach = np.cumsum(first_landing(chains), axis=1)  # P(the first position lands through one of the first j)
     pick = np.minimum((u[:, :1] >= reach).sum(axis=1), chains.shape[1] - 1)
     hits = np.concatenate([u[:, :1] < reach[:, -1:], u[:, 1:] < chains[np.arange(u.shape[0]), pick][:, None]], 1)
     return np.minimum(np.cumprod(hits, axis=1).sum(axis=1), plan.lengths)

@@ -162,6 +162,8 @@ def test_the_simulator_progresses_when_a_step_is_worth_nothing() -> None:
 
 def test_the_simulators_draws_follow_the_tree_model() -> None:
     """Mean accepted drafts over 40,000 draws equal E_S(k) - 1 within 4 standard errors, for trees of 1-3 chains."""
+    import dataclasses
+
     from edgeplan.experiments.serving_sim import _accepted_drafts
 
     p = _step(domain=[1, 1, 1, 1], context_tokens=[10.0] * 4, acceptance=[[0.5, 0.4], [0.0, 0.8], [0.3, 0.3]],
@@ -170,8 +172,7 @@ def test_the_simulators_draws_follow_the_tree_model() -> None:
     n = 40_000
     u = np.random.default_rng(0).random((n * 4, 5))
     tiled = ServingPlan(list(plan.routes) * n, np.tile(plan.lengths, n))
-    big = _step(domain=[1] * (4 * n), context_tokens=[10.0] * (4 * n), acceptance=p.acceptance,
-                draft_capacity=[9, 9, 9], draft_base_s=[0.01] * 3, draft_per_request_s=[0.001] * 3, max_drafters=3)
+    big = dataclasses.replace(p, domain=[1] * (4 * n), context_tokens=[10.0] * (4 * n), weight=None, urgent=None)
     got = _accepted_drafts(big, tiled, u).reshape(n, 4)
     want = p.evaluate(plan).expected_tokens - 1.0
     se = got.std(axis=0) / np.sqrt(n)

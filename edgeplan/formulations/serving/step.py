@@ -156,6 +156,13 @@ def expected_tokens(alpha: Any, k: Any) -> np.ndarray:
     return np.where(alpha >= 1.0, k + 1.0, closed)
 
 
+def first_landing(alpha: Any) -> np.ndarray:
+    """:math:`\\pi_j = \\alpha_j \\prod_{i < j} (1 - \\alpha_i)`: the chance that a tree's first position lands through
+    chain ``j`` (``alpha`` ``(..., s)``: the chains in the order they are tried)."""
+    alpha = np.asarray(alpha, dtype=float)
+    return alpha * np.cumprod(np.concatenate([np.ones((*alpha.shape[:-1], 1)), 1.0 - alpha[..., :-1]], -1), -1)
+
+
 def tree_tokens(alpha: Any, k: Any) -> np.ndarray:
     """:math:`E_S(k) = 1 + \\sum_j \\pi_j E(\\alpha_j, k - 1)` of token trees (module docstring), elementwise over the
     leading axes: ``alpha`` ``(..., s)`` holds each tree's chains in the order they are tried (zeros pad), ``k``
@@ -164,9 +171,8 @@ def tree_tokens(alpha: Any, k: Any) -> np.ndarray:
     k = np.asarray(k, dtype=float)
     if alpha.shape[-1] == 1:  # one chain
         return expected_tokens(alpha[..., 0], k)
-    before = np.cumprod(np.concatenate([np.ones((*alpha.shape[:-1], 1)), 1.0 - alpha[..., :-1]], -1), -1)
     rest = expected_tokens(alpha, np.maximum(k - 1.0, 0.0)[..., None])
-    return np.where(k > 0, 1.0 + (alpha * before * rest).sum(-1), 1.0)
+    return np.where(k > 0, 1.0 + (first_landing(alpha) * rest).sum(-1), 1.0)
 
 
 def verify_time(verify_s: Any, batch: float, tokens: float, context: float) -> float:
@@ -406,4 +412,5 @@ class SpeculativeServing:
         return out
 
 
-__all__ = ["ServingMetrics", "ServingPlan", "SpeculativeServing", "expected_tokens", "tree_tokens", "verify_time"]
+__all__ = ["ServingMetrics", "ServingPlan", "SpeculativeServing", "expected_tokens", "first_landing", "tree_tokens",
+           "verify_time"]

@@ -41,6 +41,11 @@ class BatchBuilder:
         cap = problem.draft_capacity
         self.cap = (cap + slack_tol(cap, FEAS_TOL)).tolist()
 
+    def _step_s(self, draft: float, tokens: float, context: float) -> float:
+        """The step time with one more request: ``draft`` plus the verification of ``tokens`` and ``context``."""
+        v0, v1, v2, v3 = self.v
+        return draft + v0 + v1 * (self.batch + 1) + v2 * tokens + v3 * context
+
     def fits(self, r: int, route: tuple[int, ...], k: int) -> bool:
         """Whether request ``r`` with drafters ``route`` and ``k`` draft tokens can join the batch."""
         p = self.p
@@ -54,8 +59,7 @@ class BatchBuilder:
         draft = sum(rounds) + p.hop_s * max(self.kbar, k if route else 0)
         tokens = self.tokens + 1 + k * len(route)
         context = self.context + float(p.context_tokens[r])
-        v0, v1, v2, v3 = self.v
-        step = draft + v0 + v1 * (self.batch + 1) + v2 * tokens + v3 * context
+        step = self._step_s(draft, tokens, context)
         memory = p.kv_bytes_per_token * (context + tokens)  # sum over the batch of n_r + 1 + k_r |S_r|
         room = self.room
         return tokens <= room[0] and memory <= room[1] and step <= room[2]
@@ -66,9 +70,7 @@ class BatchBuilder:
         p = self.p
         tokens = self.tokens + 1
         ctx = self.context + context
-        v0, v1, v2, v3 = self.v
-        draft = sum(self.round_s) + p.hop_s * self.kbar
-        step = draft + v0 + v1 * (self.batch + 1) + v2 * tokens + v3 * ctx
+        step = self._step_s(sum(self.round_s) + p.hop_s * self.kbar, tokens, ctx)
         return tokens > self.room[0] or p.kv_bytes_per_token * (ctx + tokens) > self.room[1] or step > self.room[2]
 
     def add(self, r: int, route: Iterable[int], k: int) -> bool:
