@@ -45,66 +45,73 @@ SLACK_MARGIN = 0.05
 
 @reduction(SpeculativeServing)
 def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray], ServingPlan]]:
-    """The MILP of the module docstring, built as one sparse matrix."""
+    """The MILP of the module docstring, built as one sparse matrix: every pattern of every request."""
+    return pattern_milp(problem, *_full(problem))
+
+
+def pattern_milp(problem: SpeculativeServing, pr: np.ndarray, ps: np.ndarray, pk: np.ndarray,
+                 plain: np.ndarray | None = None) -> tuple[MILP, Callable[[np.ndarray], ServingPlan]]:
+    """The MILP of the module docstring over the given patterns only: pattern ``p`` batches request ``pr[p]`` with
+    drafter set ``routes_of()[ps[p]]`` (``ps`` >= 1) and ``pk[p]`` >= 1 draft tokens; ``plain`` ``(R,)`` bool says
+    which requests may be batched without drafters (default all). With every pattern it is :func:`step_milp`;
+    with fewer it is the step restricted to them (``staged-ilp``'s batch selection)."""
     R, J, K = problem.n_requests, problem.n_drafters, problem.max_speculation
     routes = problem.routes_of()
-    nD = len(routes) - 1
-    width = np.array([len(S) for S in routes[1:]], dtype=float)
-    s_max = int(width.max(initial=1))
-    chains = np.zeros((R, nD, s_max))  # each set's chains in the order the verifier tries them, per request
-    for i, S in enumerate(routes[1:]):
-        chains[:, i, :len(S)] = problem.chain_acceptance([S] * R)
-    nX = R * nD * K
-    oX, oU = R, R + nX
+    pr, ps, pk = (np.asarray(a, dtype=np.int64) for a in (pr, ps, pk))
+    P = pr.size
+    width = np.array([len(S) for S in routes], dtype=float)
+    s_max = int(width.max(initial=1)) or 1
+    chains = np.zeros((len(routes), problem.n_domains, s_max))  # each set's chains in the verifier's order, per domain
+    for i, S in enumerate(routes[1:], start=1):
+        chains[i, :, :len(S)] = -np.sort(-problem.acceptance[list(S)], axis=0).T
+    oX = R
+    oU = oX + P
     oP = oU + J * K
     oB = oP + K
     n = oB + 1
-    xc = oX + np.arange(nX).reshape(R, nD, K)
     uc = oU + np.arange(J * K).reshape(J, K)
     om, theta, w = problem.latency_weight, problem.token_value_s, problem.weight
     v0, v1, v2, v3 = problem.verify_s.tolist()
     ctx = problem.context_tokens
-    k = np.arange(1, K + 1)
-    tok = (1.0 + width[None, :, None] * k[None, None, :])  # (1, nD, K) verified tokens of a pattern
-    gain = tree_tokens(chains[:, :, None, :], k[None, None, :])  # (R, nD, K)
+    tok = 1.0 + width[ps] * pk  # verified tokens of each pattern
+    gain = tree_tokens(chains[ps, problem.domain[pr]], pk)
     per_req = om * (v1 + v3 * ctx) - theta * w
     c = np.zeros(n)
     c[:R] = per_req + om * v2
-    c[oX:oU] = (per_req[:, None, None] + theta * w[:, None, None] + om * v2 * tok
-                - theta * w[:, None, None] * gain).ravel()  # per_req already credits the target's own token
+    c[oX:oU] = per_req[pr] + theta * w[pr] + om * v2 * tok - theta * w[pr] * gain  # per_req credits the own token
     c[oP:oB] = om
     c[oB] = om * v0
     rows = SparseRows()
-    rows.add(np.concatenate([np.arange(R), np.repeat(np.arange(R), nD * K)]), np.concatenate([np.arange(R),
-             xc.ravel()]), 1.0, problem.urgent.astype(float), 1.0, [f"route[{r}]" for r in range(R)])
+    rows.add(np.concatenate([np.arange(R), pr]), np.arange(oU), 1.0, problem.urgent.astype(float), 1.0,
+             [f"route[{r}]" for r in range(R)])
     bound = problem.step_bound_s
     unit = TIME_SCALE / bound if np.isfinite(bound) and bound > 0 else 1.0  # time rows: step bound = TIME_SCALE
-    if nX:
-        member = np.array([[j in S for S in routes[1:]] for j in range(J)])  # (J, nD)
-        jj, ss = np.nonzero(member)
-        # pattern (r, s, k) loads each drafter j of s in rounds 1..k: an entry in rows (j, i), i < k
-        kk, ii = np.nonzero(np.arange(K)[None, :] < k[:, None])
-        pr = np.repeat(np.arange(jj.size), kk.size)
-        pk, pi = np.tile(kk, jj.size), np.tile(ii, jj.size)
-        cols = xc[:, ss[pr], pk]  # (R, entries)
-        rows_ji = jj[pr] * K + pi
+    if P:
+        member = np.array([[j in S for S in routes] for j in range(J)])  # (J, sets)
+        # pattern p loads each drafter j of its set in rounds 1..k: an entry in row (j, i) for i < k
+        jj, pp = np.nonzero(member[:, ps])
+        reps = pk[pp]
+        ep = np.repeat(pp, reps)
+        ej = np.repeat(jj, reps)
+        ei = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
+        rows_ji = ej * K + ei
         jk = np.arange(J * K)
         cap = np.minimum(problem.draft_capacity, R)
-        rows.add(np.concatenate([np.tile(rows_ji, R), jk]), np.concatenate([cols.ravel(), uc.ravel()]),
-                 np.concatenate([np.ones(cols.size), -np.repeat(cap, K)]), -np.inf, 0.0,
+        rows.add(np.concatenate([rows_ji, jk]), np.concatenate([oX + ep, uc.ravel()]),
+                 np.concatenate([np.ones(ep.size), -np.repeat(cap, K)]), -np.inf, 0.0,
                  [f"capacity[{j},{i}]" for j in range(J) for i in range(1, K + 1)])
         # (hop + a_j) u_ji + b_j m_ji - rho_i <= 0, in units of the step bound / TIME_SCALE
         b = problem.draft_per_request_s * unit
-        rows.add(np.concatenate([np.tile(rows_ji, R), jk, jk]),
-                 np.concatenate([cols.ravel(), uc.ravel(), oP + np.tile(np.arange(K), J)]),
-                 np.concatenate([np.tile(b[jj[pr]], R), np.repeat(problem.hop_s + problem.draft_base_s, K) * unit,
+        rows.add(np.concatenate([rows_ji, jk, jk]),
+                 np.concatenate([oX + ep, uc.ravel(), oP + np.tile(np.arange(K), J)]),
+                 np.concatenate([b[ej], np.repeat(problem.hop_s + problem.draft_base_s, K) * unit,
                                  -np.full(J * K, unit)]), -np.inf, 0.0,
                  [f"round_s[{j},{i}]" for j in range(J) for i in range(1, K + 1)])
     rows.add(np.zeros(oU + 1, dtype=np.int64), np.append(np.arange(oU), oB), np.append(np.ones(oU), -float(R)),
              -np.inf, 0.0, ["nonempty"])
     mu = problem.kv_bytes_per_token
-    tokens = np.concatenate([np.ones(R), np.broadcast_to(tok, (R, nD, K)).ravel()])
-    ctx_x = np.concatenate([ctx, ctx.repeat(nD * K)])
+    tokens = np.concatenate([np.ones(R), tok])
+    ctx_x = np.concatenate([ctx, ctx[pr]])
     rest = np.zeros(n - oU)
     time_rest = np.concatenate([np.zeros(J * K), np.ones(K), [v0]])
     caps = (("verify_tokens", problem.max_verify_tokens, np.concatenate([tokens, rest])),
@@ -119,6 +126,8 @@ def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray],
             rhs = top * (1.0 + FEAS_TOL * (1.0 - SLACK_MARGIN)) if limit > 0 else 0.0
             rows.add(np.zeros(nzc.size, dtype=np.int64), nzc, coef[nzc] * scale, -np.inf, rhs, [label])
     upper = np.ones(n)
+    if plain is not None:
+        upper[:R] = np.asarray(plain, dtype=bool)
     upper[oP:oB] = np.inf
     integer = np.ones(n)
     integer[oP:oB] = 0.0
@@ -128,29 +137,32 @@ def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray],
 
     def decode(x: np.ndarray) -> ServingPlan:
         x = np.asarray(x, dtype=float)
-        pat = x[oX:oU].reshape(R, nD * K)
-        out, lengths = [], np.zeros(R, dtype=np.int64)
-        for r in range(R):
-            best = int(np.argmax(pat[r])) if nX else 0
-            if nX and pat[r, best] > 0.5:
-                out.append(routes[1 + best // K])
-                lengths[r] = best % K + 1
-            else:
-                out.append(() if x[r] > 0.5 else None)
+        out: list[tuple[int, ...] | None] = [() if x[r] > 0.5 else None for r in range(R)]
+        lengths = np.zeros(R, dtype=np.int64)
+        for p in np.flatnonzero(x[oX:oU] > 0.5).tolist():
+            out[pr[p]] = routes[ps[p]]
+            lengths[pr[p]] = pk[p]
         return ServingPlan(out, lengths)
 
     return milp, decode
 
 
-def step_start(problem: SpeculativeServing, plan: ServingPlan) -> np.ndarray:
-    """The column values of :func:`step_milp` for ``plan`` (a warm start)."""
+def _full(problem: SpeculativeServing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pattern of every request: (request, drafter set >= 1, length >= 1), in that order."""
+    sets = np.arange(1, len(problem.routes_of()))
+    return tuple(a.ravel() for a in np.meshgrid(np.arange(problem.n_requests), sets,
+                                                np.arange(1, problem.max_speculation + 1), indexing="ij"))
+
+
+def pattern_start(problem: SpeculativeServing, plan: ServingPlan, pr: np.ndarray, ps: np.ndarray,
+                  pk: np.ndarray) -> np.ndarray | None:
+    """The column values of :func:`pattern_milp` for ``plan`` (a warm start); None if it uses a pattern the model
+    lacks."""
     R, J, K = problem.n_requests, problem.n_drafters, problem.max_speculation
-    routes = problem.routes_of()
-    index = {S: s for s, S in enumerate(routes)}
-    nD = len(routes) - 1
-    nX = R * nD * K
-    x = np.zeros(R + nX + J * K + K + 1)
-    m = problem.evaluate(plan)
+    where = {S: s for s, S in enumerate(problem.routes_of())}
+    index = {key: p for p, key in enumerate(zip(pr.tolist(), ps.tolist(), pk.tolist(), strict=True))}
+    oU = R + pr.size
+    x = np.zeros(oU + J * K + K + 1)
     drafting = np.zeros((J, K))
     for r, S in enumerate(plan.routes):
         if S is None:
@@ -159,12 +171,21 @@ def step_start(problem: SpeculativeServing, plan: ServingPlan) -> np.ndarray:
             x[r] = 1.0
             continue
         k = int(plan.lengths[r])
-        x[R + (r * nD + index[S] - 1) * K + k - 1] = 1.0
+        p = index.get((r, where.get(S, -1), k))
+        if p is None:
+            return None
+        x[R + p] = 1.0
         drafting[list(S), :k] += 1.0
-    x[R + nX: R + nX + J * K] = (drafting > 0).ravel()
-    x[R + nX + J * K: R + nX + J * K + m.round_s.size] = m.round_s
+    m = problem.evaluate(plan)
+    x[oU:oU + J * K] = (drafting > 0).ravel()
+    x[oU + J * K:oU + J * K + m.round_s.size] = m.round_s
     x[-1] = float(any(S is not None for S in plan.routes))
     return x
 
 
-__all__ = ["step_milp", "step_start"]
+def step_start(problem: SpeculativeServing, plan: ServingPlan) -> np.ndarray | None:
+    """The column values of :func:`step_milp` for ``plan`` (a warm start)."""
+    return pattern_start(problem, plan, *_full(problem))
+
+
+__all__ = ["pattern_milp", "pattern_start", "step_milp", "step_start"]
