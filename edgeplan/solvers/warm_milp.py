@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from edgeplan.solvers.backends._common import highs_start_fits
 from edgeplan.solvers.registry import SolveContext
-from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.result import Limit, Result, Status
 
 
 def solve_warm_milp(problem: Any, milp: Any, decode: Callable[[Any], Any], ctx: SolveContext, method: str, *,
@@ -49,6 +50,12 @@ def solve_warm_milp(problem: Any, milp: Any, decode: Callable[[Any], Any], ctx: 
     from edgeplan.solvers.api import solve
 
     t0 = time.perf_counter() if t0 is None else t0
+    if start is not None and not highs_start_fits(milp, ctx.deadline.remaining()):
+        info = {"milp_vars": milp.n_vars, "nodes": 0, "mip_rel_gap": gap, "highs_skipped": True,
+                "warm_start": problem.objective(start), **stats}
+        message = (f"the time limit leaves no room for HiGHS' uninterruptible start on {milp.nnz} nonzeros; "
+                   "the warm start is returned")
+        return _best(problem, [start, *others], None, bound, Limit.TIME, message, method, t0, info, gap, 0.0)
     options: dict = {"mip_rel_gap": gap, "highs_options": {"mip_feasibility_tolerance": feasibility,
                                                            "mip_abs_gap": 0.0}}
     if start_columns is not None:
@@ -58,20 +65,28 @@ def solve_warm_milp(problem: Any, milp: Any, decode: Callable[[Any], Any], ctx: 
     atol = float(res.stats.get("objective_atol", 0.0))  # HiGHS' claims hold to its absolute objective tolerance
     info = {"milp_vars": milp.n_vars, "nodes": res.stats.get("nodes"), "mip_rel_gap": gap, "objective_atol": atol,
             "warm_start": None if start is None else problem.objective(start), **stats}
-    cands = [p for p in (decode(res.plan) if res.has_plan else None, start, *others)
-             if p is not None and not problem.check(p)]
+    return _best(problem, [decode(res.plan) if res.has_plan else None, start, *others], res, bound, res.limit,
+                 res.message, method, t0, info, gap, atol)
+
+
+def _best(problem: Any, plans: list[Any], res: Result | None, bound: float | None, limit: Limit | None,
+          message: str, method: str, t0: float, info: dict[str, Any], gap: float, atol: float) -> Result:
+    """The best of ``plans`` that passes ``check``, with the tightest of HiGHS' bound (from ``res``) and ``bound``;
+    optimal only when HiGHS proved optimality and the plan meets the bound within ``gap`` (or ``atol``)."""
+    cands = [p for p in plans if p is not None and not problem.check(p)]
     if not cands:
-        st = Status.INFEASIBLE if res.status is Status.INFEASIBLE else Status.NO_SOLUTION
-        return Result(plan=None, fun=None, status=st, limit=res.limit, message=res.message, method=method,
+        st = Status.INFEASIBLE if res is not None and res.status is Status.INFEASIBLE else Status.NO_SOLUTION
+        return Result(plan=None, fun=None, status=st, limit=limit, message=message, method=method,
                       solve_time=time.perf_counter() - t0, sense=problem.sense, stats=info)
     sign = 1.0 if problem.sense == "min" else -1.0  # compare as a minimisation
     plan = min(cands, key=lambda p: sign * problem.objective(p))
     fun = problem.objective(plan)
-    known = [sign * float(b) for b in (res.bound, bound) if b is not None]
+    known = [sign * float(b) for b in (None if res is None else res.bound, bound) if b is not None]
     best = None if not known else sign * min(max(known), sign * fun)  # the tightest, never past the plan
-    proven = res.status is Status.OPTIMAL and best is not None and abs(fun - best) <= max(gap * abs(fun), atol)
+    proven = res is not None and res.status is Status.OPTIMAL and best is not None \
+        and abs(fun - best) <= max(gap * abs(fun), atol)
     return Result(plan=plan, fun=fun, status=Status.OPTIMAL if proven else Status.FEASIBLE, bound=best,
-                  limit=None if proven else res.limit, message=res.message, method=method,
+                  limit=None if proven else limit, message=message, method=method,
                   solve_time=time.perf_counter() - t0, sense=problem.sense, stats=info)
 
 

@@ -4,7 +4,10 @@ The MILP is :func:`~edgeplan.formulations.serving.milp.step_milp` (patterns of d
 length, lock-step rounds, caps). HiGHS gets the better of the ``cosine`` plan and the autoregressive batch as
 its first incumbent (on models up to :data:`START_MAX_VARS` columns; larger ones keep it as a fallback), a
 relative gap of :data:`GAP` and an integrality and row tolerance of :data:`FEASIBILITY`. The returned plan is
-the better of HiGHS' and the incumbent, re-evaluated; a time limit returns it with HiGHS' bound.
+the better of HiGHS' and the incumbent, re-evaluated. Under a time limit, the Lagrangian bound of
+:mod:`~edgeplan.solvers.serving.step_bound` is computed first (in at most :data:`BOUND_SHARE` of the limit), and
+the result carries the tighter of it and HiGHS' bound; when the limit is too short for HiGHS to stop on time (its
+setup and root LP cannot be interrupted), HiGHS is not run and the incumbent comes back with that bound.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from edgeplan.solvers.result import Result
 from edgeplan.solvers.serving.baselines import by_weight
 from edgeplan.solvers.serving.batching import add_in_order
 from edgeplan.solvers.serving.cosine import cosine_plan
+from edgeplan.solvers.serving.step_bound import step_bound
 from edgeplan.solvers.warm_milp import solve_warm_milp
 
 #: Largest model HiGHS gets the warm start for (on an earlier formulation with a row per draft token, HiGHS
 #: 1.11 processed the start of a 74,000-column step for 26 s past its limit; the pattern formulation takes it at
 #: once).  Larger models keep the start as a fallback incumbent.
 START_MAX_VARS = 200_000
+#: The share of a time limit that the Lagrangian bound (:func:`step_bound`) may take.
+BOUND_SHARE = 0.3
 #: Relative gap at which HiGHS stops and the result is called optimal.
 GAP = 1e-7
 #: HiGHS' integrality and row tolerance here: a round's fixed time multiplies a binary, and at the default 1e-6 a
@@ -46,8 +52,13 @@ def solve_step_milp(problem: SpeculativeServing, ctx: SolveContext) -> Result:
     start = warm_start(problem)
     columns = step_start(problem, start) if start is not None and milp.n_vars <= START_MAX_VARS else None
     empty = ServingPlan([None] * problem.n_requests, [0] * problem.n_requests)
+    left = ctx.deadline.remaining()
+    bound = None
+    if left is not None:  # a limited solve may stop before HiGHS has a bound of its own
+        upper = None if start is None else problem.objective(start)
+        bound = step_bound(problem, upper, until=time.perf_counter() + BOUND_SHARE * left)
     return solve_warm_milp(problem, milp, decode, ctx, "step-milp", start=start, start_columns=columns,
-                           others=(empty,), gap=GAP, feasibility=FEASIBILITY, t0=t0)
+                           others=(empty,), gap=GAP, feasibility=FEASIBILITY, t0=t0, bound=bound)
 
 
 __all__ = ["GAP", "START_MAX_VARS", "solve_step_milp", "warm_start"]

@@ -1,0 +1,59 @@
+"""The Lagrangian bound of a serving step (``step_bound``) and ``step-milp`` under a short time limit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+import edgeplan
+from edgeplan.formulations.serving.instances import speculative_step_instance
+from edgeplan.formulations.serving.milp import step_milp
+from edgeplan.solvers.result import Limit
+from edgeplan.solvers.serving.step_bound import step_bound
+from edgeplan.solvers.serving.step_milp import warm_start
+from serving.brute import plans
+from serving.nasty import step
+
+
+def _optimum(p) -> float:
+    costs = [p.objective(x) for x in plans(p) if not p.check(x)]
+    return min(costs) if costs else np.inf
+
+
+def test_the_bound_never_exceeds_the_optimum_on_degenerate_steps() -> None:
+    """300 tiny steps with zero, 1e-9..1e3 and exactly binding data (tests/serving/nasty.py), and the same steps
+    with every request urgent: the bound is at most the brute-force optimum, and infinite only without a plan."""
+    for seed in range(300):
+        p = step(seed)
+        for q in (p, dataclasses.replace(p, urgent=np.ones(p.n_requests, dtype=bool))):
+            opt = _optimum(q)
+            start = warm_start(q)
+            b = step_bound(q, None if start is None else q.objective(start))
+            if np.isfinite(opt):
+                assert b <= opt + 1e-9 * max(1.0, abs(opt)), (seed, b, opt)
+            else:
+                assert not np.isnan(b), seed
+
+
+def test_the_bound_is_as_tight_as_the_lp_relaxation() -> None:
+    """Within 1 % of the MILP's LP bound (or above it: the bound charges the verifier's fixed time in full when a
+    request is urgent), and never above the optimum."""
+    for seed in range(3):
+        p = speculative_step_instance(48, 6, 3, seed=seed, max_speculation=4, memory_gib=2.0)
+        exact = edgeplan.solve(p, "step-milp", time_limit=120)
+        assert exact.status == "optimal", exact
+        milp, _ = step_milp(p)
+        lp = edgeplan.solve(dataclasses.replace(milp, integrality=np.zeros(milp.n_vars)), "highs")
+        assert lp.status == "optimal", lp
+        b = step_bound(p, p.objective(warm_start(p)))
+        assert lp.fun - 0.01 * abs(lp.fun) <= b <= exact.fun + 1e-9 * abs(exact.fun), (seed, lp.fun, b, exact.fun)
+
+
+def test_a_limit_too_short_for_highs_returns_the_warm_start_with_the_bound() -> None:
+    p = speculative_step_instance(64, 8, 4, seed=0)
+    r = edgeplan.solve(p, "step-milp", time_limit=1e-3)
+    assert r.status == "feasible" and r.limit == Limit.TIME, r
+    assert r.stats["highs_skipped"] and r.stats["nodes"] == 0
+    assert not p.check(r.plan) and r.fun == p.objective(warm_start(p))
+    assert r.bound is not None and r.bound <= r.fun and 0 <= r.gap < 1.0, r
