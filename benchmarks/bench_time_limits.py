@@ -46,6 +46,22 @@ CASES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("slide-scip", "slide-paper", {}),
     ("cache-dp", "cache", {"n_clients": 40, "n_layers": 24, "n_classes": 100}),
     ("cache-replay", "cache-replay", {"n_clients": 4, "n_layers": 12, "n_classes": 20, "requests": 400}),
+    ("step-milp", "speculative-step", {"n_requests": 512, "n_drafters": 16, "n_domains": 8}),
+    ("cluster-milp", "split-fl-clusters", {"n_workers": 80, "divergence": "l1", "min_bottoms": 3, "max_bottoms": 6}),
+    ("cluster-dp", "split-fl-clusters", {"n_workers": 12, "max_bottoms": 5}),
+    ("frequency-sweep", "update-frequency", {"n_clusters": 10_000}),
+    ("group-dp", "graph-clients", {"n_clients": 12, "n_clusters": 3, "min_size": 3, "max_size": 5}),
+    ("compression-milp", "caesar-round", {"n_devices": 100}),
+    ("upload-waterfill", "upload-ratios", {"n_devices": 10_000}),
+    ("upload-cvxpy", "upload-ratios", {"n_devices": 100}),
+    ("batch-sweep", "batch-sizing", {"n_devices": 10_000}),
+    ("finetune-sweep", "finetune", {"n_devices": 1000, "n_layers": 48}),
+    ("finetune-milp", "finetune", {"n_devices": 200, "n_layers": 24}),
+    ("expert-dp", "experts", {"n_experts": 32, "batch": 8}),
+    ("collapipe-exact", "collapipe-slot", {"n_devices": 12, "n_blocks": 48, "energy": True}),
+    ("kv-sync-dp", "kv-sync", {"n_blocks": 128, "n_participants": 64}),
+    ("fragment-dp", "fragment-sync", {"n_fragments": 1000, "n_slots": 100}),
+    ("fragment-milp", "fragment-sync", {"n_fragments": 1000, "n_slots": 100, "max_staleness": 10}),
 )
 LIMITS = (1.0, 0.1)
 HARD_KILL_S = 120.0

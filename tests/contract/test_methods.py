@@ -129,3 +129,18 @@ def test_every_demo_method_takes_its_generator_instances(name: str) -> None:
     p = g.func(**params, seed=0)
     takes = {m.name for m in capable_methods(p, None)}
     assert [m for m in methods if m not in takes] == [], f"{name}: {title}"
+
+
+def test_every_exact_method_has_a_time_limit_benchmark() -> None:
+    """``benchmarks/bench_time_limits.py`` measures every registered exact method at its largest shipped size."""
+    import importlib.util
+    from pathlib import Path
+
+    from edgeplan.solvers.registry import METHODS
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_time_limits.py"
+    spec = importlib.util.spec_from_file_location("bench_time_limits", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    exact = {name for name, m in METHODS.items() if m.kind == "exact"}
+    assert exact <= {case[0] for case in module.CASES}, sorted(exact - {case[0] for case in module.CASES})

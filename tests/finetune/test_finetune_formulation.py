@@ -147,3 +147,10 @@ def test_expert_dp_equals_the_milp_on_forty_experts(seed: int) -> None:
         assert solve(p, m).fun <= a.fun + 1e-12
     with pytest.raises(PlanError):
         p.evaluate(ExpertPlan([40]))
+
+
+def test_a_limit_shorter_than_one_sweep_is_not_started() -> None:
+    p = finetune_instance(100, 24, seed=0)  # 60,000 (device, candidate) pairs: an estimated 12 ms
+    r = solve(p, "finetune-sweep", time_limit=1e-9)
+    assert r.status == Status.NO_SOLUTION and r.limit == "time" and "sweep" in r.message, r
+    assert solve(p, "finetune-sweep").status == Status.OPTIMAL

@@ -164,3 +164,24 @@ def test_plans_export_as_json_a_runtime_reads(tmp_path) -> None:
 def test_generators_refuse_a_fractional_staleness() -> None:
     with pytest.raises(ProblemDataError, match=r"`max_staleness` = 2.5; expected a whole number"):
         fragment_sync_instance(3, 3, seed=0, max_staleness=2.5)
+
+
+def test_dantzigs_bound_is_never_below_the_knapsack_optimum() -> None:
+    from edgeplan.solvers.sync.fragment_dp import dantzig, knapsack
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 8))
+        size = rng.integers(0, 6, n)
+        value = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(-1, 3, n))
+        cap = int(rng.integers(0, 12))
+        best = value[knapsack(value, size, cap)].sum()
+        assert dantzig(value, size, cap) >= best - 1e-12, (value, size, cap)
+
+
+def test_fragment_dp_at_its_time_limit_returns_the_slots_it_solved_and_a_bound() -> None:
+    p = fragment_sync_instance(40, 12, seed=3)
+    full = ep.solve(p, "fragment-dp")
+    cut = ep.solve(p, "fragment-dp", time_limit=1e-9)
+    assert cut.status == "feasible" and cut.limit == "time" and not p.check(cut.plan), cut
+    assert cut.fun <= full.fun <= cut.bound, (cut, full)

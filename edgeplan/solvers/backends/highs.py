@@ -53,6 +53,7 @@ from edgeplan.solvers.backends._common import (
     INTERRUPT_POLL_S,
     Stopwatch,
     disambiguate,
+    jump_fits,
     make_result,
     objective_scale,
     presolve_fits,
@@ -185,8 +186,8 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     """HiGHS (highspy) branch-and-cut / simplex, model passed in one call, under a watchdog.
 
     Options: ``mip_rel_gap`` (default 1e-4), ``presolve`` ("choose"/"on"/"off"; "choose" is "off" when the
-    time limit leaves no room for HiGHS' uninterruptible presolve, :func:`presolve_fits`, which also turns off
-    its uninterruptible feasibility jump), ``threads``,
+    time limit leaves no room for HiGHS' uninterruptible presolve, :func:`presolve_fits`; its uninterruptible
+    feasibility jump is turned off the same way, :func:`jump_fits`), ``threads``,
     ``highs_options`` (a dict passed to ``setOptionValue`` as is, after :data:`GUARD_OPTIONS`, which
     its keys override; ``stats["guard"]`` holds the guard options as applied), ``start`` (a warm start: an
     array of ``n_vars`` column values, NaN where unknown, passed to ``setSolution``; HiGHS completes a partial
@@ -235,9 +236,7 @@ def solve_highs(milp: MILP, ctx: SolveContext) -> Result:
     guards = guard_options()
     if chosen != "choose":            # the caller's own presolve choice (or the deadline's) wins over the guard's
         guards.pop("presolve", None)
-    if not presolve_fits(milp, left):
-        # HiGHS cannot interrupt its feasibility jump either: on the 854k-nonzero serving step it ran 2.8 s
-        # before the first check of a 0.5 s limit (highspy 1.11)
+    if not jump_fits(milp, left):  # HiGHS cannot interrupt its feasibility jump either
         guards["mip_heuristic_run_feasibility_jump"] = False
     guard = {key: raw.get(key, value) for key, value in guards.items()}
     for key, value in guards.items():

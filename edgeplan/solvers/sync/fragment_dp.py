@@ -3,8 +3,9 @@ r"""``fragment-dp``: CoCoDC's fragment schedule without a staleness limit, exact
 Without the staleness rows the slots decouple into 0/1 knapsacks :math:`\max \sum_f v_{tf} x_f` s.t.
 :math:`\sum_f s_f x_f \le C_t`. With whole-byte sizes divided by their greatest common divisor :math:`g`, the
 table over capacities :math:`0..\lfloor C_t/g \rfloor` (check's slack included) is filled fragment by fragment
-in numpy and the choice traced back. Refused with a staleness limit, fractional sizes or a table over
-:data:`MAX_CELLS` cells (every MILP backend takes those).
+in numpy and the choice traced back. The deadline is checked between slots: at the time limit the slots not
+yet solved send nothing, and the bound adds their LP relaxation (Dantzig's bound). Refused with a staleness
+limit, fractional sizes or a table over :data:`MAX_CELLS` cells (every MILP backend takes those).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from edgeplan.errors import UnsupportedProblemError
 from edgeplan.formulations.base import FEAS_TOL, slack_tol
 from edgeplan.formulations.sync.fragments import FragmentPlan, FragmentSync
 from edgeplan.solvers.registry import SolveContext, register
-from edgeplan.solvers.result import Result, Status
+from edgeplan.solvers.result import Limit, Result, Status
 
 #: The largest knapsack table (cells over all slots); larger problems are refused (use a MILP backend).
 MAX_CELLS = 10**9
@@ -75,10 +76,34 @@ def solve_fragment_dp(problem: FragmentSync, ctx: SolveContext) -> Result:
     if why is not None:
         raise UnsupportedProblemError(f"fragment-dp {why}")
     size, cap = _units(problem)
-    plan = FragmentPlan([knapsack(problem.value[t], size, int(cap[t])) for t in range(problem.n_slots)])
+    slots: list[list[int]] = []
+    for t in range(problem.n_slots):
+        if ctx.deadline.passed():
+            break
+        slots.append(knapsack(problem.value[t], size, int(cap[t])))
+    done = len(slots)
+    plan = FragmentPlan(slots + [[] for _ in range(problem.n_slots - done)])  # an empty slot is always allowed
     fun = problem.objective(plan)
-    return Result(plan=plan, fun=fun, status=Status.OPTIMAL, bound=fun, method="fragment-dp", sense="max",
-                  message="one knapsack DP per slot", solve_time=time.perf_counter() - t0)
+    if done == problem.n_slots:
+        return Result(plan=plan, fun=fun, status=Status.OPTIMAL, bound=fun, method="fragment-dp", sense="max",
+                      message="one knapsack DP per slot", solve_time=time.perf_counter() - t0)
+    bound = fun + sum(dantzig(problem.value[t], size, int(cap[t])) for t in range(done, problem.n_slots))
+    return Result(plan=plan, fun=fun, status=Status.FEASIBLE, bound=bound, limit=Limit.TIME, method="fragment-dp",
+                  sense="max", message=f"time limit after {done} of {problem.n_slots} slots; the rest send nothing",
+                  solve_time=time.perf_counter() - t0)
 
 
-__all__ = ["MAX_CELLS", "knapsack", "solve_fragment_dp"]
+def dantzig(value: np.ndarray, size: np.ndarray, cap: int) -> float:
+    """Dantzig's bound on a 0/1 knapsack: its LP relaxation, filled by value per unit of size (items of size 0
+    and positive value are taken whole)."""
+    keep = value > 0
+    v, w = value[keep], size[keep].astype(float)
+    free = w == 0
+    order = np.argsort(-(v[~free] / w[~free]), kind="stable")
+    v_, w_ = v[~free][order], w[~free][order]
+    before = np.concatenate([[0.0], np.cumsum(w_)[:-1]])
+    share = np.clip((cap - before) / np.where(w_ > 0, w_, 1.0), 0.0, 1.0)
+    return float(v[free].sum() + (v_ * share).sum())
+
+
+__all__ = ["MAX_CELLS", "dantzig", "knapsack", "solve_fragment_dp"]
