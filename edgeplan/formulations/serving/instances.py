@@ -6,7 +6,8 @@ elsewhere); drafters beyond :math:`D` are general (U(0.50, 0.60) everywhere). A 
 1 ms hop (CoSine's 100 Mbit/s drafter cluster). The verifier's time, memory and token cap are shaped like a
 70B target on one server: 30 ms per batch, 0.5 ms per request, 0.3 ms per verified token, 2 µs per context
 token; 320 KiB of K/V per token; 512 verifiable tokens. Contexts are U(256, 2048) tokens, and
-``urgent_fraction`` of the requests must be batched. The measured counterparts of these numbers come from the
+``urgent_fraction`` of the requests must be batched, as many of them (in index order) as fit the verifier's memory
+and token cap together, so that a drawn step always has a plan. The measured counterparts of these numbers come from the
 real models of :mod:`edgeplan.validation.serving`.
 """
 
@@ -68,13 +69,18 @@ def speculative_step_instance(n_requests: int = 64, n_drafters: int = 8, n_domai
     alpha = acceptance_table(n_drafters, n_domains, rng)
     ctx = rng.integers(256, 2049, n_requests).astype(float)
     verify = np.array([0.030, 0.0005, 0.0003, 2e-6])
+    memory = memory_gib * 2**30
+    kv = 320 * 1024.0
+    dom, cap = rng.integers(0, n_domains, n_requests), rng.integers(8, 33, n_drafters).astype(float)
+    a, b = rng.uniform(0.004, 0.010, n_drafters), rng.uniform(0.0002, 0.001, n_drafters)
+    weight = 1.0 + rng.exponential(0.5, n_requests)
+    urgent = rng.random(n_requests) < urgent_fraction
+    # urgent requests in index order while their contexts' K/V and one token each fit the verifier
+    fits = (np.cumsum(np.where(urgent, kv * (ctx + 1.0), 0.0)) <= memory) & (np.cumsum(urgent) <= max_verify_tokens)
+    urgent &= fits
     return SpeculativeServing(
-        domain=rng.integers(0, n_domains, n_requests), context_tokens=ctx, acceptance=alpha,
-        draft_capacity=rng.integers(8, 33, n_drafters).astype(float),
-        draft_base_s=rng.uniform(0.004, 0.010, n_drafters),
-        draft_per_request_s=rng.uniform(0.0002, 0.001, n_drafters), verify_s=verify,
-        max_verify_tokens=max_verify_tokens, kv_bytes_per_token=320 * 1024.0,
-        verifier_memory_bytes=memory_gib * 2**30, max_speculation=max_speculation, max_drafters=max_drafters,
-        weight=1.0 + rng.exponential(0.5, n_requests), urgent=rng.random(n_requests) < urgent_fraction, hop_s=0.001,
+        domain=dom, context_tokens=ctx, acceptance=alpha, draft_capacity=cap, draft_base_s=a, draft_per_request_s=b,
+        verify_s=verify, max_verify_tokens=max_verify_tokens, kv_bytes_per_token=kv, verifier_memory_bytes=memory,
+        max_speculation=max_speculation, max_drafters=max_drafters, weight=weight, urgent=urgent, hop_s=0.001,
         token_value_s=float(verify[:3].sum() + verify[3] * ctx.mean()), step_bound_s=step_bound_s,
         name=f"speculative-step-{n_requests}x{n_drafters}")
