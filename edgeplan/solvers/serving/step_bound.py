@@ -68,9 +68,20 @@ def _options(problem: SpeculativeServing) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def step_bound(problem: SpeculativeServing, upper: float | None = None, steps: int = STEPS,
                until: float | None = None) -> float:
-    """A valid lower bound on the step's optimal cost (module docstring; ``inf`` when an urgent request has no
-    option at all). ``upper``: the cost of a known plan, the target of Polyak's steps (default: none known);
-    ``until``: a :func:`time.perf_counter` time after which the best bound so far is returned."""
+    """A valid lower bound on the step's optimal cost (module docstring); ``inf`` when an urgent request has no
+    option at all.
+
+    Parameters
+    ----------
+    problem
+        The step.
+    upper
+        The cost of a known plan, the target of Polyak's steps (None: none known).
+    steps
+        Subgradient steps on the drafters' multipliers per round of the ascent.
+    until
+        A :func:`time.perf_counter` time after which the best bound evaluated so far is returned (None: no limit).
+    """
     R, J, K = problem.n_requests, problem.n_drafters, problem.max_speculation
     base, mem, tok, k, member = _options(problem)
     # the caps as check applies them (with its slack): a plan check accepts keeps every relaxed row
