@@ -57,3 +57,40 @@ def test_a_limit_too_short_for_highs_returns_the_warm_start_with_the_bound() -> 
     assert r.stats["highs_skipped"] and r.stats["nodes"] == 0
     assert not p.check(r.plan) and r.fun == p.objective(warm_start(p))
     assert r.bound is not None and r.bound <= r.fun and 0 <= r.gap < 1.0, r
+
+
+def test_a_step_restricted_to_some_patterns_is_solved_exactly() -> None:
+    """``pattern_milp`` with each request's route and length fixed (the batch free) equals the brute force over
+    out / plain / that pattern per request, on 60 tiny steps."""
+    import itertools
+
+    from edgeplan.formulations.serving import ServingPlan
+    from edgeplan.formulations.serving.milp import pattern_milp
+    from edgeplan.solvers.serving.cosine import route
+
+    checked = 0
+    for seed in range(60):
+        p = speculative_step_instance(4, 2, 2, seed=seed, max_speculation=3, urgent_fraction=0.3,
+                                      max_verify_tokens=10, memory_gib=1.0)
+        routes = route(p)
+        k = 1 + seed % p.max_speculation
+        where = {S: s for s, S in enumerate(p.routes_of())}
+        pr = np.array([r for r, S in enumerate(routes) if S], dtype=np.int64)
+        milp, decode = pattern_milp(p, pr, np.array([where[routes[r]] for r in pr], dtype=np.int64),
+                                    np.full(pr.size, k))
+        options = [[None, ((), 0)] + ([(routes[r], k)] if routes[r] else []) for r in range(p.n_requests)]
+        best = np.inf
+        for choice in itertools.product(*options):
+            plan = ServingPlan([None if c is None else c[0] for c in choice],
+                               [0 if c is None else c[1] for c in choice])
+            if not p.check(plan):
+                best = min(best, p.objective(plan))
+        r = edgeplan.solve(milp, "highs", options={"mip_rel_gap": 1e-9, "highs_options": {
+            "mip_feasibility_tolerance": 1e-9}})
+        if not np.isfinite(best):
+            assert r.status == "infeasible", (seed, r)
+            continue
+        plan = decode(r.plan)
+        assert not p.check(plan) and abs(p.objective(plan) - best) <= 1e-9 * max(1.0, abs(best)), (seed, r, best)
+        checked += 0 < plan.batch.size < p.n_requests  # the memory or token cap leaves someone out
+    assert checked >= 30

@@ -49,12 +49,12 @@ def step_milp(problem: SpeculativeServing) -> tuple[MILP, Callable[[np.ndarray],
     return pattern_milp(problem, *_full(problem))
 
 
-def pattern_milp(problem: SpeculativeServing, pr: np.ndarray, ps: np.ndarray, pk: np.ndarray,
-                 plain: np.ndarray | None = None) -> tuple[MILP, Callable[[np.ndarray], ServingPlan]]:
+def pattern_milp(problem: SpeculativeServing, pr: np.ndarray, ps: np.ndarray,
+                 pk: np.ndarray) -> tuple[MILP, Callable[[np.ndarray], ServingPlan]]:
     """The MILP of the module docstring over the given patterns only: pattern ``p`` batches request ``pr[p]`` with
-    drafter set ``routes_of()[ps[p]]`` (``ps`` >= 1) and ``pk[p]`` >= 1 draft tokens; ``plain`` ``(R,)`` bool says
-    which requests may be batched without drafters (default all). With every pattern it is :func:`step_milp`;
-    with fewer it is the step restricted to them (``staged-ilp``'s batch selection)."""
+    drafter set ``routes_of()[ps[p]]`` (``ps`` >= 1) and ``pk[p]`` >= 1 draft tokens. With every pattern it is
+    :func:`step_milp`; with fewer it is the step restricted to them (e.g. routes and lengths fixed, the batch
+    free)."""
     R, J, K = problem.n_requests, problem.n_drafters, problem.max_speculation
     routes = problem.routes_of()
     pr, ps, pk = (np.asarray(a, dtype=np.int64) for a in (pr, ps, pk))
@@ -126,8 +126,6 @@ def pattern_milp(problem: SpeculativeServing, pr: np.ndarray, ps: np.ndarray, pk
             rhs = top * (1.0 + FEAS_TOL * (1.0 - SLACK_MARGIN)) if limit > 0 else 0.0
             rows.add(np.zeros(nzc.size, dtype=np.int64), nzc, coef[nzc] * scale, -np.inf, rhs, [label])
     upper = np.ones(n)
-    if plain is not None:
-        upper[:R] = np.asarray(plain, dtype=bool)
     upper[oP:oB] = np.inf
     integer = np.ones(n)
     integer[oP:oB] = 0.0
