@@ -22,7 +22,7 @@ over the options :math:`o` = (drafter set :math:`S`, length :math:`k`) of the MI
 (:math:`S = \emptyset, k = 0`) and, unless the request is urgent, staying out (:math:`g = 0`); :math:`t_o = 1 +
 k|S|`. Every multiplier gives a valid bound (weak duality); the best over the multipliers is the MILP's LP bound.
 :func:`step_bound` climbs towards it by projected subgradient steps of Polyak's length towards the cost of a known
-plan, and returns the best value it met.
+plan, and returns the best value it met. :func:`lagrangian_plan` repairs the relaxation's choices into a plan.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from collections.abc import Callable
 import numpy as np
 
 from edgeplan.formulations.base import FEAS_TOL, slack_tol
-from edgeplan.formulations.serving.step import SpeculativeServing, tree_tokens
+from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing, tree_tokens
+from edgeplan.solvers.serving.batching import BatchBuilder
 
 #: Subgradient steps on the drafters' multipliers per round of the ascent.
 STEPS = 60
@@ -67,7 +68,7 @@ def _options(problem: SpeculativeServing) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def step_bound(problem: SpeculativeServing, upper: float | None = None, steps: int = STEPS,
-               until: float | None = None) -> float:
+               until: float | None = None, costs: list | None = None) -> float:
     """A valid lower bound on the step's optimal cost (module docstring); ``inf`` when an urgent request has no
     option at all.
 
@@ -81,6 +82,9 @@ def step_bound(problem: SpeculativeServing, upper: float | None = None, steps: i
         Subgradient steps on the drafters' multipliers per round of the ascent.
     until
         A :func:`time.perf_counter` time after which the best bound evaluated so far is returned (None: no limit).
+    costs
+        A list to which the option costs :math:`g_r(o)` ``(R, O)`` at the best multipliers are appended (for
+        :func:`lagrangian_plan`), or None.
     """
     R, J, K = problem.n_requests, problem.n_drafters, problem.max_speculation
     base, mem, tok, k, member = _options(problem)
@@ -101,7 +105,7 @@ def step_bound(problem: SpeculativeServing, upper: float | None = None, steps: i
     rounds = (np.arange(1, K + 1)[None, :] <= k[:, None]).astype(float)  # (O, K): the rounds option o drafts in
     rows = np.arange(R)
 
-    seen = [-np.inf]  # the best bound evaluated
+    seen: list = [-np.inf, None]  # the best bound evaluated, and its option costs
 
     def evaluate(lam: float, eta: float, pi: np.ndarray, kappa: np.ndarray) -> tuple[float, ...]:
         """The bound at these multipliers and its subgradient."""
@@ -115,7 +119,8 @@ def step_bound(problem: SpeculativeServing, upper: float | None = None, steps: i
         charge = pi * a_hop[:, None] - kappa * cap[:, None]
         value = fixed + float(np.where(inside, cost, out).sum()) + float(np.minimum(charge, 0.0).sum()) \
             - lam * use_mem - eta * use_tok
-        seen[0] = max(seen[0], value)
+        if value > seen[0]:
+            seen[0], seen[1] = value, g
         chosen = choice[inside]
         m = member[:, chosen] @ rounds[chosen]  # (J, K) m_ji
         u = (charge < 0).astype(float)
@@ -164,7 +169,29 @@ def step_bound(problem: SpeculativeServing, upper: float | None = None, steps: i
         evaluate(lam, eta, pi, kappa)
     except TimeoutError:
         pass
+    if costs is not None:
+        costs.append(seen[1])
     return float(seen[0])
+
+
+def lagrangian_plan(problem: SpeculativeServing, costs: np.ndarray) -> ServingPlan:
+    r"""A plan repaired from the relaxation's choices: urgent requests first, then by their Lagrangian cost
+    :math:`\min_o g_r(o)` (the most valuable first, those the relaxation leaves out stay out), each with its
+    relaxed choice of drafters and length, shortened draft by draft until the step's caps hold, else without
+    drafters, else left out (``costs``: the option costs :func:`step_bound` appends)."""
+    K = problem.max_speculation
+    sets = problem.routes_of()[1:]
+    choice = np.argmin(costs, axis=1)
+    cost = costs[np.arange(problem.n_requests), choice]
+    b = BatchBuilder(problem)
+    for r in np.lexsort((cost, ~problem.urgent)).tolist():
+        if not np.isfinite(cost[r]) or (cost[r] >= 0 and not problem.urgent[r]):
+            continue
+        o = int(choice[r])
+        S, k = (sets[(o - 1) // K], (o - 1) % K + 1) if o else ((), 0)
+        if not any(b.add(r, S, kk) for kk in range(k, 0, -1)):
+            b.add(r, (), 0)
+    return b.plan()
 
 
 def _cap_columns(pi: np.ndarray, total: float) -> np.ndarray:
@@ -180,4 +207,4 @@ def _cap_columns(pi: np.ndarray, total: float) -> np.ndarray:
     return pi
 
 
-__all__ = ["step_bound"]
+__all__ = ["lagrangian_plan", "step_bound"]

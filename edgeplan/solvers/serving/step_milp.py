@@ -1,18 +1,21 @@
-r"""``step-milp``: one speculative-serving step exactly, by HiGHS on the step's MILP, warm-started with ``cosine``.
+r"""``step-milp``: one speculative-serving step exactly, by HiGHS on the step's MILP, warm-started.
 
 The MILP is :func:`~edgeplan.formulations.serving.milp.step_milp` (patterns of drafters and speculation
-length, lock-step rounds, caps). HiGHS gets the better of the ``cosine`` plan and the autoregressive batch as
-its first incumbent (on models up to :data:`START_MAX_VARS` columns; larger ones keep it as a fallback), a
-relative gap of :data:`GAP` and an integrality and row tolerance of :data:`FEASIBILITY`. The returned plan is
-the better of HiGHS' and the incumbent, re-evaluated. Under a time limit, the Lagrangian bound of
-:mod:`~edgeplan.solvers.serving.step_bound` is computed first (in at most :data:`BOUND_SHARE` of the limit), and
-the result carries the tighter of it and HiGHS' bound; when the limit is too short for HiGHS to stop on time (its
-setup and root LP cannot be interrupted), HiGHS is not run and the incumbent comes back with that bound.
+length, lock-step rounds, caps). First the Lagrangian relaxation of :mod:`~edgeplan.solvers.serving.step_bound`
+gives a bound (in at most :data:`BOUND_SHARE` of a time limit) and a plan repaired from it. HiGHS gets the best
+of that plan, the ``cosine`` plan and the autoregressive batch as its first incumbent (on models up to
+:data:`START_MAX_VARS` columns; larger ones keep it as a fallback), a relative gap of :data:`GAP` and an
+integrality and row tolerance of :data:`FEASIBILITY`. The returned plan is the better of HiGHS' and the
+incumbent, re-evaluated, with the tighter of HiGHS' bound and the Lagrangian one. When a time limit is too short
+for HiGHS to stop on time (its setup and root LP cannot be interrupted), HiGHS is not run and the incumbent comes
+back with the Lagrangian bound.
 """
 
 from __future__ import annotations
 
 import time
+
+import numpy as np
 
 from edgeplan.formulations.serving.milp import step_milp, step_start
 from edgeplan.formulations.serving.step import ServingPlan, SpeculativeServing
@@ -21,7 +24,7 @@ from edgeplan.solvers.result import Result
 from edgeplan.solvers.serving.baselines import by_weight
 from edgeplan.solvers.serving.batching import add_in_order
 from edgeplan.solvers.serving.cosine import cosine_plan
-from edgeplan.solvers.serving.step_bound import step_bound
+from edgeplan.solvers.serving.step_bound import lagrangian_plan, step_bound
 from edgeplan.solvers.warm_milp import solve_warm_milp
 
 #: Largest model HiGHS gets the warm start for (on an earlier formulation with a row per draft token, HiGHS
@@ -50,13 +53,16 @@ def solve_step_milp(problem: SpeculativeServing, ctx: SolveContext) -> Result:
     t0 = time.perf_counter()
     milp, decode = step_milp(problem)
     start = warm_start(problem)
-    columns = step_start(problem, start) if start is not None and milp.n_vars <= START_MAX_VARS else None
     empty = ServingPlan([None] * problem.n_requests, [0] * problem.n_requests)
     left = ctx.deadline.remaining()
-    bound = None
-    if left is not None:  # a limited solve may stop before HiGHS has a bound of its own
-        upper = None if start is None else problem.objective(start)
-        bound = step_bound(problem, upper, until=time.perf_counter() + BOUND_SHARE * left)
+    costs: list = []
+    bound = step_bound(problem, None if start is None else problem.objective(start), costs=costs,
+                       until=None if left is None else time.perf_counter() + BOUND_SHARE * left)
+    if costs and costs[0] is not None and np.isfinite(bound):
+        repaired = lagrangian_plan(problem, costs[0])
+        if not problem.check(repaired) and (start is None or problem.objective(repaired) < problem.objective(start)):
+            start = repaired
+    columns = step_start(problem, start) if start is not None and milp.n_vars <= START_MAX_VARS else None
     return solve_warm_milp(problem, milp, decode, ctx, "step-milp", start=start, start_columns=columns,
                            others=(empty,), gap=GAP, feasibility=FEASIBILITY, t0=t0, bound=bound)
 
