@@ -3,6 +3,7 @@ acceptance measured on models trained here.
 
     python benchmarks/bench_serving.py            # gaps on 100 steps, step-milp times, simulator at three loads
     python benchmarks/bench_serving.py --real     # acceptance profiles of trained drafters (about 1 minute)
+    python benchmarks/bench_serving.py --limited  # step-milp on 512 x 16 with a 0.5 s limit, seeds 1-6
 """
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ def sizes(which: tuple = ((64, 8, 60), (128, 16, 60), (512, 16, 30))) -> None:
         print(f"step-milp {R} requests x {J} drafters: {r.status} in {time.perf_counter() - t0:.2f} s "
               f"(limit {limit} s), {gap}; cosine {c.solve_time * 1e3:.1f} ms, "
               f"{100 * (c.fun - r.fun) / abs(r.fun):+.2f} % above")
+
+
+def limited(seeds: range = range(1, 7), limit: float = 0.5) -> None:
+    """``step-milp`` on the 512 x 16 step with a short limit: its plan, the Lagrangian bound and ``cosine``."""
+    print("| seed | wall (s) | step-milp plan | bound | gap | cosine | cosine above the bound |")
+    print("|---|---|---|---|---|---|---|")
+    for seed in seeds:
+        p = speculative_step_instance(512, 16, 8, seed=seed)
+        c = edgeplan.solve(p, "cosine")
+        t0 = time.perf_counter()
+        r = edgeplan.solve(p, "step-milp", time_limit=limit)
+        wall = time.perf_counter() - t0
+        print(f"| {seed} | {wall:.2f} | {r.fun:.4f} | {r.bound:.4f} | {100 * r.gap:.1f} % | {c.fun:.4f} | "
+              f"{100 * (c.fun - r.bound) / abs(c.fun):.1f} % |")
 
 
 def loads(n: int = 400) -> None:
@@ -342,6 +357,7 @@ if __name__ == "__main__":
     ap.add_argument("--trees", action="store_true", help="cosine's controller with up to 1, 2, 3 drafters each")
     ap.add_argument("--tree-pass", action="store_true", help="tree attention against one sequence per chain")
     ap.add_argument("--speed", action="store_true", help="the simulator on 10,000 requests")
+    ap.add_argument("--limited", action="store_true", help="step-milp on the 512 x 16 step with a 0.5 s limit")
     args = ap.parse_args()
     if args.real:
         real()
@@ -359,6 +375,8 @@ if __name__ == "__main__":
         tree_pass()
     elif args.speed:
         speed()
+    elif args.limited:
+        limited()
     elif args.loads:
         sizes(((512, 16, 30),))
         loads()
