@@ -5,7 +5,9 @@ then returns the best of HiGHS' decoded plan, the start and any other candidate 
 ``check``, re-evaluated by the family (minimised or maximised by its ``sense``): ``optimal`` only when HiGHS
 proved optimality and the plan meets the bound within the gap (or HiGHS' absolute objective tolerance); otherwise
 ``feasible`` with the bound, or ``infeasible`` / ``no_solution`` without a plan. The bound is HiGHS', tightened by
-the method's own where it has one.
+the method's own where it has one. HiGHS cannot be stopped before its setup and root LP are done: when the time
+left is shorter than that is estimated to take (:func:`~edgeplan.solvers.backends._common.highs_start_fits`),
+HiGHS is not run, and the start comes back ``feasible`` with limit ``time`` and the method's bound.
 """
 
 from __future__ import annotations
