@@ -38,9 +38,11 @@ def test_the_bound_never_exceeds_the_optimum_on_degenerate_steps() -> None:
 
 def test_the_bound_is_as_tight_as_the_lp_relaxation() -> None:
     """Within 1 % of the MILP's LP bound (or above it: the bound charges the verifier's fixed time in full when a
-    request is urgent), and never above the optimum."""
-    for seed in range(3):
-        p = speculative_step_instance(48, 6, 3, seed=seed, max_speculation=4, memory_gib=2.0)
+    request is urgent), and never above the optimum; with one drafter per request and with token trees."""
+    steps = [speculative_step_instance(48, 6, 3, seed=seed, max_speculation=4, memory_gib=2.0) for seed in range(3)]
+    steps += [speculative_step_instance(24, 4, 3, seed=seed, max_speculation=4, max_drafters=2, memory_gib=1.5)
+              for seed in range(3)]  # token trees
+    for seed, p in enumerate(steps):
         exact = edgeplan.solve(p, "step-milp", time_limit=120)
         assert exact.status == "optimal", exact
         milp, _ = step_milp(p)
