@@ -7,7 +7,8 @@ proved optimality and the plan meets the bound within the gap (or HiGHS' absolut
 ``feasible`` with the bound, or ``infeasible`` / ``no_solution`` without a plan. The bound is HiGHS', tightened by
 the method's own where it has one. HiGHS cannot be stopped before its setup and root LP are done: when the time
 left is shorter than that is estimated to take (:func:`~edgeplan.solvers.backends._common.highs_start_fits`),
-HiGHS is not run, and the start comes back ``feasible`` with limit ``time`` and the method's bound.
+HiGHS is not run: the start comes back ``feasible`` with limit ``time`` and the method's bound (no start:
+``no_solution``, or ``infeasible`` when the method's bound is infinite).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+
+import numpy as np
 
 from edgeplan.solvers.backends._common import highs_start_fits
 from edgeplan.solvers.registry import SolveContext
@@ -52,11 +55,11 @@ def solve_warm_milp(problem: Any, milp: Any, decode: Callable[[Any], Any], ctx: 
     from edgeplan.solvers.api import solve
 
     t0 = time.perf_counter() if t0 is None else t0
-    if start is not None and not highs_start_fits(milp, ctx.deadline.remaining()):
+    if not highs_start_fits(milp, ctx.deadline.remaining()):
         info = {"milp_vars": milp.n_vars, "nodes": 0, "mip_rel_gap": gap, "highs_skipped": True,
-                "warm_start": problem.objective(start), **stats}
+                "warm_start": None if start is None else problem.objective(start), **stats}
         message = (f"the time limit leaves no room for HiGHS' uninterruptible start on {milp.nnz} nonzeros; "
-                   "the warm start is returned")
+                   + ("no plan is known" if start is None else "the warm start is returned"))
         return _best(problem, [start, *others], None, bound, Limit.TIME, message, method, t0, info, gap, 0.0)
     options: dict = {"mip_rel_gap": gap, "highs_options": {"mip_feasibility_tolerance": feasibility,
                                                            "mip_abs_gap": 0.0}}
@@ -76,11 +79,14 @@ def _best(problem: Any, plans: list[Any], res: Result | None, bound: float | Non
     """The best of ``plans`` that passes ``check``, with the tightest of HiGHS' bound (from ``res``) and ``bound``;
     optimal only when HiGHS proved optimality and the plan meets the bound within ``gap`` (or ``atol``)."""
     cands = [p for p in plans if p is not None and not problem.check(p)]
-    if not cands:
-        st = Status.INFEASIBLE if res is not None and res.status is Status.INFEASIBLE else Status.NO_SOLUTION
-        return Result(plan=None, fun=None, status=st, limit=limit, message=message, method=method,
-                      solve_time=time.perf_counter() - t0, sense=problem.sense, stats=info)
     sign = 1.0 if problem.sense == "min" else -1.0  # compare as a minimisation
+    if not cands:
+        proof = bound is not None and sign * bound == np.inf  # the method's own bound: no plan at all
+        st = Status.INFEASIBLE if proof or (res is not None and res.status is Status.INFEASIBLE) \
+            else Status.NO_SOLUTION
+        return Result(plan=None, fun=None, status=st, limit=None if st is Status.INFEASIBLE else limit,
+                      message=message, method=method, solve_time=time.perf_counter() - t0, sense=problem.sense,
+                      stats=info)
     plan = min(cands, key=lambda p: sign * problem.objective(p))
     fun = problem.objective(plan)
     known = [sign * float(b) for b in (None if res is None else res.bound, bound) if b is not None]

@@ -112,3 +112,16 @@ def test_the_plan_repaired_from_the_relaxation_keeps_every_cap() -> None:
         assert not p.check(plan) and p.objective(plan) >= b
         if seed == 6:
             assert p.objective(plan) < cos.fun - 0.03 * abs(cos.fun), (p.objective(plan), cos.fun)
+
+
+def test_a_step_no_plan_can_serve_is_infeasible_even_without_highs() -> None:
+    """An urgent request whose context alone overflows the verifier: the bound is infinite, and ``step-milp`` says
+    ``infeasible`` with a limit too short for HiGHS as well as without one."""
+    p = speculative_step_instance(64, 8, 4, seed=0)
+    q = dataclasses.replace(p, urgent=np.arange(64) == 3,
+                            verifier_memory_bytes=p.kv_bytes_per_token * float(p.context_tokens[3]) * 0.5)
+    assert step_bound(q) == np.inf
+    for limit in (1e-3, None):
+        r = edgeplan.solve(q, "step-milp", time_limit=limit)
+        assert r.status == "infeasible" and not r.has_plan and r.limit is None, (limit, r)
+    assert edgeplan.solve(q, "step-milp", time_limit=1e-3).stats["highs_skipped"]
