@@ -6,9 +6,9 @@ elsewhere); drafters beyond :math:`D` are general (U(0.50, 0.60) everywhere). A 
 1 ms hop (CoSine's 100 Mbit/s drafter cluster). The verifier's time, memory and token cap are shaped like a
 70B target on one server: 30 ms per batch, 0.5 ms per request, 0.3 ms per verified token, 2 µs per context
 token; 320 KiB of K/V per token; 512 verifiable tokens. Contexts are U(256, 2048) tokens, and
-``urgent_fraction`` of the requests must be batched, as many of them (in index order) as fit the verifier's memory
-and token cap together, so that a drawn step always has a plan. The measured counterparts of these numbers come from the
-real models of :mod:`edgeplan.validation.serving`.
+``urgent_fraction`` of the requests must be batched, as many of them (in index order) as fit the verifier's
+memory and token cap together, so that a drawn step always has a plan. The measured counterparts of these
+numbers come from the real models of :mod:`edgeplan.validation.serving`.
 """
 
 from __future__ import annotations

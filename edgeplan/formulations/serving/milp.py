@@ -60,7 +60,7 @@ def pattern_milp(problem: SpeculativeServing, pr: np.ndarray, ps: np.ndarray,
     pr, ps, pk = (np.asarray(a, dtype=np.int64) for a in (pr, ps, pk))
     P = pr.size
     width = np.array([len(S) for S in routes], dtype=float)
-    s_max = int(width.max(initial=1)) or 1
+    s_max = int(width.max(initial=1))
     chains = np.zeros((len(routes), problem.n_domains, s_max))  # each set's chains in the verifier's order, per domain
     for i, S in enumerate(routes[1:], start=1):
         chains[i, :, :len(S)] = -np.sort(-problem.acceptance[list(S)], axis=0).T
