@@ -178,7 +178,15 @@ def lagrangian_plan(problem: SpeculativeServing, costs: np.ndarray) -> ServingPl
     r"""A plan repaired from the relaxation's choices: urgent requests first, then by their Lagrangian cost
     :math:`\min_o g_r(o)` (the most valuable first, those the relaxation leaves out stay out), each with its
     relaxed choice of drafters and length, shortened draft by draft until the step's caps hold, else without
-    drafters, else left out (``costs``: the option costs :func:`step_bound` appends)."""
+    drafters, else left out.
+
+    Parameters
+    ----------
+    problem
+        The step.
+    costs
+        ``(R, O)`` the option costs :math:`g_r(o)` that :func:`step_bound` appends to its ``costs`` list.
+    """
     K = problem.max_speculation
     sets = problem.routes_of()[1:]
     choice = np.argmin(costs, axis=1)
