@@ -152,14 +152,13 @@ def _full(problem: SpeculativeServing) -> tuple[np.ndarray, np.ndarray, np.ndarr
                                                 np.arange(1, problem.max_speculation + 1), indexing="ij"))
 
 
-def pattern_start(problem: SpeculativeServing, plan: ServingPlan, pr: np.ndarray, ps: np.ndarray,
-                  pk: np.ndarray) -> np.ndarray | None:
-    """The column values of :func:`pattern_milp` for ``plan`` (a warm start); None if it uses a pattern the model
-    lacks."""
+def step_start(problem: SpeculativeServing, plan: ServingPlan) -> np.ndarray:
+    """The column values of :func:`step_milp` for ``plan`` (a warm start; pattern ``(r, s, k)`` is column
+    ``R + (r * sets + s - 1) * K + k - 1``, the order of :func:`_full`)."""
     R, J, K = problem.n_requests, problem.n_drafters, problem.max_speculation
-    where = {S: s for s, S in enumerate(problem.routes_of())}
-    index = {key: p for p, key in enumerate(zip(pr.tolist(), ps.tolist(), pk.tolist(), strict=True))}
-    oU = R + pr.size
+    routes = problem.routes_of()
+    where = {S: s for s, S in enumerate(routes)}
+    oU = R + R * (len(routes) - 1) * K
     x = np.zeros(oU + J * K + K + 1)
     drafting = np.zeros((J, K))
     for r, S in enumerate(plan.routes):
@@ -169,10 +168,7 @@ def pattern_start(problem: SpeculativeServing, plan: ServingPlan, pr: np.ndarray
             x[r] = 1.0
             continue
         k = int(plan.lengths[r])
-        p = index.get((r, where.get(S, -1), k))
-        if p is None:
-            return None
-        x[R + p] = 1.0
+        x[R + (r * (len(routes) - 1) + where[S] - 1) * K + k - 1] = 1.0
         drafting[list(S), :k] += 1.0
     m = problem.evaluate(plan)
     x[oU:oU + J * K] = (drafting > 0).ravel()
@@ -181,9 +177,4 @@ def pattern_start(problem: SpeculativeServing, plan: ServingPlan, pr: np.ndarray
     return x
 
 
-def step_start(problem: SpeculativeServing, plan: ServingPlan) -> np.ndarray | None:
-    """The column values of :func:`step_milp` for ``plan`` (a warm start)."""
-    return pattern_start(problem, plan, *_full(problem))
-
-
-__all__ = ["pattern_milp", "pattern_start", "step_milp", "step_start"]
+__all__ = ["pattern_milp", "step_milp", "step_start"]
